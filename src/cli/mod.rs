@@ -1,0 +1,121 @@
+//! Command-line interface: clap arguments → validated options → one function per
+//! subcommand. Exit codes: 0 success, 1 the operation failed, 2 bad input or arguments.
+
+mod bench;
+mod convert;
+mod info;
+mod input;
+
+use crate::error::Error;
+use clap::{Parser, Subcommand};
+use std::process::ExitCode;
+
+/// Hounsfield: CT to print-ready bone models, traceable to ISO/IEC 3532-1.
+#[derive(Debug, Parser)]
+#[command(name = "hounsfield", version, about, long_about = None)]
+pub struct Cli {
+    /// More log output on stderr (-v debug, -vv trace).
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
+    /// The subcommand; without one, help is printed.
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+/// Subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Scan a DICOM folder, file or DICOMDIR (or read a NIfTI) and report series,
+    /// geometry, acquisition and feasibility findings.
+    Info(info::InfoArgs),
+    /// Convert one series to a NIfTI volume in HU, with a JSON sidecar.
+    Convert(convert::ConvertArgs),
+    /// Measure performance on real data.
+    Bench(bench::BenchArgs),
+}
+
+/// Parses arguments, runs, and maps the outcome to an exit code.
+pub fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(c) => c,
+        Err(e) => {
+            let _ = e.print();
+            return ExitCode::from(if e.use_stderr() { 2 } else { 0 });
+        }
+    };
+    init_logging(cli.verbose);
+    match run(cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::from(e.exit_code())
+        }
+    }
+}
+
+fn init_logging(verbose: u8) {
+    let level = match verbose {
+        0 => tracing::Level::WARN,
+        1 => tracing::Level::DEBUG,
+        _ => tracing::Level::TRACE,
+    };
+    let _ = tracing_subscriber::fmt()
+        .with_max_level(level)
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .try_init();
+}
+
+/// Runs a parsed command line.
+pub fn run(cli: Cli) -> Result<(), Error> {
+    match cli.command {
+        Some(Command::Info(a)) => info::run(&a),
+        Some(Command::Convert(a)) => convert::run(&a),
+        Some(Command::Bench(a)) => bench::run(&a),
+        None => {
+            use clap::CommandFactory;
+            Cli::command()
+                .print_help()
+                .map_err(|e| Error::Failed(e.to_string()))?;
+            println!();
+            Ok(())
+        }
+    }
+}
+
+/// Options shared by the commands that import DICOM.
+#[derive(Debug, Clone, clap::Args)]
+pub struct ImportArgs {
+    /// Acquisitions older than this many days get the `old-acquisition` finding.
+    #[arg(long, default_value_t = crate::feasibility::limits::DEFAULT_MAX_AGE_DAYS)]
+    pub max_age_days: i64,
+}
+
+impl ImportArgs {
+    fn options(&self) -> Result<crate::dicom::ImportOptions, Error> {
+        if self.max_age_days < 0 {
+            return Err(Error::BadInput("--max-age-days must be 0 or more".into()));
+        }
+        Ok(crate::dicom::ImportOptions {
+            max_age_days: self.max_age_days,
+            ..Default::default()
+        })
+    }
+}
+
+/// Writes JSON to a file atomically.
+fn write_json(path: &std::path::Path, value: &impl serde::Serialize) -> Result<(), Error> {
+    let text = serde_json::to_string_pretty(value).map_err(|e| Error::Failed(e.to_string()))?;
+    crate::io::atomic::write_atomic(path, |w| {
+        use std::io::Write;
+        w.write_all(text.as_bytes())?;
+        w.write_all(b"\n")
+    })
+    .map_err(|e| Error::Failed(format!("cannot write {}: {e}", path.display())))
+}
+
+/// True when a path names a NIfTI file.
+fn is_nifti(p: &std::path::Path) -> bool {
+    let s = p.to_string_lossy().to_ascii_lowercase();
+    s.ends_with(".nii") || s.ends_with(".nii.gz")
+}

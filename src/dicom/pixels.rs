@@ -1,0 +1,267 @@
+//! Decoding one image's pixels into Hounsfield units.
+
+use super::error::FileError;
+use super::guard::GuardLimits;
+use super::header::{self, number};
+use dicom_dictionary_std::tags;
+use dicom_encoding::transfer_syntax::TransferSyntaxIndex;
+use dicom_object::DefaultDicomObject;
+use dicom_pixeldata::PixelDecoder;
+use dicom_transfer_syntax_registry::TransferSyntaxRegistry;
+use std::path::Path;
+
+/// How stored values become HU.
+#[derive(Debug, Clone)]
+enum ModalityTransform {
+    /// `hu = stored * slope + intercept`.
+    Rescale { slope: f64, intercept: f64 },
+    /// A Modality LUT: `hu = lut[clamp(stored - first, 0, len - 1)]`.
+    Lut { first: i64, table: Vec<f64> },
+}
+
+/// Checks that the transfer syntax has a built-in decoder.
+pub fn check_transfer_syntax(uid: &str) -> Result<(), FileError> {
+    match TransferSyntaxRegistry.get(uid) {
+        None => Err(FileError::UnsupportedTransferSyntax {
+            uid: uid.to_string(),
+            name: "unknown".into(),
+        }),
+        Some(ts) if !ts.can_decode_all() => Err(FileError::UnsupportedTransferSyntax {
+            uid: uid.to_string(),
+            name: ts.name().to_string(),
+        }),
+        Some(_) => Ok(()),
+    }
+}
+
+/// Decodes the file's single frame into `out` (`rows × columns` HU values, row-major).
+/// Returns how many values were clamped to the i16 range.
+pub fn decode_into(
+    path: &Path,
+    rows: u32,
+    columns: u32,
+    limits: &GuardLimits,
+    out: &mut [i16],
+) -> Result<usize, FileError> {
+    let (bytes, meta) = header::read_checked(path, limits)?;
+    check_transfer_syntax(&meta.transfer_syntax)?;
+    let info = meta
+        .pixel_data
+        .ok_or_else(|| FileError::NoPixelData("no Pixel Data element".into()))?;
+    let obj = header::parse(&bytes, false)?;
+    drop(bytes);
+    let r = header::integer(&obj, tags::ROWS).unwrap_or(0);
+    let c = header::integer(&obj, tags::COLUMNS).unwrap_or(0);
+    if r != i64::from(rows) || c != i64::from(columns) {
+        return Err(FileError::FrameSize(format!(
+            "image is {c}x{r}, the series is {columns}x{rows}"
+        )));
+    }
+    let bits = header::integer(&obj, tags::BITS_ALLOCATED).unwrap_or(0);
+    if !matches!(bits, 8 | 16 | 32) {
+        return Err(FileError::BadImage(format!(
+            "Bits Allocated {bits} is not 8, 16 or 32"
+        )));
+    }
+    let pixels = rows as usize * columns as usize;
+    if pixels == 0 || out.len() != pixels {
+        return Err(FileError::BadImage(format!(
+            "image of {columns}x{rows} pixels"
+        )));
+    }
+    let bytes_per = (bits / 8) as usize;
+    if !info.encapsulated && info.length < (pixels * bytes_per) as u64 {
+        return Err(FileError::FrameSize(format!(
+            "{columns}x{rows} pixels of {bits} bits need {} bytes but Pixel Data holds {}",
+            pixels * bytes_per,
+            info.length
+        )));
+    }
+    let transform = modality_transform(&obj);
+    let decoded = std::panic::catch_unwind(|| obj.decode_pixel_data())
+        .map_err(|_| FileError::Damaged("the pixel data codec failed on this file".into()))?
+        .map_err(|e| FileError::Damaged(format!("cannot decode pixel data: {e}")))?;
+    let data = decoded.data();
+    if data.len() < pixels * bytes_per {
+        return Err(FileError::FrameSize(format!(
+            "decoded {} bytes, expected {} for {columns}x{rows} pixels of {bits} bits",
+            data.len(),
+            pixels * bytes_per
+        )));
+    }
+    let signed = decoded.pixel_representation() == dicom_pixeldata::PixelRepresentation::Signed;
+    let stored = u32::from(decoded.bits_stored()).clamp(1, bits as u32);
+    Ok(to_hu(
+        &data[..pixels * bytes_per],
+        bytes_per,
+        stored,
+        signed,
+        &transform,
+        out,
+    ))
+}
+
+fn modality_transform(obj: &DefaultDicomObject) -> ModalityTransform {
+    if let Some(item) = obj
+        .get(tags::MODALITY_LUT_SEQUENCE)
+        .and_then(|e| e.items())
+        .and_then(|i| i.first())
+    {
+        let desc = item
+            .get(tags::LUT_DESCRIPTOR)
+            .and_then(|e| e.to_multi_int::<i64>().ok());
+        let data = item
+            .get(tags::LUT_DATA)
+            .and_then(|e| e.to_multi_int::<i64>().ok());
+        if let (Some(d), Some(t)) = (desc, data)
+            && d.len() == 3
+            && !t.is_empty()
+        {
+            return ModalityTransform::Lut {
+                first: d[1],
+                table: t.into_iter().map(|v| v as f64).collect(),
+            };
+        }
+    }
+    let slope = number(obj, tags::RESCALE_SLOPE)
+        .filter(|s| *s != 0.0)
+        .unwrap_or(1.0);
+    let intercept = number(obj, tags::RESCALE_INTERCEPT).unwrap_or(0.0);
+    ModalityTransform::Rescale { slope, intercept }
+}
+
+/// Converts raw little-endian samples to HU, clamping to i16. Returns the clamp count.
+fn to_hu(
+    data: &[u8],
+    bytes_per: usize,
+    bits_stored: u32,
+    signed: bool,
+    t: &ModalityTransform,
+    out: &mut [i16],
+) -> usize {
+    let mask: u32 = if bits_stored >= 32 {
+        u32::MAX
+    } else {
+        (1u32 << bits_stored) - 1
+    };
+    let shift = 32 - bits_stored;
+    let stored = |i: usize| -> i64 {
+        let raw = match bytes_per {
+            1 => u32::from(data[i]),
+            2 => u32::from(u16::from_le_bytes([data[2 * i], data[2 * i + 1]])),
+            _ => u32::from_le_bytes([
+                data[4 * i],
+                data[4 * i + 1],
+                data[4 * i + 2],
+                data[4 * i + 3],
+            ]),
+        } & mask;
+        if signed {
+            // Sign-extend from bits_stored.
+            i64::from(((raw << shift) as i32) >> shift)
+        } else {
+            i64::from(raw)
+        }
+    };
+    let mut clamped = 0usize;
+    let mut put = |o: &mut i16, v: f64| {
+        let r = v.round();
+        if r < f64::from(i16::MIN) || r > f64::from(i16::MAX) || r.is_nan() {
+            clamped += 1;
+        }
+        *o = r.clamp(f64::from(i16::MIN), f64::from(i16::MAX)) as i16;
+    };
+    match t {
+        ModalityTransform::Rescale { slope, intercept }
+            if *slope == 1.0 && intercept.fract() == 0.0 && intercept.abs() < 1e9 =>
+        {
+            // The common CT case: an integer shift, done in integers.
+            let b = *intercept as i64;
+            for (i, o) in out.iter_mut().enumerate() {
+                let v = stored(i) + b;
+                let c = v.clamp(i64::from(i16::MIN), i64::from(i16::MAX));
+                clamped += usize::from(c != v);
+                *o = c as i16;
+            }
+        }
+        ModalityTransform::Rescale { slope, intercept } => {
+            for (i, o) in out.iter_mut().enumerate() {
+                put(o, stored(i) as f64 * slope + intercept);
+            }
+        }
+        ModalityTransform::Lut { first, table } => {
+            let last = table.len() as i64 - 1;
+            for (i, o) in out.iter_mut().enumerate() {
+                let idx = (stored(i) - first).clamp(0, last) as usize;
+                put(o, table[idx]);
+            }
+        }
+    }
+    clamped
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unsigned_12_bit_with_intercept() {
+        // 0x1FFF has a stray bit above bit 11 that must be masked off.
+        let data = [0x00, 0x00, 0xFF, 0x0F, 0xFF, 0x1F];
+        let mut out = [0i16; 3];
+        let t = ModalityTransform::Rescale {
+            slope: 1.0,
+            intercept: -1024.0,
+        };
+        let c = to_hu(&data, 2, 12, false, &t, &mut out);
+        assert_eq!(out, [-1024, 3071, 3071]);
+        assert_eq!(c, 0);
+    }
+
+    #[test]
+    fn signed_samples_are_sign_extended() {
+        let v: i16 = -2000;
+        let b = v.to_le_bytes();
+        let mut out = [0i16; 1];
+        let t = ModalityTransform::Rescale {
+            slope: 1.0,
+            intercept: 0.0,
+        };
+        to_hu(&b, 2, 16, true, &t, &mut out);
+        assert_eq!(out, [-2000]);
+        // 12-bit signed: 0x800 is -2048.
+        let b = 0x0800u16.to_le_bytes();
+        to_hu(&b, 2, 12, true, &t, &mut out);
+        assert_eq!(out, [-2048]);
+    }
+
+    #[test]
+    fn slope_and_clamp_are_counted() {
+        let data = 30000u16.to_le_bytes();
+        let mut out = [0i16; 1];
+        let t = ModalityTransform::Rescale {
+            slope: 2.0,
+            intercept: -10.0,
+        };
+        let c = to_hu(&data, 2, 16, false, &t, &mut out);
+        assert_eq!((out[0], c), (i16::MAX, 1));
+        let t = ModalityTransform::Rescale {
+            slope: 0.5,
+            intercept: 1.0,
+        };
+        to_hu(&7u16.to_le_bytes(), 2, 16, false, &t, &mut out);
+        assert_eq!(out[0], 5); // 4.5 rounds away from zero
+    }
+
+    #[test]
+    fn lut_maps_and_saturates() {
+        let t = ModalityTransform::Lut {
+            first: 10,
+            table: vec![-100.0, 0.0, 100.0],
+        };
+        let data = [5u8, 11, 12, 200];
+        let mut out = [0i16; 4];
+        to_hu(&data, 1, 8, false, &t, &mut out);
+        assert_eq!(out, [-100, 0, 100, 100]);
+    }
+}

@@ -1,0 +1,4 @@
+//! File formats other than DICOM, and the atomic-write rule every writer follows.
+
+pub mod atomic;
+pub mod nifti;

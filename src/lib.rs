@@ -1,0 +1,20 @@
+//! Hounsfield: CT scans to print-ready bone models, with every step recorded
+//! (ISO/IEC 3532-1:2023).
+//!
+//! # Conventions
+//! - Volumes are `ndarray::Array3` indexed `[slice, row, column]` (k, j, i), C layout.
+//! - Positions are millimetres in DICOM patient space, LPS (+x left, +y posterior,
+//!   +z superior). NIfTI files are RAS; the conversion happens only in [`io::nifti`].
+//! - [`geom`] gives each frame and unit its own type.
+//!
+//! # Module map (the data path)
+//! [`dicom`] (import) → [`volume`] (HU + geometry) → [`feasibility`] (findings) →
+//! [`io`] (NIfTI, atomic writes) → [`cli`]. The core never depends on a UI or GPU crate.
+
+pub mod cli;
+pub mod dicom;
+pub mod error;
+pub mod feasibility;
+pub mod geom;
+pub mod io;
+pub mod volume;

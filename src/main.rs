@@ -1,0 +1,5 @@
+//! The `hounsfield` command.
+
+fn main() -> std::process::ExitCode {
+    hounsfield::cli::main()
+}
