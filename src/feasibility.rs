@@ -18,9 +18,8 @@ pub enum Severity {
     Error,
 }
 
-/// Stable finding codes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
-#[serde(rename_all = "kebab-case")]
+/// Stable finding codes; serialised by [`FindingCode::as_str`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum FindingCode {
     /// Median slice distance above 1 mm.
     SliceDistanceAbove1mm,
@@ -77,6 +76,12 @@ impl FindingCode {
             Self::MetalArtefactSuspected => "metal-artefact-suspected",
             Self::HuClamped => "hu-clamped",
         }
+    }
+}
+
+impl Serialize for FindingCode {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.as_str())
     }
 }
 

@@ -58,7 +58,20 @@ pub fn run(a: &InfoArgs) -> Result<(), Error> {
             }
         })
         .collect();
-    let summary = ScanSummary::of(&report, &extra);
+    let mut summary = ScanSummary::of(&report, &extra);
+    // Images listed but never loaded as volumes are still decoded once, so a damaged
+    // localizer or single image is reported rather than discovered later.
+    if !a.headers_only {
+        for s in report
+            .series
+            .iter()
+            .filter(|s| s.kind != SeriesKind::Volume || !s.is_loadable())
+        {
+            summary
+                .skipped
+                .extend(crate::dicom::load::verify_images(s, &load_opts.limits));
+        }
+    }
     if a.json {
         let text =
             serde_json::to_string_pretty(&summary).map_err(|e| Error::Failed(e.to_string()))?;

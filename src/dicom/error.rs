@@ -24,7 +24,7 @@ pub enum FileError {
     Truncated(String),
     /// An element declares more bytes than the file holds.
     #[error(
-        "damaged: element {tag} has declared length {declared} bytes but only {available} bytes remain in the file"
+        "damaged: element {tag} has declared length {declared} bytes but only {available} bytes remain in the file (truncated, or a corrupt length)"
     )]
     DeclaredLength {
         /// The tag, formatted (gggg,eeee).

@@ -309,6 +309,7 @@ pub fn read_header(path: &Path, limits: &GuardLimits) -> Result<ImageHeader, Fil
     let obj = parse(&bytes, true)?;
     let h = extract(path, &obj, &meta);
     if let Some(px) = meta.pixel_data {
+        super::pixels::check_transfer_syntax(&meta.transfer_syntax)?;
         if h.rows == 0 || h.columns == 0 {
             return Err(FileError::FrameSize(format!(
                 "declared image size is {}x{} pixels",

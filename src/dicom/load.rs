@@ -255,6 +255,27 @@ pub fn load(
     })
 }
 
+/// Decodes every image of a series that is not loaded as a volume (localizers, secondary
+/// captures, single images) to find damaged ones; returns them with reasons.
+pub fn verify_images(series: &Series, limits: &GuardLimits) -> Vec<super::SkippedFile> {
+    series
+        .images
+        .par_iter()
+        .filter_map(|h| {
+            let r = std::panic::catch_unwind(|| pixels::check_decodes(&h.path, limits))
+                .unwrap_or_else(|_| {
+                    Err(FileError::Damaged(
+                        "the pixel decoder failed on this file".into(),
+                    ))
+                });
+            r.err().map(|e| super::SkippedFile {
+                path: h.path.clone(),
+                reason: e.to_string(),
+            })
+        })
+        .collect()
+}
+
 /// The geometry of slice 0 with the plane normal as slice direction.
 fn plane_geometry(series: &Series, stack: &Stack) -> VolumeGeometry {
     VolumeGeometry {

@@ -101,6 +101,33 @@ pub fn decode_into(
     ))
 }
 
+/// Decodes a file's pixel data only to prove that it decodes (any photometry, any frame
+/// count): for images that are listed but never loaded as a volume.
+pub fn check_decodes(path: &Path, limits: &GuardLimits) -> Result<(), FileError> {
+    let (bytes, meta) = header::read_checked(path, limits)?;
+    check_transfer_syntax(&meta.transfer_syntax)?;
+    if meta.pixel_data.is_none() {
+        return Err(FileError::NoPixelData("no Pixel Data element".into()));
+    }
+    let obj = header::parse(&bytes, false)?;
+    drop(bytes);
+    let decoded = std::panic::catch_unwind(|| obj.decode_pixel_data())
+        .map_err(|_| FileError::Damaged("the pixel data codec failed on this file".into()))?
+        .map_err(|e| FileError::Damaged(format!("cannot decode pixel data: {e}")))?;
+    let need = decoded.rows() as usize
+        * decoded.columns() as usize
+        * usize::from(decoded.samples_per_pixel())
+        * usize::from(decoded.bits_allocated().div_ceil(8))
+        * decoded.number_of_frames() as usize;
+    if decoded.data().len() < need {
+        return Err(FileError::FrameSize(format!(
+            "decoded {} bytes, expected {need}",
+            decoded.data().len()
+        )));
+    }
+    Ok(())
+}
+
 fn modality_transform(obj: &DefaultDicomObject) -> ModalityTransform {
     if let Some(item) = obj
         .get(tags::MODALITY_LUT_SEQUENCE)

@@ -219,7 +219,7 @@ pub fn build(scan: ScanResult, opts: &ImportOptions) -> ScanReport {
         let n_parts = parts.len();
         for (i, part) in parts.into_iter().enumerate() {
             let part_no = (n_parts > 1).then_some(i + 1);
-            series.push(make_series(
+            series.extend(make_series(
                 &study_uid,
                 &series_uid,
                 part,
@@ -380,9 +380,33 @@ fn make_series(
     part: Option<usize>,
     opts: &ImportOptions,
     skipped: &mut Vec<SkippedFile>,
-) -> Series {
+) -> Option<Series> {
     images.sort_by(|a, b| (a.instance_number, &a.path).cmp(&(b.instance_number, &b.path)));
     let (mut kind, mut not_loadable) = classify(&images);
+    if matches!(kind, SeriesKind::Volume | SeriesKind::SingleImage)
+        || (kind == SeriesKind::Other && not_loadable.is_none())
+    {
+        // Cross-sectional images without usable geometry cannot be placed: skip each.
+        let (good, bad): (Vec<_>, Vec<_>) = images.into_iter().partition(has_geometry);
+        for h in bad {
+            skipped.push(SkippedFile {
+                reason: FileError::Geometry(
+                    "Image Position/Orientation (Patient) or Pixel Spacing missing or invalid"
+                        .into(),
+                )
+                .to_string(),
+                path: h.path,
+            });
+        }
+        images = good;
+        if images.is_empty() {
+            return None;
+        }
+        if images.len() == 1 && kind == SeriesKind::Volume {
+            kind = SeriesKind::SingleImage;
+            not_loadable = Some("a single image cannot form a volume".into());
+        }
+    }
     let mut findings = Vec::new();
     let first = images[0].clone();
     let number = first.series_number;
@@ -443,55 +467,28 @@ fn make_series(
     }
 
     let mut stack = None;
-    if matches!(kind, SeriesKind::Volume | SeriesKind::Other) && not_loadable.is_none() {
-        // Images without usable geometry cannot be placed; skip them one by one.
-        let (good, bad): (Vec<_>, Vec<_>) = images.into_iter().partition(|h| {
-            h.position.is_some()
-                && h.pixel_spacing_mm.is_some()
-                && h.col_dir
-                    .zip(h.row_dir)
-                    .is_some_and(|(c, r)| c.cross(r).is_some() && c.get().dot(r.get()).abs() < 1e-3)
-        });
-        for h in bad {
-            skipped.push(SkippedFile {
-                reason: FileError::Geometry(
-                    "Image Position/Orientation (Patient) or Pixel Spacing missing or invalid"
-                        .into(),
-                )
-                .to_string(),
-                path: h.path,
-            });
-        }
-        images = good;
-        if images.len() < 2 {
-            kind = if images.len() == 1 {
-                SeriesKind::SingleImage
-            } else {
-                SeriesKind::Other
-            };
-            not_loadable = Some(if images.is_empty() {
-                "no image with usable geometry".into()
-            } else {
-                "a single image with usable geometry cannot form a volume".into()
-            });
-        } else {
-            let (s, dupes) = sort_stack(&mut images);
-            if !dupes.is_empty() {
-                findings.push(Finding::new(
+    if kind == SeriesKind::Volume && images.len() >= 2 {
+        let (s, dupes) = sort_stack(&mut images);
+        if !dupes.is_empty() {
+            findings.push(
+                Finding::new(
                     FindingCode::DuplicateSlices,
                     Severity::Warning,
                     format!(
                         "{} image(s) at a position already occupied were left out of the stack (kept the lowest Instance Number): {}",
                         dupes.len(),
-                        dupes.iter().map(|h| h.path.display().to_string()).collect::<Vec<_>>().join(", ")
+                        dupes
+                            .iter()
+                            .map(|h| h.path.display().to_string())
+                            .collect::<Vec<_>>()
+                            .join(", ")
                     ),
-                ).with_value(dupes.len() as f64));
-            }
-            geometry_findings(&s, &images[0], &mut findings);
-            stack = Some(s);
+                )
+                .with_value(dupes.len() as f64),
+            );
         }
-    } else if images.len() == 1 && kind == SeriesKind::Volume {
-        kind = SeriesKind::SingleImage;
+        geometry_findings(&s, &images[0], &mut findings);
+        stack = Some(s);
     }
     if kind == SeriesKind::Volume
         && let Some(ps) = first.pixel_spacing_mm
@@ -566,7 +563,7 @@ fn make_series(
         }
     }
     let acquisition = acquisition_record(&images, stack.as_ref(), lossy);
-    Series {
+    Some(Series {
         id,
         study_uid: study_uid.to_string(),
         series_uid: series_uid.to_string(),
@@ -583,7 +580,15 @@ fn make_series(
         stack,
         findings,
         acquisition,
-    }
+    })
+}
+
+fn has_geometry(h: &ImageHeader) -> bool {
+    h.position.is_some()
+        && h.pixel_spacing_mm.is_some()
+        && h.col_dir
+            .zip(h.row_dir)
+            .is_some_and(|(c, r)| c.cross(r).is_some() && c.get().dot(r.get()).abs() < 1e-3)
 }
 
 /// Sorts images along the normal; removes duplicates (returned). Requires geometry.

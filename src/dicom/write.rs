@@ -41,11 +41,20 @@ pub struct CtSlice<'a> {
     pub study_date: &'a str,
 }
 
+/// A DS value: the shortest exact decimal when it fits DS's 16 characters, otherwise as many
+/// decimals as fit (geometry must not lose precision to formatting).
 fn ds(v: f64) -> String {
-    // DS is at most 16 characters.
-    let s = format!("{v:.6}");
-    let s = s.trim_end_matches('0').trim_end_matches('.').to_string();
-    if s.len() > 16 { format!("{v:.3e}") } else { s }
+    let exact = format!("{v}");
+    if exact.len() <= 16 {
+        return exact;
+    }
+    for decimals in (0..=12).rev() {
+        let s = format!("{v:.decimals$}");
+        if s.len() <= 16 {
+            return s;
+        }
+    }
+    format!("{v:.6e}")
 }
 
 fn strs<S: AsRef<str>>(v: &[S]) -> PrimitiveValue {

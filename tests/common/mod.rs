@@ -1,0 +1,72 @@
+//! Helpers shared by the end-to-end tests.
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+
+/// The repository root.
+pub fn repo() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// The bundled sample series.
+pub fn sample() -> PathBuf {
+    repo().join("assets/sample-s2030")
+}
+
+/// `../shared/data/ct-head-phantom`, or `None` when absent (a user's fresh clone). In CI
+/// (`CI=true`) its absence is a failure, so tests on real data can never vanish silently.
+pub fn phantom() -> Option<PathBuf> {
+    let p = repo().join("../shared/data/ct-head-phantom");
+    if p.is_dir() {
+        return Some(p);
+    }
+    if std::env::var("CI").is_ok_and(|v| v == "true") {
+        panic!(
+            "CI=true but {} is missing: the real-data tests cannot run",
+            p.display()
+        );
+    }
+    eprintln!(
+        "skipping: {} not found (tests on real data need ../shared)",
+        p.display()
+    );
+    None
+}
+
+/// The Python interpreter of the test virtualenv made by packaging/setup-debian.sh, or
+/// `None` when absent outside CI.
+pub fn python() -> Option<PathBuf> {
+    let p = repo().join(".venv-test/bin/python");
+    if p.is_file() {
+        return Some(p);
+    }
+    if std::env::var("CI").is_ok_and(|v| v == "true") {
+        panic!(
+            "CI=true but {} is missing: run packaging/setup-debian.sh",
+            p.display()
+        );
+    }
+    eprintln!(
+        "skipping: {} not found (run packaging/setup-debian.sh)",
+        p.display()
+    );
+    None
+}
+
+/// Runs the `hounsfield` binary; returns (exit code, stdout, stderr).
+pub fn hounsfield(args: &[&str]) -> (i32, String, String) {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_hounsfield"))
+        .args(args)
+        .output()
+        .expect("the hounsfield binary runs");
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// A path as &str for argument lists.
+pub fn s(p: &Path) -> &str {
+    p.to_str().expect("test paths are UTF-8")
+}
