@@ -1,12 +1,13 @@
 //! Acceptance on the real CT exam in ../shared/data/ct-head-phantom: classification,
 //! geometry, the NIfTI affine and the HU values.
+#![allow(clippy::expect_used, clippy::unwrap_used)]
 
 mod common;
 
 use common::{hounsfield, phantom, python, s};
 use serde_json::Value;
 
-fn series_by_number<'a>(j: &'a Value, n: i64) -> Vec<&'a Value> {
+fn series_by_number(j: &Value, n: i64) -> Vec<&Value> {
     j["series"]
         .as_array()
         .map(|a| a.iter().filter(|x| x["series_number"] == n).collect())

@@ -207,10 +207,7 @@ impl<'a> Walker<'a> {
             sop_class: String::new(),
             pixel_data: None,
         };
-        loop {
-            let Some(group) = self.u16_at(pos) else {
-                break;
-            };
+        while let Some(group) = self.u16_at(pos) {
             if group != 0x0002 {
                 break;
             }

@@ -74,10 +74,11 @@ fn is_gz(path: &Path) -> bool {
 
 /// Writes a volume's HU values.
 pub fn write_volume(path: &Path, volume: &Volume, description: &str) -> Result<(), NiftiError> {
-    let data = volume.hu.as_slice().map_or_else(
-        || volume.hu.iter().copied().collect::<Vec<_>>(),
-        <[i16]>::to_vec,
-    );
+    // Volumes are built in standard layout; only a view would need the copy.
+    let data: std::borrow::Cow<'_, [i16]> = match volume.hu.as_slice() {
+        Some(s) => std::borrow::Cow::Borrowed(s),
+        None => std::borrow::Cow::Owned(volume.hu.iter().copied().collect()),
+    };
     write(
         path,
         volume.dims(),
@@ -196,8 +197,8 @@ fn build_header(
     }
     put_i16(&mut h, 254, XFORM_SCANNER_ANAT);
     for (row, off) in [(0, 280), (1, 296), (2, 312)] {
-        for col in 0..4 {
-            put_f32(&mut h, off + 4 * col, a[row][col] as f32);
+        for (col, v) in a[row].iter().enumerate() {
+            put_f32(&mut h, off + 4 * col, *v as f32);
         }
     }
     h[344..348].copy_from_slice(b"n+1\0");
@@ -345,7 +346,7 @@ pub fn read_volume(path: &Path) -> Result<Volume, NiftiError> {
         )));
     }
     let vox_offset = f32_at(108);
-    if !(vox_offset >= HEADER_SIZE as f64) || vox_offset > 1e9 {
+    if vox_offset.is_nan() || vox_offset < HEADER_SIZE as f64 || vox_offset > 1e9 {
         return Err(fmt(format!("invalid vox_offset {vox_offset}")));
     }
     let mut skip = vec![0u8; vox_offset as usize - HEADER_SIZE];

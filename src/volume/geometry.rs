@@ -6,8 +6,8 @@ use serde::{Deserialize, Serialize};
 
 /// Maps voxel indices `[slice, row, column]` to LPS millimetres.
 ///
-/// `position(k, j, i) = origin + i·spacing.col·col_dir + j·spacing.row·row_dir
-/// + k·spacing.slice·slice_dir`. The three directions are unit vectors; they are orthogonal
+/// `position(k, j, i) = origin + i·spacing.col·col_dir + j·spacing.row·row_dir +
+/// k·spacing.slice·slice_dir`. The three directions are unit vectors; they are orthogonal
 /// for a regular volume and may be sheared for a raw gantry-tilted stack.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct VolumeGeometry {
