@@ -17,4 +17,5 @@ pub mod error;
 pub mod feasibility;
 pub mod geom;
 pub mod io;
+pub mod segment;
 pub mod volume;

@@ -79,3 +79,33 @@ pub fn select<'a>(report: &'a ScanReport, selector: Option<&str>) -> Result<&'a 
 pub fn load(series: &Series, opts: &LoadOptions) -> Result<LoadedVolume, Error> {
     Ok(dicom::load(series, opts, None)?)
 }
+
+/// A volume opened for processing, with where it came from.
+pub struct OpenedVolume {
+    /// The volume.
+    pub volume: crate::volume::Volume,
+    /// Path and series, for logs.
+    pub description: String,
+    /// Series Instance UID when DICOM.
+    pub series_uid: Option<String>,
+}
+
+/// Opens a NIfTI file or a DICOM series (by `--series`, or the only volume).
+pub fn open_volume(path: &Path, series: Option<&str>) -> Result<OpenedVolume, Error> {
+    if super::is_nifti(path) {
+        let volume = crate::io::nifti::read_volume(path)?;
+        return Ok(OpenedVolume {
+            volume,
+            description: path.display().to_string(),
+            series_uid: None,
+        });
+    }
+    let report = scan(path, &ImportOptions::default())?;
+    let s = select(&report, series)?;
+    let loaded = load(s, &LoadOptions::default())?;
+    Ok(OpenedVolume {
+        volume: loaded.volume,
+        description: format!("{} series {}", path.display(), s.id),
+        series_uid: Some(s.series_uid.clone()),
+    })
+}

@@ -5,6 +5,7 @@ mod bench;
 mod convert;
 mod info;
 mod input;
+mod segment;
 
 use crate::error::Error;
 use clap::{Parser, Subcommand};
@@ -30,6 +31,10 @@ pub enum Command {
     Info(info::InfoArgs),
     /// Convert one series to a NIfTI volume in HU, with a JSON sidecar.
     Convert(convert::ConvertArgs),
+    /// Apply a recipe of segmentation operations; write the mask and the operation log.
+    Segment(segment::SegmentArgs),
+    /// Recompute an operation log from its source volume and check every hash.
+    Replay(segment::ReplayArgs),
     /// Measure performance on real data.
     Bench(bench::BenchArgs),
 }
@@ -71,6 +76,8 @@ pub fn run(cli: Cli) -> Result<(), Error> {
     match cli.command {
         Some(Command::Info(a)) => info::run(&a),
         Some(Command::Convert(a)) => convert::run(&a),
+        Some(Command::Segment(a)) => segment::run_segment(&a),
+        Some(Command::Replay(a)) => segment::run_replay(&a),
         Some(Command::Bench(a)) => bench::run(&a),
         None => {
             use clap::CommandFactory;

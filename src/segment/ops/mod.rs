@@ -1,0 +1,8 @@
+//! One file per operation family; each implements [`super::op::SegOp`].
+
+pub mod boolean;
+pub mod brush;
+pub mod islands;
+pub mod labels;
+pub mod region_grow;
+pub mod threshold;

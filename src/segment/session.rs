@@ -1,0 +1,171 @@
+//! A segmentation session: the volume, the current labels, the log and the undo history.
+//! All changes go through [`Session::apply`], so the log, undo and hashes stay in step.
+
+use super::log::{self, EntryStatus, LogEntry, OperationLog};
+use super::mask::{Mask, hex};
+use super::model::Segmentation;
+use super::op::{OpError, Operation};
+use super::presets::Presets;
+use super::undo::Delta;
+use crate::volume::Volume;
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+/// Undo history is trimmed (oldest first) beyond this many bytes; trimmed steps stay in
+/// the log and replay, they just cannot be undone interactively.
+pub const DEFAULT_UNDO_BUDGET_BYTES: usize = 512 << 20;
+
+/// A live segmentation with its log.
+#[derive(Debug)]
+pub struct Session {
+    volume: Arc<Volume>,
+    seg: Segmentation,
+    log: OperationLog,
+    undo: Vec<(usize, Delta)>,
+    redo: Vec<(usize, Delta)>,
+    /// Who is applying operations.
+    pub operator: String,
+    /// Label used when an operation names none.
+    pub default_label: String,
+    /// Threshold preset table.
+    pub presets: Presets,
+    /// Undo memory cap, bytes.
+    pub undo_budget_bytes: usize,
+}
+
+impl Session {
+    /// Starts an empty segmentation on a volume.
+    pub fn new(
+        volume: Arc<Volume>,
+        description: &str,
+        series_uid: Option<String>,
+        operator: &str,
+    ) -> Self {
+        let mut seg = Segmentation::new(volume.dims(), volume.geometry);
+        let empty = seg.final_hash_hex();
+        let log = OperationLog::new(&volume, description, series_uid, empty);
+        Self {
+            volume,
+            seg,
+            log,
+            undo: Vec::new(),
+            redo: Vec::new(),
+            operator: operator.to_string(),
+            default_label: super::op::DEFAULT_LABEL.to_string(),
+            presets: Presets::built_in(),
+            undo_budget_bytes: DEFAULT_UNDO_BUDGET_BYTES,
+        }
+    }
+
+    /// The current segmentation.
+    pub fn segmentation(&self) -> &Segmentation {
+        &self.seg
+    }
+
+    /// The log.
+    pub fn log(&self) -> &OperationLog {
+        &self.log
+    }
+
+    /// The volume.
+    pub fn volume(&self) -> &Volume {
+        &self.volume
+    }
+
+    /// Resolves an operation as it would be logged (implicit label, preset range).
+    pub fn resolve(&self, mut op: Operation) -> Result<Operation, OpError> {
+        op.resolve_label(&self.default_label);
+        op.resolve_presets(&self.presets)?;
+        Ok(op)
+    }
+
+    /// Applies an operation, logs it with hashes, and records its undo delta. On error
+    /// nothing changes.
+    pub fn apply(&mut self, op: Operation) -> Result<&LogEntry, OpError> {
+        let op = self.resolve(op)?;
+        op.validate(&self.volume, &self.seg)?;
+        let before_metas = self.seg.metas();
+        let touched: Vec<String> = op
+            .writes()
+            .unwrap_or_else(|| before_metas.iter().map(|m| m.name.clone()).collect());
+        let before_masks: BTreeMap<String, Mask> = touched
+            .iter()
+            .filter_map(|n| self.seg.get(n).map(|l| (n.clone(), l.mask.clone())))
+            .collect();
+        let outcome = op.apply(&self.volume, &mut self.seg)?;
+        let delta = Delta::between(
+            before_metas,
+            &before_masks,
+            &self.seg,
+            outcome.renamed.clone(),
+        );
+        let mut hashes = BTreeMap::new();
+        for name in &outcome.changed {
+            if let Some(h) = self.seg.hash_of(name) {
+                hashes.insert(name.clone(), hex(&h));
+            }
+        }
+        let segmentation_hash = self.seg.final_hash_hex();
+        // A new step discards the redo branch; its entries stay in the log as undone.
+        self.redo.clear();
+        let index = self.log.entries.len();
+        self.log.entries.push(LogEntry {
+            index,
+            op,
+            time: log::now_utc(),
+            operator: self.operator.clone(),
+            status: EntryStatus::Applied,
+            hashes,
+            segmentation_hash: segmentation_hash.clone(),
+            notes: outcome.notes,
+        });
+        self.log.final_hash = segmentation_hash;
+        self.undo.push((index, delta));
+        self.trim_undo();
+        Ok(&self.log.entries[index])
+    }
+
+    /// Undoes the last applied step; false when there is none to undo.
+    pub fn undo(&mut self) -> bool {
+        let Some((index, delta)) = self.undo.pop() else {
+            return false;
+        };
+        delta.undo(&mut self.seg);
+        self.log.entries[index].status = EntryStatus::Undone;
+        self.log.final_hash = self.seg.final_hash_hex();
+        self.redo.push((index, delta));
+        true
+    }
+
+    /// Redoes the last undone step; false when there is none.
+    pub fn redo(&mut self) -> bool {
+        let Some((index, delta)) = self.redo.pop() else {
+            return false;
+        };
+        delta.redo(&mut self.seg);
+        self.log.entries[index].status = EntryStatus::Applied;
+        self.log.final_hash = self.seg.final_hash_hex();
+        self.undo.push((index, delta));
+        true
+    }
+
+    /// Bytes held by undo and redo deltas.
+    pub fn undo_bytes(&self) -> usize {
+        self.undo
+            .iter()
+            .chain(&self.redo)
+            .map(|(_, d)| d.size_bytes())
+            .sum()
+    }
+
+    /// Steps that can be undone now.
+    pub fn undo_depth(&self) -> usize {
+        self.undo.len()
+    }
+
+    fn trim_undo(&mut self) {
+        while self.undo.len() > 1 && self.undo_bytes() > self.undo_budget_bytes {
+            self.undo.remove(0);
+        }
+    }
+}

@@ -1,0 +1,120 @@
+//! Reversible deltas: undo never copies whole volumes per step. A delta holds, for each
+//! label a step changed, the xor of its mask words before and after, stored as runs of
+//! non-zero words (ITK-SNAP keeps run-length diffs the same way), plus the label list
+//! before and after and any renames.
+
+use super::mask::Mask;
+use super::model::{LabelMeta, Segmentation};
+use std::collections::BTreeMap;
+
+/// Xor runs `(start word, words)` of one mask.
+pub type XorRuns = Vec<(u32, Vec<u64>)>;
+
+/// What one step changed, reversibly.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Delta {
+    /// Labels before the step.
+    pub before: Vec<LabelMeta>,
+    /// Labels after the step.
+    pub after: Vec<LabelMeta>,
+    /// Renames `(from, to)` done by the step.
+    pub renamed: Vec<(String, String)>,
+    /// Mask xors, keyed by the label's name before the step (after, for new labels).
+    pub masks: Vec<(String, XorRuns)>,
+}
+
+impl Delta {
+    /// Computes the delta between `before` (the touched labels as they were; the
+    /// metadata of all) and the segmentation now.
+    pub fn between(
+        before_metas: Vec<LabelMeta>,
+        before_masks: &BTreeMap<String, Mask>,
+        after: &Segmentation,
+        renamed: Vec<(String, String)>,
+    ) -> Self {
+        let dims = after.dims();
+        let after_name = |before: &str| -> String {
+            renamed
+                .iter()
+                .find(|(f, _)| f == before)
+                .map_or(before.to_string(), |(_, t)| t.clone())
+        };
+        let mut masks = Vec::new();
+        let empty = Mask::new(dims);
+        for (name, old) in before_masks {
+            let now = after.get(&after_name(name)).map_or(&empty, |l| &l.mask);
+            if let Some(runs) = now.diff_runs(old)
+                && !runs.is_empty()
+            {
+                masks.push((name.clone(), runs));
+            }
+        }
+        // Labels created by the step.
+        for l in after.labels() {
+            let existed = before_metas
+                .iter()
+                .any(|m| after_name(&m.name) == l.meta.name);
+            if !existed
+                && let Some(runs) = l.mask.diff_runs(&empty)
+                && !runs.is_empty()
+            {
+                masks.push((l.meta.name.clone(), runs));
+            }
+        }
+        Self {
+            before: before_metas,
+            after: after.metas(),
+            renamed,
+            masks,
+        }
+    }
+
+    /// True when the step changed nothing.
+    pub fn is_empty(&self) -> bool {
+        self.masks.is_empty() && self.before == self.after && self.renamed.is_empty()
+    }
+
+    /// Memory held, bytes.
+    pub fn size_bytes(&self) -> usize {
+        let meta = |v: &Vec<LabelMeta>| {
+            v.iter()
+                .map(|m| m.name.len() + m.clinical_name.len() + 64)
+                .sum::<usize>()
+        };
+        meta(&self.before)
+            + meta(&self.after)
+            + self
+                .masks
+                .iter()
+                .map(|(n, r)| n.len() + 32 + r.iter().map(|(_, w)| 32 + w.len() * 8).sum::<usize>())
+                .sum::<usize>()
+    }
+
+    /// Takes `seg` from the state after the step back to the state before it.
+    pub fn undo(&self, seg: &mut Segmentation) {
+        for (from, to) in &self.renamed {
+            if let Some(l) = seg.get_mut(to) {
+                l.meta.name = from.clone();
+            }
+        }
+        self.xor(seg);
+        seg.restore_metas(&self.before);
+    }
+
+    /// Takes `seg` from the state before the step to the state after it.
+    pub fn redo(&self, seg: &mut Segmentation) {
+        self.xor(seg);
+        for (from, to) in &self.renamed {
+            if let Some(l) = seg.get_mut(from) {
+                l.meta.name = to.clone();
+            }
+        }
+        seg.restore_metas(&self.after);
+    }
+
+    fn xor(&self, seg: &mut Segmentation) {
+        for (name, runs) in &self.masks {
+            seg.ensure(name).mask.xor_runs(runs);
+        }
+    }
+}
