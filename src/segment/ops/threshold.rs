@@ -303,9 +303,8 @@ pub fn triangle(hist: &[u64], lo: i32, hi: i32) -> i32 {
     let (x0, y0, x1, y1) = (from as f64, hist[from] as f64, to as f64, hist[to] as f64);
     let norm = ((y1 - y0).powi(2) + (x1 - x0).powi(2)).sqrt();
     let mut best = (-1.0f64, from);
-    for i in from..=to {
-        let d =
-            ((y1 - y0) * i as f64 - (x1 - x0) * hist[i] as f64 + x1 * y0 - y1 * x0).abs() / norm;
+    for (i, c) in hist.iter().enumerate().take(to + 1).skip(from) {
+        let d = ((y1 - y0) * i as f64 - (x1 - x0) * *c as f64 + x1 * y0 - y1 * x0).abs() / norm;
         if d > best.0 {
             best = (d, i);
         }
