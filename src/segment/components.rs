@@ -241,16 +241,18 @@ impl Components {
 
     /// Whether a component touches the grid border.
     pub fn touches_border(&self) -> Vec<bool> {
+        self.touches_border_in(false)
+    }
+
+    /// As [`Self::touches_border`]; with `in_plane`, the first and last slices are not
+    /// border (for per-slice components).
+    pub fn touches_border_in(&self, in_plane: bool) -> Vec<bool> {
         let [n, rows, cols] = self.dims;
         let mut t = vec![false; self.sizes.len()];
         for (run, id) in self.runs.iter().zip(&self.comp_of_run) {
             let (k, j) = (run.k as usize, run.j as usize);
-            if k == 0
-                || k + 1 == n
-                || j == 0
-                || j + 1 == rows
-                || run.start == 0
-                || run.end as usize == cols
+            let slice_border = !in_plane && (k == 0 || k + 1 == n);
+            if slice_border || j == 0 || j + 1 == rows || run.start == 0 || run.end as usize == cols
             {
                 t[*id as usize] = true;
             }

@@ -2,6 +2,7 @@
 //! an append-only [`log::OperationLog`] with mask hashes, undo by reversible deltas, and
 //! bit-for-bit replay.
 
+pub mod algo;
 pub mod components;
 pub mod log;
 pub mod mask;

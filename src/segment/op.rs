@@ -158,7 +158,18 @@ operations! {
     CopyLabel(ops::labels::CopyLabel) = "copy_label",
     RenameLabel(ops::labels::RenameLabel) = "rename_label",
     DeleteLabel(ops::labels::DeleteLabel) = "delete_label",
+    Dilate(ops::morphology::Dilate) = "dilate",
+    Erode(ops::morphology::Erode) = "erode",
+    Open(ops::morphology::Open) = "open",
+    Close(ops::morphology::Close) = "close",
+    FillHoles(ops::morphology::FillHoles) = "fill_holes",
+    Hollow(ops::morphology::Hollow) = "hollow",
     Brush(ops::brush::Brush) = "brush",
+    Lasso(ops::lasso::Lasso) = "lasso",
+    Scissors(ops::lasso::Scissors) = "scissors",
+    InterpolateSlices(ops::interpolate::InterpolateSlices) = "interpolate_slices",
+    Crop(ops::crop::Crop) = "crop",
+    Resample(ops::crop::Resample) = "resample",
 }
 
 impl Operation {

@@ -2,7 +2,11 @@
 
 pub mod boolean;
 pub mod brush;
+pub mod crop;
+pub mod interpolate;
 pub mod islands;
 pub mod labels;
+pub mod lasso;
+pub mod morphology;
 pub mod region_grow;
 pub mod threshold;
