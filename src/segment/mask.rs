@@ -20,6 +20,27 @@ pub fn hex(h: &Hash) -> String {
     h.iter().map(|b| format!("{b:02x}")).collect()
 }
 
+/// The words where two masks differ, xored: runs `(start word, length)` over one buffer.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct XorRuns {
+    /// `(first word, number of words)` of each run.
+    pub runs: Vec<(u32, u32)>,
+    /// The xor words of all runs, concatenated.
+    pub words: Vec<u64>,
+}
+
+impl XorRuns {
+    /// True when nothing differs.
+    pub fn is_empty(&self) -> bool {
+        self.runs.is_empty()
+    }
+
+    /// Memory held, bytes.
+    pub fn size_bytes(&self) -> usize {
+        self.runs.len() * 8 + self.words.len() * 8
+    }
+}
+
 /// A bit-packed binary mask `[slice, row, column]`.
 #[derive(Debug, Clone)]
 pub struct Mask {
@@ -204,60 +225,66 @@ impl Mask {
         *h.finalize().as_bytes()
     }
 
-    /// Applies `xor` runs `(start word, words)`: the reversible delta of an edit.
-    pub fn xor_runs(&mut self, runs: &[(u32, Vec<u64>)]) {
+    /// Applies xor runs: the reversible delta of an edit (applying it twice is a no-op).
+    pub fn xor_runs(&mut self, runs: &XorRuns) {
         let sw = self.slice_words().max(1);
-        for (start, ws) in runs {
-            let s = *start as usize;
-            for (o, w) in ws.iter().enumerate() {
-                if let Some(dst) = self.words.get_mut(s + o) {
+        let mut offset = 0usize;
+        for &(start, len) in &runs.runs {
+            let (s, len) = (start as usize, len as usize);
+            for o in 0..len {
+                if let (Some(dst), Some(w)) = (self.words.get_mut(s + o), runs.words.get(offset + o)) {
                     *dst ^= *w;
                 }
             }
+            offset += len;
             let first = s / sw;
-            let last = (s + ws.len()).div_ceil(sw).min(self.dims[0]);
+            let last = (s + len).div_ceil(sw).min(self.dims[0]);
             for h in self.slice_hash.iter_mut().take(last).skip(first) {
                 *h = None;
             }
         }
     }
 
-    /// The runs of words where `self` and `other` differ, as xor values; `None` when the
-    /// shapes differ.
-    pub fn diff_runs(&self, other: &Mask) -> Option<Vec<(u32, Vec<u64>)>> {
+    /// Where `self` and `other` differ, as xor runs; `None` when the shapes differ.
+    pub fn diff_runs(&self, other: &Mask) -> Option<XorRuns> {
         if self.dims != other.dims {
             return None;
         }
         // Fixed chunks keep the result independent of the thread count.
         const CHUNK: usize = 1 << 14;
-        let parts: Vec<Vec<(u32, Vec<u64>)>> = self
+        let parts: Vec<XorRuns> = self
             .words
             .par_chunks(CHUNK)
             .zip(other.words.par_chunks(CHUNK))
             .enumerate()
             .map(|(c, (a, b))| {
-                let mut runs: Vec<(u32, Vec<u64>)> = Vec::new();
-                let mut cur: Option<(u32, Vec<u64>)> = None;
+                let mut out = XorRuns::default();
+                let mut open = false;
                 for (o, (x, y)) in a.iter().zip(b).enumerate() {
                     let d = x ^ y;
                     if d != 0 {
-                        let idx = (c * CHUNK + o) as u32;
-                        match &mut cur {
-                            Some((s, ws)) if *s as usize + ws.len() == idx as usize => ws.push(d),
-                            _ => {
-                                runs.extend(cur.take());
-                                cur = Some((idx, vec![d]));
+                        if open {
+                            if let Some(last) = out.runs.last_mut() {
+                                last.1 += 1;
                             }
+                        } else {
+                            out.runs.push(((c * CHUNK + o) as u32, 1));
+                            open = true;
                         }
+                        out.words.push(d);
                     } else {
-                        runs.extend(cur.take());
+                        open = false;
                     }
                 }
-                runs.extend(cur);
-                runs
+                out
             })
             .collect();
-        Some(parts.into_iter().flatten().collect())
+        let mut all = XorRuns::default();
+        for p in parts {
+            all.runs.extend(p.runs);
+            all.words.extend(p.words);
+        }
+        Some(all)
     }
 
     /// Iterates the runs of set voxels in row `(k, j)` as half-open column ranges.

@@ -3,12 +3,9 @@
 //! non-zero words (ITK-SNAP keeps run-length diffs the same way), plus the label list
 //! before and after and any renames.
 
-use super::mask::Mask;
+use super::mask::{Mask, XorRuns};
 use super::model::{LabelMeta, Segmentation};
 use std::collections::BTreeMap;
-
-/// Xor runs `(start word, words)` of one mask.
-pub type XorRuns = Vec<(u32, Vec<u64>)>;
 
 /// What one step changed, reversibly.
 #[derive(Debug, Clone, PartialEq)]
@@ -86,7 +83,7 @@ impl Delta {
             + self
                 .masks
                 .iter()
-                .map(|(n, r)| n.len() + 32 + r.iter().map(|(_, w)| 32 + w.len() * 8).sum::<usize>())
+                .map(|(n, r)| n.len() + 48 + r.size_bytes())
                 .sum::<usize>()
     }
 
