@@ -23,23 +23,44 @@ fn threshold_and_largest_component_match_scipy() {
     let mask = dir.path().join("mask.nii.gz");
     let log = dir.path().join("log.json");
     let (code, out, err) = hounsfield(&[
-        "segment", s(&series), "--recipe", s(&recipe), "--out", s(&mask), "--log", s(&log),
+        "segment",
+        s(&series),
+        "--recipe",
+        s(&recipe),
+        "--out",
+        s(&mask),
+        "--log",
+        s(&log),
     ]);
     assert_eq!(code, 0, "{err}");
     assert!(err.contains("1954176 voxels"), "{err}");
     assert!(out.starts_with("final_hash "));
-    let logj: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&log).unwrap()).unwrap();
+    let logj: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&log).unwrap()).unwrap();
     assert_eq!(logj["final_hash"].as_str().map(str::len), Some(64));
     assert_eq!(logj["entries"][1]["op"]["op"], "keep_largest");
 
     let Some(py) = python() else { return };
     let o = Command::new(py)
-        .args([s(&common::repo().join("tests/py/check_segment.py")), s(&vol), s(&mask), "226", "3071"])
+        .args([
+            s(&common::repo().join("tests/py/check_segment.py")),
+            s(&vol),
+            s(&mask),
+            "226",
+            "3071",
+        ])
         .output()
         .unwrap();
     let text = String::from_utf8_lossy(&o.stdout);
-    assert!(o.status.success(), "{text}{}", String::from_utf8_lossy(&o.stderr));
-    assert!(text.contains("\"reference_voxels\": 1954176") && text.contains("\"differing_voxels\": 0"), "{text}");
+    assert!(
+        o.status.success(),
+        "{text}{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    assert!(
+        text.contains("\"reference_voxels\": 1954176") && text.contains("\"differing_voxels\": 0"),
+        "{text}"
+    );
 }
 
 /// Ten different operation kinds on S2030, brush strokes among them (positions in LPS mm
@@ -72,7 +93,17 @@ fn a_ten_operation_log_replays_on_one_and_two_threads() {
         let mask = dir.path().join(format!("mask{threads}.nii.gz"));
         let o = Command::new(env!("CARGO_BIN_EXE_hounsfield"))
             .env("RAYON_NUM_THREADS", threads)
-            .args(["segment", s(&series), "--recipe", s(&recipe), "--out", s(&mask), "--all-labels", "--log", s(&log)])
+            .args([
+                "segment",
+                s(&series),
+                "--recipe",
+                s(&recipe),
+                "--out",
+                s(&mask),
+                "--all-labels",
+                "--log",
+                s(&log),
+            ])
             .output()
             .unwrap();
         assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
@@ -81,9 +112,14 @@ fn a_ten_operation_log_replays_on_one_and_two_threads() {
     assert_eq!(finals[0], finals[1], "same final hash on 1 and 2 threads");
     // Replay the one-thread log on one and on two threads.
     let log = dir.path().join("log1.json");
-    let j: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&log).unwrap()).unwrap();
-    let kinds: std::collections::BTreeSet<&str> =
-        j["entries"].as_array().unwrap().iter().filter_map(|e| e["op"]["op"].as_str()).collect();
+    let j: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&log).unwrap()).unwrap();
+    let kinds: std::collections::BTreeSet<&str> = j["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|e| e["op"]["op"].as_str())
+        .collect();
     assert!(kinds.len() >= 10, "{kinds:?}");
     for threads in ["1", "2"] {
         let o = Command::new(env!("CARGO_BIN_EXE_hounsfield"))
@@ -100,18 +136,27 @@ fn a_ten_operation_log_replays_on_one_and_two_threads() {
 #[test]
 fn two_hundred_brush_strokes_undo_within_twice_one_mask() {
     let Some(root) = phantom() else { return };
-    let report = hounsfield::dicom::scan_path(&root.join("S21570/S2030"), &Default::default()).unwrap();
-    let v = hounsfield::dicom::load(report.volumes()[0], &Default::default(), None).unwrap().volume;
+    let report =
+        hounsfield::dicom::scan_path(&root.join("S21570/S2030"), &Default::default()).unwrap();
+    let v = hounsfield::dicom::load(report.volumes()[0], &Default::default(), None)
+        .unwrap()
+        .volume;
     let mut s = Session::new(Arc::new(v), "S2030", None, "test");
     let op = |j: &str| -> Operation { serde_json::from_str(j).unwrap() };
-    s.apply(op(r#"{"op": "threshold", "lo": 226, "hi": 3071}"#)).unwrap();
-    s.apply(op(r#"{"op": "keep_largest", "connectivity": 26}"#)).unwrap();
+    s.apply(op(r#"{"op": "threshold", "lo": 226, "hi": 3071}"#))
+        .unwrap();
+    s.apply(op(r#"{"op": "keep_largest", "connectivity": 26}"#))
+        .unwrap();
     let before = s.undo_bytes();
     let mask_bytes = s.segmentation().get("segment").unwrap().mask.size_bytes();
     let start = s.log().final_hash.clone();
     for n in 0..200 {
         let a = n as f64 * 0.37;
-        let (x, y, z) = (60.0 * a.cos(), 110.0 + 60.0 * a.sin(), 700.0 + (n % 130) as f64);
+        let (x, y, z) = (
+            60.0 * a.cos(),
+            110.0 + 60.0 * a.sin(),
+            700.0 + (n % 130) as f64,
+        );
         let mode = if n % 3 == 0 { "erase" } else { "paint" };
         let j = format!(
             r#"{{"op": "brush", "centres_mm": [[{x}, {y}, {z}], [{}, {}, {z}]], "radius_mm": 2.5, "mode": "{mode}", "shape": "disc", "plane": "axial"}}"#,
@@ -124,7 +169,12 @@ fn two_hundred_brush_strokes_undo_within_twice_one_mask() {
     eprintln!(
         "undo: 200 strokes hold {strokes} bytes; threshold + keep_largest {before} bytes; one mask {mask_bytes} bytes"
     );
-    assert!(s.undo_bytes() < 2 * mask_bytes, "all undo data {} >= 2 masks {}", s.undo_bytes(), 2 * mask_bytes);
+    assert!(
+        s.undo_bytes() < 2 * mask_bytes,
+        "all undo data {} >= 2 masks {}",
+        s.undo_bytes(),
+        2 * mask_bytes
+    );
     let end = s.log().final_hash.clone();
     for _ in 0..200 {
         assert!(s.undo());

@@ -232,7 +232,9 @@ impl Mask {
         for &(start, len) in &runs.runs {
             let (s, len) = (start as usize, len as usize);
             for o in 0..len {
-                if let (Some(dst), Some(w)) = (self.words.get_mut(s + o), runs.words.get(offset + o)) {
+                if let (Some(dst), Some(w)) =
+                    (self.words.get_mut(s + o), runs.words.get(offset + o))
+                {
                     *dst ^= *w;
                 }
             }
@@ -243,6 +245,41 @@ impl Mask {
                 *h = None;
             }
         }
+    }
+
+    /// Slices changed since the hash was last computed.
+    pub fn stale_slices(&self) -> Vec<usize> {
+        (0..self.dims[0])
+            .filter(|k| self.slice_hash[*k].is_none())
+            .collect()
+    }
+
+    /// As [`Self::diff_runs`], comparing only `slices` (the others are known equal).
+    pub fn diff_runs_in(&self, other: &Mask, slices: &[usize]) -> Option<XorRuns> {
+        if self.dims != other.dims {
+            return None;
+        }
+        let sw = self.slice_words();
+        let mut all = XorRuns::default();
+        for &k in slices {
+            let base = k * sw;
+            let (a, b) = (&self.words[base..base + sw], &other.words[base..base + sw]);
+            let mut open = false;
+            for (o, (x, y)) in a.iter().zip(b).enumerate() {
+                let d = x ^ y;
+                if d != 0 {
+                    match all.runs.last_mut() {
+                        Some(last) if open => last.1 += 1,
+                        _ => all.runs.push(((base + o) as u32, 1)),
+                    }
+                    open = true;
+                    all.words.push(d);
+                } else {
+                    open = false;
+                }
+            }
+        }
+        Some(all)
     }
 
     /// Where `self` and `other` differ, as xor runs; `None` when the shapes differ.

@@ -88,6 +88,11 @@ impl Session {
         let touched: Vec<String> = op
             .writes()
             .unwrap_or_else(|| before_metas.iter().map(|m| m.name.clone()).collect());
+        // Hash first: afterwards only the slices the step touched are stale, and the
+        // delta compares just those.
+        for n in &touched {
+            let _ = self.seg.hash_of(n);
+        }
         let before_masks: BTreeMap<String, Mask> = touched
             .iter()
             .filter_map(|n| self.seg.get(n).map(|l| (n.clone(), l.mask.clone())))

@@ -40,7 +40,16 @@ impl Delta {
         let empty = Mask::new(dims);
         for (name, old) in before_masks {
             let now = after.get(&after_name(name)).map_or(&empty, |l| &l.mask);
-            if let Some(runs) = now.diff_runs(old)
+            // `old` had every slice hashed before the step (see Session::apply), so the
+            // slices stale in `now` are the only ones that can differ, unless the step
+            // replaced the mask (then all are stale).
+            let stale = now.stale_slices();
+            let runs = if std::ptr::eq(now, &empty) {
+                now.diff_runs(old)
+            } else {
+                now.diff_runs_in(old, &stale)
+            };
+            if let Some(runs) = runs
                 && !runs.is_empty()
             {
                 masks.push((name.clone(), runs));
