@@ -98,7 +98,10 @@ fn segment(path: &std::path::Path, series: Option<&str>, repeats: usize) -> Resu
             .last()
             .map_or(0, |l| l.mask.count()))
     };
-    let new = || Session::new(volume.clone(), "bench", None, "bench");
+    let t0 = Instant::now();
+    let vhash = crate::segment::mask::hex(&crate::segment::log::volume_hash(&volume));
+    let hash_s = t0.elapsed().as_secs_f64();
+    let new = || Session::with_volume_hash(volume.clone(), vhash.clone(), "bench", None, "bench");
     println!(
         "bench segment: {} ({} x {} x {}), threads {}",
         path.display(),
@@ -107,6 +110,7 @@ fn segment(path: &std::path::Path, series: Option<&str>, repeats: usize) -> Resu
         dims[0],
         rayon::current_num_threads()
     );
+    println!("  volume hash for the log (once per loaded series): {hash_s:.3} s");
     let ((tmin, tmed), n) = time(repeats, || {
         let mut s = new();
         apply(&mut s, op(r#"{"op": "threshold", "lo": 226, "hi": 3071}"#)?)?;

@@ -79,9 +79,10 @@ pub struct OperationLog {
 }
 
 impl OperationLog {
-    /// An empty log for a volume.
+    /// An empty log for a volume whose [`volume_hash`] (hex) is `volume_hash_hex`.
     pub fn new(
         volume: &Volume,
+        volume_hash_hex: String,
         description: &str,
         series_uid: Option<String>,
         empty_hash: String,
@@ -94,7 +95,7 @@ impl OperationLog {
             source: SourceRecord {
                 description: description.into(),
                 series_uid,
-                volume_hash: hex(&volume_hash(volume)),
+                volume_hash: volume_hash_hex,
                 dims: volume.dims(),
                 spacing_mm: [s.slice, s.row, s.col],
             },

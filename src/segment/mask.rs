@@ -260,26 +260,19 @@ impl Mask {
             return None;
         }
         let sw = self.slice_words();
-        let mut all = XorRuns::default();
-        for &k in slices {
-            let base = k * sw;
-            let (a, b) = (&self.words[base..base + sw], &other.words[base..base + sw]);
-            let mut open = false;
-            for (o, (x, y)) in a.iter().zip(b).enumerate() {
-                let d = x ^ y;
-                if d != 0 {
-                    match all.runs.last_mut() {
-                        Some(last) if open => last.1 += 1,
-                        _ => all.runs.push(((base + o) as u32, 1)),
-                    }
-                    open = true;
-                    all.words.push(d);
-                } else {
-                    open = false;
-                }
-            }
-        }
-        Some(all)
+        // One part per slice, joined in slice order: independent of the thread count.
+        let parts: Vec<XorRuns> = slices
+            .par_iter()
+            .map(|&k| {
+                let base = k * sw;
+                xor_part(
+                    &self.words[base..base + sw],
+                    &other.words[base..base + sw],
+                    base,
+                )
+            })
+            .collect();
+        Some(join_parts(parts))
     }
 
     /// Where `self` and `other` differ, as xor runs; `None` when the shapes differ.
@@ -294,34 +287,9 @@ impl Mask {
             .par_chunks(CHUNK)
             .zip(other.words.par_chunks(CHUNK))
             .enumerate()
-            .map(|(c, (a, b))| {
-                let mut out = XorRuns::default();
-                let mut open = false;
-                for (o, (x, y)) in a.iter().zip(b).enumerate() {
-                    let d = x ^ y;
-                    if d != 0 {
-                        if open {
-                            if let Some(last) = out.runs.last_mut() {
-                                last.1 += 1;
-                            }
-                        } else {
-                            out.runs.push(((c * CHUNK + o) as u32, 1));
-                            open = true;
-                        }
-                        out.words.push(d);
-                    } else {
-                        open = false;
-                    }
-                }
-                out
-            })
+            .map(|(c, (a, b))| xor_part(a, b, c * CHUNK))
             .collect();
-        let mut all = XorRuns::default();
-        for p in parts {
-            all.runs.extend(p.runs);
-            all.words.extend(p.words);
-        }
-        Some(all)
+        Some(join_parts(parts))
     }
 
     /// Iterates the runs of set voxels in row `(k, j)` as half-open column ranges.
@@ -333,6 +301,41 @@ impl Mask {
             pos: 0,
         }
     }
+}
+
+/// Xor runs of two equal-length word slices starting at word `base`.
+fn xor_part(a: &[u64], b: &[u64], base: usize) -> XorRuns {
+    let mut out = XorRuns::default();
+    let mut open = false;
+    for (o, (x, y)) in a.iter().zip(b).enumerate() {
+        let d = x ^ y;
+        if d == 0 {
+            open = false;
+            continue;
+        }
+        match out.runs.last_mut() {
+            Some(last) if open => last.1 += 1,
+            _ => out.runs.push(((base + o) as u32, 1)),
+        }
+        open = true;
+        out.words.push(d);
+    }
+    out
+}
+
+/// Concatenates parts in order, merging a run that continues across a part boundary.
+fn join_parts(parts: Vec<XorRuns>) -> XorRuns {
+    let mut all = XorRuns::default();
+    for p in parts {
+        for (n, r) in p.runs.iter().enumerate() {
+            match all.runs.last_mut() {
+                Some(last) if n == 0 && last.0 + last.1 == r.0 => last.1 += r.1,
+                _ => all.runs.push(*r),
+            }
+        }
+        all.words.extend(p.words);
+    }
+    all
 }
 
 fn hash_words(words: &[u64]) -> Hash {

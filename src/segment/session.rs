@@ -41,9 +41,22 @@ impl Session {
         series_uid: Option<String>,
         operator: &str,
     ) -> Self {
+        let h = hex(&log::volume_hash(&volume));
+        Self::with_volume_hash(volume, h, description, series_uid, operator)
+    }
+
+    /// As [`Self::new`], with the volume's hash (hex) already known: it costs a pass over
+    /// the whole volume, which a workstation does once per loaded series.
+    pub fn with_volume_hash(
+        volume: Arc<Volume>,
+        volume_hash_hex: String,
+        description: &str,
+        series_uid: Option<String>,
+        operator: &str,
+    ) -> Self {
         let mut seg = Segmentation::new(volume.dims(), volume.geometry);
         let empty = seg.final_hash_hex();
-        let log = OperationLog::new(&volume, description, series_uid, empty);
+        let log = OperationLog::new(&volume, volume_hash_hex, description, series_uid, empty);
         Self {
             volume,
             seg,

@@ -212,10 +212,23 @@ pub fn threshold_mask(hu: &Array3<i16>, lo: i32, hi: i32) -> Mask {
 }
 
 fn pack_row(values: &[i16], lo: i16, hi: i16, out: &mut [u64]) {
-    for (w, chunk) in out.iter_mut().zip(values.chunks(64)) {
+    // One unsigned comparison per voxel on fixed 64-wide chunks: the compiler turns it
+    // into vector compares and mask extraction.
+    let range = hi.wrapping_sub(lo) as u16;
+    let inside = |v: i16| v.wrapping_sub(lo) as u16 <= range;
+    let mut chunks = values.chunks_exact(64);
+    let mut words = out.iter_mut();
+    for (w, chunk) in words.by_ref().zip(chunks.by_ref()) {
         let mut bits = 0u64;
         for (b, v) in chunk.iter().enumerate() {
-            bits |= u64::from(*v >= lo && *v <= hi) << b;
+            bits |= u64::from(inside(*v)) << b;
+        }
+        *w = bits;
+    }
+    if let Some(w) = words.next() {
+        let mut bits = 0u64;
+        for (b, v) in chunks.remainder().iter().enumerate() {
+            bits |= u64::from(inside(*v)) << b;
         }
         *w = bits;
     }
