@@ -218,7 +218,8 @@ fn pack_row(values: &[i16], lo: i16, hi: i16, out: &mut [u64]) {
     let inside = |v: i16| v.wrapping_sub(lo) as u16 <= range;
     let mut chunks = values.chunks_exact(64);
     let mut words = out.iter_mut();
-    for (w, chunk) in words.by_ref().zip(chunks.by_ref()) {
+    // Chunks first: zip polls its first iterator first, so no word is skipped at the end.
+    for (chunk, w) in chunks.by_ref().zip(words.by_ref()) {
         let mut bits = 0u64;
         for (b, v) in chunk.iter().enumerate() {
             bits |= u64::from(inside(*v)) << b;
