@@ -403,3 +403,108 @@ fn replay_is_bit_identical_on_one_and_two_threads_and_detects_tampering() {
         log.entries[0].notes
     );
 }
+
+#[test]
+fn edges_stop_region_growing_and_canny_finds_a_sphere_surface() {
+    // Two plates in the same HU range, 500 | 300, meeting at x = 9.5 mm.
+    let v = volume([20, 20, 20], [1.0, 1.0, 1.0], |x, _, _| {
+        if x < 10.0 { 500 } else { 300 }
+    });
+    let mut s = session(v);
+    s.apply(op(
+        r#"{"op": "connected_threshold", "seeds": [{"voxel": [10, 10, 2]}], "lo": 200, "hi": 600}"#,
+    ))
+    .unwrap();
+    assert_eq!(
+        count(&s, "segment"),
+        8000,
+        "without the edge stop both plates"
+    );
+    s.apply(op(r#"{"op": "connected_threshold", "seeds": [{"voxel": [10, 10, 2]}], "lo": 200, "hi": 600, "max_gradient_hu_per_mm": 50.0, "label": "stopped"}"#)).unwrap();
+    assert_eq!(
+        count(&s, "stopped"),
+        9 * 400,
+        "stops before the interface (x = 0..=8)"
+    );
+    s.apply(op(
+        r#"{"op": "gradient_threshold", "min_hu_per_mm": 50.0, "label": "edge"}"#,
+    ))
+    .unwrap();
+    assert_eq!(
+        count(&s, "edge"),
+        2 * 400,
+        "the two voxel layers at the interface"
+    );
+
+    let mut s = session(sphere_volume(9.0));
+    s.apply(op(
+        r#"{"op": "canny", "sigma_mm": 1.0, "low_hu_per_mm": 20.0, "high_hu_per_mm": 60.0}"#,
+    ))
+    .unwrap();
+    let m = &s.segmentation().get("segment").unwrap().mask;
+    let mut radii = Vec::new();
+    for k in 0..32 {
+        for j in 0..32 {
+            for i in 0..32 {
+                if m.get(k, j, i) {
+                    radii.push(
+                        (((i as f64) - 16.0).powi(2)
+                            + ((j as f64) - 16.0).powi(2)
+                            + ((k as f64) - 16.0).powi(2))
+                        .sqrt(),
+                    );
+                }
+            }
+        }
+    }
+    assert!(radii.len() > 500, "{} edge voxels", radii.len());
+    assert!(
+        radii.iter().all(|r| (7.5..=10.5).contains(r)),
+        "edges lie on the surface"
+    );
+}
+
+#[test]
+fn watershed_gives_each_marker_its_own_ball_across_a_bridge() {
+    // Two flat balls (1000 HU, radius 5 mm) joined by a dimmer bridge (300 HU).
+    let ball = |x: f64, y: f64, z: f64, cx: f64| {
+        ((x - cx).powi(2) + (y - 12.0).powi(2) + (z - 12.0).powi(2)).sqrt() <= 5.0
+    };
+    let v = volume([24, 24, 34], [1.0, 1.0, 1.0], move |x, y, z| {
+        if ball(x, y, z, 9.0) || ball(x, y, z, 24.0) {
+            1000
+        } else if (9.0..=24.0).contains(&x) && (y - 12.0).abs() <= 1.0 && (z - 12.0).abs() <= 1.0 {
+            300
+        } else {
+            0
+        }
+    });
+    let mut s = session(v);
+    s.apply(op(
+        r#"{"op": "threshold", "lo": 100, "hi": 3071, "label": "blob"}"#,
+    ))
+    .unwrap();
+    s.apply(op(r#"{"op": "brush", "centres_mm": [[9, 12, 12]], "radius_mm": 1.0, "mode": "paint", "shape": "sphere", "label": "left"}"#)).unwrap();
+    s.apply(op(r#"{"op": "brush", "centres_mm": [[24, 12, 12]], "radius_mm": 1.0, "mode": "paint", "shape": "sphere", "label": "right"}"#)).unwrap();
+    s.apply(op(
+        r#"{"op": "watershed", "markers": ["left", "right"], "within": "blob"}"#,
+    ))
+    .unwrap();
+    let (l, r) = (count(&s, "left"), count(&s, "right"));
+    assert_eq!(l + r, count(&s, "blob"), "the blob is partitioned");
+    let left = &s.segmentation().get("left").unwrap().mask;
+    let right = &s.segmentation().get("right").unwrap().mask;
+    for k in 0..24 {
+        for j in 0..24 {
+            for i in 0..34 {
+                let (x, y, z) = (i as f64, j as f64, k as f64);
+                if ball(x, y, z, 9.0) {
+                    assert!(left.get(k, j, i), "left ball voxel {k},{j},{i}");
+                }
+                if ball(x, y, z, 24.0) {
+                    assert!(right.get(k, j, i), "right ball voxel {k},{j},{i}");
+                }
+            }
+        }
+    }
+}

@@ -12,10 +12,6 @@ use ndarray::{Array3, ArrayView3};
 use rayon::prelude::*;
 use std::borrow::Cow;
 
-/// Output slices per 3D Sobel work item: each item recomputes two in-plane slices beyond its
-/// own, so larger items waste less while still leaving enough items to balance the threads.
-const SOBEL_CHUNK_SLICES: usize = 8;
-
 /// Gaussian radius cap in voxels. Only σ of millions of voxels reaches it, where the kernel
 /// is flat across any real volume anyway; the cap bounds the kernel set-up loop.
 const MAX_GAUSS_RADIUS: usize = 1 << 22;
@@ -55,58 +51,20 @@ pub fn sobel_magnitude(vol: ArrayView3<i16>, spacing: [f64; 3], per_slice: bool)
         return Array3::zeros(dim);
     }
     let [hk, hj, hi] = sane_spacing(spacing);
+    // A ramp's per-voxel step is weighted by 2 (difference) × 4 per smoothed axis.
+    let c = if per_slice {
+        [0.0, 1.0 / (8.0 * hj), 1.0 / (8.0 * hi)]
+    } else {
+        [1.0 / (32.0 * hk), 1.0 / (32.0 * hj), 1.0 / (32.0 * hi)]
+    }
+    .map(|v| v as f32);
+    let d = Dims { nk, nj, ni };
     let src = contiguous(&vol);
     let mut out = vec![0.0f32; nk * plane];
-    if per_slice {
-        // The 2D kernel weights a ramp's per-voxel step by 2 (difference) × 4 (smoothing).
-        let cj = (1.0 / (8.0 * hj)) as f32;
-        let ci = (1.0 / (8.0 * hi)) as f32;
-        out.par_chunks_mut(plane)
-            .zip(src.par_chunks(plane))
-            .for_each_init(
-                || SobelPlanes::new(plane),
-                |planes, (dst, slice)| {
-                    planes.compute(slice, ni, false);
-                    for ((o, &q), &r) in dst.iter_mut().zip(&planes.q).zip(&planes.r) {
-                        let gj = q as f32 * cj;
-                        let gi = r as f32 * ci;
-                        *o = (gj * gj + gi * gi).sqrt();
-                    }
-                },
-            );
-    } else {
-        // The 3D kernel weights the step by 2 (difference) × 4 × 4 (smoothing on two axes).
-        let ck = (1.0 / (32.0 * hk)) as f32;
-        let cj = (1.0 / (32.0 * hj)) as f32;
-        let ci = (1.0 / (32.0 * hi)) as f32;
-        out.par_chunks_mut(SOBEL_CHUNK_SLICES * plane)
-            .enumerate()
-            .for_each(|(chunk, dst_chunk)| {
-                let mut ring = SobelRing::new(plane);
-                for (dk, dst) in dst_chunk.chunks_mut(plane).enumerate() {
-                    let k = chunk * SOBEL_CHUNK_SLICES + dk;
-                    let (km, kp) = (k.saturating_sub(1), (k + 1).min(nk - 1));
-                    for s in [km, k, kp] {
-                        ring.ensure(s, &src, plane, ni);
-                    }
-                    let (Some(m), Some(z), Some(p)) = (ring.get(km), ring.get(k), ring.get(kp))
-                    else {
-                        continue;
-                    };
-                    let it = dst
-                        .iter_mut()
-                        .zip(m.p.iter().zip(&p.p))
-                        .zip(m.q.iter().zip(&z.q).zip(&p.q))
-                        .zip(m.r.iter().zip(&z.r).zip(&p.r));
-                    for (((o, (&pm, &pp)), ((&qm, &q0), &qp)), ((&rm, &r0), &rp)) in it {
-                        let gk = (pp - pm) as f32 * ck;
-                        let gj = (qm + 2 * q0 + qp) as f32 * cj;
-                        let gi = (rm + 2 * r0 + rp) as f32 * ci;
-                        *o = (gk * gk + gj * gj + gi * gi).sqrt();
-                    }
-                }
-            });
-    }
+    out.par_chunks_mut(plane).enumerate().for_each_init(
+        || SobelScratch::new(ni),
+        |scratch, (k, dst)| scratch.slice(&src, d, k, per_slice, c, dst),
+    );
     into_array(dim, out)
 }
 
@@ -233,69 +191,143 @@ fn row<T>(buf: &[T], r: usize, len: usize) -> &[T] {
     buf.get(r * len..(r + 1) * len).unwrap_or(&[])
 }
 
+fn row_mut<T>(buf: &mut [T], r: usize, len: usize) -> &mut [T] {
+    buf.get_mut(r * len..(r + 1) * len).unwrap_or_default()
+}
+
 fn tail<T>(buf: &[T], from: usize) -> &[T] {
     buf.get(from..).unwrap_or(&[])
 }
 
-/// Integer Sobel sums of one slice. Integers keep every sum exact (|sums| < 2²¹), so a slice
-/// computed twice by different work items is bit-identical.
-struct SobelPlanes {
-    /// Smoothed `[1,2,1]` along columns.
+/// Rows per band in the Sobel pass: the row sums of three slices over one band stay within
+/// a core's L2 cache (about 200 kB for 512 columns), which matters more than the recomputation
+/// of each input slice's row sums for its three output slices.
+const SOBEL_BAND_ROWS: usize = 16;
+
+/// Per-thread Sobel working rows. All sums are integers (|sum| < 2²¹), so they are exact and
+/// the result does not depend on how slices are shared among threads.
+struct SobelScratch {
+    /// `[1,2,1]` along columns, for up to 3 slices × (band + 2) rows.
     si: Vec<i32>,
-    /// Differenced `[-1,0,1]` along columns.
+    /// `[-1,0,1]` along columns, same layout.
     di: Vec<i32>,
-    /// Smoothed along rows and columns.
+    /// Per source slice (3 rows): smoothed along rows and columns.
     p: Vec<i32>,
-    /// Differenced along rows, smoothed along columns.
+    /// Per source slice: differenced along rows, smoothed along columns.
     q: Vec<i32>,
-    /// Smoothed along rows, differenced along columns.
+    /// Per source slice: smoothed along rows, differenced along columns.
     r: Vec<i32>,
 }
 
-impl SobelPlanes {
-    fn new(plane: usize) -> Self {
+impl SobelScratch {
+    fn new(ni: usize) -> Self {
+        let band = 3 * (SOBEL_BAND_ROWS + 2) * ni;
         Self {
-            si: vec![0; plane],
-            di: vec![0; plane],
-            p: vec![0; plane],
-            q: vec![0; plane],
-            r: vec![0; plane],
+            si: vec![0; band],
+            di: vec![0; band],
+            p: vec![0; 3 * ni],
+            q: vec![0; 3 * ni],
+            r: vec![0; 3 * ni],
         }
     }
 
-    fn compute(&mut self, slice: &[i16], ni: usize, with_p: bool) {
-        let Self { si, di, p, q, r } = self;
-        if ni == 0 {
+    /// Sobel magnitude of output slice `k` into `dst`, band by band.
+    fn slice(
+        &mut self,
+        src: &[i16],
+        d: Dims,
+        k: usize,
+        per_slice: bool,
+        c: [f32; 3],
+        dst: &mut [f32],
+    ) {
+        let Dims { nk, nj, ni } = d;
+        if ni == 0 || nj == 0 || nk == 0 {
             return;
         }
-        let nj = si.len() / ni;
-        for ((src, s), d) in slice
-            .chunks_exact(ni)
-            .zip(si.chunks_exact_mut(ni))
-            .zip(di.chunks_exact_mut(ni))
-        {
-            smooth_diff_row(src, s, d);
-        }
-        let rows = p
-            .chunks_exact_mut(ni)
-            .zip(q.chunks_exact_mut(ni))
-            .zip(r.chunks_exact_mut(ni));
-        for (j, ((pr, qr), rr)) in rows.enumerate() {
-            let (jm, jp) = (j.saturating_sub(1), (j + 1).min(nj.saturating_sub(1)));
-            let (sm, s0, sp) = (row(si, jm, ni), row(si, j, ni), row(si, jp, ni));
-            let (dm, d0, dp) = (row(di, jm, ni), row(di, j, ni), row(di, jp, ni));
-            if with_p {
-                for (o, ((&a, &b), &c)) in pr.iter_mut().zip(sm.iter().zip(s0).zip(sp)) {
-                    *o = a + 2 * b + c;
+        let sources = if per_slice {
+            vec![k]
+        } else {
+            vec![k.saturating_sub(1), k, (k + 1).min(nk - 1)]
+        };
+        let span = SOBEL_BAND_ROWS + 2;
+        for (band, dst_band) in dst.chunks_mut(SOBEL_BAND_ROWS * ni).enumerate() {
+            let j0 = band * SOBEL_BAND_ROWS;
+            let rows = dst_band.len() / ni;
+            // Local row r holds source row j0 + r - 1, clamped: replicated borders for free.
+            for (sl, &s) in sources.iter().enumerate() {
+                for r in 0..rows + 2 {
+                    let jj = (j0 + r).saturating_sub(1).min(nj - 1);
+                    smooth_diff_row(
+                        row(src, s * nj + jj, ni),
+                        row_mut(&mut self.si, sl * span + r, ni),
+                        row_mut(&mut self.di, sl * span + r, ni),
+                    );
                 }
             }
-            for (o, (&a, &c)) in qr.iter_mut().zip(sm.iter().zip(sp)) {
-                *o = c - a;
-            }
-            for (o, ((&a, &b), &c)) in rr.iter_mut().zip(dm.iter().zip(d0).zip(dp)) {
-                *o = a + 2 * b + c;
+            for (jl, out) in dst_band.chunks_mut(ni).enumerate() {
+                for sl in 0..sources.len() {
+                    let base = sl * span + jl;
+                    let s3 = [0, 1, 2].map(|t| row(&self.si, base + t, ni));
+                    let d3 = [0, 1, 2].map(|t| row(&self.di, base + t, ni));
+                    column_sums(
+                        s3,
+                        d3,
+                        row_mut(&mut self.p, sl, ni),
+                        row_mut(&mut self.q, sl, ni),
+                        row_mut(&mut self.r, sl, ni),
+                        !per_slice,
+                    );
+                }
+                let [ck, cj, ci] = c;
+                if per_slice {
+                    let (q, r) = (row(&self.q, 0, ni), row(&self.r, 0, ni));
+                    for ((o, &q), &r) in out.iter_mut().zip(q).zip(r) {
+                        let (gj, gi) = (q as f32 * cj, r as f32 * ci);
+                        *o = (gj * gj + gi * gi).sqrt();
+                    }
+                } else {
+                    let [pm, _, pp] = [0, 1, 2].map(|t| row(&self.p, t, ni));
+                    let [qm, q0, qp] = [0, 1, 2].map(|t| row(&self.q, t, ni));
+                    let [rm, r0, rp] = [0, 1, 2].map(|t| row(&self.r, t, ni));
+                    let it = out
+                        .iter_mut()
+                        .zip(pm.iter().zip(pp))
+                        .zip(qm.iter().zip(q0).zip(qp))
+                        .zip(rm.iter().zip(r0).zip(rp));
+                    for (((o, (&pm, &pp)), ((&qm, &q0), &qp)), ((&rm, &r0), &rp)) in it {
+                        let gk = (pp - pm) as f32 * ck;
+                        let gj = (qm + 2 * q0 + qp) as f32 * cj;
+                        let gi = (rm + 2 * r0 + rp) as f32 * ci;
+                        *o = (gk * gk + gj * gj + gi * gi).sqrt();
+                    }
+                }
             }
         }
+    }
+}
+
+/// `[1,2,1]` and `[-1,0,1]` across three consecutive rows of column sums.
+fn column_sums(
+    s: [&[i32]; 3],
+    d: [&[i32]; 3],
+    p: &mut [i32],
+    q: &mut [i32],
+    r: &mut [i32],
+    with_p: bool,
+) {
+    let [sm, s0, sp] = s;
+    let [dm, d0, dp] = d;
+    if with_p {
+        for (o, ((&a, &b), &c)) in p.iter_mut().zip(sm.iter().zip(s0).zip(sp)) {
+            *o = a + 2 * b + c;
+        }
+    }
+    for (o, (&a, &c)) in q.iter_mut().zip(sm.iter().zip(sp)) {
+        *o = c - a;
+    }
+    for (o, ((&a, &b), &c)) in r.iter_mut().zip(dm.iter().zip(d0).zip(dp)) {
+        *o = a + 2 * b + c;
     }
 }
 
@@ -331,37 +363,6 @@ fn smooth_diff_row(src: &[i16], s: &mut [i32], d: &mut [i32]) {
     if let (Some(s), Some(d)) = (s.last_mut(), d.last_mut()) {
         *s = a + 3 * b;
         *d = b - a;
-    }
-}
-
-/// The in-plane sums of three consecutive slices, so a run of output slices computes each
-/// input slice once. Consecutive slice indices map to distinct slots.
-struct SobelRing {
-    slots: [(Option<usize>, SobelPlanes); 3],
-}
-
-impl SobelRing {
-    fn new(plane: usize) -> Self {
-        Self {
-            slots: [
-                (None, SobelPlanes::new(plane)),
-                (None, SobelPlanes::new(plane)),
-                (None, SobelPlanes::new(plane)),
-            ],
-        }
-    }
-
-    fn ensure(&mut self, s: usize, src: &[i16], plane: usize, ni: usize) {
-        if let Some((tag, planes)) = self.slots.get_mut(s % 3) {
-            if *tag != Some(s) {
-                planes.compute(row(src, s, plane), ni, true);
-                *tag = Some(s);
-            }
-        }
-    }
-
-    fn get(&self, s: usize) -> Option<&SobelPlanes> {
-        self.slots.get(s % 3).map(|(_, planes)| planes)
     }
 }
 
@@ -776,6 +777,57 @@ mod tests {
         }
     }
 
+    /// Sobel straight from the definition: 27 (or 9) clamped taps per voxel, in f64.
+    fn naive_sobel(vol: &Array3<i16>, h: [f64; 3], per_slice: bool) -> Array3<f64> {
+        let (nk, nj, ni) = vol.dim();
+        let at = |k: isize, j: isize, i: isize| {
+            let c = |v: isize, n: usize| v.clamp(0, n as isize - 1) as usize;
+            f64::from(vol[[c(k, nk), c(j, nj), c(i, ni)]])
+        };
+        Array3::from_shape_fn(vol.dim(), |(k, j, i)| {
+            let (k, j, i) = (k as isize, j as isize, i as isize);
+            let mut g = [0.0f64; 3];
+            let ks: &[isize] = if per_slice { &[0] } else { &[-1, 0, 1] };
+            for &a in ks {
+                for b in -1..=1isize {
+                    for c in -1..=1isize {
+                        let v = at(k + a, j + b, i + c);
+                        let w = |t: isize| if t == 0 { 2.0 } else { 1.0 };
+                        let (wk, wj, wi) = if per_slice {
+                            (1.0, w(b), w(c))
+                        } else {
+                            (w(a), w(b), w(c))
+                        };
+                        g[0] += a as f64 * wj * wi * v;
+                        g[1] += b as f64 * wk * wi * v;
+                        g[2] += c as f64 * wk * wj * v;
+                    }
+                }
+            }
+            let norm = if per_slice { 8.0 } else { 32.0 };
+            let g = [0, 1, 2].map(|a| g[a] / (norm * h[a]));
+            if per_slice {
+                (g[1] * g[1] + g[2] * g[2]).sqrt()
+            } else {
+                (g[0] * g[0] + g[1] * g[1] + g[2] * g[2]).sqrt()
+            }
+        })
+    }
+
+    #[test]
+    fn sobel_matches_definition_across_bands_and_borders() {
+        // 37 rows span three row bands, including a short last one.
+        let vol = phantom((5, 37, 23));
+        let h = [1.5, 0.45, 0.7];
+        for per_slice in [false, true] {
+            let fast = sobel_magnitude(vol.view(), h, per_slice);
+            let slow = naive_sobel(&vol, h, per_slice);
+            for (a, b) in fast.iter().zip(slow.iter()) {
+                assert!((f64::from(*a) - b).abs() <= 1e-5 * b.max(1.0), "{a} vs {b}");
+            }
+        }
+    }
+
     #[test]
     fn sobel_ramp_with_non_dyadic_spacing_is_accurate() {
         let spacing = [1.0, 0.45, 0.45];
@@ -877,6 +929,42 @@ mod tests {
     }
 
     #[test]
+    fn gaussian_matches_definition() {
+        // Slice radius 4 on a 3-slice axis: the folded border taps are exercised too.
+        let vol = phantom((3, 19, 13));
+        let h = [1.0, 0.45, 0.8];
+        let sigma = 1.1;
+        for per_slice in [false, true] {
+            let fast = gaussian_smooth(vol.view(), h, sigma, per_slice);
+            // One f64 pass per axis with clamped taps out to ⌈3σ/h⌉.
+            let mut slow = vol.mapv(f64::from);
+            let axes: &[usize] = if per_slice { &[1, 2] } else { &[0, 1, 2] };
+            for &axis in axes {
+                let r = (3.0 * sigma / h[axis]).ceil() as isize;
+                let w: Vec<f64> = (-r..=r)
+                    .map(|t| (-0.5 * (t as f64 * h[axis] / sigma).powi(2)).exp())
+                    .collect();
+                let total: f64 = w.iter().sum();
+                let n = slow.dim();
+                let len = [n.0, n.1, n.2][axis] as isize;
+                let prev = slow.clone();
+                slow = Array3::from_shape_fn(n, |(k, j, i)| {
+                    let mut acc = 0.0;
+                    for (t, wt) in (-r..=r).zip(&w) {
+                        let mut p = [k, j, i];
+                        p[axis] = ([k, j, i][axis] as isize + t).clamp(0, len - 1) as usize;
+                        acc += wt * prev[p];
+                    }
+                    acc / total
+                });
+            }
+            for (a, b) in fast.iter().zip(slow.iter()) {
+                assert!((f64::from(*a) - b).abs() < 1e-3, "{a} vs {b}");
+            }
+        }
+    }
+
+    #[test]
     fn gaussian_preserves_constant_and_linear_interior() {
         let c = gaussian_smooth(
             Array3::from_elem((4, 6, 7), -1000i16).view(),
@@ -899,14 +987,19 @@ mod tests {
         let g = gaussian_smooth(vol.view(), [0.5, 10.0, 10.0], 2.0, false);
         let in_plane_only = gaussian_smooth(vol.view(), [0.5, 10.0, 10.0], 2.0, true);
         assert_eq!(g, in_plane_only);
+        // With an effectively infinite σ nearly all weight folds onto both ends of each line,
+        // so every voxel tends to the mean of the slice's four corners.
         let huge = gaussian_smooth(vol.view(), [1.0, 1.0, 1.0], 1e12, false);
-        let mean = vol.iter().map(|&v| f64::from(v)).sum::<f64>() / vol.len() as f64;
-        assert!(huge.iter().all(|v| v.is_finite()));
-        // An effectively infinite σ flattens each axis to its replicated-border average,
-        // which is close to but not exactly the mean; it must at least stay in range.
-        let (lo, hi) = (f32::from(-1020i16), f32::from(720i16));
-        assert!(huge.iter().all(|&v| v >= lo && v <= hi));
-        assert!(mean.is_finite());
+        let corners = [(0, 0), (0, 4), (5, 0), (5, 4)];
+        let mean = corners
+            .iter()
+            .map(|&(j, i)| f32::from(vol[[0, j, i]]))
+            .sum::<f32>()
+            / 4.0;
+        assert!(
+            huge.iter().all(|&v| (v - mean).abs() < 0.05),
+            "{huge:?} vs {mean}"
+        );
     }
 
     fn step_volume(dim: (usize, usize, usize), axis: usize, at: usize) -> Array3<i16> {

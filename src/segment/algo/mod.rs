@@ -2,3 +2,5 @@
 //! deterministic whatever the thread count, each tested on known answers.
 
 pub mod edt;
+pub mod gradient;
+pub mod watershed;

@@ -3,6 +3,7 @@
 pub mod boolean;
 pub mod brush;
 pub mod crop;
+pub mod edge;
 pub mod interpolate;
 pub mod islands;
 pub mod labels;
@@ -10,3 +11,4 @@ pub mod lasso;
 pub mod morphology;
 pub mod region_grow;
 pub mod threshold;
+pub mod watershed;

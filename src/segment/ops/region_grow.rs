@@ -30,6 +30,10 @@ pub struct ConnectedThreshold {
     /// Grow only within each seed's slice (2D).
     #[serde(default)]
     pub per_slice: bool,
+    /// Stop at edges: voxels whose Sobel gradient magnitude exceeds this (HU/mm) are
+    /// not entered.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_gradient_hu_per_mm: Option<f64>,
     /// Target label.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub label: Option<String>,
@@ -101,11 +105,30 @@ impl SegOp for ConnectedThreshold {
                 format!("lo ({}) is greater than hi ({})", self.lo, self.hi),
             ));
         }
+        if let Some(g) = self.max_gradient_hu_per_mm
+            && !(g.is_finite() && g >= 0.0)
+        {
+            return Err(OpError::invalid(
+                "max_gradient_hu_per_mm",
+                "must be 0 or more",
+            ));
+        }
         seeds::resolve(&self.seeds, v.dims(), &v.geometry).map(|_| ())
     }
     fn apply(&self, v: &Volume, seg: &mut Segmentation) -> Result<Outcome, OpError> {
         let s = seeds::resolve(&self.seeds, v.dims(), &v.geometry)?;
-        let cand = threshold_mask(&v.hu, self.lo, self.hi);
+        let mut cand = threshold_mask(&v.hu, self.lo, self.hi);
+        if let Some(max) = self.max_gradient_hu_per_mm {
+            let g = crate::segment::algo::gradient::sobel_magnitude(
+                v.hu.view(),
+                super::edge::spacing_of(v),
+                self.per_slice,
+            );
+            let edges = Mask::from_fn(v.dims(), |k, j, i| f64::from(g[[k, j, i]]) > max);
+            for (c, e) in cand.words_mut().iter_mut().zip(edges.words()) {
+                *c &= !e;
+            }
+        }
         let m = grow(&cand, &s, self.connectivity, self.per_slice);
         let t = target(&self.label);
         let n = m.count();

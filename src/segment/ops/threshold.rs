@@ -342,10 +342,16 @@ mod tests {
     #[test]
     fn packing_matches_a_naive_loop_for_every_row_width() {
         for cols in [1usize, 5, 63, 64, 65, 127, 128, 130, 512] {
-            let hu = Array3::from_shape_fn((2, 3, cols), |(k, j, i)| ((i * 37 + j * 11 + k * 5) % 400) as i16 - 100);
+            let hu = Array3::from_shape_fn((2, 3, cols), |(k, j, i)| {
+                ((i * 37 + j * 11 + k * 5) % 400) as i16 - 100
+            });
             let m = threshold_mask(&hu, -20, 150);
             for ((k, j, i), v) in hu.indexed_iter() {
-                assert_eq!(m.get(k, j, i), (-20..=150).contains(v), "cols {cols} at {k},{j},{i}");
+                assert_eq!(
+                    m.get(k, j, i),
+                    (-20..=150).contains(v),
+                    "cols {cols} at {k},{j},{i}"
+                );
             }
         }
     }
