@@ -63,7 +63,7 @@ fn threshold_and_largest_component_match_scipy() {
     );
 }
 
-/// Ten different operation kinds on S2030, brush strokes among them (positions in LPS mm
+/// Fifteen different operation kinds on S2030, brush strokes among them (positions in LPS mm
 /// inside the phantom: x -115.5..115.5, y -1.85..229.2, z 694.2..833.2).
 const RECIPE: &str = r#"[
   {"op": "threshold_preset", "preset": "bone", "label": "bone"},
@@ -77,11 +77,16 @@ const RECIPE: &str = r#"[
   {"op": "boolean", "operation": "subtract", "a": "bone", "b": "grown", "into": "difference"},
   {"op": "remove_small", "min_volume_mm3": 10.0, "label": "difference"},
   {"op": "crop", "min_mm": [-100, 0, 700], "max_mm": [100, 220, 830], "label": "grown"},
-  {"op": "dilate", "radius_mm": 0.5, "label": "grown"}
+  {"op": "dilate", "radius_mm": 0.5, "label": "grown"},
+  {"op": "canny", "sigma_mm": 1.0, "low_hu_per_mm": 100, "high_hu_per_mm": 300, "per_slice": true, "label": "edges"},
+  {"op": "kmeans", "k": 3, "keep": [2], "seed": 1, "label": "clusters"},
+  {"op": "brush", "centres_mm": [[0, 110, 765]], "radius_mm": 4.0, "mode": "paint", "shape": "sphere", "label": "cv"},
+  {"op": "chan_vese", "init": "cv", "iterations": 20, "margin_mm": 4.0},
+  {"op": "watershed", "markers": ["cv", "difference"], "within": "bone"}
 ]"#;
 
 #[test]
-fn a_ten_operation_log_replays_on_one_and_two_threads() {
+fn a_fifteen_operation_log_replays_on_one_and_two_threads() {
     let Some(root) = phantom() else { return };
     let dir = tempfile::tempdir().unwrap();
     let series = root.join("S21570/S2030");
@@ -129,7 +134,8 @@ fn a_ten_operation_log_replays_on_one_and_two_threads() {
             .unwrap();
         let text = String::from_utf8_lossy(&o.stdout);
         assert!(o.status.success(), "replay on {threads} threads:\n{text}");
-        assert_eq!(text.matches(": ok").count(), 12 + 2, "{text}");
+        let steps = j["entries"].as_array().unwrap().len();
+        assert_eq!(text.matches(": ok").count(), steps + 2, "{text}");
     }
 }
 

@@ -508,3 +508,82 @@ fn watershed_gives_each_marker_its_own_ball_across_a_bridge() {
         }
     }
 }
+
+fn dice(a: &hounsfield::segment::Mask, b: &hounsfield::segment::Mask) -> f64 {
+    let inter: u64 = a
+        .words()
+        .iter()
+        .zip(b.words())
+        .map(|(x, y)| u64::from((x & y).count_ones()))
+        .sum();
+    2.0 * inter as f64 / (a.count() + b.count()) as f64
+}
+
+#[test]
+fn chan_vese_finds_two_noisy_discs_from_a_box() {
+    let disc = |x: f64, y: f64| {
+        ((x - 12.0).powi(2) + (y - 16.0).powi(2)).sqrt() <= 6.0
+            || ((x - 30.0).powi(2) + (y - 16.0).powi(2)).sqrt() <= 6.0
+    };
+    let v = volume([4, 32, 44], [1.0, 1.0, 1.0], move |x, y, z| {
+        ((if disc(x, y) { 300.0 } else { 0.0 }) + 40.0 * noise(x, y, z)).round() as i16
+    });
+    let mut s = session(v);
+    s.apply(op(r#"{"op": "lasso", "points_mm": [[3,5,0],[40,5,0],[40,27,0],[3,27,0]], "plane": "axial", "mode": "paint", "label": "init"}"#)).unwrap();
+    for k in 1..4 {
+        let j = format!(
+            r#"{{"op": "lasso", "points_mm": [[3,5,{k}],[40,5,{k}],[40,27,{k}],[3,27,{k}]], "plane": "axial", "mode": "paint", "label": "init"}}"#
+        );
+        s.apply(op(&j)).unwrap();
+    }
+    s.apply(op(r#"{"op": "chan_vese", "init": "init", "iterations": 150, "per_slice": true, "margin_mm": 2.0, "label": "cv"}"#)).unwrap();
+    let truth = hounsfield::segment::Mask::from_fn([4, 32, 44], |_, j, i| disc(i as f64, j as f64));
+    let d = dice(&s.segmentation().get("cv").unwrap().mask, &truth);
+    assert!(d >= 0.95, "Dice {d}");
+}
+
+#[test]
+fn geodesic_active_contour_expands_to_a_sphere_edge() {
+    let mut s = session(sphere_volume(9.0));
+    s.apply(op(r#"{"op": "brush", "centres_mm": [[16, 16, 16]], "radius_mm": 3.0, "mode": "paint", "shape": "sphere", "label": "seed"}"#)).unwrap();
+    s.apply(op(r#"{"op": "geodesic_active_contour", "init": "seed", "iterations": 250, "edge_k": 20.0, "margin_mm": 10.0, "label": "gac"}"#)).unwrap();
+    let n = count(&s, "gac") as f64;
+    let want = voxels_in_ball(9.0) as f64;
+    assert!((n / want - 1.0).abs() < 0.1, "{n} vs {want}");
+}
+
+#[test]
+fn kmeans_and_fuzzy_cmeans_separate_three_levels() {
+    let v = volume([6, 20, 30], [1.0, 1.0, 1.0], |x, y, z| {
+        let base = if x < 10.0 {
+            -1000.0
+        } else if x < 20.0 {
+            40.0
+        } else {
+            700.0
+        };
+        (base + 15.0 * noise(x, y, z)).round() as i16
+    });
+    let mut s = session(v);
+    s.apply(op(r#"{"op": "kmeans", "k": 3, "keep": [1], "seed": 7}"#))
+        .unwrap();
+    assert_eq!(count(&s, "segment"), 6 * 20 * 10);
+    let m = &s.segmentation().get("segment").unwrap().mask;
+    assert!(m.get(3, 10, 15) && !m.get(3, 10, 5) && !m.get(3, 10, 25));
+    let notes = &s.log().entries[0].notes;
+    assert!(notes.iter().any(|n| n.contains("centres")), "{notes:?}");
+    s.apply(op(
+        r#"{"op": "fuzzy_cmeans", "k": 3, "keep": [2], "label": "bright"}"#,
+    ))
+    .unwrap();
+    assert_eq!(count(&s, "bright"), 6 * 20 * 10);
+    // With the gradient as a second feature the voxels at the steps form clusters of their
+    // own; the darkest cluster stays inside the dark region.
+    s.apply(op(
+        r#"{"op": "kmeans", "k": 3, "keep": [0], "gradient_weight": 1.0, "label": "dark"}"#,
+    ))
+    .unwrap();
+    let dark = &s.segmentation().get("dark").unwrap().mask;
+    assert!(dark.count() > 0);
+    assert!((0..6).all(|k| (0..20).all(|j| (10..30).all(|i| !dark.get(k, j, i)))));
+}

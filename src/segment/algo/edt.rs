@@ -116,8 +116,17 @@ fn envelope(f: &[f64], s: f64, out: &mut [f64], v: &mut [usize], z: &mut [f64]) 
     }
 }
 
-/// Voxels within `r_mm` of `mask` (closed ball): the dilation.
+/// Voxels within `r_mm` of `mask` (closed ball): the dilation. Small balls go through
+/// [`super::bitmorph`] (same voxels, much faster).
 pub fn dilate(mask: &Mask, spacing: [f64; 3], r_mm: f64, per_slice: bool) -> Mask {
+    if let Some(m) = super::bitmorph::dilate(mask, spacing, r_mm, per_slice) {
+        return m;
+    }
+    dilate_by_distance(mask, spacing, r_mm, per_slice)
+}
+
+/// The dilation by distance transform, for any radius.
+pub fn dilate_by_distance(mask: &Mask, spacing: [f64; 3], r_mm: f64, per_slice: bool) -> Mask {
     let d = squared_distance(mask, spacing, per_slice);
     let lim = r_mm * r_mm * (1.0 + 1e-9) + 1e-9;
     Mask::from_fn(mask.dims(), |k, j, i| f64::from(d[[k, j, i]]) <= lim)
@@ -127,6 +136,9 @@ pub fn dilate(mask: &Mask, spacing: [f64; 3], r_mm: f64, per_slice: bool) -> Mas
 /// (voxels beyond the grid count as inside, as in ITK's default).
 pub fn erode(mask: &Mask, spacing: [f64; 3], r_mm: f64, per_slice: bool) -> Mask {
     let outside = complement(mask);
+    if let Some(grown) = super::bitmorph::dilate(&outside, spacing, r_mm, per_slice) {
+        return complement(&grown);
+    }
     let d = squared_distance(&outside, spacing, per_slice);
     let lim = r_mm * r_mm * (1.0 + 1e-9) + 1e-9;
     Mask::from_fn(mask.dims(), |k, j, i| {

@@ -73,15 +73,27 @@ fn default_tolerance() -> f64 {
     0.01
 }
 
-fn check(seg: &Segmentation, k: usize, keep: &[usize], iterations: usize, within: &Option<String>) -> Result<(), OpError> {
+fn check(
+    seg: &Segmentation,
+    k: usize,
+    keep: &[usize],
+    iterations: usize,
+    within: &Option<String>,
+) -> Result<(), OpError> {
     if !(1..=16).contains(&k) {
         return Err(OpError::invalid("k", "must be 1..=16"));
     }
     if keep.is_empty() {
-        return Err(OpError::invalid("keep", "name at least one cluster to keep (0 = darkest)"));
+        return Err(OpError::invalid(
+            "keep",
+            "name at least one cluster to keep (0 = darkest)",
+        ));
     }
     if let Some(bad) = keep.iter().find(|c| **c >= k) {
-        return Err(OpError::invalid("keep", format!("cluster {bad} does not exist with k = {k}")));
+        return Err(OpError::invalid(
+            "keep",
+            format!("cluster {bad} does not exist with k = {k}"),
+        ));
     }
     if iterations == 0 || iterations > 10_000 {
         return Err(OpError::invalid("iterations", "must be 1..=10000"));
@@ -92,14 +104,25 @@ fn check(seg: &Segmentation, k: usize, keep: &[usize], iterations: usize, within
     Ok(())
 }
 
-fn finish(seg: &mut Segmentation, label: &Option<String>, keep: &[usize], r: cluster::ClusterResult) -> Outcome {
+fn finish(
+    seg: &mut Segmentation,
+    label: &Option<String>,
+    keep: &[usize],
+    r: cluster::ClusterResult,
+) -> Outcome {
     let (n, rows, cols) = r.labels.dim();
-    let m = Mask::from_fn([n, rows, cols], |k, j, i| keep.contains(&usize::from(r.labels[[k, j, i]])));
+    let m = Mask::from_fn([n, rows, cols], |k, j, i| {
+        keep.contains(&usize::from(r.labels[[k, j, i]]))
+    });
     let t = target(label);
     seg.set_mask(t, m);
     Outcome::changed(t).note(format!(
         "centres {} HU after {} iterations",
-        r.centers.iter().map(|c| format!("{c:.1}")).collect::<Vec<_>>().join(", "),
+        r.centers
+            .iter()
+            .map(|c| format!("{c:.1}"))
+            .collect::<Vec<_>>()
+            .join(", "),
         r.iterations_run
     ))
 }
@@ -116,7 +139,12 @@ impl SegOp for KMeans {
     }
     fn apply(&self, v: &Volume, seg: &mut Segmentation) -> Result<Outcome, OpError> {
         let region = match &self.within {
-            Some(w) => Some(seg.get(w).ok_or_else(|| OpError::NoLabel(w.clone()))?.mask.to_bools()),
+            Some(w) => Some(
+                seg.get(w)
+                    .ok_or_else(|| OpError::NoLabel(w.clone()))?
+                    .mask
+                    .to_bools(),
+            ),
             None => None,
         };
         let r = match self.gradient_weight {
@@ -132,7 +160,13 @@ impl SegOp for KMeans {
                     region.as_ref().map(|a| a.view()),
                 )
             }
-            None => cluster::kmeans_intensity(v.hu.view(), self.k, self.iterations, self.seed, region.as_ref().map(|a| a.view())),
+            None => cluster::kmeans_intensity(
+                v.hu.view(),
+                self.k,
+                self.iterations,
+                self.seed,
+                region.as_ref().map(|a| a.view()),
+            ),
         };
         Ok(finish(seg, &self.label, &self.keep, r))
     }
@@ -157,7 +191,12 @@ impl SegOp for FuzzyCMeans {
     }
     fn apply(&self, v: &Volume, seg: &mut Segmentation) -> Result<Outcome, OpError> {
         let region = match &self.within {
-            Some(w) => Some(seg.get(w).ok_or_else(|| OpError::NoLabel(w.clone()))?.mask.to_bools()),
+            Some(w) => Some(
+                seg.get(w)
+                    .ok_or_else(|| OpError::NoLabel(w.clone()))?
+                    .mask
+                    .to_bools(),
+            ),
             None => None,
         };
         let r = cluster::fuzzy_cmeans_intensity(

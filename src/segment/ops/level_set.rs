@@ -93,7 +93,14 @@ fn default_edge_k() -> f64 {
     50.0
 }
 
-fn check_common(seg: &Segmentation, init: &str, iterations: usize, time_step: f64, curvature: f64, margin: f64) -> Result<(), OpError> {
+fn check_common(
+    seg: &Segmentation,
+    init: &str,
+    iterations: usize,
+    time_step: f64,
+    curvature: f64,
+    margin: f64,
+) -> Result<(), OpError> {
     require_label(seg, init, "init")?;
     if iterations == 0 || iterations > 10_000 {
         return Err(OpError::invalid("iterations", "must be 1..=10000"));
@@ -111,11 +118,20 @@ fn check_common(seg: &Segmentation, init: &str, iterations: usize, time_step: f6
 }
 
 /// Runs `f` on the region of interest around `init` and pastes the result back.
-fn on_roi<F>(v: &Volume, seg: &Segmentation, init: &str, margin_mm: f64, f: F) -> Result<Mask, OpError>
+fn on_roi<F>(
+    v: &Volume,
+    seg: &Segmentation,
+    init: &str,
+    margin_mm: f64,
+    f: F,
+) -> Result<Mask, OpError>
 where
     F: Fn(ndarray::ArrayView3<'_, i16>, ndarray::ArrayView3<'_, bool>) -> ndarray::Array3<bool>,
 {
-    let m = &seg.get(init).ok_or_else(|| OpError::NoLabel(init.into()))?.mask;
+    let m = &seg
+        .get(init)
+        .ok_or_else(|| OpError::NoLabel(init.into()))?
+        .mask;
     let dims = m.dims();
     let mut lo = dims;
     let mut hi = [0usize; 3];
@@ -153,7 +169,14 @@ where
 impl SegOp for ChanVese {
     fn validate(&self, v: &Volume, seg: &Segmentation) -> Result<(), OpError> {
         same_grid(v, seg)?;
-        check_common(seg, &self.init, self.iterations, self.time_step, self.curvature_weight, self.margin_mm)
+        check_common(
+            seg,
+            &self.init,
+            self.iterations,
+            self.time_step,
+            self.curvature_weight,
+            self.margin_mm,
+        )
     }
     fn apply(&self, v: &Volume, seg: &mut Segmentation) -> Result<Outcome, OpError> {
         let p = LevelSetParams {
@@ -171,14 +194,23 @@ impl SegOp for ChanVese {
         Ok(Outcome::changed(&t).note(format!("{n} voxels")))
     }
     fn writes(&self) -> Option<Vec<String>> {
-        Some(vec![self.label.clone().unwrap_or_else(|| self.init.clone())])
+        Some(vec![
+            self.label.clone().unwrap_or_else(|| self.init.clone()),
+        ])
     }
 }
 
 impl SegOp for GeodesicActiveContour {
     fn validate(&self, v: &Volume, seg: &Segmentation) -> Result<(), OpError> {
         same_grid(v, seg)?;
-        check_common(seg, &self.init, self.iterations, self.time_step, self.curvature_weight, self.margin_mm)?;
+        check_common(
+            seg,
+            &self.init,
+            self.iterations,
+            self.time_step,
+            self.curvature_weight,
+            self.margin_mm,
+        )?;
         for (x, f) in [
             (self.propagation_weight, "propagation_weight"),
             (self.advection_weight, "advection_weight"),
@@ -214,6 +246,8 @@ impl SegOp for GeodesicActiveContour {
         Ok(Outcome::changed(&t).note(format!("{n} voxels")))
     }
     fn writes(&self) -> Option<Vec<String>> {
-        Some(vec![self.label.clone().unwrap_or_else(|| self.init.clone())])
+        Some(vec![
+            self.label.clone().unwrap_or_else(|| self.init.clone()),
+        ])
     }
 }
