@@ -17,5 +17,6 @@ pub mod error;
 pub mod feasibility;
 pub mod geom;
 pub mod io;
+pub mod mesh;
 pub mod segment;
 pub mod volume;

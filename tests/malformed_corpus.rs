@@ -113,6 +113,7 @@ fn every_malformed_file_is_reported_and_valid_files_still_import() {
         );
     }
     let largest = LARGEST.load(Ordering::Relaxed);
+    eprintln!("largest single allocation while importing the corpus: {largest} bytes");
     assert!(
         largest < ALLOCATION_CAP,
         "largest allocation {largest} bytes"

@@ -141,3 +141,16 @@ fn convert_without_series_lists_choices_and_exits_2() {
     assert_eq!(code, 2);
     assert!(err.contains("localizer"), "{err}");
 }
+
+#[test]
+fn a_dicomdir_is_followed_to_its_images() {
+    let Some(root) = phantom() else { return };
+    // Philips DIRFILEs are DICOMDIRs; the root one lists the series' own DIRFILEs.
+    let dirfile = root.join("S21570/DIRFILE");
+    let (code, out, err) = hounsfield(&["info", "--json", "--headers-only", s(&dirfile)]);
+    assert_eq!(code, 0, "{err}");
+    let j: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(j["files_scanned"], 315);
+    assert_eq!(series_by_number(&j, 203)[0]["images"], 140);
+    assert_eq!(j["series"].as_array().map(Vec::len), Some(8));
+}

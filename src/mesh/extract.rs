@@ -1,0 +1,572 @@
+//! Surface extraction from a binary mask: discrete marching cubes with a case table built
+//! from one rule, so that every output is closed and 2-manifold.
+//!
+//! The rule: on a cube face whose corners alternate inside/outside (the ambiguous face),
+//! the two inside corners are separated — inside voxels join only through faces, as in
+//! 6-connectivity. Every face is decided the same way from both cubes that share it, so
+//! the pieces meet exactly; every crossing point lies on two cube faces, so the curves on
+//! a cube's faces form simple closed loops, each triangulated as a fan. Orientation comes
+//! from the same rule: each loop runs counter-clockwise seen from outside, so every
+//! triangle's normal points from inside to outside.
+//!
+//! The mask is padded by one empty voxel on every side, so a structure touching the border
+//! of the volume is closed there too. Vertices lie at crossing points (edge midpoints for a
+//! mask; interpolated HU for an iso-surface) and are converted to LPS millimetres with the
+//! volume's geometry.
+//!
+//! Work is split by cube layer (one slice pair) across threads; vertices are numbered by
+//! layer, then by edge, so the output is identical for any thread count.
+
+use super::Mesh;
+use crate::geom::VoxelCoord;
+use crate::segment::mask::Mask;
+use crate::volume::VolumeGeometry;
+use rayon::prelude::*;
+use std::sync::OnceLock;
+
+/// Corner `c` of a cube: bit 0 = +column (x), bit 1 = +row (y), bit 2 = +slice (z).
+const CORNER: [[u8; 3]; 8] = [
+    [0, 0, 0],
+    [1, 0, 0],
+    [0, 1, 0],
+    [1, 1, 0],
+    [0, 0, 1],
+    [1, 0, 1],
+    [0, 1, 1],
+    [1, 1, 1],
+];
+
+/// The 12 cube edges as corner pairs (lower corner first); axis = the bit that differs.
+const EDGES: [(u8, u8); 12] = [
+    (0, 1),
+    (2, 3),
+    (4, 5),
+    (6, 7),
+    (0, 2),
+    (1, 3),
+    (4, 6),
+    (5, 7),
+    (0, 4),
+    (1, 5),
+    (2, 6),
+    (3, 7),
+];
+
+/// The 6 faces: corners in cyclic order, and the outward normal.
+const FACES: [([u8; 4], [i8; 3]); 6] = [
+    ([0, 2, 6, 4], [-1, 0, 0]),
+    ([1, 3, 7, 5], [1, 0, 0]),
+    ([0, 1, 5, 4], [0, -1, 0]),
+    ([2, 3, 7, 6], [0, 1, 0]),
+    ([0, 1, 3, 2], [0, 0, -1]),
+    ([4, 5, 7, 6], [0, 0, 1]),
+];
+
+fn edge_of(a: u8, b: u8) -> usize {
+    let (a, b) = if a < b { (a, b) } else { (b, a) };
+    EDGES.iter().position(|e| *e == (a, b)).unwrap_or(0)
+}
+
+fn midpoint(e: usize) -> [f64; 3] {
+    let (a, b) = EDGES[e];
+    let (pa, pb) = (CORNER[a as usize], CORNER[b as usize]);
+    [0, 1, 2].map(|d| (f64::from(pa[d]) + f64::from(pb[d])) / 2.0)
+}
+
+fn corner_pos(c: u8) -> [f64; 3] {
+    CORNER[c as usize].map(f64::from)
+}
+
+fn sub(a: [f64; 3], b: [f64; 3]) -> [f64; 3] {
+    [a[0] - b[0], a[1] - b[1], a[2] - b[2]]
+}
+
+fn cross(a: [f64; 3], b: [f64; 3]) -> [f64; 3] {
+    [
+        a[1] * b[2] - a[2] * b[1],
+        a[2] * b[0] - a[0] * b[2],
+        a[0] * b[1] - a[1] * b[0],
+    ]
+}
+
+fn dot(a: [f64; 3], b: [f64; 3]) -> f64 {
+    a[0] * b[0] + a[1] * b[1] + a[2] * b[2]
+}
+
+/// Index standing for the cube's centre vertex in a case's triangles.
+pub const CENTRE: u8 = 12;
+
+/// Triangles of every corner configuration, as cube edge indices (or [`CENTRE`]), and
+/// where the centre vertex sits in the cube when a case needs one.
+pub fn case_table() -> &'static [Case; 256] {
+    static TABLE: OnceLock<[Case; 256]> = OnceLock::new();
+    TABLE.get_or_init(|| std::array::from_fn(|cfg| triangulate(cfg as u8)))
+}
+
+/// One configuration's triangles (cube edge indices or [`CENTRE`]) and, when used, the
+/// centre vertex's position in the cube.
+pub type Case = (Vec<[u8; 3]>, Option<[f64; 3]>);
+
+/// Whether two cube edges lie on a common face.
+fn share_face(a: u8, b: u8) -> bool {
+    FACES.iter().any(|(c, _)| {
+        let on = |e: u8| {
+            let (x, y) = EDGES[e as usize];
+            c.contains(&x) && c.contains(&y)
+        };
+        on(a) && on(b)
+    })
+}
+
+/// The loops of a configuration triangulated without any diagonal lying on a cube face
+/// (such a diagonal could coincide with one from the neighbouring cube and make the edge
+/// non-manifold): a fan from a safe apex, or else a fan around a centre vertex.
+fn triangulate(cfg: u8) -> Case {
+    let mut tris = Vec::new();
+    let mut centre = None;
+    for lp in loops(cfg) {
+        let n = lp.len();
+        if n < 3 {
+            continue;
+        }
+        let safe_apex = (0..n).find(|&a| (2..n - 1).all(|d| !share_face(lp[a], lp[(a + d) % n])));
+        match safe_apex {
+            Some(a) => {
+                for d in 1..n - 1 {
+                    tris.push([lp[a], lp[(a + d) % n], lp[(a + d + 1) % n]]);
+                }
+            }
+            None => {
+                let c = lp.iter().fold([0.0; 3], |acc, e| {
+                    let m = midpoint(*e as usize);
+                    [acc[0] + m[0], acc[1] + m[1], acc[2] + m[2]]
+                });
+                centre = Some(c.map(|x| x / n as f64));
+                for i in 0..n {
+                    tris.push([CENTRE, lp[i], lp[(i + 1) % n]]);
+                }
+            }
+        }
+    }
+    (tris, centre)
+}
+
+/// The oriented loops of crossing edges of one configuration, from the face rule.
+fn loops(cfg: u8) -> Vec<Vec<u8>> {
+    let inside = |c: u8| cfg & (1 << c) != 0;
+    // Directed segments on faces: next[from_edge] = to_edge.
+    let mut next: [Option<u8>; 12] = [None; 12];
+    for (corners, n) in FACES {
+        let nf = n.map(f64::from);
+        let crossings: Vec<(usize, u8, u8)> = (0..4)
+            .filter_map(|i| {
+                let (a, b) = (corners[i], corners[(i + 1) % 4]);
+                (inside(a) != inside(b)).then_some((edge_of(a, b), a, b))
+            })
+            .collect();
+        // Pair crossings into segments, each with the direction pointing outwards.
+        let mut segments: Vec<(usize, usize, [f64; 3])> = Vec::new();
+        match crossings.len() {
+            2 => {
+                let ins: Vec<u8> = corners.iter().copied().filter(|c| inside(*c)).collect();
+                let outs: Vec<u8> = corners.iter().copied().filter(|c| !inside(*c)).collect();
+                let mean = |v: &[u8]| {
+                    let s = v.iter().fold([0.0; 3], |acc, c| {
+                        let p = corner_pos(*c);
+                        [acc[0] + p[0], acc[1] + p[1], acc[2] + p[2]]
+                    });
+                    s.map(|x| x / v.len().max(1) as f64)
+                };
+                segments.push((crossings[0].0, crossings[1].0, sub(mean(&outs), mean(&ins))));
+            }
+            4 => {
+                // Ambiguous face: cut off each inside corner on its own.
+                for &c in corners.iter().filter(|c| inside(**c)) {
+                    let es: Vec<usize> = crossings
+                        .iter()
+                        .filter(|(_, a, b)| *a == c || *b == c)
+                        .map(|x| x.0)
+                        .collect();
+                    if es.len() == 2 {
+                        let m = midpoint(es[0]);
+                        let m2 = midpoint(es[1]);
+                        let mid = [
+                            (m[0] + m2[0]) / 2.0,
+                            (m[1] + m2[1]) / 2.0,
+                            (m[2] + m2[2]) / 2.0,
+                        ];
+                        segments.push((es[0], es[1], sub(mid, corner_pos(c))));
+                    }
+                }
+            }
+            _ => {}
+        }
+        for (p, q, out_dir) in segments {
+            // Boundary direction of a patch with outward normal N, seen from outside:
+            // t = N x n_face.
+            let t = cross(out_dir, nf);
+            let d = sub(midpoint(q), midpoint(p));
+            let (from, to) = if dot(d, t) > 0.0 { (p, q) } else { (q, p) };
+            next[from] = Some(to as u8);
+        }
+    }
+    let mut out = Vec::new();
+    let mut used = [false; 12];
+    for start in 0..12 {
+        if used[start] || next[start].is_none() {
+            continue;
+        }
+        let mut lp = vec![start as u8];
+        used[start] = true;
+        let mut cur = start;
+        while let Some(n) = next[cur] {
+            let n = n as usize;
+            if n == start || used[n] {
+                break;
+            }
+            used[n] = true;
+            lp.push(n as u8);
+            cur = n;
+        }
+        out.push(lp);
+    }
+    out
+}
+
+/// Where a vertex on a lattice edge lies, as a fraction from the lower endpoint.
+pub trait EdgePosition: Sync {
+    /// Fraction in (0, 1) along the edge from lattice point `(k, j, i)` (padded
+    /// coordinates minus one, i.e. voxel indices, possibly −1) along `axis` (0 = column,
+    /// 1 = row, 2 = slice).
+    fn fraction(&self, k: isize, j: isize, i: isize, axis: usize) -> f64;
+}
+
+/// Midpoints: the discrete (binary) surface.
+pub struct Midpoint;
+
+impl EdgePosition for Midpoint {
+    fn fraction(&self, _: isize, _: isize, _: isize, _: usize) -> f64 {
+        0.5
+    }
+}
+
+/// Extracts the closed surface of `mask`, with vertices placed by `pos`.
+pub fn extract(mask: &Mask, geometry: &VolumeGeometry, pos: &dyn EdgePosition) -> Mesh {
+    let [n, rows, cols] = mask.dims();
+    let table = case_table();
+    // Padded lattice: indices 0..n+2 etc.; padded index p = voxel index + 1.
+    let (pn, pr, pc) = (n + 2, rows + 2, cols + 2);
+    // Vertex ids: 4 per lattice point — the edges along column, row, slice from it, and
+    // (3) the centre of the cube whose lower corner it is.
+    let edge_id = |pk: usize, pj: usize, pi: usize, axis: usize| -> u64 {
+        ((((pk * pr) + pj) * pc + pi) as u64) * 4 + axis as u64
+    };
+    // Padded row bits: bit (i + 1) = mask(k, j, i); rows/slices outside are empty.
+    let words_per = pc.div_ceil(64);
+    let padded_row = |pk: usize, pj: usize, out: &mut Vec<u64>| {
+        out.clear();
+        out.resize(words_per, 0);
+        if pk == 0 || pk > n || pj == 0 || pj > rows {
+            return;
+        }
+        for (a, b) in mask.row_runs(pk - 1, pj - 1) {
+            crate::segment::components::set_bits(out, a + 1, b + 1);
+        }
+    };
+    // One cube layer between padded slices pk and pk + 1 (pk in 0..pn-1).
+    #[allow(clippy::type_complexity)]
+    let layers: Vec<(Vec<[u64; 3]>, Vec<u64>, Vec<(u64, [f64; 3])>)> = (0..pn - 1)
+        .into_par_iter()
+        .map(|pk| {
+            let mut tris: Vec<[u64; 3]> = Vec::new();
+            let mut centres: Vec<(u64, [f64; 3])> = Vec::new();
+            let mut rowbuf: [Vec<u64>; 4] = Default::default();
+            let mut prev_pair: Option<(Vec<u64>, Vec<u64>)> = None;
+            for pj in 0..pr - 1 {
+                // Rows (pk, pj), (pk, pj+1), (pk+1, pj), (pk+1, pj+1).
+                match prev_pair.take() {
+                    Some((a, b)) => {
+                        rowbuf[0] = a;
+                        rowbuf[2] = b;
+                    }
+                    None => {
+                        padded_row(pk, pj, &mut rowbuf[0]);
+                        padded_row(pk + 1, pj, &mut rowbuf[2]);
+                    }
+                }
+                padded_row(pk, pj + 1, &mut rowbuf[1]);
+                padded_row(pk + 1, pj + 1, &mut rowbuf[3]);
+                let [r00, r01, r10, r11] = &rowbuf;
+                for w in 0..words_per {
+                    let any = r00[w] | r01[w] | r10[w] | r11[w];
+                    if any == 0
+                        && (w + 1 >= words_per
+                            || (r00[w + 1] | r01[w + 1] | r10[w + 1] | r11[w + 1]) & 1 == 0)
+                    {
+                        continue;
+                    }
+                    let all = r00[w] & r01[w] & r10[w] & r11[w];
+                    let mixed = any & !all;
+                    let carry = |v: &Vec<u64>| if w + 1 < words_per { v[w + 1] & 1 } else { 0 };
+                    let any_n = carry(r00) | carry(r01) | carry(r10) | carry(r11);
+                    let all_n = carry(r00) & carry(r01) & carry(r10) & carry(r11);
+                    // Column i+1 seen at bit i.
+                    let mixed_next = (mixed >> 1) | ((any_n & !all_n) << 63);
+                    let all_next = (all >> 1) | (all_n << 63);
+                    let any_next = (any >> 1) | (any_n << 63);
+                    let differ = (all ^ all_next) | (any ^ any_next);
+                    let mut active = mixed | mixed_next | differ;
+                    while active != 0 {
+                        let b = active.trailing_zeros() as usize;
+                        active &= active - 1;
+                        let pi = w * 64 + b;
+                        if pi + 1 >= pc {
+                            continue;
+                        }
+                        let bit = |row: &Vec<u64>, c: usize| (row[c / 64] >> (c % 64)) & 1 == 1;
+                        let mut cfg = 0u8;
+                        for (c, off) in CORNER.iter().enumerate() {
+                            let row = match (off[2], off[1]) {
+                                (0, 0) => r00,
+                                (0, _) => r01,
+                                (_, 0) => r10,
+                                _ => r11,
+                            };
+                            if bit(row, pi + off[0] as usize) {
+                                cfg |= 1 << c;
+                            }
+                        }
+                        let (case, centre) = &table[cfg as usize];
+                        if let Some(c) = centre {
+                            centres.push((edge_id(pk, pj, pi, 3), *c));
+                        }
+                        for t in case {
+                            tris.push(t.map(|e| {
+                                if e == CENTRE {
+                                    return edge_id(pk, pj, pi, 3);
+                                }
+                                let (a, b) = EDGES[e as usize];
+                                let o = CORNER[a as usize];
+                                let axis = match a ^ b {
+                                    1 => 0,
+                                    2 => 1,
+                                    _ => 2,
+                                };
+                                edge_id(
+                                    pk + o[2] as usize,
+                                    pj + o[1] as usize,
+                                    pi + o[0] as usize,
+                                    axis,
+                                )
+                            }));
+                        }
+                    }
+                }
+                prev_pair = Some((
+                    std::mem::take(&mut rowbuf[1]),
+                    std::mem::take(&mut rowbuf[3]),
+                ));
+            }
+            // Vertices this layer owns: edges whose lower endpoint lies in slice pk.
+            let lo = edge_id(pk, 0, 0, 0);
+            let hi = edge_id(pk + 1, 0, 0, 0);
+            let mut owned: Vec<u64> = tris
+                .iter()
+                .flatten()
+                .copied()
+                .filter(|e| (lo..hi).contains(e))
+                .collect();
+            owned.sort_unstable();
+            owned.dedup();
+            centres.sort_by_key(|c| c.0);
+            (tris, owned, centres)
+        })
+        .collect();
+    let mut offsets = Vec::with_capacity(layers.len() + 1);
+    let mut total = 0usize;
+    for (_, owned, _) in &layers {
+        offsets.push(total);
+        total += owned.len();
+    }
+    let slice_of = |e: u64| (e / 4) as usize / (pr * pc);
+    let index_of = |e: u64| -> u32 {
+        let layer = slice_of(e).min(layers.len().saturating_sub(1));
+        let owned = &layers[layer].1;
+        let pos = owned.binary_search(&e).unwrap_or(0);
+        (offsets[layer] + pos) as u32
+    };
+    let triangles: Vec<[u32; 3]> = layers
+        .par_iter()
+        .flat_map_iter(|(tris, _, _)| tris.iter().map(|t| t.map(index_of)))
+        .collect();
+    let vertices: Vec<[f64; 3]> = layers
+        .par_iter()
+        .flat_map_iter(|(_, owned, centres)| {
+            owned.iter().map(|&e| {
+                let axis = (e % 4) as usize;
+                let l = (e / 4) as usize;
+                let (pk, rem) = (l / (pr * pc), l % (pr * pc));
+                let (pj, pi) = (rem / pc, rem % pc);
+                let (k, j, i) = (pk as isize - 1, pj as isize - 1, pi as isize - 1);
+                let mut c = [i as f64, j as f64, k as f64];
+                if axis == 3 {
+                    let off = centres
+                        .binary_search_by_key(&e, |x| x.0)
+                        .map_or([0.5; 3], |p| centres[p].1);
+                    for d in 0..3 {
+                        c[d] += off[d];
+                    }
+                } else {
+                    c[axis] += pos.fraction(k, j, i, axis);
+                }
+                let p = geometry.position(VoxelCoord {
+                    slice: c[2],
+                    row: c[1],
+                    col: c[0],
+                });
+                p.0.to_array()
+            })
+        })
+        .collect();
+    let mut mesh = Mesh {
+        vertices,
+        triangles,
+    };
+    // Index→LPS maps with a reflection flip orientation: restore outward normals.
+    if geometry_is_left_handed(geometry) {
+        mesh.flip();
+    }
+    mesh
+}
+
+/// True when (column, row, slice) directions form a left-handed frame.
+fn geometry_is_left_handed(g: &VolumeGeometry) -> bool {
+    let c = g.col_dir.get();
+    let r = g.row_dir.get();
+    let s = g.slice_dir.get();
+    c.cross(r).dot(s) < 0.0
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_configuration_has_closed_oriented_loops() {
+        for cfg in 0..=255u8 {
+            let (tris, _) = triangulate(cfg);
+            let crossings = EDGES
+                .iter()
+                .filter(|(a, b)| ((cfg >> a) & 1) != ((cfg >> b) & 1))
+                .count();
+            let used: std::collections::BTreeSet<u8> = tris
+                .iter()
+                .flatten()
+                .copied()
+                .filter(|e| *e != CENTRE)
+                .collect();
+            assert_eq!(
+                used.len(),
+                crossings,
+                "config {cfg:08b}: every crossing is a vertex"
+            );
+        }
+        assert!(triangulate(0).0.is_empty() && triangulate(255).0.is_empty());
+        assert_eq!(triangulate(1).0.len(), 1);
+        let with_centre = (0..=255u8).filter(|c| triangulate(*c).1.is_some()).count();
+        assert!(with_centre < 40, "{with_centre} cases need a centre vertex");
+    }
+}
+
+#[cfg(test)]
+mod mesh_tests {
+    use super::*;
+    use crate::geom::SpacingMm;
+    use crate::mesh::check::certify;
+
+    fn unit() -> VolumeGeometry {
+        VolumeGeometry::axis_aligned(SpacingMm {
+            col: 1.0,
+            row: 1.0,
+            slice: 1.0,
+        })
+    }
+
+    fn assert_valid(m: &Mask, what: &str) {
+        let mesh = extract(m, &unit(), &Midpoint);
+        let c = certify(&mesh);
+        let voxels = m.count() as f64;
+        assert!(
+            c.closed && c.manifold && c.consistently_oriented,
+            "{what}: {c:?}"
+        );
+        assert_eq!(c.degenerate_triangles, 0, "{what}");
+        if voxels > 0.0 {
+            assert!(c.outward, "{what}: volume {}", c.volume_mm3);
+        }
+    }
+
+    #[test]
+    fn all_256_cube_configurations_give_closed_manifold_outward_meshes() {
+        for cfg in 0..=255u8 {
+            let m = Mask::from_fn([2, 2, 2], |k, j, i| {
+                cfg & (1 << (i | (j << 1) | (k << 2))) != 0
+            });
+            assert_valid(&m, &format!("config {cfg:08b}"));
+        }
+    }
+
+    #[test]
+    fn random_masks_including_border_touching_ones_are_valid() {
+        let mut state = 0x9E37_79B9_7F4A_7C15u64;
+        let mut rnd = || {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state
+        };
+        for n in 0..1000 {
+            let dims = [
+                1 + (rnd() % 6) as usize,
+                1 + (rnd() % 7) as usize,
+                1 + (rnd() % 70) as usize,
+            ];
+            let density = rnd() % 100;
+            let mut m = Mask::new(dims);
+            for k in 0..dims[0] {
+                for j in 0..dims[1] {
+                    for i in 0..dims[2] {
+                        m.set(k, j, i, (rnd() % 100) < density);
+                    }
+                }
+            }
+            assert_valid(&m, &format!("random mask {n} dims {dims:?}"));
+        }
+    }
+
+    #[test]
+    fn voxelised_sphere_volume_is_within_one_percent() {
+        // Radius 20 mm at 0.5 mm voxels.
+        let g = VolumeGeometry::axis_aligned(SpacingMm {
+            col: 0.5,
+            row: 0.5,
+            slice: 0.5,
+        });
+        let c = 21.0;
+        let m = Mask::from_fn([86, 86, 86], |k, j, i| {
+            let p = [i, j, k].map(|x| x as f64 * 0.5 - c);
+            (p[0] * p[0] + p[1] * p[1] + p[2] * p[2]).sqrt() <= 20.0
+        });
+        let mesh = extract(&m, &g, &Midpoint);
+        let cert = certify(&mesh);
+        let analytic = 4.0 / 3.0 * std::f64::consts::PI * 20f64.powi(3);
+        assert!(cert.closed && cert.manifold && cert.outward);
+        assert!(
+            (cert.volume_mm3 / analytic - 1.0).abs() < 0.01,
+            "{} vs {analytic}",
+            cert.volume_mm3
+        );
+        assert_eq!(cert.shells, 1);
+        assert_eq!(cert.genus, Some(0));
+    }
+}

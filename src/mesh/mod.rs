@@ -1,0 +1,28 @@
+//! Surface models: extraction from masks, checks, smoothing and measurement.
+//!
+//! A [`Mesh`] holds vertices in LPS millimetres and triangles counter-clockwise seen from
+//! outside (outward normals).
+
+pub mod check;
+pub mod extract;
+pub mod smooth;
+
+use serde::Serialize;
+
+/// A triangle mesh in LPS millimetres.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct Mesh {
+    /// Vertex positions, LPS mm.
+    pub vertices: Vec<[f64; 3]>,
+    /// Triangles as vertex indices, counter-clockwise seen from outside.
+    pub triangles: Vec<[u32; 3]>,
+}
+
+impl Mesh {
+    /// Reverses every triangle's orientation.
+    pub fn flip(&mut self) {
+        for t in &mut self.triangles {
+            t.swap(1, 2);
+        }
+    }
+}
