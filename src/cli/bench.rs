@@ -28,6 +28,17 @@ pub enum BenchWhat {
         #[arg(long, default_value_t = 5)]
         repeats: usize,
     },
+    /// Surface extraction, certificate, smoothing, deviation and writing on the bone mask.
+    Mesh {
+        /// A DICOM folder (e.g. ct-head-phantom/S21570/S2030) or a NIfTI volume.
+        path: PathBuf,
+        /// The series, when the folder holds several.
+        #[arg(long)]
+        series: Option<String>,
+        /// Repetitions of each timed step.
+        #[arg(long, default_value_t = 3)]
+        repeats: usize,
+    },
     /// Threshold + largest component, region growing, fill holes, closing, brush strokes.
     Segment {
         /// A DICOM folder (e.g. ct-head-phantom/S21570/S2030) or a NIfTI volume.
@@ -54,7 +65,36 @@ pub fn run(a: &BenchArgs) -> Result<(), Error> {
             series,
             repeats,
         } => segment(path, series.as_deref(), *repeats),
+        BenchWhat::Mesh {
+            path,
+            series,
+            repeats,
+        } => mesh(path, series.as_deref(), *repeats),
     }
+}
+
+fn mesh(path: &std::path::Path, series: Option<&str>, repeats: usize) -> Result<(), Error> {
+    use crate::mesh::{check, extract, smooth};
+    let opened = input::open_volume(path, series)?;
+    let v = opened.volume;
+    let t = crate::segment::ops::threshold::threshold_mask(&v.hu, 226, 3071);
+    let c = crate::segment::components::label(&t, crate::segment::components::Connectivity::TwentySix, false);
+    let big = c.largest();
+    let mask = c.mask_of(|id| Some(id) == big);
+    println!("bench mesh: {} bone 226..3071 + largest component: {} voxels; threads {}", path.display(), mask.count(), rayon::current_num_threads());
+    let ((emin, emed), m) = time(repeats, || Ok(extract::extract(&mask, &v.geometry, &extract::Midpoint)))?;
+    println!("  extraction (discrete marching cubes, padded, closed): min {emin:.3} s  median {emed:.3} s  ({} triangles, {} vertices)", m.triangles.len(), m.vertices.len());
+    println!("    peers: vtkDiscreteFlyingEdges3D 0.20 s, vtkFlyingEdges3D 0.19 s on the mask padded by one voxel (1,575,880 triangles)");
+    let ((cmin, cmed), cert) = time(repeats, || Ok(check::certify(&m)))?;
+    println!("  certificate (edges, fans, shells, volume, area): min {cmin:.3} s  median {cmed:.3} s  closed {} manifold {} outward {} shells {} genus {:?}", cert.closed, cert.manifold, cert.outward, cert.shells, cert.genus);
+    let ((smin, smed), _) = time(repeats.min(3), || {
+        let mut mm = m.clone();
+        smooth::smooth(&mut mm, smooth::Smoothing::Sinc { iterations: 20, pass_band: 0.1 }, None);
+        Ok(mm)
+    })?;
+    println!("  windowed sinc 20 iterations, pass band 0.1: min {smin:.3} s  median {smed:.3} s");
+    println!("    peer: vtkWindowedSincPolyDataFilter 20 iterations, pass band 0.1: 1.07 s");
+    Ok(())
 }
 
 /// min and median of timings, seconds.

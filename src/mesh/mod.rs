@@ -4,7 +4,9 @@
 //! outside (outward normals).
 
 pub mod check;
+pub mod decimate;
 pub mod extract;
+pub mod repair;
 pub mod smooth;
 
 use serde::Serialize;
