@@ -78,18 +78,45 @@ fn mesh(path: &std::path::Path, series: Option<&str>, repeats: usize) -> Result<
     let opened = input::open_volume(path, series)?;
     let v = opened.volume;
     let t = crate::segment::ops::threshold::threshold_mask(&v.hu, 226, 3071);
-    let c = crate::segment::components::label(&t, crate::segment::components::Connectivity::TwentySix, false);
+    let c = crate::segment::components::label(
+        &t,
+        crate::segment::components::Connectivity::TwentySix,
+        false,
+    );
     let big = c.largest();
     let mask = c.mask_of(|id| Some(id) == big);
-    println!("bench mesh: {} bone 226..3071 + largest component: {} voxels; threads {}", path.display(), mask.count(), rayon::current_num_threads());
-    let ((emin, emed), m) = time(repeats, || Ok(extract::extract(&mask, &v.geometry, &extract::Midpoint)))?;
-    println!("  extraction (discrete marching cubes, padded, closed): min {emin:.3} s  median {emed:.3} s  ({} triangles, {} vertices)", m.triangles.len(), m.vertices.len());
-    println!("    peers: vtkDiscreteFlyingEdges3D 0.20 s, vtkFlyingEdges3D 0.19 s on the mask padded by one voxel (1,575,880 triangles)");
+    println!(
+        "bench mesh: {} bone 226..3071 + largest component: {} voxels; threads {}",
+        path.display(),
+        mask.count(),
+        rayon::current_num_threads()
+    );
+    let ((emin, emed), m) = time(repeats, || {
+        Ok(extract::extract(&mask, &v.geometry, &extract::Midpoint))
+    })?;
+    println!(
+        "  extraction (discrete marching cubes, padded, closed): min {emin:.3} s  median {emed:.3} s  ({} triangles, {} vertices)",
+        m.triangles.len(),
+        m.vertices.len()
+    );
+    println!(
+        "    peers: vtkDiscreteFlyingEdges3D 0.20 s, vtkFlyingEdges3D 0.19 s on the mask padded by one voxel (1,575,880 triangles)"
+    );
     let ((cmin, cmed), cert) = time(repeats, || Ok(check::certify(&m)))?;
-    println!("  certificate (edges, fans, shells, volume, area): min {cmin:.3} s  median {cmed:.3} s  closed {} manifold {} outward {} shells {} genus {:?}", cert.closed, cert.manifold, cert.outward, cert.shells, cert.genus);
+    println!(
+        "  certificate (edges, fans, shells, volume, area): min {cmin:.3} s  median {cmed:.3} s  closed {} manifold {} outward {} shells {} genus {:?}",
+        cert.closed, cert.manifold, cert.outward, cert.shells, cert.genus
+    );
     let ((smin, smed), _) = time(repeats.min(3), || {
         let mut mm = m.clone();
-        smooth::smooth(&mut mm, smooth::Smoothing::Sinc { iterations: 20, pass_band: 0.1 }, None);
+        smooth::smooth(
+            &mut mm,
+            smooth::Smoothing::Sinc {
+                iterations: 20,
+                pass_band: 0.1,
+            },
+            None,
+        );
         Ok(mm)
     })?;
     println!("  windowed sinc 20 iterations, pass band 0.1: min {smin:.3} s  median {smed:.3} s");

@@ -30,7 +30,10 @@ pub fn decimate(m: &Mesh, d: Decimation) -> Result<(Mesh, f64), String> {
         return Ok((m.clone(), 0.0));
     }
     let nv = m.vertices.len();
-    if m.triangles.iter().any(|t| t.iter().any(|i| *i as usize >= nv)) {
+    if m.triangles
+        .iter()
+        .any(|t| t.iter().any(|i| *i as usize >= nv))
+    {
         return Err("the mesh has triangles indexing missing vertices".into());
     }
     // Positions relative to the centre keep f32 precise to ~0.1 µm on a head.
@@ -43,7 +46,13 @@ pub fn decimate(m: &Mesh, d: Decimation) -> Result<(Mesh, f64), String> {
     let pos: Vec<f32> = m
         .vertices
         .iter()
-        .flat_map(|v| [(v[0] - c[0]) as f32, (v[1] - c[1]) as f32, (v[2] - c[2]) as f32])
+        .flat_map(|v| {
+            [
+                (v[0] - c[0]) as f32,
+                (v[1] - c[1]) as f32,
+                (v[2] - c[2]) as f32,
+            ]
+        })
         .collect();
     let bytes: Vec<u8> = pos.iter().flat_map(|x| x.to_le_bytes()).collect();
     let adapter = meshopt::VertexDataAdapter::new(&bytes, 12, 0).map_err(|e| e.to_string())?;
@@ -53,7 +62,10 @@ pub fn decimate(m: &Mesh, d: Decimation) -> Result<(Mesh, f64), String> {
             if !(fraction > 0.0 && fraction < 1.0) {
                 return Err(format!("target fraction {fraction} must be in (0, 1)"));
             }
-            (((indices.len() / 3) as f64 * fraction) as usize * 3, f32::MAX)
+            (
+                ((indices.len() / 3) as f64 * fraction) as usize * 3,
+                f32::MAX,
+            )
         }
         Decimation::MaxError { max_error_mm } => {
             if !(max_error_mm > 0.0 && max_error_mm.is_finite()) {
@@ -87,5 +99,11 @@ pub fn decimate(m: &Mesh, d: Decimation) -> Result<(Mesh, f64), String> {
         }
         triangles.push(tri);
     }
-    Ok((Mesh { vertices, triangles }, f64::from(err)))
+    Ok((
+        Mesh {
+            vertices,
+            triangles,
+        },
+        f64::from(err),
+    ))
 }

@@ -250,184 +250,297 @@ impl EdgePosition for Midpoint {
     }
 }
 
+/// Bits of one lattice row, column `c` of the padded grid at bit `c`.
+type Row = Vec<u64>;
+
+/// Crossing edges of one lattice row, with popcounts for ranking.
+struct Crossings {
+    words: Vec<u64>,
+    prefix: Vec<u32>,
+    base: u32,
+}
+
+impl Crossings {
+    fn new(words: Vec<u64>, base: u32) -> Self {
+        let mut prefix = Vec::with_capacity(words.len());
+        let mut acc = 0u32;
+        for w in &words {
+            prefix.push(acc);
+            acc += w.count_ones();
+        }
+        Self {
+            words,
+            prefix,
+            base,
+        }
+    }
+    /// Index among this row's crossings of the one at column `c`.
+    fn rank(&self, c: usize) -> u32 {
+        let (w, b) = (c / 64, c % 64);
+        let below = if b == 0 {
+            0
+        } else {
+            self.words
+                .get(w)
+                .map_or(0, |x| (x & ((1u64 << b) - 1)).count_ones())
+        };
+        self.base + self.prefix.get(w).copied().unwrap_or(0) + below
+    }
+}
+
 /// Extracts the closed surface of `mask`, with vertices placed by `pos`.
+///
+/// Vertices are numbered by lattice row (slice-major), and within a row: crossings along
+/// the row, then towards the next row, then towards the next slice, each by column; cube
+/// centre vertices (rare ambiguous cases) follow all of them, by layer. Every index comes
+/// from popcounts of row bitsets, so no sorting or searching is needed and the numbering
+/// is the same on any number of threads.
 pub fn extract(mask: &Mask, geometry: &VolumeGeometry, pos: &dyn EdgePosition) -> Mesh {
     let [n, rows, cols] = mask.dims();
     let table = case_table();
-    // Padded lattice: indices 0..n+2 etc.; padded index p = voxel index + 1.
     let (pn, pr, pc) = (n + 2, rows + 2, cols + 2);
-    // Vertex ids: 4 per lattice point — the edges along column, row, slice from it, and
-    // (3) the centre of the cube whose lower corner it is.
-    let edge_id = |pk: usize, pj: usize, pi: usize, axis: usize| -> u64 {
-        ((((pk * pr) + pj) * pc + pi) as u64) * 4 + axis as u64
-    };
-    // Padded row bits: bit (i + 1) = mask(k, j, i); rows/slices outside are empty.
     let words_per = pc.div_ceil(64);
-    let padded_row = |pk: usize, pj: usize, out: &mut Vec<u64>| {
-        out.clear();
-        out.resize(words_per, 0);
+    let last_bits = (pc - 1) % 64;
+    // Crossings along a row exist between columns c and c+1 for c < pc - 1.
+    let x_limit = |w: usize| -> u64 {
+        let full = (pc - 1) / 64;
+        match w.cmp(&full) {
+            std::cmp::Ordering::Less => u64::MAX,
+            std::cmp::Ordering::Equal => (1u64 << last_bits) - 1,
+            std::cmp::Ordering::Greater => 0,
+        }
+    };
+    let padded_row = |pk: usize, pj: usize| -> Row {
+        let mut out = vec![0u64; words_per];
         if pk == 0 || pk > n || pj == 0 || pj > rows {
-            return;
+            return out;
         }
         for (a, b) in mask.row_runs(pk - 1, pj - 1) {
-            crate::segment::components::set_bits(out, a + 1, b + 1);
+            crate::segment::components::set_bits(&mut out, a + 1, b + 1);
         }
+        out
     };
-    // One cube layer between padded slices pk and pk + 1 (pk in 0..pn-1).
-    #[allow(clippy::type_complexity)]
-    let layers: Vec<(Vec<[u64; 3]>, Vec<u64>, Vec<(u64, [f64; 3])>)> = (0..pn - 1)
+    let x_mask = |r: &Row| -> Vec<u64> {
+        (0..words_per)
+            .map(|w| {
+                let next = if w + 1 < words_per { r[w + 1] & 1 } else { 0 };
+                (r[w] ^ ((r[w] >> 1) | (next << 63))) & x_limit(w)
+            })
+            .collect()
+    };
+    let xor = |a: &Row, b: &Row| -> Vec<u64> { a.iter().zip(b).map(|(x, y)| x ^ y).collect() };
+    let pop = |v: &[u64]| -> u32 { v.iter().map(|w| w.count_ones()).sum() };
+    // Pass 1: crossings per lattice row.
+    let counts: Vec<Vec<[u32; 3]>> = (0..pn)
         .into_par_iter()
         .map(|pk| {
-            let mut tris: Vec<[u64; 3]> = Vec::new();
-            let mut centres: Vec<(u64, [f64; 3])> = Vec::new();
-            let mut rowbuf: [Vec<u64>; 4] = Default::default();
-            let mut prev_pair: Option<(Vec<u64>, Vec<u64>)> = None;
-            for pj in 0..pr - 1 {
-                // Rows (pk, pj), (pk, pj+1), (pk+1, pj), (pk+1, pj+1).
-                match prev_pair.take() {
-                    Some((a, b)) => {
-                        rowbuf[0] = a;
-                        rowbuf[2] = b;
-                    }
-                    None => {
-                        padded_row(pk, pj, &mut rowbuf[0]);
-                        padded_row(pk + 1, pj, &mut rowbuf[2]);
-                    }
-                }
-                padded_row(pk, pj + 1, &mut rowbuf[1]);
-                padded_row(pk + 1, pj + 1, &mut rowbuf[3]);
-                let [r00, r01, r10, r11] = &rowbuf;
-                for w in 0..words_per {
-                    let any = r00[w] | r01[w] | r10[w] | r11[w];
-                    if any == 0
-                        && (w + 1 >= words_per
-                            || (r00[w + 1] | r01[w + 1] | r10[w + 1] | r11[w + 1]) & 1 == 0)
-                    {
-                        continue;
-                    }
-                    let all = r00[w] & r01[w] & r10[w] & r11[w];
-                    let mixed = any & !all;
-                    let carry = |v: &Vec<u64>| if w + 1 < words_per { v[w + 1] & 1 } else { 0 };
-                    let any_n = carry(r00) | carry(r01) | carry(r10) | carry(r11);
-                    let all_n = carry(r00) & carry(r01) & carry(r10) & carry(r11);
-                    // Column i+1 seen at bit i.
-                    let mixed_next = (mixed >> 1) | ((any_n & !all_n) << 63);
-                    let all_next = (all >> 1) | (all_n << 63);
-                    let any_next = (any >> 1) | (any_n << 63);
-                    let differ = (all ^ all_next) | (any ^ any_next);
-                    let mut active = mixed | mixed_next | differ;
-                    while active != 0 {
-                        let b = active.trailing_zeros() as usize;
-                        active &= active - 1;
-                        let pi = w * 64 + b;
-                        if pi + 1 >= pc {
-                            continue;
-                        }
-                        let bit = |row: &Vec<u64>, c: usize| (row[c / 64] >> (c % 64)) & 1 == 1;
-                        let mut cfg = 0u8;
-                        for (c, off) in CORNER.iter().enumerate() {
-                            let row = match (off[2], off[1]) {
-                                (0, 0) => r00,
-                                (0, _) => r01,
-                                (_, 0) => r10,
-                                _ => r11,
-                            };
-                            if bit(row, pi + off[0] as usize) {
-                                cfg |= 1 << c;
-                            }
-                        }
-                        let (case, centre) = &table[cfg as usize];
-                        if let Some(c) = centre {
-                            centres.push((edge_id(pk, pj, pi, 3), *c));
-                        }
-                        for t in case {
-                            tris.push(t.map(|e| {
-                                if e == CENTRE {
-                                    return edge_id(pk, pj, pi, 3);
-                                }
-                                let (a, b) = EDGES[e as usize];
-                                let o = CORNER[a as usize];
-                                let axis = match a ^ b {
-                                    1 => 0,
-                                    2 => 1,
-                                    _ => 2,
-                                };
-                                edge_id(
-                                    pk + o[2] as usize,
-                                    pj + o[1] as usize,
-                                    pi + o[0] as usize,
-                                    axis,
-                                )
-                            }));
-                        }
-                    }
-                }
-                prev_pair = Some((
-                    std::mem::take(&mut rowbuf[1]),
-                    std::mem::take(&mut rowbuf[3]),
-                ));
+            let mut out = Vec::with_capacity(pr);
+            let mut cur = padded_row(pk, 0);
+            for pj in 0..pr {
+                let below = if pj + 1 < pr {
+                    padded_row(pk, pj + 1)
+                } else {
+                    vec![0; words_per]
+                };
+                let above = if pk + 1 < pn {
+                    padded_row(pk + 1, pj)
+                } else {
+                    vec![0; words_per]
+                };
+                out.push([
+                    pop(&x_mask(&cur)),
+                    pop(&xor(&cur, &below)),
+                    pop(&xor(&cur, &above)),
+                ]);
+                cur = below;
             }
-            // Vertices this layer owns: edges whose lower endpoint lies in slice pk.
-            let lo = edge_id(pk, 0, 0, 0);
-            let hi = edge_id(pk + 1, 0, 0, 0);
-            let mut owned: Vec<u64> = tris
-                .iter()
-                .flatten()
-                .copied()
-                .filter(|e| (lo..hi).contains(e))
-                .collect();
-            owned.sort_unstable();
-            owned.dedup();
-            centres.sort_by_key(|c| c.0);
-            (tris, owned, centres)
+            out
         })
         .collect();
-    let mut offsets = Vec::with_capacity(layers.len() + 1);
-    let mut total = 0usize;
-    for (_, owned, _) in &layers {
-        offsets.push(total);
-        total += owned.len();
+    let mut row_offset = vec![0u32; pn * pr + 1];
+    let mut total = 0u32;
+    for pk in 0..pn {
+        for pj in 0..pr {
+            row_offset[pk * pr + pj] = total;
+            total += counts[pk][pj].iter().sum::<u32>();
+        }
     }
-    let slice_of = |e: u64| (e / 4) as usize / (pr * pc);
-    let index_of = |e: u64| -> u32 {
-        let layer = slice_of(e).min(layers.len().saturating_sub(1));
-        let owned = &layers[layer].1;
-        let pos = owned.binary_search(&e).unwrap_or(0);
-        (offsets[layer] + pos) as u32
-    };
+    row_offset[pn * pr] = total;
+    let edge_vertices = total;
+    const CENTRE_FLAG: u32 = 1 << 31;
+    // Pass 2: triangles, per cube layer.
+    let layers: Vec<(Vec<[u32; 3]>, Vec<[f64; 3]>)> = (0..pn - 1)
+        .into_par_iter()
+        .map(|pk| {
+            let mut tris: Vec<[u32; 3]> = Vec::new();
+            let mut centres: Vec<[f64; 3]> = Vec::new();
+            let mut r00 = padded_row(pk, 0);
+            let mut r10 = padded_row(pk + 1, 0);
+            for pj in 0..pr - 1 {
+                let r01 = padded_row(pk, pj + 1);
+                let r11 = padded_row(pk + 1, pj + 1);
+                // Four empty rows hold no surface.
+                if (0..words_per).any(|w| (r00[w] | r01[w] | r10[w] | r11[w]) != 0) {
+                    let off = |k: usize, j: usize| row_offset[k * pr + j];
+                    let c_of = |k: usize, j: usize| counts[k][j];
+                    // Crossings of the rows this cube row touches.
+                    let x = [
+                        Crossings::new(x_mask(&r00), off(pk, pj)),
+                        Crossings::new(x_mask(&r01), off(pk, pj + 1)),
+                        Crossings::new(x_mask(&r10), off(pk + 1, pj)),
+                        Crossings::new(x_mask(&r11), off(pk + 1, pj + 1)),
+                    ];
+                    let y = [
+                        Crossings::new(xor(&r00, &r01), off(pk, pj) + c_of(pk, pj)[0]),
+                        Crossings::new(xor(&r10, &r11), off(pk + 1, pj) + c_of(pk + 1, pj)[0]),
+                    ];
+                    let z = [
+                        Crossings::new(
+                            xor(&r00, &r10),
+                            off(pk, pj) + c_of(pk, pj)[0] + c_of(pk, pj)[1],
+                        ),
+                        Crossings::new(
+                            xor(&r01, &r11),
+                            off(pk, pj + 1) + c_of(pk, pj + 1)[0] + c_of(pk, pj + 1)[1],
+                        ),
+                    ];
+                    let rowsets = [&r00, &r01, &r10, &r11];
+                    for w in 0..words_per {
+                        let any = r00[w] | r01[w] | r10[w] | r11[w];
+                        let all = r00[w] & r01[w] & r10[w] & r11[w];
+                        let carry = |v: &Row| if w + 1 < words_per { v[w + 1] & 1 } else { 0 };
+                        let any_n = carry(&r00) | carry(&r01) | carry(&r10) | carry(&r11);
+                        let all_n = carry(&r00) & carry(&r01) & carry(&r10) & carry(&r11);
+                        if any == 0 && any_n == 0 {
+                            continue;
+                        }
+                        let mixed = any & !all;
+                        let mixed_next = (mixed >> 1) | ((any_n & !all_n) << 63);
+                        let all_next = (all >> 1) | (all_n << 63);
+                        let any_next = (any >> 1) | (any_n << 63);
+                        let mut active = mixed | mixed_next | (all ^ all_next) | (any ^ any_next);
+                        while active != 0 {
+                            let b = active.trailing_zeros() as usize;
+                            active &= active - 1;
+                            let pi = w * 64 + b;
+                            if pi + 1 >= pc {
+                                continue;
+                            }
+                            let bit = |row: &Row, c: usize| (row[c / 64] >> (c % 64)) & 1 == 1;
+                            let mut cfg = 0u8;
+                            for (c, o) in CORNER.iter().enumerate() {
+                                let row = rowsets[(o[2] as usize) * 2 + o[1] as usize];
+                                if bit(row, pi + o[0] as usize) {
+                                    cfg |= 1 << c;
+                                }
+                            }
+                            let (case, centre) = &table[cfg as usize];
+                            let centre_id = centre.map(|c| {
+                                centres.push([
+                                    pi as f64 - 1.0 + c[0],
+                                    pj as f64 - 1.0 + c[1],
+                                    pk as f64 - 1.0 + c[2],
+                                ]);
+                                CENTRE_FLAG | (centres.len() as u32 - 1)
+                            });
+                            for t in case {
+                                tris.push(t.map(|e| {
+                                    if e == CENTRE {
+                                        return centre_id.unwrap_or(0);
+                                    }
+                                    let (a, bb) = EDGES[e as usize];
+                                    let o = CORNER[a as usize];
+                                    let col = pi + o[0] as usize;
+                                    match a ^ bb {
+                                        1 => x[(o[2] as usize) * 2 + o[1] as usize].rank(col),
+                                        2 => y[o[2] as usize].rank(col),
+                                        _ => z[o[1] as usize].rank(col),
+                                    }
+                                }));
+                            }
+                        }
+                    }
+                }
+                r00 = r01;
+                r10 = r11;
+            }
+            (tris, centres)
+        })
+        .collect();
+    let mut centre_offset = Vec::with_capacity(layers.len());
+    let mut acc = edge_vertices;
+    for (_, c) in &layers {
+        centre_offset.push(acc);
+        acc += c.len() as u32;
+    }
     let triangles: Vec<[u32; 3]> = layers
         .par_iter()
-        .flat_map_iter(|(tris, _, _)| tris.iter().map(|t| t.map(index_of)))
-        .collect();
-    let vertices: Vec<[f64; 3]> = layers
-        .par_iter()
-        .flat_map_iter(|(_, owned, centres)| {
-            owned.iter().map(|&e| {
-                let axis = (e % 4) as usize;
-                let l = (e / 4) as usize;
-                let (pk, rem) = (l / (pr * pc), l % (pr * pc));
-                let (pj, pi) = (rem / pc, rem % pc);
-                let (k, j, i) = (pk as isize - 1, pj as isize - 1, pi as isize - 1);
-                let mut c = [i as f64, j as f64, k as f64];
-                if axis == 3 {
-                    let off = centres
-                        .binary_search_by_key(&e, |x| x.0)
-                        .map_or([0.5; 3], |p| centres[p].1);
-                    for d in 0..3 {
-                        c[d] += off[d];
+        .zip(centre_offset.par_iter())
+        .flat_map_iter(|((tris, _), off)| {
+            tris.iter().map(move |t| {
+                t.map(|i| {
+                    if i & CENTRE_FLAG != 0 {
+                        off + (i & !CENTRE_FLAG)
+                    } else {
+                        i
                     }
-                } else {
-                    c[axis] += pos.fraction(k, j, i, axis);
-                }
-                let p = geometry.position(VoxelCoord {
-                    slice: c[2],
-                    row: c[1],
-                    col: c[0],
-                });
-                p.0.to_array()
+                })
             })
         })
         .collect();
+    let to_lps = |c: [f64; 3]| {
+        geometry
+            .position(VoxelCoord {
+                slice: c[2],
+                row: c[1],
+                col: c[0],
+            })
+            .0
+            .to_array()
+    };
+    // Pass 3: edge vertices, by lattice row, in the order of their numbering.
+    let mut vertices: Vec<[f64; 3]> = (0..pn)
+        .into_par_iter()
+        .flat_map_iter(|pk| {
+            let mut out = Vec::new();
+            let mut cur = padded_row(pk, 0);
+            for pj in 0..pr {
+                let below = if pj + 1 < pr {
+                    padded_row(pk, pj + 1)
+                } else {
+                    vec![0; words_per]
+                };
+                let above = if pk + 1 < pn {
+                    padded_row(pk + 1, pj)
+                } else {
+                    vec![0; words_per]
+                };
+                let (k, j) = (pk as isize - 1, pj as isize - 1);
+                for (axis, m) in [
+                    (0usize, x_mask(&cur)),
+                    (1, xor(&cur, &below)),
+                    (2, xor(&cur, &above)),
+                ] {
+                    for (w, word) in m.iter().enumerate() {
+                        let mut bits = *word;
+                        while bits != 0 {
+                            let b = bits.trailing_zeros() as usize;
+                            bits &= bits - 1;
+                            let i = (w * 64 + b) as isize - 1;
+                            let mut c = [i as f64, j as f64, k as f64];
+                            c[axis] += pos.fraction(k, j, i, axis);
+                            out.push(to_lps(c));
+                        }
+                    }
+                }
+                cur = below;
+            }
+            out
+        })
+        .collect();
+    for (_, c) in &layers {
+        vertices.extend(c.iter().map(|p| to_lps(*p)));
+    }
     let mut mesh = Mesh {
         vertices,
         triangles,

@@ -46,7 +46,11 @@ fn area2(m: &Mesh, t: &[u32; 3]) -> f64 {
     let [a, b, c] = t.map(|i| m.vertices[i as usize]);
     let u = [b[0] - a[0], b[1] - a[1], b[2] - a[2]];
     let v = [c[0] - a[0], c[1] - a[1], c[2] - a[2]];
-    let n = [u[1] * v[2] - u[2] * v[1], u[2] * v[0] - u[0] * v[2], u[0] * v[1] - u[1] * v[0]];
+    let n = [
+        u[1] * v[2] - u[2] * v[1],
+        u[2] * v[0] - u[0] * v[2],
+        u[0] * v[1] - u[1] * v[0],
+    ];
     (n[0] * n[0] + n[1] * n[1] + n[2] * n[2]).sqrt() * 0.5
 }
 
@@ -59,7 +63,11 @@ pub fn repair(m: &mut Mesh, opts: RepairOptions) -> RepairReport {
     let mut order: Vec<u32> = (0..nv as u32).collect();
     order.sort_by(|a, b| {
         let (pa, pb) = (m.vertices[*a as usize], m.vertices[*b as usize]);
-        pa[0].total_cmp(&pb[0]).then(pa[1].total_cmp(&pb[1])).then(pa[2].total_cmp(&pb[2])).then(a.cmp(b))
+        pa[0]
+            .total_cmp(&pb[0])
+            .then(pa[1].total_cmp(&pb[1]))
+            .then(pa[2].total_cmp(&pb[2]))
+            .then(a.cmp(b))
     });
     let mut canon: Vec<u32> = (0..nv as u32).collect();
     for w in order.windows(2) {
@@ -73,8 +81,9 @@ pub fn repair(m: &mut Mesh, opts: RepairOptions) -> RepairReport {
     }
     let before = m.triangles.len();
     let mm = m.clone();
-    m.triangles
-        .retain(|t| t[0] != t[1] && t[1] != t[2] && t[0] != t[2] && area2(&mm, t) >= DEGENERATE_AREA_MM2);
+    m.triangles.retain(|t| {
+        t[0] != t[1] && t[1] != t[2] && t[0] != t[2] && area2(&mm, t) >= DEGENERATE_AREA_MM2
+    });
     r.removed_degenerate = before - m.triangles.len();
     let mut seen = std::collections::BTreeSet::new();
     let before = m.triangles.len();
@@ -306,7 +315,12 @@ mod tests {
 
     fn tetra() -> Mesh {
         Mesh {
-            vertices: vec![[0.0, 0.0, 0.0], [1.0, 0.0, 0.0], [0.0, 1.0, 0.0], [0.0, 0.0, 1.0]],
+            vertices: vec![
+                [0.0, 0.0, 0.0],
+                [1.0, 0.0, 0.0],
+                [0.0, 1.0, 0.0],
+                [0.0, 0.0, 1.0],
+            ],
             triangles: vec![[0, 2, 1], [0, 1, 3], [0, 3, 2], [1, 2, 3]],
         }
     }
@@ -329,10 +343,22 @@ mod tests {
         for v in &mut other.vertices {
             v[0] += 10.0;
         }
-        m.vertices.extend(other.vertices.iter().map(|v| [v[0] * 0.5, v[1] * 0.5, v[2] * 0.5]));
-        m.triangles.extend(other.triangles.iter().map(|t| t.map(|i| i + 4)));
+        m.vertices.extend(
+            other
+                .vertices
+                .iter()
+                .map(|v| [v[0] * 0.5, v[1] * 0.5, v[2] * 0.5]),
+        );
+        m.triangles
+            .extend(other.triangles.iter().map(|t| t.map(|i| i + 4)));
         m.triangles.remove(9); // a hole in the second tetrahedron
-        let r = repair(&mut m, RepairOptions { keep_largest_shell: true, max_hole_edges: 8 });
+        let r = repair(
+            &mut m,
+            RepairOptions {
+                keep_largest_shell: true,
+                max_hole_edges: 8,
+            },
+        );
         assert_eq!(r.removed_degenerate, 1);
         assert_eq!(r.removed_duplicates, 1);
         assert_eq!(r.holes_filled, 1);

@@ -1,0 +1,203 @@
+//! Reconstruction as one recorded procedure: extract → (repair if needed) → smooth →
+//! decimate → certify → thin-feature check. Every step's parameters and every measured
+//! change are kept for the report; nothing changes geometry without a record.
+
+use super::check::{self, Certificate};
+use super::decimate::{self, Decimation};
+use super::deviation;
+use super::extract::{self, IsoEdges, Midpoint};
+use super::repair::{self, RepairOptions, RepairReport};
+use super::smooth::{self, Smoothing};
+use super::thickness::{self, ThinRegion};
+use super::{Mesh, bvh::Bvh};
+use crate::segment::mask::Mask;
+use crate::volume::VolumeGeometry;
+use ndarray::Array3;
+use serde::Serialize;
+
+/// Default thickness below which a feature may not print, mm (ISO/IEC 3532-1: ~0.3 mm).
+pub const DEFAULT_THIN_MM: f64 = 0.3;
+/// Default deviation tolerance for the "area beyond tolerance" figure, mm.
+pub const DEFAULT_TOLERANCE_MM: f64 = 0.2;
+/// Thickness rays stop here: anything thicker is simply "thick enough", mm.
+const THICKNESS_CAP_MM: f64 = 10.0;
+
+/// What to do.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ReconstructOptions {
+    /// Iso-surface of HU at this value (within the mask) instead of the mask's surface.
+    pub iso_hu: Option<f64>,
+    /// Smoothing filter.
+    pub smoothing: Option<Smoothing>,
+    /// No vertex moves farther than this while smoothing, mm.
+    pub max_move_mm: Option<f64>,
+    /// Decimation.
+    pub decimation: Option<Decimation>,
+    /// Repair options (repair runs only when a check fails, and then says what it did).
+    pub repair: RepairOptions,
+    /// Thin-feature threshold, mm.
+    pub thin_mm: f64,
+    /// Deviation tolerance, mm.
+    pub tolerance_mm: f64,
+    /// Count self-intersections (BVH; about a second per million triangles).
+    pub self_intersections: bool,
+}
+
+impl Default for ReconstructOptions {
+    fn default() -> Self {
+        Self {
+            iso_hu: None,
+            smoothing: None,
+            max_move_mm: None,
+            decimation: None,
+            repair: RepairOptions::default(),
+            thin_mm: DEFAULT_THIN_MM,
+            tolerance_mm: DEFAULT_TOLERANCE_MM,
+            self_intersections: true,
+        }
+    }
+}
+
+/// How far a step moved the surface (the public `smoothing` block of MESH.json).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct DeviationSummary {
+    /// Largest |distance| between the surfaces (both directions), mm.
+    pub max_mm: f64,
+    /// Mean |distance|, mm.
+    pub mean_mm: f64,
+    /// Root mean square distance, mm.
+    pub rms_mm: f64,
+    /// 95th percentile of |distance|, mm.
+    pub p95_mm: f64,
+    /// Surface area moved farther than the tolerance, mm².
+    pub area_beyond_tolerance_mm2: f64,
+    /// The tolerance used, mm.
+    pub tolerance_mm: f64,
+    /// Enclosed volume before, mm³.
+    pub volume_before_mm3: f64,
+    /// Enclosed volume after, mm³.
+    pub volume_after_mm3: f64,
+    /// Change in enclosed volume, mm³.
+    pub volume_change_mm3: f64,
+    /// Change in enclosed volume, %.
+    pub volume_change_pct: f64,
+}
+
+/// Everything reconstruction produced and measured.
+#[derive(Debug, Clone)]
+pub struct Reconstruction {
+    /// The final mesh.
+    pub mesh: Mesh,
+    /// Its certificate.
+    pub certificate: Certificate,
+    /// Triangles straight out of extraction.
+    pub extracted_triangles: usize,
+    /// What repair changed (all zero when nothing needed repair).
+    pub repair: RepairReport,
+    /// How far smoothing moved the surface.
+    pub smoothing: Option<DeviationSummary>,
+    /// How far decimation moved it, and the simplifier's own estimate.
+    pub decimation: Option<(DeviationSummary, f64)>,
+    /// Per-vertex signed deviation of the final mesh from the unsmoothed one, mm (for the
+    /// viewer's heat map).
+    pub vertex_deviation_mm: Option<Vec<f64>>,
+    /// Per-vertex wall thickness, mm (capped).
+    pub vertex_thickness_mm: Vec<f64>,
+    /// Regions thinner than the threshold.
+    pub thin_regions: Vec<ThinRegion>,
+}
+
+fn summary(d: &deviation::Deviation, tol: f64) -> DeviationSummary {
+    DeviationSummary {
+        max_mm: d.max_mm,
+        mean_mm: d.mean_mm,
+        rms_mm: d.rms_mm,
+        p95_mm: d.p95_mm,
+        area_beyond_tolerance_mm2: d.area_beyond_tolerance_mm2,
+        tolerance_mm: tol,
+        volume_before_mm3: d.volume_original_mm3,
+        volume_after_mm3: d.volume_modified_mm3,
+        volume_change_mm3: d.volume_change_mm3,
+        volume_change_pct: d.volume_change_pct,
+    }
+}
+
+fn needs_repair(c: &Certificate) -> bool {
+    !(c.closed && c.manifold && c.consistently_oriented && c.degenerate_triangles == 0 && c.invalid_indices == 0)
+}
+
+/// Reconstructs the surface of `mask` (or the iso-surface of `hu` within it).
+pub fn reconstruct(
+    mask: &Mask,
+    geometry: &VolumeGeometry,
+    hu: Option<&Array3<i16>>,
+    opts: &ReconstructOptions,
+) -> Result<Reconstruction, String> {
+    let mut mesh = match (opts.iso_hu, hu) {
+        (Some(iso), Some(hu)) => {
+            if hu.dim() != (mask.dims()[0], mask.dims()[1], mask.dims()[2]) {
+                return Err("the HU volume and the mask have different grids".into());
+            }
+            let lo = iso.ceil().clamp(f64::from(i16::MIN), f64::from(i16::MAX)) as i32;
+            let above = crate::segment::ops::threshold::threshold_mask(hu, lo, i32::from(i16::MAX));
+            let mut inside = above.clone();
+            for (w, m) in inside.words_mut().iter_mut().zip(mask.words()) {
+                *w &= m;
+            }
+            extract::extract(&inside, geometry, &IsoEdges { hu, region: mask, iso })
+        }
+        (Some(_), None) => return Err("an iso-surface needs the HU volume".into()),
+        _ => extract::extract(mask, geometry, &Midpoint),
+    };
+    let extracted_triangles = mesh.triangles.len();
+    let mut repair_report = RepairReport::default();
+    if needs_repair(&check::certify(&mesh)) {
+        repair_report = repair::repair(&mut mesh, opts.repair);
+    }
+    let reference = mesh.clone();
+    let mut smoothing = None;
+    if let Some(s) = opts.smoothing {
+        smooth::smooth(&mut mesh, s, opts.max_move_mm);
+        let d = deviation::deviation(&reference.vertices, &reference.triangles, &mesh.vertices, &mesh.triangles, opts.tolerance_mm);
+        smoothing = Some(summary(&d, opts.tolerance_mm));
+    }
+    let mut decimation = None;
+    if let Some(d) = opts.decimation {
+        let before = mesh.clone();
+        let (out, estimate) = decimate::decimate(&mesh, d)?;
+        mesh = out;
+        let dev = deviation::deviation(&before.vertices, &before.triangles, &mesh.vertices, &mesh.triangles, opts.tolerance_mm);
+        decimation = Some((summary(&dev, opts.tolerance_mm), estimate));
+        let c = check::certify(&mesh);
+        if needs_repair(&c) {
+            let r = repair::repair(&mut mesh, opts.repair);
+            repair_report.merged_vertices += r.merged_vertices;
+            repair_report.removed_degenerate += r.removed_degenerate;
+            repair_report.removed_duplicates += r.removed_duplicates;
+            repair_report.flipped += r.flipped;
+            repair_report.holes_filled += r.holes_filled;
+            repair_report.removed_shells += r.removed_shells;
+        }
+    }
+    let vertex_deviation_mm = (opts.smoothing.is_some() || opts.decimation.is_some()).then(|| {
+        let b = Bvh::build(&reference.vertices, &reference.triangles);
+        mesh.vertices.iter().map(|p| b.signed_distance(*p).unwrap_or(0.0)).collect()
+    });
+    let mut certificate = check::certify(&mesh);
+    if opts.self_intersections {
+        certificate.self_intersections = Some(Bvh::build(&mesh.vertices, &mesh.triangles).count_self_intersections());
+    }
+    let vertex_thickness_mm = thickness::vertex_thickness(&mesh.vertices, &mesh.triangles, THICKNESS_CAP_MM);
+    let thin_regions = thickness::thin_regions(&mesh.vertices, &mesh.triangles, &vertex_thickness_mm, opts.thin_mm);
+    Ok(Reconstruction {
+        mesh,
+        certificate,
+        extracted_triangles,
+        repair: repair_report,
+        smoothing,
+        decimation,
+        vertex_deviation_mm,
+        vertex_thickness_mm,
+        thin_regions,
+    })
+}
