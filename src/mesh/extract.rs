@@ -369,7 +369,9 @@ pub fn extract(mask: &Mask, geometry: &VolumeGeometry, pos: &dyn EdgePosition) -
     let edge_vertices = total;
     const CENTRE_FLAG: u32 = 1 << 31;
     // Pass 2: triangles, per cube layer.
-    let layers: Vec<(Vec<[u32; 3]>, Vec<[f64; 3]>)> = (0..pn - 1)
+    // Per layer: triangles, and the centre vertices (cube coordinates) they introduce.
+    type Layer = (Vec<[u32; 3]>, Vec<[f64; 3]>);
+    let layers: Vec<Layer> = (0..pn - 1)
         .into_par_iter()
         .map(|pk| {
             let mut tris: Vec<[u32; 3]> = Vec::new();

@@ -904,7 +904,7 @@ mod tests {
         // own cluster (cheaper than merging the slabs), so k = 3 gives slab, slab, ridge.
         let dim = (4, 30, 20);
         let slab = Array3::from_shape_fn(dim, |(_, y, _)| u8::from(y >= 15));
-        let ridge = |y: usize| y % 15 == 0 || y % 15 == 14;
+        let ridge = |y: usize| y.is_multiple_of(15) || y % 15 == 14;
         let mut rng = SplitMix64::new(8);
         let image =
             slab.map(|&t| [-1000i16, 700][usize::from(t)] + (rng.next_u64() % 21) as i16 - 10);
