@@ -14,6 +14,7 @@
 pub mod cli;
 pub mod dicom;
 pub mod error;
+pub mod export;
 pub mod feasibility;
 pub mod geom;
 pub mod io;

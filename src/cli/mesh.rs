@@ -77,17 +77,27 @@ enum Format {
 }
 
 fn format_of(p: &Path) -> Result<Format, Error> {
-    match p.extension().map(|e| e.to_string_lossy().to_ascii_lowercase()).as_deref() {
+    match p
+        .extension()
+        .map(|e| e.to_string_lossy().to_ascii_lowercase())
+        .as_deref()
+    {
         Some("stl") => Ok(Format::Stl),
         Some("3mf") => Ok(Format::ThreeMf),
         Some("obj") => Ok(Format::Obj),
-        _ => Err(Error::BadInput(format!("--out {}: use .stl, .3mf or .obj", p.display()))),
+        _ => Err(Error::BadInput(format!(
+            "--out {}: use .stl, .3mf or .obj",
+            p.display()
+        ))),
     }
 }
 
-/// The sidecar path: `model.stl` → `model.json`.
+/// The sidecar path: `model.stl` → `model.stl.json` (so an STL and a 3MF of the same
+/// name keep separate reports).
 pub fn sidecar_path(out: &Path) -> PathBuf {
-    out.with_extension("json")
+    let mut s = out.as_os_str().to_os_string();
+    s.push(".json");
+    PathBuf::from(s)
 }
 
 /// Runs `mesh`.
@@ -96,19 +106,36 @@ pub fn run(a: &MeshArgs) -> Result<(), Error> {
     if a.ascii && format != Format::Stl {
         return Err(Error::BadInput("--ascii applies to .stl only".into()));
     }
-    let smoothing = a.smooth.as_deref().map(Smoothing::parse).transpose().map_err(|e| Error::BadInput(format!("--smooth {e}")))?;
+    let smoothing = a
+        .smooth
+        .as_deref()
+        .map(Smoothing::parse)
+        .transpose()
+        .map_err(|e| Error::BadInput(format!("--smooth {e}")))?;
     let decimation = match (a.decimate, a.max_error) {
-        (Some(f), _) if !(f > 0.0 && f < 1.0) => return Err(Error::BadInput(format!("--decimate {f} must be in (0, 1)"))),
+        (Some(f), _) if !(f > 0.0 && f < 1.0) => {
+            return Err(Error::BadInput(format!("--decimate {f} must be in (0, 1)")));
+        }
         (Some(f), _) => Some(Decimation::TargetFraction { fraction: f }),
-        (None, Some(e)) if !(e > 0.0 && e.is_finite()) => return Err(Error::BadInput(format!("--max-error {e} must be a positive number of mm"))),
+        (None, Some(e)) if !(e > 0.0 && e.is_finite()) => {
+            return Err(Error::BadInput(format!(
+                "--max-error {e} must be a positive number of mm"
+            )));
+        }
         (None, Some(e)) => Some(Decimation::MaxError { max_error_mm: e }),
         _ => None,
     };
-    for (v, name) in [(Some(a.thin), "--thin"), (Some(a.tolerance), "--tolerance"), (a.max_move, "--max-move")] {
+    for (v, name) in [
+        (Some(a.thin), "--thin"),
+        (Some(a.tolerance), "--tolerance"),
+        (a.max_move, "--max-move"),
+    ] {
         if let Some(v) = v
             && !(v > 0.0 && v.is_finite())
         {
-            return Err(Error::BadInput(format!("{name} {v} must be a positive number of mm")));
+            return Err(Error::BadInput(format!(
+                "{name} {v} must be a positive number of mm"
+            )));
         }
     }
     let labels_vol = nifti::read_volume(&a.mask)?;
@@ -127,15 +154,28 @@ pub fn run(a: &MeshArgs) -> Result<(), Error> {
         }
         None => None,
     };
-    let mut values: Vec<i16> = labels_vol.hu.iter().copied().filter(|v| *v > 0).collect::<std::collections::BTreeSet<_>>().into_iter().collect();
+    let mut values: Vec<i16> = labels_vol
+        .hu
+        .iter()
+        .copied()
+        .filter(|v| *v > 0)
+        .collect::<std::collections::BTreeSet<_>>()
+        .into_iter()
+        .collect();
     if let Some(l) = a.label {
         if !values.contains(&i16::from(l)) {
-            return Err(Error::BadInput(format!("label {l} does not occur in {}; labels present: {values:?}", a.mask.display())));
+            return Err(Error::BadInput(format!(
+                "label {l} does not occur in {}; labels present: {values:?}",
+                a.mask.display()
+            )));
         }
         values = vec![i16::from(l)];
     }
     if values.is_empty() {
-        return Err(Error::BadInput(format!("{} has no non-zero voxels: nothing to reconstruct", a.mask.display())));
+        return Err(Error::BadInput(format!(
+            "{} has no non-zero voxels: nothing to reconstruct",
+            a.mask.display()
+        )));
     }
     let opts = ReconstructOptions {
         iso_hu: a.iso,
@@ -155,7 +195,13 @@ pub fn run(a: &MeshArgs) -> Result<(), Error> {
         let dims = labels_vol.dims();
         let mask = Mask::from_fn(dims, |k, j, i| labels_vol.hu[[k, j, i]] == *v);
         let t0 = std::time::Instant::now();
-        let r = pipeline::reconstruct(&mask, &labels_vol.geometry, hu.as_ref().map(|h| &h.hu), &opts).map_err(Error::Failed)?;
+        let r = pipeline::reconstruct(
+            &mask,
+            &labels_vol.geometry,
+            hu.as_ref().map(|h| &h.hu),
+            &opts,
+        )
+        .map_err(Error::Failed)?;
         eprintln!(
             "label {v}: {} triangles, closed {}, manifold {}, volume {:.1} mm3 ({:.2} s)",
             r.certificate.triangles,
@@ -186,18 +232,30 @@ pub fn run(a: &MeshArgs) -> Result<(), Error> {
             for (_, r) in &results {
                 let off = all.vertices.len() as u32;
                 all.vertices.extend_from_slice(&r.mesh.vertices);
-                all.triangles.extend(r.mesh.triangles.iter().map(|t| t.map(|i| i + off)));
+                all.triangles
+                    .extend(r.mesh.triangles.iter().map(|t| t.map(|i| i + off)));
             }
             if a.ascii {
-                stl::write_ascii(&a.out, &all.vertices, &all.triangles, "hounsfield").map_err(io)?;
+                stl::write_ascii(&a.out, &all.vertices, &all.triangles, "hounsfield")
+                    .map_err(io)?;
             } else {
-                stl::write_binary(&a.out, &all.vertices, &all.triangles, &format!("Hounsfield {} {frame}", env!("CARGO_PKG_VERSION"))).map_err(io)?;
+                stl::write_binary(
+                    &a.out,
+                    &all.vertices,
+                    &all.triangles,
+                    &format!("Hounsfield {} {frame}", env!("CARGO_PKG_VERSION")),
+                )
+                .map_err(io)?;
             }
         }
         Format::ThreeMf => {
             let objects: Vec<threemf::Object> = results
                 .iter()
-                .map(|(n, r)| threemf::Object { name: n, vertices: &r.mesh.vertices, triangles: &r.mesh.triangles })
+                .map(|(n, r)| threemf::Object {
+                    name: n,
+                    vertices: &r.mesh.vertices,
+                    triangles: &r.mesh.triangles,
+                })
                 .collect();
             let date = crate::segment::log::now_utc();
             let uid = a.series_uid.clone().unwrap_or_default();
@@ -212,19 +270,32 @@ pub fn run(a: &MeshArgs) -> Result<(), Error> {
             threemf::write(&a.out, &objects, &meta).map_err(io)?;
         }
         Format::Obj => {
-            let objects: Vec<(&str, &[[f64; 3]], &[[u32; 3]])> =
-                results.iter().map(|(n, r)| (n.as_str(), r.mesh.vertices.as_slice(), r.mesh.triangles.as_slice())).collect();
+            let objects: Vec<(&str, &[[f64; 3]], &[[u32; 3]])> = results
+                .iter()
+                .map(|(n, r)| {
+                    (
+                        n.as_str(),
+                        r.mesh.vertices.as_slice(),
+                        r.mesh.triangles.as_slice(),
+                    )
+                })
+                .collect();
             obj::write(&a.out, &objects).map_err(io)?;
         }
     }
-    let bytes = std::fs::read(&a.out).map_err(|e| Error::Failed(format!("cannot read back {}: {e}", a.out.display())))?;
+    let bytes = std::fs::read(&a.out)
+        .map_err(|e| Error::Failed(format!("cannot read back {}: {e}", a.out.display())))?;
     let file_hash = blake3::hash(&bytes).to_hex().to_string();
     let sidecar = sidecar(a, &results, &opts, &file_hash, frame, !open.is_empty());
     write_json(&sidecar_path(&a.out), &sidecar)?;
     if let Some(p) = &a.report {
         write_json(p, &sidecar)?;
     }
-    eprintln!("wrote {} (blake3 {file_hash}) and {}", a.out.display(), sidecar_path(&a.out).display());
+    eprintln!(
+        "wrote {} (blake3 {file_hash}) and {}",
+        a.out.display(),
+        sidecar_path(&a.out).display()
+    );
     Ok(())
 }
 
@@ -253,8 +324,20 @@ fn sidecar(
     let sum = |f: &dyn Fn(&Reconstruction) -> f64| results.iter().map(|(_, r)| f(r)).sum::<f64>();
     let all = |f: &dyn Fn(&Reconstruction) -> bool| results.iter().all(|(_, r)| f(r));
     let first = &results[0].1;
-    let si: Option<usize> = results.iter().map(|(_, r)| r.certificate.self_intersections).sum();
-    let smoothing = if results.len() == 1 { json!(first.smoothing) } else { json!(results.iter().map(|(_, r)| &r.smoothing).collect::<Vec<_>>()) };
+    let si: Option<usize> = results
+        .iter()
+        .map(|(_, r)| r.certificate.self_intersections)
+        .sum();
+    let smoothing = if results.len() == 1 {
+        json!(first.smoothing)
+    } else {
+        json!(
+            results
+                .iter()
+                .map(|(_, r)| &r.smoothing)
+                .collect::<Vec<_>>()
+        )
+    };
     let thin: Vec<serde_json::Value> = results
         .iter()
         .flat_map(|(n, r)| r.thin_regions.iter().map(move |t| json!({"label": n, "centroid_mm": t.centroid_mm, "area_mm2": t.area_mm2, "min_thickness_mm": t.min_thickness_mm, "vertices": t.vertices})))

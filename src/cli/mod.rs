@@ -5,6 +5,7 @@ mod bench;
 mod convert;
 mod info;
 mod input;
+mod mesh;
 mod segment;
 
 use crate::error::Error;
@@ -35,6 +36,8 @@ pub enum Command {
     Segment(segment::SegmentArgs),
     /// Recompute an operation log from its source volume and check every hash.
     Replay(segment::ReplayArgs),
+    /// Reconstruct a certified surface model (STL, 3MF, OBJ) from a mask.
+    Mesh(mesh::MeshArgs),
     /// Measure performance on real data.
     Bench(bench::BenchArgs),
 }
@@ -78,6 +81,7 @@ pub fn run(cli: Cli) -> Result<(), Error> {
         Some(Command::Convert(a)) => convert::run(&a),
         Some(Command::Segment(a)) => segment::run_segment(&a),
         Some(Command::Replay(a)) => segment::run_replay(&a),
+        Some(Command::Mesh(a)) => mesh::run(&a),
         Some(Command::Bench(a)) => bench::run(&a),
         None => {
             use clap::CommandFactory;

@@ -3,11 +3,15 @@
 //! A [`Mesh`] holds vertices in LPS millimetres and triangles counter-clockwise seen from
 //! outside (outward normals).
 
+pub mod bvh;
 pub mod check;
 pub mod decimate;
+pub mod deviation;
 pub mod extract;
+pub mod pipeline;
 pub mod repair;
 pub mod smooth;
+pub mod thickness;
 
 use serde::Serialize;
 

@@ -123,7 +123,11 @@ fn summary(d: &deviation::Deviation, tol: f64) -> DeviationSummary {
 }
 
 fn needs_repair(c: &Certificate) -> bool {
-    !(c.closed && c.manifold && c.consistently_oriented && c.degenerate_triangles == 0 && c.invalid_indices == 0)
+    !(c.closed
+        && c.manifold
+        && c.consistently_oriented
+        && c.degenerate_triangles == 0
+        && c.invalid_indices == 0)
 }
 
 /// Reconstructs the surface of `mask` (or the iso-surface of `hu` within it).
@@ -144,7 +148,15 @@ pub fn reconstruct(
             for (w, m) in inside.words_mut().iter_mut().zip(mask.words()) {
                 *w &= m;
             }
-            extract::extract(&inside, geometry, &IsoEdges { hu, region: mask, iso })
+            extract::extract(
+                &inside,
+                geometry,
+                &IsoEdges {
+                    hu,
+                    region: mask,
+                    iso,
+                },
+            )
         }
         (Some(_), None) => return Err("an iso-surface needs the HU volume".into()),
         _ => extract::extract(mask, geometry, &Midpoint),
@@ -158,7 +170,13 @@ pub fn reconstruct(
     let mut smoothing = None;
     if let Some(s) = opts.smoothing {
         smooth::smooth(&mut mesh, s, opts.max_move_mm);
-        let d = deviation::deviation(&reference.vertices, &reference.triangles, &mesh.vertices, &mesh.triangles, opts.tolerance_mm);
+        let d = deviation::deviation(
+            &reference.vertices,
+            &reference.triangles,
+            &mesh.vertices,
+            &mesh.triangles,
+            opts.tolerance_mm,
+        );
         smoothing = Some(summary(&d, opts.tolerance_mm));
     }
     let mut decimation = None;
@@ -166,7 +184,13 @@ pub fn reconstruct(
         let before = mesh.clone();
         let (out, estimate) = decimate::decimate(&mesh, d)?;
         mesh = out;
-        let dev = deviation::deviation(&before.vertices, &before.triangles, &mesh.vertices, &mesh.triangles, opts.tolerance_mm);
+        let dev = deviation::deviation(
+            &before.vertices,
+            &before.triangles,
+            &mesh.vertices,
+            &mesh.triangles,
+            opts.tolerance_mm,
+        );
         decimation = Some((summary(&dev, opts.tolerance_mm), estimate));
         let c = check::certify(&mesh);
         if needs_repair(&c) {
@@ -181,14 +205,24 @@ pub fn reconstruct(
     }
     let vertex_deviation_mm = (opts.smoothing.is_some() || opts.decimation.is_some()).then(|| {
         let b = Bvh::build(&reference.vertices, &reference.triangles);
-        mesh.vertices.iter().map(|p| b.signed_distance(*p).unwrap_or(0.0)).collect()
+        mesh.vertices
+            .iter()
+            .map(|p| b.signed_distance(*p).unwrap_or(0.0))
+            .collect()
     });
     let mut certificate = check::certify(&mesh);
+    let tree = Bvh::build(&mesh.vertices, &mesh.triangles);
     if opts.self_intersections {
-        certificate.self_intersections = Some(Bvh::build(&mesh.vertices, &mesh.triangles).count_self_intersections());
+        certificate.self_intersections = Some(tree.count_self_intersections());
     }
-    let vertex_thickness_mm = thickness::vertex_thickness(&mesh.vertices, &mesh.triangles, THICKNESS_CAP_MM);
-    let thin_regions = thickness::thin_regions(&mesh.vertices, &mesh.triangles, &vertex_thickness_mm, opts.thin_mm);
+    let vertex_thickness_mm =
+        thickness::vertex_thickness_with(&tree, &mesh.vertices, &mesh.triangles, THICKNESS_CAP_MM);
+    let thin_regions = thickness::thin_regions(
+        &mesh.vertices,
+        &mesh.triangles,
+        &vertex_thickness_mm,
+        opts.thin_mm,
+    );
     Ok(Reconstruction {
         mesh,
         certificate,

@@ -80,6 +80,53 @@ impl Smoothing {
     }
 }
 
+/// Hamming-windowed Chebyshev coefficients of the ideal low-pass filter with pass band
+/// `k_pb`. As in Taubin's report and VTK, the cut-off angle θ_pb = acos(1 − k_pb/2) is
+/// shifted by σ, found by Newton's method, so that the windowed filter passes the pass-band
+/// frequency with gain exactly 1 (the window alone would cut it).
+pub fn sinc_coefficients(n: usize, k_pb: f64) -> Vec<f64> {
+    use std::f64::consts::PI;
+    let theta = (1.0 - 0.5 * k_pb).clamp(-1.0, 1.0).acos();
+    let w: Vec<f64> = (0..=n)
+        .map(|i| 0.54 + 0.46 * (i as f64 * PI / (n as f64 + 1.0)).cos())
+        .collect();
+    let c_of = |s: f64| -> Vec<f64> {
+        (0..=n)
+            .map(|i| {
+                if i == 0 {
+                    (theta + s) / PI
+                } else {
+                    2.0 * (i as f64 * (theta + s)).sin() / (i as f64 * PI)
+                }
+            })
+            .collect()
+    };
+    let mut sigma = 0.0;
+    for _ in 0..100 {
+        let c = c_of(sigma);
+        let f: f64 = (0..=n)
+            .map(|i| w[i] * c[i] * (i as f64 * theta).cos())
+            .sum();
+        let fp: f64 = (0..=n)
+            .map(|i| {
+                let d = if i == 0 {
+                    1.0 / PI
+                } else {
+                    2.0 * (i as f64 * (theta + sigma)).cos() / PI
+                };
+                w[i] * d * (i as f64 * theta).cos()
+            })
+            .sum();
+        if (f - 1.0).abs() < 1e-10 || fp.abs() < 1e-12 {
+            break;
+        }
+        sigma -= (f - 1.0) / fp;
+        sigma = sigma.clamp(-theta, PI - theta);
+    }
+    let c = c_of(sigma);
+    (0..=n).map(|i| w[i] * c[i]).collect()
+}
+
 /// Vertex neighbourhoods in compressed rows.
 struct Adjacency {
     start: Vec<usize>,
@@ -155,20 +202,7 @@ pub fn smooth(m: &mut Mesh, s: Smoothing, max_move_mm: Option<f64>) {
             pass_band,
         } => {
             let n = iterations;
-            let theta = (1.0 - pass_band / 2.0).clamp(-1.0, 1.0).acos();
-            // Windowed (Hamming) Chebyshev coefficients of the ideal low-pass filter.
-            let coef: Vec<f64> = (0..=n)
-                .map(|i| {
-                    let c = if i == 0 {
-                        theta / std::f64::consts::PI
-                    } else {
-                        2.0 * (i as f64 * theta).sin() / (i as f64 * std::f64::consts::PI)
-                    };
-                    let w =
-                        0.54 + 0.46 * (i as f64 * std::f64::consts::PI / (n as f64 + 1.0)).cos();
-                    c * w
-                })
-                .collect();
+            let coef = sinc_coefficients(n, pass_band);
             let gain: f64 = coef.iter().sum();
             let coef: Vec<f64> = coef.iter().map(|c| c / gain).collect();
             // T0 p = p; T1 p = p − ½Kp; T(i+1) = 2 T(i) − K T(i) − T(i−1).

@@ -1,0 +1,8 @@
+//! Writers for the standard formats: surface models (STL, 3MF, OBJ), volumes (NRRD;
+//! NIfTI lives in `io`) and per-slice outlines. Every writer is atomic.
+
+pub mod contours;
+pub mod nrrd;
+pub mod obj;
+pub mod stl;
+pub mod threemf;

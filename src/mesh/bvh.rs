@@ -1,0 +1,2145 @@
+//! Bounding-volume hierarchy over the triangles of a mesh: closest point, signed distance
+//! (angle-weighted pseudo-normals), ray casting and exact self-intersection counting.
+//!
+//! Meshes are plain slices: vertices `[f64; 3]` in millimetres, triangles `[u32; 3]`
+//! counter-clockwise seen from outside. Triangles with an out-of-range index, a non-finite
+//! vertex or (near-)zero area are left out of the tree and counted in
+//! [`Bvh::skipped_triangles`]; no input makes a query panic.
+//!
+//! Signs and self-intersections assume what marching cubes gives: a welded (shared vertex
+//! indices), consistently oriented, closed 2-manifold. Signed distances use the
+//! angle-weighted pseudo-normals of Baerentzen & Aanaes (2005), correct at edges and
+//! corners where the plain face normal is not. Triangle pairs are tested with exact
+//! orientation predicates (floating-point filter, expansion arithmetic when in doubt).
+//!
+//! Reproducibility: the tree depends only on the input (median splits with ties broken by
+//! triangle index), and every query returns the minimum of a total order (distance or ray
+//! parameter, then triangle index), so results are bit-identical for any rayon thread count.
+
+use glam::DVec3;
+use rayon::prelude::*;
+
+/// Most triangles in a leaf; median splits then leave 2..=4 per leaf.
+const LEAF_SIZE: usize = 4;
+/// Subtrees smaller than this are built on the current thread: forking would cost more.
+const PAR_BUILD_MIN: usize = 8192;
+/// Traversal stack size. Median splits give a depth of at most ceil(log2(n)) <= 32 for
+/// u32 triangle counts, and a depth-first stack never holds more than depth + 1 entries.
+const STACK: usize = 64;
+/// Relative area below which a triangle is degenerate: |ab x ac| <= this * (longest edge)^2,
+/// i.e. its smallest angle is below ~1e-14 rad and its normal would be rounding noise.
+const DEGENERATE_REL: f64 = 64.0 * f64::EPSILON;
+/// Barycentric slack in the ray test, so that rays through a shared edge cannot slip
+/// between its two triangles through rounding (it widens triangles by ~1e-9 of their size).
+const RAY_BARY_SLACK: f64 = 1e-9;
+
+/// Which part of a triangle the closest point lies on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Feature {
+    /// Interior of the triangle.
+    Face,
+    /// Interior of the edge between these two vertex indices, in the triangle's winding order.
+    Edge(u32, u32),
+    /// This vertex index.
+    Vertex(u32),
+}
+
+/// Nearest point of the mesh surface to a query point.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Hit {
+    /// Index of the triangle in the input slice.
+    pub triangle: u32,
+    /// Nearest surface point (mm).
+    pub point: [f64; 3],
+    /// Unsigned distance from the query point to `point` (mm).
+    pub distance: f64,
+    /// Face, edge or vertex of `triangle` that `point` lies on.
+    pub feature: Feature,
+}
+
+/// Reference to a subtree with its box: a leaf of `count > 0` consecutive slots from
+/// `index`, or (`count == 0`) the internal node `nodes[index]`. Boxes are f32 rounded
+/// outwards: still conservative, and a whole node fits one 64-byte cache line.
+#[derive(Clone, Copy, Debug)]
+struct Child {
+    lo: [f32; 3],
+    hi: [f32; 3],
+    index: u32,
+    count: u32,
+}
+
+impl Child {
+    const EMPTY: Child = Child {
+        lo: [0.0; 3],
+        hi: [0.0; 3],
+        index: 0,
+        count: 0,
+    };
+
+    /// Reference over the exact box `lo..hi`, rounded outwards to f32.
+    fn new(lo: DVec3, hi: DVec3, index: u32, count: u32) -> Child {
+        Child {
+            lo: lo.to_array().map(f32_down),
+            hi: hi.to_array().map(f32_up),
+            index,
+            count,
+        }
+    }
+
+    /// Lower box corner in f64 (exact conversion).
+    fn lo(&self) -> DVec3 {
+        DVec3::new(self.lo[0].into(), self.lo[1].into(), self.lo[2].into())
+    }
+
+    /// Upper box corner in f64 (exact conversion).
+    fn hi(&self) -> DVec3 {
+        DVec3::new(self.hi[0].into(), self.hi[1].into(), self.hi[2].into())
+    }
+
+    /// Squared distance from `p` to the box (0 inside).
+    fn dist2(&self, p: DVec3) -> f64 {
+        (self.lo() - p)
+            .max(p - self.hi())
+            .max(DVec3::ZERO)
+            .length_squared()
+    }
+
+    /// Whether the box overlaps the closed box `lo..hi`.
+    fn overlaps(&self, lo: DVec3, hi: DVec3) -> bool {
+        !(self.lo().cmpgt(hi).any() || self.hi().cmplt(lo).any())
+    }
+
+    /// Ray parameter where the ray enters the box within `[t_min, t_max]`, if it does.
+    fn entry(&self, o: DVec3, d: DVec3, inv: DVec3, t_min: f64, t_max: f64) -> Option<f64> {
+        let (mut t0, mut t1) = (t_min, t_max);
+        let (nlo, nhi) = (self.lo(), self.hi());
+        for k in 0..3 {
+            let (lo, hi) = (nlo[k], nhi[k]);
+            if d[k] == 0.0 {
+                // Parallel to this slab: inside it or never (avoids 0 * inf = NaN).
+                if o[k] < lo || o[k] > hi {
+                    return None;
+                }
+                continue;
+            }
+            let ta = (lo - o[k]) * inv[k];
+            let tb = (hi - o[k]) * inv[k];
+            t0 = t0.max(ta.min(tb));
+            t1 = t1.min(ta.max(tb));
+            if t0 > t1 {
+                return None;
+            }
+        }
+        Some(t0)
+    }
+}
+
+/// Internal node: both children with their boxes, so one read decides where to descend.
+#[derive(Clone, Copy, Debug)]
+struct Node {
+    c: [Child; 2],
+}
+
+/// Largest f32 not above `x` (`x` not NaN).
+fn f32_down(x: f64) -> f32 {
+    let y = x as f32;
+    if f64::from(y) <= x {
+        y
+    } else if y == 0.0 {
+        -f32::from_bits(1)
+    } else if y > 0.0 {
+        f32::from_bits(y.to_bits() - 1)
+    } else {
+        f32::from_bits(y.to_bits() + 1)
+    }
+}
+
+/// Smallest f32 not below `x` (`x` not NaN).
+fn f32_up(x: f64) -> f32 {
+    -f32_down(-x)
+}
+
+/// A usable triangle in tree order: its vertex indices and its index in the input.
+#[derive(Clone, Copy, Debug)]
+struct Slot {
+    v: [u32; 3],
+    id: u32,
+}
+
+/// Triangle reference carried through the build: the centroid (f32 is plenty to choose
+/// splits, and halves the memory traffic) is copied in so the median selection touches one
+/// contiguous array.
+#[derive(Clone, Copy)]
+struct Item {
+    c: [f32; 3],
+    id: u32,
+}
+
+/// Part of a triangle in local numbering: edge `e` runs from corner `e` to corner `(e+1)%3`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Local {
+    Face,
+    Edge(u8),
+    Vertex(u8),
+}
+
+/// Nearest-point result in internal (slot) terms.
+#[derive(Clone, Copy, Debug)]
+struct Near {
+    slot: usize,
+    point: DVec3,
+    d2: f64,
+    local: Local,
+}
+
+/// Bounding-volume hierarchy over the usable triangles of one mesh, with the adjacency and
+/// pseudo-normals needed for signed distances.
+#[derive(Clone, Debug)]
+pub struct Bvh {
+    vertices: Vec<DVec3>,
+    /// Whole tree; `None` when no triangle is usable.
+    root: Option<Child>,
+    /// Internal nodes, depth-first: a node's left subtree follows it, then its right subtree.
+    nodes: Vec<Node>,
+    slots: Vec<Slot>,
+    /// Input triangle index -> slot, `u32::MAX` for skipped triangles.
+    slot_of: Vec<u32>,
+    /// Vertex -> incident slots (CSR, ascending slot order): `vt_slots[vt_start[v]..vt_start[v+1]]`.
+    vt_start: Vec<usize>,
+    vt_slots: Vec<u32>,
+    /// Angle-weighted vertex pseudo-normals (Baerentzen & Aanaes 2005), unnormalised.
+    vertex_normals: Vec<DVec3>,
+    skipped: usize,
+}
+
+/// Fixed-capacity traversal stack; see [`STACK`] for why it cannot overflow.
+struct Stack<T: Copy> {
+    items: [T; STACK],
+    len: usize,
+}
+
+impl<T: Copy> Stack<T> {
+    fn new(fill: T) -> Self {
+        Stack {
+            items: [fill; STACK],
+            len: 0,
+        }
+    }
+
+    fn push(&mut self, t: T) {
+        if let Some(slot) = self.items.get_mut(self.len) {
+            *slot = t;
+            self.len += 1;
+        }
+    }
+
+    fn pop(&mut self) -> Option<T> {
+        self.len = self.len.checked_sub(1)?;
+        self.items.get(self.len).copied()
+    }
+}
+
+impl Bvh {
+    /// Builds the tree over the usable triangles of `vertices`/`triangles` (parallel, deterministic).
+    pub fn build(vertices: &[[f64; 3]], triangles: &[[u32; 3]]) -> Bvh {
+        let verts: Vec<DVec3> = vertices.par_iter().map(|v| DVec3::from_array(*v)).collect();
+        // Rayon's collect keeps input order, so `items` is in triangle-index order.
+        let mut items: Vec<Item> = triangles
+            .par_iter()
+            .enumerate()
+            .filter_map(|(i, t)| {
+                let id = u32::try_from(i).ok()?;
+                let [a, b, c] = usable_triangle(&verts, *t)?;
+                Some(Item {
+                    c: ((a + b + c) / 3.0).to_array().map(|x| x as f32),
+                    id,
+                })
+            })
+            .collect();
+        let skipped = triangles.len() - items.len();
+
+        let n = items.len();
+        let mut nodes = vec![
+            Node {
+                c: [Child::EMPTY; 2]
+            };
+            internal_nodes(n)
+        ];
+        let root = (n > 0).then(|| build_node(&mut nodes, &mut items, 0, 0, &verts, triangles).0);
+
+        let slots: Vec<Slot> = items
+            .iter()
+            .map(|it| Slot {
+                v: triangles.get(it.id as usize).copied().unwrap_or([0; 3]),
+                id: it.id,
+            })
+            .collect();
+        let mut slot_of = vec![u32::MAX; triangles.len()];
+        for (s, sl) in slots.iter().enumerate() {
+            if let Some(x) = slot_of.get_mut(sl.id as usize) {
+                *x = s as u32;
+            }
+        }
+
+        // Vertex -> incident slots, filled in slot order so every list is ascending and any
+        // sum over it has a fixed order.
+        let nv = verts.len();
+        let mut vt_start = vec![0usize; nv + 1];
+        for sl in &slots {
+            for &v in &sl.v {
+                if let Some(c) = vt_start.get_mut(v as usize + 1) {
+                    *c += 1;
+                }
+            }
+        }
+        for i in 0..nv {
+            vt_start[i + 1] += vt_start[i];
+        }
+        let mut fill: Vec<usize> = vt_start[..nv].to_vec();
+        let mut vt_slots = vec![0u32; vt_start[nv]];
+        for (s, sl) in slots.iter().enumerate() {
+            for &v in &sl.v {
+                if let Some(f) = fill.get_mut(v as usize) {
+                    if let Some(dst) = vt_slots.get_mut(*f) {
+                        *dst = s as u32;
+                    }
+                    *f += 1;
+                }
+            }
+        }
+
+        // Angle-weighted vertex pseudo-normals: per-triangle unit normal and corner angles in
+        // parallel, then a per-vertex gather in ascending slot order (fixed summation order).
+        let per_slot: Vec<(DVec3, [f64; 3])> = slots
+            .par_iter()
+            .map(|sl| {
+                let [Some(&a), Some(&b), Some(&c)] = sl.v.map(|v| verts.get(v as usize)) else {
+                    return (DVec3::ZERO, [0.0; 3]);
+                };
+                let cr = (b - a).cross(c - a);
+                let len = cr.length();
+                // |cross| is the same at every corner; the third angle completes pi.
+                let a0 = len.atan2((b - a).dot(c - a));
+                let a1 = len.atan2((c - b).dot(a - b));
+                let a2 = (std::f64::consts::PI - a0 - a1).max(0.0);
+                (cr.normalize_or_zero(), [a0, a1, a2])
+            })
+            .collect();
+        let vertex_normals: Vec<DVec3> = (0..nv)
+            .into_par_iter()
+            .map(|v| {
+                let (s, e) = (vt_start[v], vt_start[v + 1]);
+                let mut n = DVec3::ZERO;
+                for &slot in vt_slots.get(s..e).unwrap_or(&[]) {
+                    let (Some(sl), Some((un, ang))) =
+                        (slots.get(slot as usize), per_slot.get(slot as usize))
+                    else {
+                        continue;
+                    };
+                    if let Some(k) = sl.v.iter().position(|&x| x as usize == v) {
+                        n += ang[k] * *un;
+                    }
+                }
+                n
+            })
+            .collect();
+
+        Bvh {
+            vertices: verts,
+            root,
+            nodes,
+            slots,
+            slot_of,
+            vt_start,
+            vt_slots,
+            vertex_normals,
+            skipped,
+        }
+    }
+
+    /// Number of triangles in the tree (usable input triangles).
+    pub fn triangle_count(&self) -> usize {
+        self.slots.len()
+    }
+
+    /// Number of input triangles left out: out-of-range index, non-finite vertex or zero area.
+    pub fn skipped_triangles(&self) -> usize {
+        self.skipped
+    }
+
+    /// Whether the tree holds no triangle (every query then returns `None` or 0).
+    pub fn is_empty(&self) -> bool {
+        self.slots.is_empty()
+    }
+
+    /// Nearest surface point to `p`; ties go to the lowest triangle index. `None` if the
+    /// tree is empty or `p` is not finite.
+    pub fn closest(&self, p: [f64; 3]) -> Option<Hit> {
+        let near = self.nearest(DVec3::from_array(p))?;
+        let slot = self.slots.get(near.slot)?;
+        let feature = match near.local {
+            Local::Face => Feature::Face,
+            Local::Edge(e) => Feature::Edge(corner(slot.v, e), corner(slot.v, e + 1)),
+            Local::Vertex(k) => Feature::Vertex(corner(slot.v, k)),
+        };
+        Some(Hit {
+            triangle: slot.id,
+            point: near.point.to_array(),
+            distance: near.d2.sqrt(),
+            feature,
+        })
+    }
+
+    /// Distance to the surface, negative inside a closed consistently oriented mesh: the sign
+    /// of (p - nearest point) . angle-weighted pseudo-normal of the nearest face, edge or
+    /// vertex (Baerentzen & Aanaes 2005; on boundary or non-manifold edges the sum of the
+    /// incident face normals). `None` if the tree is empty or `p` is not finite.
+    pub fn signed_distance(&self, p: [f64; 3]) -> Option<f64> {
+        let q = DVec3::from_array(p);
+        let near = self.nearest(q)?;
+        let d = near.d2.sqrt();
+        if d == 0.0 {
+            return Some(0.0);
+        }
+        let n = self.local_pseudo_normal(near.slot, near.local);
+        // Exactly zero only for points on the boundary of the normal cone; call them outside.
+        Some(if (q - near.point).dot(n) < 0.0 { -d } else { d })
+    }
+
+    /// Unit angle-weighted pseudo-normal of the feature a [`Hit`] lies on (`None` for a
+    /// triangle not in the tree or a zero normal sum).
+    pub fn pseudo_normal(&self, hit: &Hit) -> Option<[f64; 3]> {
+        let slot = *self.slot_of.get(hit.triangle as usize)? as usize;
+        let sl = self.slots.get(slot)?;
+        let local = match hit.feature {
+            Feature::Face => Local::Face,
+            Feature::Edge(a, b) => (0..3u8)
+                .find(|&e| {
+                    let (p, q) = (corner(sl.v, e), corner(sl.v, e + 1));
+                    (p, q) == (a, b) || (q, p) == (a, b)
+                })
+                .map(Local::Edge)?,
+            Feature::Vertex(v) => (0..3u8)
+                .find(|&k| corner(sl.v, k) == v)
+                .map(Local::Vertex)?,
+        };
+        let n = self.local_pseudo_normal(slot, local).normalize_or_zero();
+        (n != DVec3::ZERO).then(|| n.to_array())
+    }
+
+    /// Nearest ray hit with `t_min <= t <= t_max` (point = origin + t * dir, `dir` need not be
+    /// unit), both faces, optionally ignoring one triangle: `(triangle, t)`.
+    pub fn ray(
+        &self,
+        origin: [f64; 3],
+        dir: [f64; 3],
+        t_min: f64,
+        t_max: f64,
+        ignore: Option<u32>,
+    ) -> Option<(u32, f64)> {
+        self.ray_filtered(origin, dir, t_min, t_max, |t| Some(t) != ignore)
+    }
+
+    /// Like [`Bvh::ray`] but skips every triangle (input index) for which `accept` is false.
+    pub fn ray_filtered<F: Fn(u32) -> bool>(
+        &self,
+        origin: [f64; 3],
+        dir: [f64; 3],
+        t_min: f64,
+        t_max: f64,
+        accept: F,
+    ) -> Option<(u32, f64)> {
+        let o = DVec3::from_array(origin);
+        let d = DVec3::from_array(dir);
+        if !o.is_finite() || !d.is_finite() || d == DVec3::ZERO || t_min.is_nan() || t_max.is_nan()
+        {
+            return None;
+        }
+        let root = self.root?;
+        if t_min > t_max {
+            return None;
+        }
+        let inv = DVec3::ONE / d;
+        let mut best: Option<(u32, f64)> = None;
+        let mut best_t = t_max;
+        let mut stack = Stack::new((Child::EMPTY, 0.0f64));
+        if let Some(t) = root.entry(o, d, inv, t_min, best_t) {
+            stack.push((root, t));
+        }
+        while let Some((ch, tn)) = stack.pop() {
+            if tn > best_t {
+                continue;
+            }
+            if ch.count > 0 {
+                for sl in self.leaf(&ch) {
+                    let Some([a, b, c]) = self.corners(sl.v) else {
+                        continue;
+                    };
+                    let Some(t) = ray_triangle(o, d, a, b, c) else {
+                        continue;
+                    };
+                    if t < t_min || t > best_t || !accept(sl.id) {
+                        continue;
+                    }
+                    if t < best_t || best.is_none_or(|(id, _)| sl.id < id) {
+                        best_t = t;
+                        best = Some((sl.id, t));
+                    }
+                }
+            } else {
+                let Some(node) = self.nodes.get(ch.index as usize) else {
+                    continue;
+                };
+                let [l, r] = node.c;
+                let tl = l.entry(o, d, inv, t_min, best_t);
+                let tr = r.entry(o, d, inv, t_min, best_t);
+                // Push the farther child first so the nearer one is searched first.
+                match (tl, tr) {
+                    (Some(x), Some(y)) if x <= y => {
+                        stack.push((r, y));
+                        stack.push((l, x));
+                    }
+                    (Some(x), Some(y)) => {
+                        stack.push((l, x));
+                        stack.push((r, y));
+                    }
+                    (Some(x), None) => stack.push((l, x)),
+                    (None, Some(y)) => stack.push((r, y)),
+                    (None, None) => {}
+                }
+            }
+        }
+        best
+    }
+
+    /// Number of unordered triangle pairs that intersect (touching counts), decided with exact
+    /// orientation predicates; see [`Bvh::self_intersecting_pairs`] for which pairs are tested.
+    pub fn count_self_intersections(&self) -> usize {
+        (0..self.slots.len())
+            .into_par_iter()
+            .map(|s| {
+                let mut n = 0usize;
+                self.intersections_of(s, |_| n += 1);
+                n
+            })
+            .sum()
+    }
+
+    /// Intersecting pairs `(i, j)`, `i < j` input triangle indices, sorted. Pairs sharing no
+    /// vertex: any contact. Sharing one vertex: contact anywhere but that vertex (a fold).
+    /// Sharing an edge: only coplanar fold-over. Vertices are shared by index, so the mesh
+    /// must be welded (unwelded copies touch their neighbours and are reported). Duplicate
+    /// triangles (all three indices shared) are not reported.
+    pub fn self_intersecting_pairs(&self) -> Vec<(u32, u32)> {
+        let per_slot: Vec<Vec<(u32, u32)>> = (0..self.slots.len())
+            .into_par_iter()
+            .map(|s| {
+                let mut v = Vec::new();
+                let id = self.slots.get(s).map_or(0, |sl| sl.id);
+                self.intersections_of(s, |other| v.push((id, other)));
+                v
+            })
+            .collect();
+        let mut pairs: Vec<(u32, u32)> = per_slot.into_iter().flatten().collect();
+        pairs.sort_unstable();
+        pairs
+    }
+
+    // ---- internals ----
+
+    /// Slots of a leaf (empty if the reference is malformed).
+    fn leaf(&self, ch: &Child) -> &[Slot] {
+        let s = ch.index as usize;
+        self.slots.get(s..s + ch.count as usize).unwrap_or(&[])
+    }
+
+    /// Corner positions of a triangle.
+    fn corners(&self, v: [u32; 3]) -> Option<[DVec3; 3]> {
+        Some([
+            *self.vertices.get(v[0] as usize)?,
+            *self.vertices.get(v[1] as usize)?,
+            *self.vertices.get(v[2] as usize)?,
+        ])
+    }
+
+    /// Unit normal of a slot's triangle (zero if it cannot be formed).
+    fn unit_normal(&self, slot: usize) -> DVec3 {
+        self.slots
+            .get(slot)
+            .and_then(|sl| self.corners(sl.v))
+            .map_or(DVec3::ZERO, |[a, b, c]| {
+                (b - a).cross(c - a).normalize_or_zero()
+            })
+    }
+
+    /// Incident slots of a vertex.
+    fn incident(&self, v: u32) -> &[u32] {
+        let v = v as usize;
+        match (self.vt_start.get(v), self.vt_start.get(v + 1)) {
+            (Some(&s), Some(&e)) => self.vt_slots.get(s..e).unwrap_or(&[]),
+            _ => &[],
+        }
+    }
+
+    /// Edge pseudo-normal: sum of the unit normals of every tree triangle containing both
+    /// vertices (two on a manifold edge; one on a boundary; all of them if non-manifold).
+    fn edge_normal(&self, a: u32, b: u32) -> DVec3 {
+        let mut n = DVec3::ZERO;
+        for &s in self.incident(a) {
+            if self
+                .slots
+                .get(s as usize)
+                .is_some_and(|sl| sl.v.contains(&b))
+            {
+                n += self.unit_normal(s as usize);
+            }
+        }
+        n
+    }
+
+    /// Pseudo-normal (unnormalised) of a local feature of a slot.
+    fn local_pseudo_normal(&self, slot: usize, local: Local) -> DVec3 {
+        let Some(sl) = self.slots.get(slot) else {
+            return DVec3::ZERO;
+        };
+        match local {
+            Local::Face => self.unit_normal(slot),
+            Local::Edge(e) => self.edge_normal(corner(sl.v, e), corner(sl.v, e + 1)),
+            Local::Vertex(k) => self
+                .vertex_normals
+                .get(corner(sl.v, k) as usize)
+                .copied()
+                .unwrap_or(DVec3::ZERO),
+        }
+    }
+
+    /// Nearest point over the whole tree; minimum of (squared distance, triangle index).
+    fn nearest(&self, p: DVec3) -> Option<Near> {
+        let root = self.root?;
+        if !p.is_finite() {
+            return None;
+        }
+        let mut best: Option<Near> = None;
+        let mut best_d2 = f64::INFINITY;
+        let mut best_id = u32::MAX;
+        let mut stack = Stack::new((Child::EMPTY, 0.0f64));
+        stack.push((root, root.dist2(p)));
+        while let Some((ch, nd2)) = stack.pop() {
+            // `>` rather than `>=`: a box at exactly the best distance may hold a tie with a
+            // lower triangle index.
+            if nd2 > best_d2 {
+                continue;
+            }
+            if ch.count > 0 {
+                let first = ch.index as usize;
+                for (k, sl) in self.leaf(&ch).iter().enumerate() {
+                    let Some([a, b, c]) = self.corners(sl.v) else {
+                        continue;
+                    };
+                    // The triangle's own box is a cheap lower bound that skips most of the
+                    // exact tests in a leaf.
+                    let bd = (a.min(b).min(c) - p)
+                        .max(p - a.max(b).max(c))
+                        .max(DVec3::ZERO);
+                    if bd.length_squared() > best_d2 {
+                        continue;
+                    }
+                    let (q, local) = closest_on_triangle(p, a, b, c);
+                    let d2 = (p - q).length_squared();
+                    if d2 < best_d2 || (d2 == best_d2 && sl.id < best_id) {
+                        best_d2 = d2;
+                        best_id = sl.id;
+                        best = Some(Near {
+                            slot: first + k,
+                            point: q,
+                            d2,
+                            local,
+                        });
+                    }
+                }
+            } else {
+                let Some(node) = self.nodes.get(ch.index as usize) else {
+                    continue;
+                };
+                let [l, r] = node.c;
+                let dl = l.dist2(p);
+                let dr = r.dist2(p);
+                let ((n1, d1), (n2, d2)) = if dl <= dr {
+                    ((l, dl), (r, dr))
+                } else {
+                    ((r, dr), (l, dl))
+                };
+                // Farther child first, so the nearer is searched first and prunes more.
+                if d2 <= best_d2 {
+                    stack.push((n2, d2));
+                }
+                if d1 <= best_d2 {
+                    stack.push((n1, d1));
+                }
+            }
+        }
+        best
+    }
+
+    /// Calls `f(other)` for every triangle (input index above this slot's) that intersects
+    /// the triangle in slot `s`, by the rules of [`Bvh::self_intersecting_pairs`].
+    fn intersections_of(&self, s: usize, mut f: impl FnMut(u32)) {
+        let Some(me) = self.slots.get(s) else {
+            return;
+        };
+        let Some(p) = self.corners(me.v) else {
+            return;
+        };
+        let lo = p[0].min(p[1]).min(p[2]);
+        let hi = p[0].max(p[1]).max(p[2]);
+        let mut stack = Stack::new(Child::EMPTY);
+        if let Some(root) = self.root {
+            stack.push(root);
+        }
+        while let Some(ch) = stack.pop() {
+            if !ch.overlaps(lo, hi) {
+                continue;
+            }
+            if ch.count == 0 {
+                if let Some(node) = self.nodes.get(ch.index as usize) {
+                    stack.push(node.c[1]);
+                    stack.push(node.c[0]);
+                }
+                continue;
+            }
+            for other in self.leaf(&ch) {
+                if other.id <= me.id {
+                    continue;
+                }
+                let Some(q) = self.corners(other.v) else {
+                    continue;
+                };
+                let qlo = q[0].min(q[1]).min(q[2]);
+                let qhi = q[0].max(q[1]).max(q[2]);
+                if qlo.cmpgt(hi).any() || qhi.cmplt(lo).any() {
+                    continue;
+                }
+                if pair_intersects(me.v, p, other.v, q) {
+                    f(other.id);
+                }
+            }
+        }
+    }
+}
+
+/// Vertex index at local corner `k` (mod 3).
+fn corner(v: [u32; 3], k: u8) -> u32 {
+    v[usize::from(k % 3)]
+}
+
+/// Corner positions if the triangle is usable: indices in range, finite, not degenerate.
+fn usable_triangle(verts: &[DVec3], t: [u32; 3]) -> Option<[DVec3; 3]> {
+    let a = *verts.get(t[0] as usize)?;
+    let b = *verts.get(t[1] as usize)?;
+    let c = *verts.get(t[2] as usize)?;
+    if !(a.is_finite() && b.is_finite() && c.is_finite()) {
+        return None;
+    }
+    let l2 = (b - a)
+        .length_squared()
+        .max((c - b).length_squared())
+        .max((a - c).length_squared());
+    let n2 = (b - a).cross(c - a).length_squared();
+    let tol = DEGENERATE_REL * l2;
+    (n2.is_finite() && n2 > tol * tol).then_some([a, b, c])
+}
+
+/// Internal nodes in the subtree over `n` triangles. The shape depends on `n` alone (halves
+/// of `n/2` and `n - n/2`), which lets every subtree be written into its own pre-sized
+/// slice in parallel. Evaluated on the pair (g(k), g(k+1)) so it costs O(log n).
+fn internal_nodes(n: usize) -> usize {
+    fn g_pair(k: usize) -> (usize, usize) {
+        if k < LEAF_SIZE {
+            return (0, 0);
+        }
+        let (a, b) = g_pair(k / 2);
+        let gk = if k <= LEAF_SIZE {
+            0
+        } else if k % 2 == 0 {
+            1 + 2 * a
+        } else {
+            1 + a + b
+        };
+        let gk1 = if k % 2 == 1 { 1 + 2 * b } else { 1 + a + b };
+        (gk, gk1)
+    }
+    g_pair(n).0
+}
+
+/// Writes the subtree over `items` (non-empty) into `nodes` (exactly
+/// `internal_nodes(items.len())` long) and returns its reference and exact box. `first` is
+/// the slot of `items[0]`, `base` the index of `nodes[0]`.
+fn build_node(
+    nodes: &mut [Node],
+    items: &mut [Item],
+    first: usize,
+    base: usize,
+    verts: &[DVec3],
+    tris: &[[u32; 3]],
+) -> (Child, DVec3, DVec3) {
+    let n = items.len();
+    if n <= LEAF_SIZE {
+        let mut lo = DVec3::INFINITY;
+        let mut hi = DVec3::NEG_INFINITY;
+        for it in items.iter() {
+            let t = tris.get(it.id as usize).copied().unwrap_or([0; 3]);
+            for &v in &t {
+                if let Some(&p) = verts.get(v as usize) {
+                    lo = lo.min(p);
+                    hi = hi.max(p);
+                }
+            }
+        }
+        return (Child::new(lo, hi, first as u32, n as u32), lo, hi);
+    }
+    // Min and max are exact, so a parallel reduction gives the same bounds in any order.
+    let bounds = |ch: &[Item]| {
+        ch.iter().fold(
+            ([f32::INFINITY; 3], [f32::NEG_INFINITY; 3]),
+            |(lo, hi), it| {
+                (
+                    std::array::from_fn(|k| lo[k].min(it.c[k])),
+                    std::array::from_fn(|k| hi[k].max(it.c[k])),
+                )
+            },
+        )
+    };
+    let (clo, chi) = if n >= 4 * PAR_BUILD_MIN {
+        items.par_chunks(PAR_BUILD_MIN).map(bounds).reduce(
+            || ([f32::INFINITY; 3], [f32::NEG_INFINITY; 3]),
+            |(l1, h1), (l2, h2)| {
+                (
+                    std::array::from_fn(|k| l1[k].min(l2[k])),
+                    std::array::from_fn(|k| h1[k].max(h2[k])),
+                )
+            },
+        )
+    } else {
+        bounds(items)
+    };
+    let ext: [f32; 3] = std::array::from_fn(|k| chi[k] - clo[k]);
+    let axis = if ext[0] >= ext[1] && ext[0] >= ext[2] {
+        0
+    } else if ext[1] >= ext[2] {
+        1
+    } else {
+        2
+    };
+    let mid = n / 2;
+    // Unique key (coordinate, index): the two halves are fully determined by the input.
+    // One monomorphised selection per axis keeps the comparator free of bounds checks.
+    fn select<const A: usize>(items: &mut [Item], mid: usize) {
+        items.select_nth_unstable_by(mid, |p, q| p.c[A].total_cmp(&q.c[A]).then(p.id.cmp(&q.id)));
+    }
+    match axis {
+        0 => select::<0>(items, mid),
+        1 => select::<1>(items, mid),
+        _ => select::<2>(items, mid),
+    }
+    let (li, ri) = items.split_at_mut(mid);
+    let nl = internal_nodes(mid);
+    let Some((head, rest)) = nodes.split_first_mut() else {
+        return (Child::EMPTY, DVec3::ZERO, DVec3::ZERO);
+    };
+    let (ln, rn) = rest.split_at_mut(nl.min(rest.len()));
+    let ((lc, llo, lhi), (rc, rlo, rhi)) = if n >= PAR_BUILD_MIN {
+        rayon::join(
+            || build_node(ln, li, first, base + 1, verts, tris),
+            || build_node(rn, ri, first + mid, base + 1 + nl, verts, tris),
+        )
+    } else {
+        (
+            build_node(ln, li, first, base + 1, verts, tris),
+            build_node(rn, ri, first + mid, base + 1 + nl, verts, tris),
+        )
+    };
+    head.c = [lc, rc];
+    let (lo, hi) = (llo.min(rlo), lhi.max(rhi));
+    (Child::new(lo, hi, base as u32, 0), lo, hi)
+}
+
+/// `n / d` clamped to [0, 1]; 0 when `d` is not positive (only for degenerate input).
+fn ratio(n: f64, d: f64) -> f64 {
+    if d > 0.0 {
+        (n / d).clamp(0.0, 1.0)
+    } else {
+        0.0
+    }
+}
+
+/// Closest point on triangle abc to p and the feature it lies on (Ericson, Real-Time
+/// Collision Detection 5.1.5: Voronoi regions, so the feature is classified exactly
+/// where the arithmetic allows).
+fn closest_on_triangle(p: DVec3, a: DVec3, b: DVec3, c: DVec3) -> (DVec3, Local) {
+    let ab = b - a;
+    let ac = c - a;
+    let ap = p - a;
+    let d1 = ab.dot(ap);
+    let d2 = ac.dot(ap);
+    if d1 <= 0.0 && d2 <= 0.0 {
+        return (a, Local::Vertex(0));
+    }
+    let bp = p - b;
+    let d3 = ab.dot(bp);
+    let d4 = ac.dot(bp);
+    if d3 >= 0.0 && d4 <= d3 {
+        return (b, Local::Vertex(1));
+    }
+    let vc = d1 * d4 - d3 * d2;
+    if vc <= 0.0 && d1 >= 0.0 && d3 <= 0.0 {
+        return (a + ab * ratio(d1, d1 - d3), Local::Edge(0));
+    }
+    let cp = p - c;
+    let d5 = ab.dot(cp);
+    let d6 = ac.dot(cp);
+    if d6 >= 0.0 && d5 <= d6 {
+        return (c, Local::Vertex(2));
+    }
+    let vb = d5 * d2 - d1 * d6;
+    if vb <= 0.0 && d2 >= 0.0 && d6 <= 0.0 {
+        return (a + ac * ratio(d2, d2 - d6), Local::Edge(2));
+    }
+    let va = d3 * d6 - d5 * d4;
+    if va <= 0.0 && d4 - d3 >= 0.0 && d5 - d6 >= 0.0 {
+        let w = ratio(d4 - d3, (d4 - d3) + (d5 - d6));
+        return (b + (c - b) * w, Local::Edge(1));
+    }
+    let sum = va + vb + vc;
+    if sum > 0.0 && sum.is_finite() {
+        return (a + ab * (vb / sum) + ac * (vc / sum), Local::Face);
+    }
+    // Only reachable for degenerate triangles, which the tree excludes: nearest corner.
+    let da = ap.length_squared();
+    let db = bp.length_squared();
+    let dc = cp.length_squared();
+    if da <= db && da <= dc {
+        (a, Local::Vertex(0))
+    } else if db <= dc {
+        (b, Local::Vertex(1))
+    } else {
+        (c, Local::Vertex(2))
+    }
+}
+
+/// Moeller-Trumbore ray/triangle test, both faces; the ray parameter if it hits.
+fn ray_triangle(o: DVec3, d: DVec3, a: DVec3, b: DVec3, c: DVec3) -> Option<f64> {
+    let e1 = b - a;
+    let e2 = c - a;
+    let pv = d.cross(e2);
+    let det = e1.dot(pv);
+    // Relative test: a ray (nearly) in the triangle's plane has no single hit point.
+    let scale = e1.length() * e2.length() * d.length();
+    if det.is_nan() || det.abs() <= 1e-14 * scale {
+        return None;
+    }
+    let inv = 1.0 / det;
+    let s = o - a;
+    let u = s.dot(pv) * inv;
+    if !(-RAY_BARY_SLACK..=1.0 + RAY_BARY_SLACK).contains(&u) {
+        return None;
+    }
+    let qv = s.cross(e1);
+    let v = d.dot(qv) * inv;
+    if v < -RAY_BARY_SLACK || u + v > 1.0 + RAY_BARY_SLACK {
+        return None;
+    }
+    let t = e2.dot(qv) * inv;
+    t.is_finite().then_some(t)
+}
+
+// ---- exact triangle-pair tests ----
+
+/// Whether two usable triangles intersect, given their vertex indices and positions, by the
+/// rules of [`Bvh::self_intersecting_pairs`].
+fn pair_intersects(pv: [u32; 3], p: [DVec3; 3], qv: [u32; 3], q: [DVec3; 3]) -> bool {
+    let mut shared: [(usize, usize); 3] = [(0, 0); 3];
+    let mut ns = 0;
+    for (i, a) in pv.iter().enumerate() {
+        if let Some(j) = qv.iter().position(|b| b == a) {
+            if let Some(x) = shared.get_mut(ns) {
+                *x = (i, j);
+            }
+            ns += 1;
+        }
+    }
+    match ns {
+        0 => tri_tri(p, q),
+        1 => {
+            // Triangles (v,a,b) and (v,c,d) meet beyond v iff segment ab meets the second
+            // or cd meets the first: from any common point x != v, the ray v->x leaves each
+            // triangle through its opposite edge, and the earlier exit lies in both.
+            let (i, j) = shared[0];
+            let (a, b) = (p[(i + 1) % 3], p[(i + 2) % 3]);
+            let (c, d) = (q[(j + 1) % 3], q[(j + 2) % 3]);
+            segment_triangle(a, b, q) || segment_triangle(c, d, p)
+        }
+        2 => {
+            // Sharing edge uw: the triangles are planar and convex, so they meet beyond the
+            // edge only when folded flat onto each other (coplanar, third vertices same side).
+            let (u, w) = (p[shared[0].0], p[shared[1].0]);
+            let a = p[3 - shared[0].0 - shared[1].0];
+            let b = q[3 - shared[0].1 - shared[1].1];
+            if exact::orient3d(u, w, a, b) != 0 {
+                return false;
+            }
+            let Some(k) = projection_axis(p) else {
+                return false;
+            };
+            let sa = exact::orient2d(proj(u, k), proj(w, k), proj(a, k));
+            let sb = exact::orient2d(proj(u, k), proj(w, k), proj(b, k));
+            sa != 0 && sa == sb
+        }
+        _ => false,
+    }
+}
+
+/// Whether all three signs are strictly positive or all strictly negative.
+fn same_strict_side(s: [i8; 3]) -> bool {
+    s.iter().all(|&x| x > 0) || s.iter().all(|&x| x < 0)
+}
+
+/// Exact closed triangle/triangle intersection test. Two triangles meet iff an edge of one
+/// meets the other (the ends of their common segment or polygon lie on edges), which after
+/// the plane-side rejections of Guigue & Devillers (2003) reduces to segment tests built
+/// only from exact orientation signs.
+fn tri_tri(p: [DVec3; 3], q: [DVec3; 3]) -> bool {
+    let dp = [
+        exact::orient3d(q[0], q[1], q[2], p[0]),
+        exact::orient3d(q[0], q[1], q[2], p[1]),
+        exact::orient3d(q[0], q[1], q[2], p[2]),
+    ];
+    if same_strict_side(dp) {
+        return false;
+    }
+    let dq = [
+        exact::orient3d(p[0], p[1], p[2], q[0]),
+        exact::orient3d(p[0], p[1], p[2], q[1]),
+        exact::orient3d(p[0], p[1], p[2], q[2]),
+    ];
+    if same_strict_side(dq) {
+        return false;
+    }
+    if dp == [0, 0, 0] {
+        return coplanar_tri_tri(p, q);
+    }
+    (0..3).any(|i| {
+        let j = (i + 1) % 3;
+        segment_triangle_signs(p[i], p[j], dp[i], dp[j], q)
+            || segment_triangle_signs(q[i], q[j], dq[i], dq[j], p)
+    })
+}
+
+/// Exact closed segment/triangle intersection test.
+fn segment_triangle(a: DVec3, b: DVec3, t: [DVec3; 3]) -> bool {
+    let sa = exact::orient3d(t[0], t[1], t[2], a);
+    let sb = exact::orient3d(t[0], t[1], t[2], b);
+    segment_triangle_signs(a, b, sa, sb, t)
+}
+
+/// Segment/triangle test given the sides of the segment ends relative to the triangle plane.
+fn segment_triangle_signs(a: DVec3, b: DVec3, sa: i8, sb: i8, t: [DVec3; 3]) -> bool {
+    if sa == sb && sa != 0 {
+        return false;
+    }
+    if sa == 0 && sb == 0 {
+        return coplanar_segment_triangle(a, b, t);
+    }
+    // The segment meets the plane in one point; it is inside the triangle iff the line ab
+    // passes on the same side of all three edges (signed tetrahedron volumes agree).
+    let s = [
+        exact::orient3d(a, b, t[0], t[1]),
+        exact::orient3d(a, b, t[1], t[2]),
+        exact::orient3d(a, b, t[2], t[0]),
+    ];
+    s.iter().all(|&x| x >= 0) || s.iter().all(|&x| x <= 0)
+}
+
+/// Axis to drop so the triangle projects to a non-degenerate 2-D triangle (exactly checked).
+fn projection_axis(t: [DVec3; 3]) -> Option<usize> {
+    let n = (t[1] - t[0]).cross(t[2] - t[0]).abs();
+    let order = if n.x >= n.y && n.x >= n.z {
+        [0, 1, 2]
+    } else if n.y >= n.z {
+        [1, 2, 0]
+    } else {
+        [2, 0, 1]
+    };
+    order
+        .into_iter()
+        .find(|&k| exact::orient2d(proj(t[0], k), proj(t[1], k), proj(t[2], k)) != 0)
+}
+
+/// Drops coordinate `k` (exact: no arithmetic).
+fn proj(p: DVec3, k: usize) -> [f64; 2] {
+    match k {
+        0 => [p.y, p.z],
+        1 => [p.z, p.x],
+        _ => [p.x, p.y],
+    }
+}
+
+/// Closed point-in-triangle test in 2-D (either orientation).
+fn point_in_triangle_2d(p: [f64; 2], t: [[f64; 2]; 3]) -> bool {
+    let s = [
+        exact::orient2d(t[0], t[1], p),
+        exact::orient2d(t[1], t[2], p),
+        exact::orient2d(t[2], t[0], p),
+    ];
+    s.iter().all(|&x| x >= 0) || s.iter().all(|&x| x <= 0)
+}
+
+/// Closed segment/segment test in 2-D, collinear overlaps included.
+fn segments_2d(a: [f64; 2], b: [f64; 2], c: [f64; 2], d: [f64; 2]) -> bool {
+    let o1 = exact::orient2d(a, b, c);
+    let o2 = exact::orient2d(a, b, d);
+    if o1 == 0 && o2 == 0 {
+        let k = usize::from(a[0] == b[0]);
+        let (lo1, hi1) = (a[k].min(b[k]), a[k].max(b[k]));
+        let (lo2, hi2) = (c[k].min(d[k]), c[k].max(d[k]));
+        return lo1 <= hi2 && lo2 <= hi1;
+    }
+    let o3 = exact::orient2d(c, d, a);
+    let o4 = exact::orient2d(c, d, b);
+    o1 * o2 <= 0 && o3 * o4 <= 0
+}
+
+/// Segment and triangle in one plane.
+fn coplanar_segment_triangle(a: DVec3, b: DVec3, t: [DVec3; 3]) -> bool {
+    let Some(k) = projection_axis(t) else {
+        return false;
+    };
+    let t2 = [proj(t[0], k), proj(t[1], k), proj(t[2], k)];
+    let (a2, b2) = (proj(a, k), proj(b, k));
+    point_in_triangle_2d(a2, t2) || (0..3).any(|i| segments_2d(a2, b2, t2[i], t2[(i + 1) % 3]))
+}
+
+/// Two triangles in one plane.
+fn coplanar_tri_tri(p: [DVec3; 3], q: [DVec3; 3]) -> bool {
+    let Some(k) = projection_axis(p) else {
+        return false;
+    };
+    let p2 = [proj(p[0], k), proj(p[1], k), proj(p[2], k)];
+    let q2 = [proj(q[0], k), proj(q[1], k), proj(q[2], k)];
+    (0..3).any(|i| (0..3).any(|j| segments_2d(p2[i], p2[(i + 1) % 3], q2[j], q2[(j + 1) % 3])))
+        || point_in_triangle_2d(p2[0], q2)
+        || point_in_triangle_2d(q2[0], p2)
+}
+
+/// Exact orientation predicates: a floating-point filter (Shewchuk 1997 error bounds) and,
+/// when it cannot decide, an exact evaluation with floating-point expansions. Inputs must be
+/// finite with magnitudes well inside 1e±100 (always true for millimetre coordinates).
+mod exact {
+    use glam::DVec3;
+
+    /// Shewchuk's epsilon: half an ulp of 1.
+    const EPS: f64 = f64::EPSILON * 0.5;
+    const O3_BOUND: f64 = (7.0 + 56.0 * EPS) * EPS;
+    const O2_BOUND: f64 = (3.0 + 16.0 * EPS) * EPS;
+
+    /// Sign of (b - a) x (c - a) . (d - a): +1 when d is on the side the normal of the
+    /// counter-clockwise triangle abc points to.
+    pub fn orient3d(a: DVec3, b: DVec3, c: DVec3, d: DVec3) -> i8 {
+        let (ad, bd, cd) = (a - d, b - d, c - d);
+        let bdxcdy = bd.x * cd.y;
+        let cdxbdy = cd.x * bd.y;
+        let cdxady = cd.x * ad.y;
+        let adxcdy = ad.x * cd.y;
+        let adxbdy = ad.x * bd.y;
+        let bdxady = bd.x * ad.y;
+        let det = ad.z * (bdxcdy - cdxbdy) + bd.z * (cdxady - adxcdy) + cd.z * (adxbdy - bdxady);
+        let perm = (bdxcdy.abs() + cdxbdy.abs()) * ad.z.abs()
+            + (cdxady.abs() + adxcdy.abs()) * bd.z.abs()
+            + (adxbdy.abs() + bdxady.abs()) * cd.z.abs();
+        let bound = O3_BOUND * perm;
+        // `det` is Shewchuk's orient3d, positive when d is *below* abc: hence the flips.
+        if det > bound {
+            -1
+        } else if -det > bound {
+            1
+        } else {
+            -orient3d_exact(a, b, c, d)
+        }
+    }
+
+    /// Sign of the 2-D cross product (b - a) x (c - a): +1 for counter-clockwise.
+    pub fn orient2d(a: [f64; 2], b: [f64; 2], c: [f64; 2]) -> i8 {
+        let detleft = (a[0] - c[0]) * (b[1] - c[1]);
+        let detright = (a[1] - c[1]) * (b[0] - c[0]);
+        let det = detleft - detright;
+        let bound = O2_BOUND * (detleft.abs() + detright.abs());
+        if det > bound {
+            1
+        } else if -det > bound {
+            -1
+        } else {
+            orient2d_exact(a, b, c)
+        }
+    }
+
+    /// Error-free sum: a + b = s + e exactly (Knuth).
+    fn two_sum(a: f64, b: f64) -> (f64, f64) {
+        let s = a + b;
+        let bv = s - a;
+        let av = s - bv;
+        (s, (a - av) + (b - bv))
+    }
+
+    /// Error-free product: a * b = p + e exactly (fused multiply-add is correctly rounded).
+    fn two_prod(a: f64, b: f64) -> (f64, f64) {
+        let p = a * b;
+        (p, a.mul_add(b, -p))
+    }
+
+    /// Adds `b` to the non-overlapping expansion `e` exactly (Shewchuk's Grow-Expansion with
+    /// zero elimination); components stay in increasing magnitude.
+    fn grow(e: &mut Vec<f64>, b: f64) {
+        let mut q = b;
+        let mut w = 0;
+        for i in 0..e.len() {
+            let Some(&ei) = e.get(i) else { break };
+            let (s, err) = two_sum(q, ei);
+            q = s;
+            if err != 0.0 {
+                if let Some(x) = e.get_mut(w) {
+                    *x = err;
+                }
+                w += 1;
+            }
+        }
+        e.truncate(w);
+        if q != 0.0 {
+            e.push(q);
+        }
+    }
+
+    /// Sign of an expansion: that of its largest (last non-zero) component.
+    fn sign(e: &[f64]) -> i8 {
+        match e.iter().rev().find(|x| **x != 0.0) {
+            Some(x) if *x > 0.0 => 1,
+            Some(_) => -1,
+            None => 0,
+        }
+    }
+
+    /// Adds the exact product x * y * z (four doubles) to `e`.
+    fn add_triple(e: &mut Vec<f64>, x: f64, y: f64, z: f64) {
+        if x == 0.0 || y == 0.0 || z == 0.0 {
+            return;
+        }
+        let (p, pe) = two_prod(x, y);
+        let (q1, q0) = two_prod(p, z);
+        let (r1, r0) = two_prod(pe, z);
+        for v in [q0, r0, q1, r1] {
+            grow(e, v);
+        }
+    }
+
+    /// Exact difference a - b as (rounded, error).
+    fn diff(a: f64, b: f64) -> [f64; 2] {
+        let (s, e) = two_sum(a, -b);
+        [s, e]
+    }
+
+    /// Sign of Shewchuk's orient3d determinant, computed exactly.
+    fn orient3d_exact(a: DVec3, b: DVec3, c: DVec3, d: DVec3) -> i8 {
+        let (adx, ady, adz) = (diff(a.x, d.x), diff(a.y, d.y), diff(a.z, d.z));
+        let (bdx, bdy, bdz) = (diff(b.x, d.x), diff(b.y, d.y), diff(b.z, d.z));
+        let (cdx, cdy, cdz) = (diff(c.x, d.x), diff(c.y, d.y), diff(c.z, d.z));
+        // adz(bdx cdy - cdx bdy) + bdz(cdx ady - adx cdy) + cdz(adx bdy - bdx ady)
+        let terms = [
+            (adz, bdx, cdy, 1.0),
+            (adz, cdx, bdy, -1.0),
+            (bdz, cdx, ady, 1.0),
+            (bdz, adx, cdy, -1.0),
+            (cdz, adx, bdy, 1.0),
+            (cdz, bdx, ady, -1.0),
+        ];
+        let mut e = Vec::with_capacity(64);
+        for (x, y, z, s) in terms {
+            for xi in x {
+                for yi in y {
+                    for zi in z {
+                        add_triple(&mut e, s * xi, yi, zi);
+                    }
+                }
+            }
+        }
+        sign(&e)
+    }
+
+    /// Sign of the orient2d determinant, computed exactly.
+    fn orient2d_exact(a: [f64; 2], b: [f64; 2], c: [f64; 2]) -> i8 {
+        let (acx, acy) = (diff(a[0], c[0]), diff(a[1], c[1]));
+        let (bcx, bcy) = (diff(b[0], c[0]), diff(b[1], c[1]));
+        let mut e = Vec::with_capacity(16);
+        for (x, y, s) in [(acx, bcy, 1.0), (acy, bcx, -1.0)] {
+            for xi in x {
+                for yi in y {
+                    let (p, pe) = two_prod(s * xi, yi);
+                    grow(&mut e, pe);
+                    grow(&mut e, p);
+                }
+            }
+        }
+        sign(&e)
+    }
+
+    #[cfg(test)]
+    mod tests {
+        use super::*;
+
+        #[test]
+        fn orient3d_sign_convention() {
+            let o = DVec3::ZERO;
+            assert_eq!(orient3d(o, DVec3::X, DVec3::Y, DVec3::Z), 1);
+            assert_eq!(orient3d(o, DVec3::X, DVec3::Y, -DVec3::Z), -1);
+            assert_eq!(
+                orient3d(o, DVec3::X, DVec3::Y, DVec3::new(5.0, 7.0, 0.0)),
+                0
+            );
+            assert_eq!(orient2d([0.0, 0.0], [1.0, 0.0], [0.0, 1.0]), 1);
+            assert_eq!(orient2d([0.0, 0.0], [1.0, 0.0], [3.0, 0.0]), 0);
+        }
+
+        #[test]
+        fn exact_path_sees_a_unit_determinant_among_huge_coordinates() {
+            // (b - a) x (c - a) = (0, 0, 1) although every coordinate is ~2^40: the f64
+            // products lose ~30 bits, only the expansion arithmetic gets the sign right.
+            let big = (1u64 << 40) as f64;
+            let off = DVec3::new(2f64.powi(45), -(2f64.powi(44)), 2f64.powi(43));
+            let a = off;
+            let b = off + DVec3::new(big, big - 1.0, 0.0);
+            let c = off + DVec3::new(big + 1.0, big, 0.0);
+            for (z, want) in [(1.0, 1), (-1.0, -1), (0.0, 0)] {
+                let d = off + DVec3::new(1.5 * big, 5.0, z);
+                assert_eq!(orient3d(a, b, c, d), want, "z = {z}");
+            }
+            let p = |v: DVec3| [v.x, v.y];
+            assert_eq!(orient2d(p(a), p(b), p(c)), 1);
+            assert_eq!(orient2d(p(a), p(c), p(b)), -1);
+            assert_eq!(orient2d(p(a), p(b), p(2.0 * b - a)), 0);
+        }
+
+        #[test]
+        fn exact_predicates_decide_near_degenerate_cases() {
+            // Points on the line y = x scaled by values that are exact in binary, nudged by
+            // one ulp: the filter cannot decide, the expansion must.
+            let a = [0.5, 0.5];
+            let b = [12.0, 12.0];
+            let c = [24.0, 24.0];
+            assert_eq!(orient2d(a, b, c), 0);
+            let up = [24.0, f64::from_bits(24.0f64.to_bits() + 1)];
+            let down = [24.0, f64::from_bits(24.0f64.to_bits() - 1)];
+            assert_eq!(orient2d(a, b, up), 1);
+            assert_eq!(orient2d(a, b, down), -1);
+            // The filter's naive value for this classic case is unreliable; check against
+            // the exact path directly on random near-coplanar points.
+            let mut s = 12345u64;
+            let mut rnd = || {
+                s = s
+                    .wrapping_mul(6364136223846793005)
+                    .wrapping_add(1442695040888963407);
+                (s >> 11) as f64 / (1u64 << 53) as f64
+            };
+            for _ in 0..2000 {
+                let a = DVec3::new(rnd(), rnd(), rnd()) * 100.0;
+                let b = DVec3::new(rnd(), rnd(), rnd()) * 100.0;
+                let c = DVec3::new(rnd(), rnd(), rnd()) * 100.0;
+                let (u, v) = (rnd(), rnd());
+                let d = a + (b - a) * u + (c - a) * v;
+                assert_eq!(orient3d(a, b, c, d), -orient3d_exact(a, b, c, d));
+                let d2 = [d.x, d.y];
+                assert_eq!(orient2d([a.x, a.y], [b.x, b.y], d2), {
+                    orient2d_exact([a.x, a.y], [b.x, b.y], d2)
+                });
+            }
+        }
+    }
+}
+
+/// Small closed meshes with known geometry, shared by the tests of the `mesh` modules.
+#[cfg(test)]
+pub(crate) mod test_meshes {
+    use std::collections::HashMap;
+
+    /// A mesh as owned vectors.
+    pub type Mesh = (Vec<[f64; 3]>, Vec<[u32; 3]>);
+
+    /// Icosphere of radius `r` centred at `c`, `level` midpoint subdivisions (20 * 4^level
+    /// triangles), outward counter-clockwise.
+    pub fn icosphere(r: f64, c: [f64; 3], level: u32) -> Mesh {
+        let t = (1.0 + 5f64.sqrt()) / 2.0;
+        let mut v: Vec<[f64; 3]> = vec![
+            [-1.0, t, 0.0],
+            [1.0, t, 0.0],
+            [-1.0, -t, 0.0],
+            [1.0, -t, 0.0],
+            [0.0, -1.0, t],
+            [0.0, 1.0, t],
+            [0.0, -1.0, -t],
+            [0.0, 1.0, -t],
+            [t, 0.0, -1.0],
+            [t, 0.0, 1.0],
+            [-t, 0.0, -1.0],
+            [-t, 0.0, 1.0],
+        ];
+        let mut f: Vec<[u32; 3]> = vec![
+            [0, 11, 5],
+            [0, 5, 1],
+            [0, 1, 7],
+            [0, 7, 10],
+            [0, 10, 11],
+            [1, 5, 9],
+            [5, 11, 4],
+            [11, 10, 2],
+            [10, 7, 6],
+            [7, 1, 8],
+            [3, 9, 4],
+            [3, 4, 2],
+            [3, 2, 6],
+            [3, 6, 8],
+            [3, 8, 9],
+            [4, 9, 5],
+            [2, 4, 11],
+            [6, 2, 10],
+            [8, 6, 7],
+            [9, 8, 1],
+        ];
+        let unit = |p: [f64; 3]| {
+            let l = (p[0] * p[0] + p[1] * p[1] + p[2] * p[2]).sqrt();
+            [p[0] / l, p[1] / l, p[2] / l]
+        };
+        for p in v.iter_mut() {
+            *p = unit(*p);
+        }
+        for _ in 0..level {
+            let mut mid: HashMap<(u32, u32), u32> = HashMap::new();
+            let mut nf = Vec::with_capacity(f.len() * 4);
+            for t in &f {
+                let mut m = [0u32; 3];
+                for e in 0..3 {
+                    let (a, b) = (t[e], t[(e + 1) % 3]);
+                    let key = (a.min(b), a.max(b));
+                    m[e] = *mid.entry(key).or_insert_with(|| {
+                        let (pa, pb) = (v[a as usize], v[b as usize]);
+                        v.push(unit([pa[0] + pb[0], pa[1] + pb[1], pa[2] + pb[2]]));
+                        (v.len() - 1) as u32
+                    });
+                }
+                nf.push([t[0], m[0], m[2]]);
+                nf.push([t[1], m[1], m[0]]);
+                nf.push([t[2], m[2], m[1]]);
+                nf.push([m[0], m[1], m[2]]);
+            }
+            f = nf;
+        }
+        let v = v
+            .into_iter()
+            .map(|p| [c[0] + r * p[0], c[1] + r * p[1], c[2] + r * p[2]])
+            .collect();
+        (v, f)
+    }
+
+    /// Axis-aligned box `lo..hi` with each face split into a grid of quads (two triangles
+    /// each), `n` squares along every axis; shared vertices, outward counter-clockwise.
+    pub fn grid_box(lo: [f64; 3], hi: [f64; 3], n: usize) -> Mesh {
+        grid_box_n(lo, hi, [n; 3])
+    }
+
+    /// Like [`grid_box`] with `n[k]` divisions along axis k.
+    pub fn grid_box_n(lo: [f64; 3], hi: [f64; 3], n: [usize; 3]) -> Mesh {
+        let n = n.map(|k| k.max(1));
+        let mut v: Vec<[f64; 3]> = Vec::new();
+        let mut f: Vec<[u32; 3]> = Vec::new();
+        let mut index: HashMap<[u64; 3], u32> = HashMap::new();
+        let mut vid = |p: [f64; 3], v: &mut Vec<[f64; 3]>| {
+            let key = [p[0].to_bits(), p[1].to_bits(), p[2].to_bits()];
+            *index.entry(key).or_insert_with(|| {
+                v.push(p);
+                (v.len() - 1) as u32
+            })
+        };
+        // For each face: normal axis, side, and the two in-plane axes ordered so that
+        // (u x v) points along the outward normal.
+        let faces = [
+            (0usize, 0usize, 2usize, 1usize),
+            (0, 1, 1, 2),
+            (1, 0, 0, 2),
+            (1, 1, 2, 0),
+            (2, 0, 1, 0),
+            (2, 1, 0, 1),
+        ];
+        for (axis, side, ua, va) in faces {
+            let coord = |i: usize, j: usize| {
+                let mut p = [0.0; 3];
+                p[axis] = if side == 1 { hi[axis] } else { lo[axis] };
+                // Exact ends, so vertices on shared box edges weld bit-for-bit.
+                let lerp = |a: f64, b: f64, k: usize, n: usize| match k {
+                    0 => a,
+                    k if k == n => b,
+                    k => a + (b - a) * k as f64 / n as f64,
+                };
+                p[ua] = lerp(lo[ua], hi[ua], i, n[ua]);
+                p[va] = lerp(lo[va], hi[va], j, n[va]);
+                p
+            };
+            for i in 0..n[ua] {
+                for j in 0..n[va] {
+                    let a = vid(coord(i, j), &mut v);
+                    let b = vid(coord(i + 1, j), &mut v);
+                    let c = vid(coord(i + 1, j + 1), &mut v);
+                    let d = vid(coord(i, j + 1), &mut v);
+                    f.push([a, b, c]);
+                    f.push([a, c, d]);
+                }
+            }
+        }
+        (v, f)
+    }
+
+    /// Rotates about an axis through `c` (Rodrigues), to break vertex alignment.
+    pub fn rotate(m: &Mesh, c: [f64; 3], axis: [f64; 3], angle: f64) -> Mesh {
+        let l = (axis[0] * axis[0] + axis[1] * axis[1] + axis[2] * axis[2]).sqrt();
+        let k = [axis[0] / l, axis[1] / l, axis[2] / l];
+        let (s, co) = angle.sin_cos();
+        let v =
+            m.0.iter()
+                .map(|p| {
+                    let x = [p[0] - c[0], p[1] - c[1], p[2] - c[2]];
+                    let kx = [
+                        k[1] * x[2] - k[2] * x[1],
+                        k[2] * x[0] - k[0] * x[2],
+                        k[0] * x[1] - k[1] * x[0],
+                    ];
+                    let kd = k[0] * x[0] + k[1] * x[1] + k[2] * x[2];
+                    std::array::from_fn(|i| c[i] + x[i] * co + kx[i] * s + k[i] * kd * (1.0 - co))
+                })
+                .collect();
+        (v, m.1.clone())
+    }
+
+    /// Concatenates meshes (indices offset).
+    pub fn merge(parts: &[Mesh]) -> Mesh {
+        let mut v = Vec::new();
+        let mut f = Vec::new();
+        for (pv, pf) in parts {
+            let off = v.len() as u32;
+            v.extend_from_slice(pv);
+            f.extend(pf.iter().map(|t| [t[0] + off, t[1] + off, t[2] + off]));
+        }
+        (v, f)
+    }
+
+    /// Deterministic uniform numbers in [0, 1) (PCG-style LCG), for reproducible tests.
+    pub struct Rng(pub u64);
+
+    impl Rng {
+        /// Next number in [0, 1).
+        pub fn next(&mut self) -> f64 {
+            self.0 = self
+                .0
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            (self.0 >> 11) as f64 / (1u64 << 53) as f64
+        }
+
+        /// Next number in [lo, hi).
+        pub fn range(&mut self, lo: f64, hi: f64) -> f64 {
+            lo + (hi - lo) * self.next()
+        }
+    }
+
+    /// Random triangle soup on a coarse grid (many coincident, collinear and coplanar
+    /// cases) with some NaN, infinite, huge and tiny coordinates and out-of-range indices.
+    pub fn soup(rng: &mut Rng) -> Mesh {
+        let specials = [
+            f64::NAN,
+            f64::INFINITY,
+            -f64::INFINITY,
+            1e300,
+            -1e-300,
+            0.0,
+            -0.0,
+        ];
+        let nv = (rng.next() * 40.0) as usize;
+        let v: Vec<[f64; 3]> = (0..nv)
+            .map(|_| {
+                std::array::from_fn(|_| {
+                    if rng.next() < 0.05 {
+                        specials[(rng.next() * specials.len() as f64) as usize]
+                    } else {
+                        (rng.next() * 4.0).floor() * 0.5
+                    }
+                })
+            })
+            .collect();
+        let t: Vec<[u32; 3]> = (0..(rng.next() * 80.0) as usize)
+            .map(|_| std::array::from_fn(|_| (rng.next() * (nv as f64 + 3.0)) as u32))
+            .collect();
+        (v, t)
+    }
+
+    /// Runs `f` on a rayon pool with `n` threads.
+    pub fn with_threads<T: Send>(n: usize, f: impl FnOnce() -> T + Send) -> T {
+        match rayon::ThreadPoolBuilder::new().num_threads(n).build() {
+            Ok(pool) => pool.install(f),
+            Err(e) => panic!("thread pool: {e}"),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::test_meshes::*;
+    use super::*;
+
+    fn unit_box() -> Mesh {
+        grid_box([0.0, 0.0, 0.0], [2.0, 3.0, 4.0], 1)
+    }
+
+    /// Exact signed distance to the box lo..hi (negative inside).
+    fn box_sdf(p: [f64; 3], lo: [f64; 3], hi: [f64; 3]) -> f64 {
+        let mut out = 0.0f64;
+        let mut inside = f64::INFINITY;
+        for k in 0..3 {
+            let d = (lo[k] - p[k]).max(p[k] - hi[k]);
+            out += d.max(0.0).powi(2);
+            inside = inside.min(-d);
+        }
+        if out > 0.0 { out.sqrt() } else { -inside }
+    }
+
+    /// Tessellation depth of an inscribed polyhedron: R minus the smallest face-plane
+    /// distance from the centre (the polyhedron lies between radii R - h and R).
+    fn sagitta(m: &Mesh, r: f64, c: [f64; 3]) -> f64 {
+        let c = DVec3::from_array(c);
+        let mut min_plane = f64::INFINITY;
+        for t in &m.1 {
+            let [a, b, cc] = t.map(|i| DVec3::from_array(m.0[i as usize]));
+            let n = (b - a).cross(cc - a).normalize();
+            min_plane = min_plane.min(n.dot(a - c).abs());
+        }
+        r - min_plane
+    }
+
+    #[test]
+    fn internal_node_count_matches_recursion() {
+        fn naive(n: usize) -> usize {
+            if n <= LEAF_SIZE {
+                0
+            } else {
+                1 + naive(n / 2) + naive(n - n / 2)
+            }
+        }
+        for n in 0..3000 {
+            assert_eq!(internal_nodes(n), naive(n), "n = {n}");
+        }
+        assert_eq!(internal_nodes(1_600_003), naive(1_600_003));
+    }
+
+    #[test]
+    fn empty_mesh_answers_none() {
+        let bvh = Bvh::build(&[], &[]);
+        assert!(bvh.is_empty());
+        assert_eq!(bvh.closest([0.0; 3]), None);
+        assert_eq!(bvh.signed_distance([0.0; 3]), None);
+        assert_eq!(bvh.ray([0.0; 3], [1.0, 0.0, 0.0], 0.0, 10.0, None), None);
+        assert_eq!(bvh.count_self_intersections(), 0);
+    }
+
+    #[test]
+    fn bad_triangles_are_skipped_not_fatal() {
+        let v = vec![
+            [0.0, 0.0, 0.0],
+            [1.0, 0.0, 0.0],
+            [0.0, 1.0, 0.0],
+            [2.0, 0.0, 0.0],
+            [f64::NAN, 0.0, 0.0],
+        ];
+        let t = vec![
+            [0, 1, 2],     // fine
+            [0, 1, 99],    // out of range
+            [0, 0, 1],     // repeated index
+            [0, 1, 3],     // collinear
+            [0, 1, 4],     // NaN vertex
+            [u32::MAX; 3], // out of range
+        ];
+        let bvh = Bvh::build(&v, &t);
+        assert_eq!(bvh.triangle_count(), 1);
+        assert_eq!(bvh.skipped_triangles(), 5);
+        let h = bvh.closest([0.2, 0.2, 1.0]).unwrap();
+        assert_eq!(h.triangle, 0);
+        assert_eq!(h.feature, Feature::Face);
+        assert!((h.distance - 1.0).abs() < 1e-15);
+        assert_eq!(bvh.closest([f64::NAN, 0.0, 0.0]), None);
+        assert_eq!(bvh.signed_distance([0.0, f64::INFINITY, 0.0]), None);
+        assert_eq!(bvh.ray([0.2, 0.2, 1.0], [0.0; 3], 0.0, 1.0, None), None);
+        assert_eq!(
+            bvh.ray([0.2, 0.2, 1.0], [0.0, 0.0, -1.0], 2.0, 1.0, None),
+            None
+        );
+        assert_eq!(bvh.count_self_intersections(), 0);
+        let fake = Hit {
+            triangle: 3,
+            point: [0.0; 3],
+            distance: 0.0,
+            feature: Feature::Face,
+        };
+        assert_eq!(bvh.pseudo_normal(&fake), None);
+    }
+
+    #[test]
+    fn closest_point_on_box_matches_analytic() {
+        let (v, t) = unit_box();
+        let bvh = Bvh::build(&v, &t);
+        let (lo, hi) = ([0.0, 0.0, 0.0], [2.0, 3.0, 4.0]);
+        let mut rng = Rng(7);
+        for _ in 0..5000 {
+            let p = [
+                rng.range(-2.0, 4.0),
+                rng.range(-2.0, 5.0),
+                rng.range(-2.0, 6.0),
+            ];
+            let want = box_sdf(p, lo, hi);
+            let h = bvh.closest(p).unwrap();
+            assert!((h.distance - want.abs()).abs() < 1e-12, "{p:?}");
+            let q = DVec3::from_array(h.point);
+            assert!((q.distance(DVec3::from_array(p)) - h.distance).abs() < 1e-12);
+            let s = bvh.signed_distance(p).unwrap();
+            assert!((s - want).abs() < 1e-12, "{p:?}: {s} vs {want}");
+        }
+    }
+
+    #[test]
+    fn closest_point_on_sphere_within_tessellation_bounds() {
+        let (r, c) = (10.0, [1.0, -2.0, 3.0]);
+        let m = icosphere(r, c, 4);
+        let h = sagitta(&m, r, c);
+        assert!(h > 0.0 && h < 0.02, "sagitta {h}");
+        let bvh = Bvh::build(&m.0, &m.1);
+        let mut rng = Rng(11);
+        for _ in 0..3000 {
+            let dir = DVec3::new(
+                rng.range(-1.0, 1.0),
+                rng.range(-1.0, 1.0),
+                rng.range(-1.0, 1.0),
+            )
+            .normalize();
+            let rad = rng.range(0.0, 20.0);
+            let p = DVec3::from_array(c) + dir * rad;
+            let d = bvh.closest(p.to_array()).unwrap().distance;
+            let s = bvh.signed_distance(p.to_array()).unwrap();
+            if rad > r {
+                assert!(d >= rad - r - 1e-12 && d <= rad - (r - h) + 1e-12);
+                assert!(s > 0.0);
+            } else if rad < r - h {
+                assert!(d >= r - h - rad - 1e-12 && d <= r - rad + 1e-12);
+                assert!(s < 0.0);
+            }
+            assert_eq!(s.abs(), d);
+        }
+    }
+
+    #[test]
+    fn signed_distance_at_box_edges_and_corners() {
+        let (v, t) = unit_box();
+        let bvh = Bvh::build(&v, &t);
+        // Points whose nearest point is an edge or corner: the face normal of a triangle
+        // there is orthogonal to p - q, so only the pseudo-normal gives the sign.
+        let cases: [([f64; 3], f64); 8] = [
+            ([2.0, 3.5, 1.0], 0.5),
+            ([2.5, 3.0, 1.0], 0.5),
+            ([2.0, 3.0, 4.7], 0.7),
+            ([-0.3, 0.0, 0.0], 0.3),
+            ([0.0, -0.3, 0.0], 0.3),
+            ([0.0, 0.0, -0.3], 0.3),
+            ([1.0, 1.5, 2.0], -1.0),
+            ([1.99, 2.99, 3.99], -0.01),
+        ];
+        for (p, want) in cases {
+            let s = bvh.signed_distance(p).unwrap();
+            assert!((s - want).abs() < 1e-12, "{p:?}: {s} vs {want}");
+        }
+        let h = bvh.closest([2.0, 3.0, 4.7]).unwrap();
+        assert_eq!(
+            h.feature,
+            Feature::Vertex(v.iter().position(|x| *x == [2.0, 3.0, 4.0]).unwrap() as u32)
+        );
+        let n = bvh.pseudo_normal(&h).unwrap();
+        assert!((DVec3::from_array(n) - DVec3::ONE.normalize()).length() < 1e-12);
+    }
+
+    #[test]
+    fn signed_distance_at_sharp_tetrahedron_edges() {
+        // Regular tetrahedron: dihedral angles of 70.5 degrees, so for points outside near
+        // an edge the *other* face's normal often gives the wrong sign.
+        let v = vec![
+            [1.0, 1.0, 1.0],
+            [1.0, -1.0, -1.0],
+            [-1.0, 1.0, -1.0],
+            [-1.0, -1.0, 1.0],
+        ];
+        let t = vec![[0, 1, 2], [0, 3, 1], [0, 2, 3], [1, 3, 2]];
+        let bvh = Bvh::build(&v, &t);
+        let planes: Vec<(DVec3, DVec3)> = t
+            .iter()
+            .map(|f| {
+                let [a, b, c] = f.map(|i| DVec3::from_array(v[i as usize]));
+                (a, (b - a).cross(c - a).normalize())
+            })
+            .collect();
+        let inside = |p: DVec3| planes.iter().all(|(a, n)| n.dot(p - *a) < 0.0);
+        let mut rng = Rng(3);
+        let mut naive_wrong = 0;
+        for _ in 0..20000 {
+            let p = DVec3::new(
+                rng.range(-2.0, 2.0),
+                rng.range(-2.0, 2.0),
+                rng.range(-2.0, 2.0),
+            );
+            let s = bvh.signed_distance(p.to_array()).unwrap();
+            if s.abs() < 1e-9 {
+                continue;
+            }
+            assert_eq!(s < 0.0, inside(p), "{p:?} {s}");
+            let h = bvh.closest(p.to_array()).unwrap();
+            let n = planes[h.triangle as usize].1;
+            if (n.dot(p - DVec3::from_array(h.point)) < 0.0) != inside(p) {
+                naive_wrong += 1;
+            }
+        }
+        assert!(
+            naive_wrong > 100,
+            "test should cover cases naive normals get wrong"
+        );
+    }
+
+    #[test]
+    fn ray_hits_box_faces() {
+        let (v, t) = unit_box();
+        let bvh = Bvh::build(&v, &t);
+        let (tri, tt) = bvh
+            .ray([1.0, 1.0, -5.0], [0.0, 0.0, 2.0], 0.0, 100.0, None)
+            .unwrap();
+        assert!((tt - 2.5).abs() < 1e-12);
+        // From inside, the exit through the top.
+        let (tri2, t2) = bvh
+            .ray([1.0, 1.0, 1.0], [0.0, 0.0, 1.0], 0.0, 100.0, None)
+            .unwrap();
+        assert!((t2 - 3.0).abs() < 1e-12);
+        assert_ne!(tri, tri2);
+        // Ignoring the entry triangle: the exit.
+        let (_, t3) = bvh
+            .ray([1.0, 1.0, -5.0], [0.0, 0.0, 2.0], 0.0, 100.0, Some(tri))
+            .unwrap();
+        assert!((t3 - 4.5).abs() < 1e-12);
+        // Range limits and misses.
+        assert_eq!(
+            bvh.ray([1.0, 1.0, -5.0], [0.0, 0.0, 1.0], 0.0, 4.0, None),
+            None
+        );
+        assert_eq!(
+            bvh.ray([5.0, 1.0, -5.0], [0.0, 0.0, 1.0], 0.0, 100.0, None),
+            None
+        );
+        // Through a face diagonal (shared edge of two triangles) and through a corner.
+        assert!(
+            bvh.ray([1.0, 1.5, -1.0], [0.0, 0.0, 1.0], 0.0, 9.0, None)
+                .is_some()
+        );
+        let (_, tc) = bvh
+            .ray([-1.0, -1.0, -1.0], [1.0, 1.0, 1.0], 0.0, 9.0, None)
+            .unwrap();
+        assert!((tc - 1.0).abs() < 1e-12);
+        // Ray lying in a box face plane, axis-parallel: slab test must not produce NaN.
+        let (_, tp) = bvh
+            .ray([-1.0, 0.0, 2.0], [1.0, 0.0, 0.0], 0.0, 9.0, None)
+            .unwrap();
+        assert!((tp - 1.0).abs() < 1e-12);
+    }
+
+    #[test]
+    fn ray_hits_sphere_at_radius() {
+        let m = icosphere(5.0, [0.0; 3], 3);
+        let h = sagitta(&m, 5.0, [0.0; 3]);
+        let bvh = Bvh::build(&m.0, &m.1);
+        let mut rng = Rng(5);
+        for _ in 0..500 {
+            let d = DVec3::new(
+                rng.range(-1.0, 1.0),
+                rng.range(-1.0, 1.0),
+                rng.range(-1.0, 1.0),
+            );
+            let (_, t) = bvh
+                .ray([0.0; 3], d.normalize().to_array(), 0.0, 100.0, None)
+                .unwrap();
+            assert!(t <= 5.0 + 1e-12 && t >= 5.0 - h - 1e-12);
+        }
+    }
+
+    #[test]
+    fn convex_meshes_do_not_self_intersect() {
+        let s = icosphere(10.0, [0.0; 3], 3);
+        assert_eq!(Bvh::build(&s.0, &s.1).count_self_intersections(), 0);
+        let b = grid_box([0.0; 3], [1.0, 2.0, 3.0], 4);
+        assert_eq!(Bvh::build(&b.0, &b.1).count_self_intersections(), 0);
+        let two = merge(&[
+            grid_box([0.0; 3], [1.0; 3], 3),
+            grid_box([1.5, 0.0, 0.0], [2.5, 1.0, 1.0], 3),
+        ]);
+        assert_eq!(Bvh::build(&two.0, &two.1).count_self_intersections(), 0);
+    }
+
+    #[test]
+    fn interpenetrating_boxes_intersect() {
+        // Crossing in general position, and crossing exactly along coincident grid edges.
+        for (lo, hi) in [
+            ([1.1, 0.7, 1.3], [3.1, 2.7, 3.3]),
+            ([1.0, 1.0, 1.0], [3.0, 3.0, 3.0]),
+        ] {
+            check_interpenetrating(lo, hi);
+        }
+    }
+
+    fn check_interpenetrating(lo: [f64; 3], hi: [f64; 3]) {
+        let m = merge(&[grid_box([0.0; 3], [2.0; 3], 2), grid_box(lo, hi, 2)]);
+        let bvh = Bvh::build(&m.0, &m.1);
+        let pairs = bvh.self_intersecting_pairs();
+        assert_eq!(pairs.len(), bvh.count_self_intersections());
+        assert!(!pairs.is_empty());
+        // Every reported pair is one triangle from each box.
+        let n0 = 2 * 2 * 2 * 6;
+        assert!(
+            pairs
+                .iter()
+                .all(|&(a, b)| (a as usize) < n0 && (b as usize) >= n0)
+        );
+        // Brute force over all pairs agrees (BVH candidate search misses nothing).
+        let mut brute = 0;
+        for i in 0..m.1.len() {
+            for j in i + 1..m.1.len() {
+                let p = m.1[i].map(|k| DVec3::from_array(m.0[k as usize]));
+                let q = m.1[j].map(|k| DVec3::from_array(m.0[k as usize]));
+                if pair_intersects(m.1[i], p, m.1[j], q) {
+                    brute += 1;
+                }
+            }
+        }
+        assert_eq!(brute, pairs.len());
+    }
+
+    #[test]
+    fn pushed_in_vertex_folds_through_its_neighbours() {
+        // Pull one icosphere vertex through the centre to the far side: its fan now cuts the
+        // opposite surface and its own triangles fold over their one-vertex neighbours.
+        let (mut v, t) = icosphere(10.0, [0.0; 3], 2);
+        assert_eq!(Bvh::build(&v, &t).count_self_intersections(), 0);
+        v[0] = [-v[0][0] * 1.5, -v[0][1] * 1.5, -v[0][2] * 1.5];
+        let bvh = Bvh::build(&v, &t);
+        assert!(bvh.count_self_intersections() > 0);
+        // A small inward dent stays valid.
+        let (mut v2, t2) = icosphere(10.0, [0.0; 3], 2);
+        v2[0] = [v2[0][0] * 0.98, v2[0][1] * 0.98, v2[0][2] * 0.98];
+        assert_eq!(Bvh::build(&v2, &t2).count_self_intersections(), 0);
+    }
+
+    #[test]
+    fn triangle_pair_cases() {
+        let d = |x: f64, y: f64, z: f64| DVec3::new(x, y, z);
+        let t0 = [d(0.0, 0.0, 0.0), d(2.0, 0.0, 0.0), d(0.0, 2.0, 0.0)];
+        // Crossing.
+        assert!(tri_tri(
+            t0,
+            [d(0.5, 0.5, -1.0), d(0.5, 0.5, 1.0), d(1.5, -1.0, 0.0)]
+        ));
+        // Parallel, apart.
+        assert!(!tri_tri(
+            t0,
+            [d(0.0, 0.0, 1.0), d(2.0, 0.0, 1.0), d(0.0, 2.0, 1.0)]
+        ));
+        // Touching at one vertex (counts: closed sets).
+        assert!(tri_tri(
+            t0,
+            [d(1.0, 1.0, 0.0), d(1.0, 1.0, 1.0), d(2.0, 2.0, 1.0)]
+        ));
+        // Coplanar overlapping, coplanar disjoint, coplanar containment.
+        assert!(tri_tri(
+            t0,
+            [d(1.0, 1.0, 0.0), d(3.0, 1.0, 0.0), d(1.0, 3.0, 0.0)]
+        ));
+        assert!(!tri_tri(
+            t0,
+            [d(1.1, 1.1, 0.0), d(3.0, 1.1, 0.0), d(1.1, 3.0, 0.0)]
+        ));
+        assert!(tri_tri(
+            t0,
+            [d(0.1, 0.1, 0.0), d(0.5, 0.1, 0.0), d(0.1, 0.5, 0.0)]
+        ));
+        // Edge through the other's interior, other vertices far away.
+        assert!(tri_tri(
+            t0,
+            [d(0.5, 0.5, -1.0), d(0.5, 0.5, 1.0), d(9.0, 9.0, 9.0)]
+        ));
+        // Shared vertex: fan neighbours do not overlap, a fold does.
+        let fan = [0u32, 1, 2];
+        let q_ok = [d(0.0, 0.0, 0.0), d(-2.0, 0.0, 0.0), d(0.0, -2.0, 0.0)];
+        assert!(!pair_intersects(fan, t0, [0, 3, 4], q_ok));
+        let q_fold = [d(0.0, 0.0, 0.0), d(1.0, 1.0, 0.0), d(1.0, 1.0, 1.0)];
+        assert!(pair_intersects(fan, t0, [0, 3, 4], q_fold));
+        // Shared edge: a hinge is fine, folded flat is not.
+        assert!(!pair_intersects(
+            fan,
+            t0,
+            [1, 0, 5],
+            [t0[1], t0[0], d(1.0, -1.0, 0.5)]
+        ));
+        assert!(pair_intersects(
+            fan,
+            t0,
+            [1, 0, 5],
+            [t0[1], t0[0], d(1.0, 0.5, 0.0)]
+        ));
+        assert!(!pair_intersects(
+            fan,
+            t0,
+            [1, 0, 5],
+            [t0[1], t0[0], d(1.0, -0.5, 0.0)]
+        ));
+    }
+
+    /// Exact separating-axis test on small-integer triangles (every product fits i64):
+    /// an independent reference for the predicate-based tests.
+    fn sat_intersects(p: [[i64; 3]; 3], q: [[i64; 3]; 3]) -> bool {
+        let sub = |a: [i64; 3], b: [i64; 3]| [a[0] - b[0], a[1] - b[1], a[2] - b[2]];
+        let cross = |a: [i64; 3], b: [i64; 3]| {
+            [
+                a[1] * b[2] - a[2] * b[1],
+                a[2] * b[0] - a[0] * b[2],
+                a[0] * b[1] - a[1] * b[0],
+            ]
+        };
+        let dot = |a: [i64; 3], b: [i64; 3]| a[0] * b[0] + a[1] * b[1] + a[2] * b[2];
+        let ep = [sub(p[1], p[0]), sub(p[2], p[1]), sub(p[0], p[2])];
+        let eq = [sub(q[1], q[0]), sub(q[2], q[1]), sub(q[0], q[2])];
+        let np = cross(ep[0], sub(p[2], p[0]));
+        let nq = cross(eq[0], sub(q[2], q[0]));
+        let mut axes = vec![np, nq];
+        for a in ep {
+            for b in eq {
+                axes.push(cross(a, b));
+            }
+            axes.push(cross(np, a));
+        }
+        for b in eq {
+            axes.push(cross(nq, b));
+        }
+        !axes.iter().any(|&ax| {
+            let pp = p.map(|x| dot(ax, x));
+            let qq = q.map(|x| dot(ax, x));
+            let (pmin, pmax) = (pp.iter().min().unwrap(), pp.iter().max().unwrap());
+            let (qmin, qmax) = (qq.iter().min().unwrap(), qq.iter().max().unwrap());
+            pmax < qmin || qmax < pmin
+        })
+    }
+
+    #[test]
+    fn triangle_pair_test_agrees_with_exact_sat() {
+        let mut rng = Rng(99);
+        let mut hits = 0;
+        let mut coplanar = 0;
+        for _ in 0..40000 {
+            // Tiny integer grid: many touching, coplanar and collinear configurations.
+            let mut tri = || {
+                let mut t = [[0i64; 3]; 3];
+                for v in t.iter_mut() {
+                    for c in v.iter_mut() {
+                        *c = (rng.next() * 4.0) as i64;
+                    }
+                }
+                t
+            };
+            let (p, q) = (tri(), tri());
+            let pf = p.map(|v| DVec3::new(v[0] as f64, v[1] as f64, v[2] as f64));
+            let qf = q.map(|v| DVec3::new(v[0] as f64, v[1] as f64, v[2] as f64));
+            if usable_triangle(&pf, [0, 1, 2]).is_none()
+                || usable_triangle(&qf, [0, 1, 2]).is_none()
+            {
+                continue;
+            }
+            let want = sat_intersects(p, q);
+            assert_eq!(tri_tri(pf, qf), want, "{p:?} {q:?}");
+            hits += usize::from(want);
+            let n = (pf[1] - pf[0]).cross(pf[2] - pf[0]);
+            coplanar += usize::from(qf.iter().all(|x| n.dot(*x - pf[0]) == 0.0));
+        }
+        assert!(hits > 1000 && coplanar > 100, "{hits} {coplanar}");
+    }
+
+    #[test]
+    fn random_soups_with_hostile_values_never_panic() {
+        let mut rng = Rng(2024);
+        for round in 0..30 {
+            let (v, t) = soup(&mut rng);
+            let bvh = Bvh::build(&v, &t);
+            assert_eq!(bvh.triangle_count() + bvh.skipped_triangles(), t.len());
+            let pairs = bvh.self_intersecting_pairs();
+            assert_eq!(pairs.len(), bvh.count_self_intersections());
+            for _ in 0..50 {
+                let p: [f64; 3] = std::array::from_fn(|_| rng.range(-1.0, 3.0));
+                let d: [f64; 3] = std::array::from_fn(|_| rng.range(-1.0, 1.0));
+                if let Some(h) = bvh.closest(p) {
+                    assert!(h.distance >= 0.0);
+                    let _ = bvh.pseudo_normal(&h);
+                }
+                let _ = bvh.signed_distance(p);
+                let _ = bvh.ray(p, d, 0.0, f64::INFINITY, Some(round));
+                let _ = bvh.ray(p, [0.0, 0.0, 1.0], f64::NEG_INFINITY, 0.0, None);
+            }
+        }
+    }
+
+    #[test]
+    fn results_identical_across_thread_counts() {
+        // Large enough (> 4 x PAR_BUILD_MIN triangles) for every parallel build path.
+        let m = merge(&[
+            icosphere(10.0, [0.0; 3], 6),
+            grid_box([5.0, -3.0, -3.0], [14.0, 3.0, 3.0], 6),
+        ]);
+        assert!(m.1.len() > 4 * PAR_BUILD_MIN);
+        let run = || {
+            let bvh = Bvh::build(&m.0, &m.1);
+            let mut rng = Rng(17);
+            let pts: Vec<[f64; 3]> = (0..4000)
+                .map(|_| {
+                    [
+                        rng.range(-15.0, 15.0),
+                        rng.range(-15.0, 15.0),
+                        rng.range(-15.0, 15.0),
+                    ]
+                })
+                .collect();
+            let hits: Vec<Option<Hit>> = pts.par_iter().map(|p| bvh.closest(*p)).collect();
+            let sd: Vec<u64> = pts
+                .par_iter()
+                .map(|p| bvh.signed_distance(*p).unwrap().to_bits())
+                .collect();
+            let rays: Vec<Option<(u32, f64)>> = pts
+                .par_iter()
+                .map(|p| bvh.ray(*p, [0.3, -0.2, 1.0], 0.0, 50.0, None))
+                .collect();
+            (hits, sd, rays, bvh.self_intersecting_pairs())
+        };
+        let one = with_threads(1, run);
+        let two = with_threads(2, run);
+        assert_eq!(one.0, two.0);
+        assert_eq!(one.1, two.1);
+        assert_eq!(one.2, two.2);
+        assert_eq!(one.3, two.3);
+        assert!(!one.3.is_empty());
+    }
+}
