@@ -270,7 +270,7 @@ pub fn run(a: &MeshArgs) -> Result<(), Error> {
             threemf::write(&a.out, &objects, &meta).map_err(io)?;
         }
         Format::Obj => {
-            let objects: Vec<(&str, &[[f64; 3]], &[[u32; 3]])> = results
+            let objects: Vec<obj::Object> = results
                 .iter()
                 .map(|(n, r)| {
                     (

@@ -760,7 +760,7 @@ fn internal_nodes(n: usize) -> usize {
         let (a, b) = g_pair(k / 2);
         let gk = if k <= LEAF_SIZE {
             0
-        } else if k % 2 == 0 {
+        } else if k.is_multiple_of(2) {
             1 + 2 * a
         } else {
             1 + a + b
