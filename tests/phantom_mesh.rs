@@ -1,6 +1,6 @@
-//! Reconstruction acceptance on the real head phantom (S2030 in ../shared): bone 226–3071
-//! + largest component to STL and 3MF; trimesh, admesh and lib3mf judge the files; the
-//! enclosed volume matches the voxels; smoothing reports its deviation.
+//! Reconstruction acceptance on the real head phantom (S2030 in ../shared): the bone mask
+//! (226–3071 HU, largest component) to STL and 3MF; trimesh, admesh and lib3mf judge the
+//! files; the enclosed volume matches the voxels; smoothing reports its deviation.
 #![allow(clippy::expect_used, clippy::unwrap_used)]
 
 mod common;
