@@ -406,6 +406,25 @@ impl Bvh {
         Some(if (q - near.point).dot(n) < 0.0 { -d } else { d })
     }
 
+    /// As [`Self::signed_distance`], given an upper bound on the distance (for example the
+    /// distance to a point known to lie on the surface); same result, faster. Falls back to
+    /// the unbounded search when nothing lies within the bound.
+    pub fn signed_distance_within(&self, p: [f64; 3], bound: f64) -> Option<f64> {
+        let q = DVec3::from_array(p);
+        let max_d2 = if bound.is_finite() {
+            bound * bound * (1.0 + 1e-9) + 1e-18
+        } else {
+            f64::INFINITY
+        };
+        let near = self.nearest_within(q, max_d2).or_else(|| self.nearest(q))?;
+        let d = near.d2.sqrt();
+        if d == 0.0 {
+            return Some(0.0);
+        }
+        let n = self.local_pseudo_normal(near.slot, near.local);
+        Some(if (q - near.point).dot(n) < 0.0 { -d } else { d })
+    }
+
     /// Unit angle-weighted pseudo-normal of the feature a [`Hit`] lies on (`None` for a
     /// triangle not in the tree or a zero normal sum).
     pub fn pseudo_normal(&self, hit: &Hit) -> Option<[f64; 3]> {
@@ -615,12 +634,18 @@ impl Bvh {
 
     /// Nearest point over the whole tree; minimum of (squared distance, triangle index).
     fn nearest(&self, p: DVec3) -> Option<Near> {
+        self.nearest_within(p, f64::INFINITY)
+    }
+
+    /// As [`Self::nearest`], skipping everything farther than `max_d2` (squared mm). With a
+    /// bound known to be at least the true distance the answer is the same, found sooner.
+    fn nearest_within(&self, p: DVec3, max_d2: f64) -> Option<Near> {
         let root = self.root?;
         if !p.is_finite() {
             return None;
         }
         let mut best: Option<Near> = None;
-        let mut best_d2 = f64::INFINITY;
+        let mut best_d2 = max_d2;
         let mut best_id = u32::MAX;
         let mut stack = Stack::new((Child::EMPTY, 0.0f64));
         stack.push((root, root.dist2(p)));

@@ -67,8 +67,29 @@ pub fn deviation(
         || Bvh::build(original_vertices, original_triangles),
         || Bvh::build(modified_vertices, modified_triangles),
     );
-    let forward = signed_distances(&original, modified_vertices, modified_triangles, 1.0);
-    let reverse = signed_distances(&modified, original_vertices, original_triangles, -1.0);
+    // Same triangles and vertex count (smoothing moves vertices only): vertex i of one
+    // mesh lies on the other's surface near vertex i, which bounds every search.
+    let same_topology = original_vertices.len() == modified_vertices.len()
+        && original_triangles == modified_triangles;
+    let (hint_fwd, hint_rev) = if same_topology {
+        (Some(original_vertices), Some(modified_vertices))
+    } else {
+        (None, None)
+    };
+    let forward = signed_distances(
+        &original,
+        modified_vertices,
+        modified_triangles,
+        1.0,
+        hint_fwd,
+    );
+    let reverse = signed_distances(
+        &modified,
+        original_vertices,
+        original_triangles,
+        -1.0,
+        hint_rev,
+    );
 
     let mut pooled: Vec<f64> = forward
         .iter()
@@ -173,6 +194,7 @@ fn signed_distances(
     vertices: &[[f64; 3]],
     triangles: &[[u32; 3]],
     sign: f64,
+    hints: Option<&[[f64; 3]]>,
 ) -> Vec<f64> {
     let mut used = vec![false; vertices.len()];
     for t in triangles {
@@ -186,13 +208,17 @@ fn signed_distances(
     }
     vertices
         .par_iter()
+        .enumerate()
         .zip(used.par_iter())
-        .map(|(p, &u)| {
+        .map(|((i, p), &u)| {
             if !u {
                 return f64::NAN;
             }
+            let bound = hints.and_then(|h| h.get(i)).map_or(f64::INFINITY, |q| {
+                ((p[0] - q[0]).powi(2) + (p[1] - q[1]).powi(2) + (p[2] - q[2]).powi(2)).sqrt()
+            });
             // No negative zero: an exact hit reads 0 in both directions.
-            bvh.signed_distance(*p)
+            bvh.signed_distance_within(*p, bound)
                 .map_or(f64::NAN, |d| if d == 0.0 { 0.0 } else { sign * d })
         })
         .collect()

@@ -13,6 +13,7 @@ use super::{Mesh, bvh::Bvh};
 use crate::segment::mask::Mask;
 use crate::volume::VolumeGeometry;
 use ndarray::Array3;
+use rayon::prelude::*;
 use serde::Serialize;
 
 /// Default thickness below which a feature may not print, mm (ISO/IEC 3532-1: ~0.3 mm).

@@ -135,24 +135,46 @@ struct Adjacency {
 
 fn adjacency(m: &Mesh) -> Adjacency {
     let nv = m.vertices.len();
-    let mut pairs: Vec<(u32, u32)> = m
-        .triangles
-        .iter()
-        .filter(|t| t.iter().all(|i| (*i as usize) < nv))
-        .flat_map(|t| (0..3).flat_map(move |e| [(t[e], t[(e + 1) % 3]), (t[(e + 1) % 3], t[e])]))
-        .collect();
-    pairs.par_sort_unstable();
-    pairs.dedup();
+    let valid = |t: &&[u32; 3]| t.iter().all(|i| (*i as usize) < nv);
+    // Counting pass, fill pass, then sort and dedup each short list: no global sort.
     let mut start = vec![0usize; nv + 1];
-    for (a, _) in &pairs {
-        start[*a as usize + 1] += 1;
+    for t in m.triangles.iter().filter(valid) {
+        for v in t {
+            start[*v as usize + 1] += 2;
+        }
     }
     for v in 0..nv {
         start[v + 1] += start[v];
     }
+    let mut fill = start.clone();
+    let mut raw = vec![0u32; start[nv]];
+    for t in m.triangles.iter().filter(valid) {
+        for e in 0..3 {
+            let (a, b, c) = (t[e], t[(e + 1) % 3], t[(e + 2) % 3]);
+            raw[fill[a as usize]] = b;
+            raw[fill[a as usize] + 1] = c;
+            fill[a as usize] += 2;
+        }
+    }
+    let lists: Vec<Vec<u32>> = (0..nv)
+        .into_par_iter()
+        .map(|v| {
+            let mut l = raw[start[v]..start[v + 1]].to_vec();
+            l.sort_unstable();
+            l.dedup();
+            l
+        })
+        .collect();
+    let mut out_start = Vec::with_capacity(nv + 1);
+    let mut nbrs = Vec::with_capacity(raw.len() / 2);
+    out_start.push(0);
+    for l in lists {
+        nbrs.extend_from_slice(&l);
+        out_start.push(nbrs.len());
+    }
     Adjacency {
-        start,
-        nbrs: pairs.into_iter().map(|(_, b)| b).collect(),
+        start: out_start,
+        nbrs,
     }
 }
 
@@ -220,18 +242,19 @@ pub fn smooth(m: &mut Mesh, s: Smoothing, max_move_mm: Option<f64>) {
                 .collect();
             for c in coef.iter().skip(2) {
                 laplacian(&adj, &t_cur, &mut lap);
-                let next: Vec<[f64; 3]> = t_cur
-                    .par_iter()
-                    .zip(&lap)
-                    .zip(&t_prev)
-                    .map(|((t, l), p)| [0, 1, 2].map(|d| 2.0 * t[d] - l[d] - p[d]))
-                    .collect();
-                acc.par_iter_mut().zip(&next).for_each(|(a, x)| {
-                    for d in 0..3 {
-                        a[d] += c * x[d];
-                    }
-                });
-                t_prev = std::mem::replace(&mut t_cur, next);
+                // T(i+1) overwrites T(i−1) in place, then the two swap roles.
+                t_prev
+                    .par_iter_mut()
+                    .zip(t_cur.par_iter())
+                    .zip(lap.par_iter())
+                    .zip(acc.par_iter_mut())
+                    .for_each(|(((p, t), l), a)| {
+                        for d in 0..3 {
+                            p[d] = 2.0 * t[d] - l[d] - p[d];
+                            a[d] += c * p[d];
+                        }
+                    });
+                std::mem::swap(&mut t_prev, &mut t_cur);
             }
             m.vertices = acc;
         }
