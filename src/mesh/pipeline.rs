@@ -169,6 +169,7 @@ pub fn reconstruct(
     }
     let reference = mesh.clone();
     let mut smoothing = None;
+    let mut vertex_deviation_mm = None;
     if let Some(s) = opts.smoothing {
         smooth::smooth(&mut mesh, s, opts.max_move_mm);
         let d = deviation::deviation(
@@ -179,6 +180,7 @@ pub fn reconstruct(
             opts.tolerance_mm,
         );
         smoothing = Some(summary(&d, opts.tolerance_mm));
+        vertex_deviation_mm = Some(d.per_vertex_mm);
     }
     let mut decimation = None;
     if let Some(d) = opts.decimation {
@@ -204,13 +206,16 @@ pub fn reconstruct(
             repair_report.removed_shells += r.removed_shells;
         }
     }
-    let vertex_deviation_mm = (opts.smoothing.is_some() || opts.decimation.is_some()).then(|| {
+    if opts.decimation.is_some() {
+        // The heat map shows the final surface against the unsmoothed, undecimated one.
         let b = Bvh::build(&reference.vertices, &reference.triangles);
-        mesh.vertices
-            .iter()
-            .map(|p| b.signed_distance(*p).unwrap_or(0.0))
-            .collect()
-    });
+        vertex_deviation_mm = Some(
+            mesh.vertices
+                .par_iter()
+                .map(|p| b.signed_distance(*p).unwrap_or(f64::NAN))
+                .collect(),
+        );
+    }
     let mut certificate = check::certify(&mesh);
     let tree = Bvh::build(&mesh.vertices, &mesh.triangles);
     if opts.self_intersections {
