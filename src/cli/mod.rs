@@ -3,6 +3,7 @@
 
 mod bench;
 mod convert;
+mod export_volume;
 mod info;
 mod input;
 mod mesh;
@@ -38,6 +39,8 @@ pub enum Command {
     Replay(segment::ReplayArgs),
     /// Reconstruct a certified surface model (STL, 3MF, OBJ) from a mask.
     Mesh(mesh::MeshArgs),
+    /// Export the volume model: mask or masked HU as NIfTI/NRRD, or per-slice outlines.
+    ExportVolume(export_volume::ExportVolumeArgs),
     /// Measure performance on real data.
     Bench(bench::BenchArgs),
 }
@@ -82,6 +85,7 @@ pub fn run(cli: Cli) -> Result<(), Error> {
         Some(Command::Segment(a)) => segment::run_segment(&a),
         Some(Command::Replay(a)) => segment::run_replay(&a),
         Some(Command::Mesh(a)) => mesh::run(&a),
+        Some(Command::ExportVolume(a)) => export_volume::run(&a),
         Some(Command::Bench(a)) => bench::run(&a),
         None => {
             use clap::CommandFactory;
