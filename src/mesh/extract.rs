@@ -660,6 +660,27 @@ mod mesh_tests {
     }
 
     #[test]
+    fn output_is_identical_on_one_and_two_threads() {
+        let m = Mask::from_fn([23, 37, 90], |k, j, i| {
+            (k * 13 + j * 7 + i * 3) % 11 < 5 || (i + j) % 17 == 0
+        });
+        let g = VolumeGeometry::axis_aligned(SpacingMm {
+            col: 0.45,
+            row: 0.45,
+            slice: 1.0,
+        });
+        let run = |t: usize| {
+            rayon::ThreadPoolBuilder::new()
+                .num_threads(t)
+                .build()
+                .map(|p| p.install(|| extract(&m, &g, &Midpoint)))
+                .ok()
+        };
+        let (a, b) = (run(1), run(2));
+        assert!(a.is_some() && a == b);
+    }
+
+    #[test]
     fn voxelised_sphere_volume_is_within_one_percent() {
         // Radius 20 mm at 0.5 mm voxels.
         let g = VolumeGeometry::axis_aligned(SpacingMm {
