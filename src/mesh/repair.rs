@@ -184,16 +184,7 @@ fn orient(m: &mut Mesh) -> usize {
                 }
             }
         }
-        let vol: f64 = shell
-            .iter()
-            .map(|f| {
-                let [a, b, c] = m.triangles[*f].map(|i| m.vertices[i as usize]);
-                (a[0] * (b[1] * c[2] - b[2] * c[1]) - a[1] * (b[0] * c[2] - b[2] * c[0])
-                    + a[2] * (b[0] * c[1] - b[1] * c[0]))
-                    / 6.0
-            })
-            .sum();
-        if vol < 0.0 {
+        if shell_volume(m, &shell) < 0.0 {
             for f in &shell {
                 m.triangles[*f].swap(1, 2);
             }
@@ -201,6 +192,12 @@ fn orient(m: &mut Mesh) -> usize {
         }
     }
     flipped
+}
+
+/// Signed volume enclosed by some faces of `m` (divergence theorem), mm³.
+fn shell_volume(m: &Mesh, faces: &[usize]) -> f64 {
+    let tris: Vec<[u32; 3]> = faces.iter().map(|f| m.triangles[*f]).collect();
+    super::deviation::signed_volume(&m.vertices, &tris)
 }
 
 /// Closes boundary loops of at most `max_edges` edges with a fan around their centroid.
@@ -262,18 +259,7 @@ fn keep_largest(m: &mut Mesh) -> usize {
     if sh.len() <= 1 {
         return 0;
     }
-    let vol = |faces: &Vec<usize>| -> f64 {
-        faces
-            .iter()
-            .map(|f| {
-                let [a, b, c] = m.triangles[*f].map(|i| m.vertices[i as usize]);
-                (a[0] * (b[1] * c[2] - b[2] * c[1]) - a[1] * (b[0] * c[2] - b[2] * c[0])
-                    + a[2] * (b[0] * c[1] - b[1] * c[0]))
-                    / 6.0
-            })
-            .sum::<f64>()
-            .abs()
-    };
+    let vol = |faces: &Vec<usize>| shell_volume(m, faces).abs();
     let mut best = 0;
     for (i, s) in sh.iter().enumerate() {
         if vol(s) > vol(&sh[best]) {
