@@ -144,3 +144,24 @@ fn export_volume_writes_nifti_nrrd_and_outlines() {
     let side = dir.path().join("outlines.json.sidecar.json");
     assert!(side.is_file());
 }
+
+#[test]
+fn render_writes_radiological_pngs() {
+    let dir = tempfile::tempdir().unwrap();
+    let sample = common::sample();
+    for (plane, extra) in [
+        ("axial", vec!["--slab-mm", "20", "--mode", "mip"]),
+        ("coronal", vec![]),
+        ("sagittal", vec!["--mode", "minip", "--slab-mm", "4"]),
+    ] {
+        let out = dir.path().join(format!("{plane}.png"));
+        let mut a = vec!["render", s(&sample), "--out", s(&out), "--plane", plane];
+        a.extend(extra.iter().copied());
+        let (code, _, err) = hounsfield(&a);
+        assert_eq!(code, 0, "{plane}: {err}");
+        let bytes = std::fs::read(&out).unwrap();
+        assert_eq!(&bytes[1..4], b"PNG");
+    }
+    let (code, _, _) = hounsfield(&["render", s(&sample), "--out", s(&dir.path().join("x.jpg"))]);
+    assert_eq!(code, 2);
+}

@@ -7,6 +7,7 @@ mod export_volume;
 mod info;
 mod input;
 mod mesh;
+mod render;
 mod segment;
 
 use crate::error::Error;
@@ -41,6 +42,8 @@ pub enum Command {
     Mesh(mesh::MeshArgs),
     /// Export the volume model: mask or masked HU as NIfTI/NRRD, or per-slice outlines.
     ExportVolume(export_volume::ExportVolumeArgs),
+    /// Render a slice or slab projection (MIP/MinIP/mean) as a PNG on the CPU.
+    Render(render::RenderArgs),
     /// Measure performance on real data.
     Bench(bench::BenchArgs),
 }
@@ -86,6 +89,7 @@ pub fn run(cli: Cli) -> Result<(), Error> {
         Some(Command::Replay(a)) => segment::run_replay(&a),
         Some(Command::Mesh(a)) => mesh::run(&a),
         Some(Command::ExportVolume(a)) => export_volume::run(&a),
+        Some(Command::Render(a)) => render::run(&a),
         Some(Command::Bench(a)) => bench::run(&a),
         None => {
             use clap::CommandFactory;

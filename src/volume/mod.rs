@@ -2,6 +2,7 @@
 
 pub mod geometry;
 pub mod resample;
+pub mod reslice;
 
 pub use geometry::VolumeGeometry;
 

@@ -1,0 +1,27 @@
+//! 8-bit greyscale PNG images of rendered views, written atomically.
+
+use crate::io::atomic::write_atomic;
+use std::io;
+use std::path::Path;
+
+/// Writes `pixels` (`height × width`, row-major) as a greyscale PNG.
+pub fn write_png_gray(path: &Path, width: usize, height: usize, pixels: &[u8]) -> io::Result<()> {
+    if pixels.len() != width * height || width == 0 || height == 0 {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            "image size does not match its pixels",
+        ));
+    }
+    let (w, h) = (
+        u32::try_from(width).map_err(io::Error::other)?,
+        u32::try_from(height).map_err(io::Error::other)?,
+    );
+    write_atomic(path, |out| {
+        let mut enc = png::Encoder::new(out, w, h);
+        enc.set_color(png::ColorType::Grayscale);
+        enc.set_depth(png::BitDepth::Eight);
+        let mut wr = enc.write_header().map_err(io::Error::other)?;
+        wr.write_image_data(pixels).map_err(io::Error::other)?;
+        wr.finish().map_err(io::Error::other)
+    })
+}
