@@ -158,10 +158,10 @@ pub fn parse(bytes: &[u8], headers_only: bool) -> Result<DefaultDicomObject, Fil
         }
         opts.from_reader(body)
     };
-    match std::panic::catch_unwind(run) {
-        Ok(Ok(obj)) => Ok(obj),
-        Ok(Err(e)) => Err(FileError::Damaged(format!("DICOM parser: {e}"))),
-        Err(_) => Err(FileError::Damaged(
+    match super::contain::contain(run) {
+        Some(Ok(obj)) => Ok(obj),
+        Some(Err(e)) => Err(FileError::Damaged(format!("DICOM parser: {e}"))),
+        None => Err(FileError::Damaged(
             "the DICOM parser failed on this file".into(),
         )),
     }

@@ -145,10 +145,10 @@ pub fn load(
                 return None;
             }
             let out = slice.as_slice_mut()?;
-            let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            let r = super::contain::contain(|| {
                 pixels::decode_into(&h.path, series.rows, series.columns, &opts.limits, out)
-            }))
-            .unwrap_or_else(|_| {
+            })
+            .unwrap_or_else(|| {
                 Err(FileError::Damaged(
                     "the pixel decoder failed on this file".into(),
                 ))
@@ -262,8 +262,8 @@ pub fn verify_images(series: &Series, limits: &GuardLimits) -> Vec<super::Skippe
         .images
         .par_iter()
         .filter_map(|h| {
-            let r = std::panic::catch_unwind(|| pixels::check_decodes(&h.path, limits))
-                .unwrap_or_else(|_| {
+            let r = super::contain::contain(|| pixels::check_decodes(&h.path, limits))
+                .unwrap_or_else(|| {
                     Err(FileError::Damaged(
                         "the pixel decoder failed on this file".into(),
                     ))

@@ -6,6 +6,7 @@
 //! files before it sees them.
 
 pub mod acquisition;
+pub mod contain;
 pub mod error;
 pub mod guard;
 pub mod header;

@@ -78,8 +78,8 @@ pub fn decode_into(
         )));
     }
     let transform = modality_transform(&obj);
-    let decoded = std::panic::catch_unwind(|| obj.decode_pixel_data())
-        .map_err(|_| FileError::Damaged("the pixel data codec failed on this file".into()))?
+    let decoded = super::contain::contain(|| obj.decode_pixel_data())
+        .ok_or_else(|| FileError::Damaged("the pixel data codec failed on this file".into()))?
         .map_err(|e| FileError::Damaged(format!("cannot decode pixel data: {e}")))?;
     let data = decoded.data();
     if data.len() < pixels * bytes_per {
@@ -111,8 +111,8 @@ pub fn check_decodes(path: &Path, limits: &GuardLimits) -> Result<(), FileError>
     }
     let obj = header::parse(&bytes, false)?;
     drop(bytes);
-    let decoded = std::panic::catch_unwind(|| obj.decode_pixel_data())
-        .map_err(|_| FileError::Damaged("the pixel data codec failed on this file".into()))?
+    let decoded = super::contain::contain(|| obj.decode_pixel_data())
+        .ok_or_else(|| FileError::Damaged("the pixel data codec failed on this file".into()))?
         .map_err(|e| FileError::Damaged(format!("cannot decode pixel data: {e}")))?;
     let need = decoded.rows() as usize
         * decoded.columns() as usize

@@ -56,7 +56,7 @@ pub fn scan(path: &Path, limits: &GuardLimits) -> Result<ScanResult, ScanError> 
         .into_par_iter()
         .map(|p| {
             let r =
-                std::panic::catch_unwind(|| header::read_header(&p, limits)).unwrap_or_else(|_| {
+                super::contain::contain(|| header::read_header(&p, limits)).unwrap_or_else(|| {
                     Err(FileError::Damaged(
                         "the DICOM reader failed on this file".into(),
                     ))
