@@ -45,7 +45,8 @@ impl From<crate::dicom::LoadError> for Error {
 impl From<crate::io::nifti::NiftiError> for Error {
     fn from(e: crate::io::nifti::NiftiError) -> Self {
         match e {
-            crate::io::nifti::NiftiError::Format { .. } => Self::BadInput(e.to_string()),
+            crate::io::nifti::NiftiError::Format { .. }
+            | crate::io::nifti::NiftiError::Open { .. } => Self::BadInput(e.to_string()),
             crate::io::nifti::NiftiError::Io { .. } => Self::Failed(e.to_string()),
         }
     }

@@ -60,6 +60,7 @@ pub fn run(a: &ConvertArgs) -> Result<(), Error> {
             "--slice-distance {dz} must be a positive number of mm"
         )));
     }
+    super::check_out_dir(&a.out)?;
     let opts = a.import.options()?;
     let report = input::scan(&a.path, &opts)?;
     let series = input::select(&report, a.series.as_deref())?;

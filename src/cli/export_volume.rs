@@ -45,6 +45,7 @@ pub fn run(a: &ExportVolumeArgs) -> Result<(), Error> {
             "outlines (.json) are drawn from the mask; drop --masked-hu".into(),
         ));
     }
+    super::check_out_dir(&a.out)?;
     let labels = nifti::read_volume(&a.mask)?;
     let dims = labels.dims();
     let inside: Vec<bool> = labels

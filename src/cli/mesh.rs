@@ -102,6 +102,7 @@ pub fn sidecar_path(out: &Path) -> PathBuf {
 
 /// Runs `mesh`.
 pub fn run(a: &MeshArgs) -> Result<(), Error> {
+    super::check_out_dir(&a.out)?;
     let format = format_of(&a.out)?;
     if a.ascii && format != Format::Stl {
         return Err(Error::BadInput("--ascii applies to .stl only".into()));

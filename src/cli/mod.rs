@@ -133,6 +133,17 @@ fn write_json(path: &std::path::Path, value: &impl serde::Serialize) -> Result<(
     .map_err(|e| Error::Failed(format!("cannot write {}: {e}", path.display())))
 }
 
+/// Fails (bad input) when an output's folder does not exist, before any work is done.
+fn check_out_dir(out: &std::path::Path) -> Result<(), Error> {
+    match out.parent() {
+        Some(d) if !d.as_os_str().is_empty() && !d.is_dir() => Err(Error::BadInput(format!(
+            "the folder of {} does not exist; create it first",
+            out.display()
+        ))),
+        _ => Ok(()),
+    }
+}
+
 /// True when a path names a NIfTI file.
 fn is_nifti(p: &std::path::Path) -> bool {
     let s = p.to_string_lossy().to_ascii_lowercase();

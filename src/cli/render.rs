@@ -90,6 +90,7 @@ pub fn run(a: &RenderArgs) -> Result<(), Error> {
             a.out.display()
         )));
     }
+    super::check_out_dir(&a.out)?;
     if !(a.slab_mm.is_finite() && (0.0..=500.0).contains(&a.slab_mm)) {
         return Err(Error::BadInput(format!(
             "--slab-mm {} must be in 0..=500",

@@ -99,6 +99,7 @@ pub fn run_segment(a: &SegmentArgs) -> Result<(), Error> {
             a.out.display()
         )));
     }
+    super::check_out_dir(&a.out)?;
     let text = std::fs::read_to_string(&a.recipe)
         .map_err(|e| Error::BadInput(format!("cannot read recipe {}: {e}", a.recipe.display())))?;
     let ops = parse_recipe(&text)?;

@@ -25,6 +25,14 @@ pub enum NiftiError {
         /// The cause.
         source: std::io::Error,
     },
+    /// The input file cannot be opened.
+    #[error("cannot open {path}: {source}")]
+    Open {
+        /// The file.
+        path: PathBuf,
+        /// The cause.
+        source: std::io::Error,
+    },
     /// Not a NIfTI-1 file, or an unsupported variant.
     #[error("{path}: {reason}")]
     Format {
@@ -266,11 +274,10 @@ pub fn read_volume(path: &Path) -> Result<Volume, NiftiError> {
         path: path.to_path_buf(),
         reason,
     };
-    let io_err = |source| NiftiError::Io {
+    let file = std::fs::File::open(path).map_err(|source| NiftiError::Open {
         path: path.to_path_buf(),
         source,
-    };
-    let file = std::fs::File::open(path).map_err(io_err)?;
+    })?;
     let mut reader: Box<dyn Read> = if is_gz(path) {
         Box::new(GzDecoder::new(std::io::BufReader::new(file)))
     } else {
