@@ -113,18 +113,7 @@ impl SegOp for Brush {
                 "a disc brush needs a plane: axial, coronal or sagittal",
             ));
         }
-        if let Some([lo, hi]) = self.hu_range
-            && lo > hi
-        {
-            return Err(OpError::invalid(
-                "hu_range",
-                format!("{lo} is greater than {hi}"),
-            ));
-        }
-        if self.mode == BrushMode::Erase {
-            require_label(seg, target(&self.label), "label")?;
-        }
-        Ok(())
+        check_edit(seg, self.mode, self.hu_range, &self.label)
     }
 
     fn apply(&self, v: &Volume, seg: &mut Segmentation) -> Result<Outcome, OpError> {
@@ -164,16 +153,8 @@ impl SegOp for Brush {
                         if !inside {
                             continue;
                         }
-                        if let Some([a, b]) = self.hu_range {
-                            let h = i32::from(v.hu[[k, j, i]]);
-                            if h < a || h > b {
-                                continue;
-                            }
-                        }
-                        if mask.get(k, j, i) != paint {
-                            mask.set(k, j, i, paint);
-                            changed += 1;
-                        }
+                        changed +=
+                            usize::from(edit_voxel(mask, v, [k, j, i], paint, self.hu_range));
                     }
                 }
             }
@@ -190,6 +171,50 @@ impl SegOp for Brush {
     fn writes(&self) -> Option<Vec<String>> {
         Some(vec![target(&self.label).to_string()])
     }
+}
+
+/// Checks the parameters every manual edit shares: the HU limit, and that an erased label
+/// exists.
+pub fn check_edit(
+    seg: &Segmentation,
+    mode: BrushMode,
+    hu_range: Option<[i32; 2]>,
+    label: &Option<String>,
+) -> Result<(), OpError> {
+    if let Some([lo, hi]) = hu_range
+        && lo > hi
+    {
+        return Err(OpError::invalid(
+            "hu_range",
+            format!("{lo} is greater than {hi}"),
+        ));
+    }
+    if mode == BrushMode::Erase {
+        require_label(seg, target(label), "label")?;
+    }
+    Ok(())
+}
+
+/// Paints or erases one voxel of a manual edit, unless its HU is outside `hu_range`;
+/// returns whether it changed.
+pub fn edit_voxel(
+    mask: &mut crate::segment::mask::Mask,
+    v: &Volume,
+    [k, j, i]: [usize; 3],
+    paint: bool,
+    hu_range: Option<[i32; 2]>,
+) -> bool {
+    if let Some([a, b]) = hu_range {
+        let h = i32::from(v.hu[[k, j, i]]);
+        if h < a || h > b {
+            return false;
+        }
+    }
+    if mask.get(k, j, i) == paint {
+        return false;
+    }
+    mask.set(k, j, i, paint);
+    true
 }
 
 /// The stroke's centres with extra ones so that consecutive centres are at most half a

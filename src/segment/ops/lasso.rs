@@ -95,18 +95,7 @@ impl SegOp for Lasso {
     fn validate(&self, v: &Volume, seg: &Segmentation) -> Result<(), OpError> {
         crate::segment::op::same_grid(v, seg)?;
         check_polygon(&self.points_mm)?;
-        if let Some([lo, hi]) = self.hu_range
-            && lo > hi
-        {
-            return Err(OpError::invalid(
-                "hu_range",
-                format!("{lo} is greater than {hi}"),
-            ));
-        }
-        if self.mode == BrushMode::Erase {
-            require_label(seg, target(&self.label), "label")?;
-        }
-        Ok(())
+        super::brush::check_edit(seg, self.mode, self.hu_range, &self.label)
     }
     fn apply(&self, v: &Volume, seg: &mut Segmentation) -> Result<Outcome, OpError> {
         let t = target(&self.label);
@@ -145,16 +134,13 @@ impl SegOp for Lasso {
                     if !inside(&poly, DVec2::new(p.dot(u), p.dot(w))) {
                         continue;
                     }
-                    if let Some([a, b]) = self.hu_range {
-                        let h = i32::from(v.hu[[k, j, i]]);
-                        if h < a || h > b {
-                            continue;
-                        }
-                    }
-                    if mask.get(k, j, i) != paint {
-                        mask.set(k, j, i, paint);
-                        changed += 1;
-                    }
+                    changed += usize::from(super::brush::edit_voxel(
+                        mask,
+                        v,
+                        [k, j, i],
+                        paint,
+                        self.hu_range,
+                    ));
                 }
             }
         }
