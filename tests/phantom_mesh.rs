@@ -13,18 +13,7 @@ fn bone_model_is_watertight_for_trimesh_admesh_and_lib3mf() {
     let Some(root) = phantom() else { return };
     let dir = tempfile::tempdir().unwrap();
     let series = root.join("S21570/S2030");
-    let recipe = dir.path().join("recipe.json");
-    std::fs::write(&recipe, r#"[{"op": "threshold", "lo": 226, "hi": 3071}, {"op": "keep_largest", "connectivity": 26}]"#).unwrap();
-    let mask = dir.path().join("bone.nii.gz");
-    let (code, _, err) = hounsfield(&[
-        "segment",
-        s(&series),
-        "--recipe",
-        s(&recipe),
-        "--out",
-        s(&mask),
-    ]);
-    assert_eq!(code, 0, "{err}");
+    let mask = common::segment_to(dir.path(), &series, common::BONE_RECIPE, "bone");
     let stl = dir.path().join("bone.stl");
     let threemf = dir.path().join("bone.3mf");
     let (code, _, err) = hounsfield(&["mesh", s(&mask), "--out", s(&stl), "--series-uid", "1.2.3"]);
@@ -85,37 +74,14 @@ fn bone_model_is_watertight_for_trimesh_admesh_and_lib3mf() {
     }
 
     let Some(py) = python() else { return };
-    let o = Command::new(&py)
-        .args([s(&common::repo().join("tests/py/check_mesh.py")), s(&stl)])
-        .output()
-        .unwrap();
-    let text = String::from_utf8_lossy(&o.stdout);
-    assert!(
-        o.status.success(),
-        "trimesh: {text}{}",
-        String::from_utf8_lossy(&o.stderr)
-    );
+    let text = common::run_checker(&py, "check_mesh.py", &[s(&stl)]);
     assert!(
         text.contains("\"is_watertight\": true")
             && text.contains("\"is_winding_consistent\": true"),
         "{text}"
     );
     let counts = format!("{}:{}", report["vertices"], triangles);
-    let o = Command::new(&py)
-        .args([
-            s(&common::repo().join("tests/py/check_3mf.py")),
-            s(&threemf),
-            &counts,
-            "--manifold",
-        ])
-        .output()
-        .unwrap();
-    let text = String::from_utf8_lossy(&o.stdout);
-    assert!(
-        o.status.success(),
-        "lib3mf: {text}{}",
-        String::from_utf8_lossy(&o.stderr)
-    );
+    let text = common::run_checker(&py, "check_3mf.py", &[s(&threemf), &counts, "--manifold"]);
     assert!(
         text.contains(" 0 warnings") && text.contains("OK"),
         "{text}"
@@ -127,21 +93,7 @@ fn sinc_smoothing_reports_a_plausible_deviation() {
     let Some(root) = phantom() else { return };
     let dir = tempfile::tempdir().unwrap();
     let series = root.join("S21570/S2030");
-    let recipe = dir.path().join("recipe.json");
-    std::fs::write(&recipe, r#"[{"op": "threshold", "lo": 226, "hi": 3071}, {"op": "keep_largest", "connectivity": 26}]"#).unwrap();
-    let mask = dir.path().join("bone.nii.gz");
-    assert_eq!(
-        hounsfield(&[
-            "segment",
-            s(&series),
-            "--recipe",
-            s(&recipe),
-            "--out",
-            s(&mask)
-        ])
-        .0,
-        0
-    );
+    let mask = common::segment_to(dir.path(), &series, common::BONE_RECIPE, "bone");
     let out = dir.path().join("smooth.obj");
     let (code, _, err) = hounsfield(&[
         "mesh",

@@ -70,3 +70,35 @@ pub fn hounsfield(args: &[&str]) -> (i32, String, String) {
 pub fn s(p: &Path) -> &str {
     p.to_str().expect("test paths are UTF-8")
 }
+
+/// Writes `recipe` (JSON) into `dir`, runs `hounsfield segment INPUT` with it and returns
+/// the mask written (`name`.nii.gz); fails the test on a non-zero exit.
+pub fn segment_to(dir: &Path, input: &Path, recipe: &str, name: &str) -> PathBuf {
+    let r = dir.join(format!("{name}.recipe.json"));
+    std::fs::write(&r, recipe).expect("recipe written");
+    let mask = dir.join(format!("{name}.nii.gz"));
+    let (code, _, err) = hounsfield(&["segment", s(input), "--recipe", s(&r), "--out", s(&mask)]);
+    assert_eq!(code, 0, "{err}");
+    mask
+}
+
+/// Runs a Python checker from tests/py with the test interpreter; returns its stdout and
+/// fails the test, with its output, when it exits non-zero.
+pub fn run_checker(py: &Path, script: &str, args: &[&str]) -> String {
+    let o = std::process::Command::new(py)
+        .arg(repo().join("tests/py").join(script))
+        .args(args)
+        .output()
+        .expect("python runs");
+    let out = String::from_utf8_lossy(&o.stdout).into_owned();
+    assert!(
+        o.status.success(),
+        "{script}: {out}{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    out
+}
+
+/// The bone recipe of the acceptance tests: 226–3071 HU and the largest 26-component.
+pub const BONE_RECIPE: &str =
+    r#"[{"op": "threshold", "lo": 226, "hi": 3071}, {"op": "keep_largest", "connectivity": 26}]"#;
