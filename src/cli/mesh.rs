@@ -6,6 +6,7 @@ use super::write_json;
 use crate::error::Error;
 use crate::export::{obj, stl, threemf};
 use crate::io::nifti;
+use crate::mesh::check::Certificate;
 use crate::mesh::decimate::Decimation;
 use crate::mesh::pipeline::{self, ReconstructOptions, Reconstruction};
 use crate::mesh::smooth::Smoothing;
@@ -98,6 +99,28 @@ pub fn sidecar_path(out: &Path) -> PathBuf {
     let mut s = out.as_os_str().to_os_string();
     s.push(".json");
     PathBuf::from(s)
+}
+
+/// The labels whose surface is not closed and manifold; an error (exit 1) when there are
+/// any and `allow_open` is not set.
+fn open_labels<'a>(
+    certs: &[(&'a str, &Certificate)],
+    allow_open: bool,
+    out: &Path,
+) -> Result<Vec<&'a str>, Error> {
+    let open: Vec<&str> = certs
+        .iter()
+        .filter(|(_, c)| !(c.closed && c.manifold))
+        .map(|(n, _)| *n)
+        .collect();
+    if !open.is_empty() && !allow_open {
+        return Err(Error::Failed(format!(
+            "refusing to write {}: the surface of {} is not closed and manifold; fix the mask or pass --allow-open",
+            out.display(),
+            open.join(", ")
+        )));
+    }
+    Ok(open)
 }
 
 /// Runs `mesh`.
@@ -213,18 +236,11 @@ pub fn run(a: &MeshArgs) -> Result<(), Error> {
         );
         results.push((format!("label_{v}"), r));
     }
-    let open: Vec<&str> = results
+    let certs: Vec<(&str, &Certificate)> = results
         .iter()
-        .filter(|(_, r)| !(r.certificate.closed && r.certificate.manifold))
-        .map(|(n, _)| n.as_str())
+        .map(|(n, r)| (n.as_str(), &r.certificate))
         .collect();
-    if !open.is_empty() && !a.allow_open {
-        return Err(Error::Failed(format!(
-            "refusing to write {}: the surface of {} is not closed and manifold; fix the mask or pass --allow-open",
-            a.out.display(),
-            open.join(", ")
-        )));
-    }
+    let open = open_labels(&certs, a.allow_open, &a.out)?;
     let frame = "DICOM LPS (patient space), millimetres";
     let io = |e: std::io::Error| Error::Failed(format!("cannot write {}: {e}", a.out.display()));
     match format {
@@ -375,4 +391,49 @@ fn sidecar(
         },
         "labels": per_label,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::mesh::Mesh;
+
+    #[test]
+    fn open_surfaces_are_refused_unless_allowed() {
+        let closed = crate::mesh::check::certify(&Mesh {
+            vertices: vec![
+                [0.0, 0.0, 0.0],
+                [1.0, 0.0, 0.0],
+                [0.0, 1.0, 0.0],
+                [0.0, 0.0, 1.0],
+            ],
+            triangles: vec![[0, 2, 1], [0, 1, 3], [0, 3, 2], [1, 2, 3]],
+        });
+        let mut open = closed.clone();
+        open.closed = false;
+        open.boundary_edges = 3;
+        let out = Path::new("model.stl");
+        assert_eq!(
+            open_labels(&[("a", &closed)], false, out).ok(),
+            Some(vec![])
+        );
+        let e = open_labels(&[("a", &closed), ("b", &open)], false, out);
+        assert!(
+            matches!(&e, Err(Error::Failed(m)) if m.contains("label") || m.contains("b")),
+            "{e:?}"
+        );
+        assert_eq!(e.err().map(|x| x.exit_code()), Some(1));
+        assert_eq!(
+            open_labels(&[("b", &open)], true, out).ok(),
+            Some(vec!["b"])
+        );
+    }
+
+    #[test]
+    fn sidecar_sits_beside_the_model_with_its_extension() {
+        assert_eq!(
+            sidecar_path(Path::new("/x/bone.stl")),
+            PathBuf::from("/x/bone.stl.json")
+        );
+    }
 }
