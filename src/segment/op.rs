@@ -100,6 +100,20 @@ pub fn same_grid(volume: &Volume, seg: &Segmentation) -> Result<(), OpError> {
     }
 }
 
+/// An optional label (`within`, `region`) as a boolean array, for kernels that take one.
+pub fn region_bools(
+    seg: &Segmentation,
+    name: &Option<String>,
+) -> Result<Option<ndarray::Array3<bool>>, OpError> {
+    name.as_ref()
+        .map(|w| {
+            seg.get(w)
+                .map(|l| l.mask.to_bools())
+                .ok_or_else(|| OpError::NoLabel(w.clone()))
+        })
+        .transpose()
+}
+
 /// Fails when `name` is not a label.
 pub fn require_label(seg: &Segmentation, name: &str, field: &str) -> Result<(), OpError> {
     if seg.get(name).is_some() {

@@ -138,15 +138,7 @@ impl SegOp for KMeans {
         check(seg, self.k, &self.keep, self.iterations, &self.within)
     }
     fn apply(&self, v: &Volume, seg: &mut Segmentation) -> Result<Outcome, OpError> {
-        let region = match &self.within {
-            Some(w) => Some(
-                seg.get(w)
-                    .ok_or_else(|| OpError::NoLabel(w.clone()))?
-                    .mask
-                    .to_bools(),
-            ),
-            None => None,
-        };
+        let region = crate::segment::op::region_bools(seg, &self.within)?;
         let r = match self.gradient_weight {
             Some(w) => {
                 let g = gradient::sobel_magnitude(v.hu.view(), spacing_of(v), false);
@@ -190,15 +182,7 @@ impl SegOp for FuzzyCMeans {
         check(seg, self.k, &self.keep, self.iterations, &self.within)
     }
     fn apply(&self, v: &Volume, seg: &mut Segmentation) -> Result<Outcome, OpError> {
-        let region = match &self.within {
-            Some(w) => Some(
-                seg.get(w)
-                    .ok_or_else(|| OpError::NoLabel(w.clone()))?
-                    .mask
-                    .to_bools(),
-            ),
-            None => None,
-        };
+        let region = crate::segment::op::region_bools(seg, &self.within)?;
         let r = cluster::fuzzy_cmeans_intensity(
             v.hu.view(),
             self.k,

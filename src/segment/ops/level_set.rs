@@ -117,6 +117,18 @@ fn check_common(
     Ok(())
 }
 
+/// The label a level set writes: `label`, or the init label itself.
+fn result_label(label: &Option<String>, init: &str) -> String {
+    label.clone().unwrap_or_else(|| init.to_string())
+}
+
+/// Stores a level-set result and says how large it is.
+fn store(seg: &mut Segmentation, t: String, m: Mask) -> Outcome {
+    let n = m.count();
+    seg.set_mask(&t, m);
+    Outcome::changed(&t).note(format!("{n} voxels"))
+}
+
 /// Runs `f` on the region of interest around `init` and pastes the result back.
 fn on_roi<F>(
     v: &Volume,
@@ -188,15 +200,10 @@ impl SegOp for ChanVese {
         let m = on_roi(v, seg, &self.init, self.margin_mm, |img, ini| {
             level_set::chan_vese(img, sp, ini, &p, self.per_slice)
         })?;
-        let t = self.label.clone().unwrap_or_else(|| self.init.clone());
-        let n = m.count();
-        seg.set_mask(&t, m);
-        Ok(Outcome::changed(&t).note(format!("{n} voxels")))
+        Ok(store(seg, result_label(&self.label, &self.init), m))
     }
     fn writes(&self) -> Option<Vec<String>> {
-        Some(vec![
-            self.label.clone().unwrap_or_else(|| self.init.clone()),
-        ])
+        Some(vec![result_label(&self.label, &self.init)])
     }
 }
 
@@ -240,14 +247,9 @@ impl SegOp for GeodesicActiveContour {
         let m = on_roi(v, seg, &self.init, self.margin_mm, |img, ini| {
             level_set::geodesic_active_contour(img, sp, ini, &p, self.per_slice)
         })?;
-        let t = self.label.clone().unwrap_or_else(|| self.init.clone());
-        let n = m.count();
-        seg.set_mask(&t, m);
-        Ok(Outcome::changed(&t).note(format!("{n} voxels")))
+        Ok(store(seg, result_label(&self.label, &self.init), m))
     }
     fn writes(&self) -> Option<Vec<String>> {
-        Some(vec![
-            self.label.clone().unwrap_or_else(|| self.init.clone()),
-        ])
+        Some(vec![result_label(&self.label, &self.init)])
     }
 }

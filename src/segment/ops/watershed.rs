@@ -76,15 +76,7 @@ impl SegOp for Watershed {
                 }
             }
         }
-        let allowed = match &self.within {
-            Some(w) => Some(
-                seg.get(w)
-                    .ok_or_else(|| OpError::NoLabel(w.clone()))?
-                    .mask
-                    .to_bools(),
-            ),
-            None => None,
-        };
+        let allowed = crate::segment::op::region_bools(seg, &self.within)?;
         let conn = match self.connectivity {
             crate::segment::components::Connectivity::Six => watershed::Connectivity::Six,
             _ => watershed::Connectivity::TwentySix,
