@@ -1,11 +1,19 @@
 #!/usr/bin/env bash
-# Installs what Hounsfield's tests need on Debian 12 beyond the Rust toolchain, and makes
-# the Python virtualenv (.venv-test) whose nibabel/pydicom give the tests an independent
-# reference. Idempotent: a second run installs nothing.
+# Installs what Hounsfield needs on Debian 12 beyond the Rust toolchain. `--app`: only what
+# the window needs at run time (Vulkan loader, Mesa's Vulkan drivers incl. the lavapipe
+# software renderer, X11/Wayland keyboard and cursor libraries). Without it, also what the
+# tests need: Xvfb for the window tests, admesh, and the Python virtualenv (.venv-test)
+# whose nibabel/pydicom/trimesh give the tests an independent reference.
+# Idempotent: a second run installs nothing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-packages=(python3 python3-venv python3-pip admesh)
+app_packages=(libvulkan1 mesa-vulkan-drivers libxkbcommon-x11-0 libxcursor1 libxrandr2 libxi6
+  libx11-xcb1 libwayland-client0 libwayland-cursor0 libwayland-egl1)
+packages=("${app_packages[@]}")
+if [ "${1:-}" != "--app" ]; then
+  packages+=(python3 python3-venv python3-pip admesh xvfb xauth)
+fi
 missing=()
 for p in "${packages[@]}"; do
   dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")
@@ -17,6 +25,8 @@ if [ ${#missing[@]} -gt 0 ]; then
   $sudo apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${missing[@]}" >/dev/null
 fi
+
+[ "${1:-}" = "--app" ] && exit 0
 
 venv=.venv-test
 stamp="$venv/.requirements"

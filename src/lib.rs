@@ -9,7 +9,9 @@
 //!
 //! # Module map (the data path)
 //! [`dicom`] (import) → [`volume`] (HU + geometry) → [`feasibility`] (findings) →
-//! [`io`] (NIfTI, atomic writes) → [`cli`]. The core never depends on a UI or GPU crate.
+//! [`io`] (NIfTI, atomic writes) → [`segment`] → [`mesh`] → [`export`] → [`cli`].
+//! These core modules never use a UI or GPU crate; [`render`] (wgpu and the WGSL shaders)
+//! and [`ui`] (egui/eframe) are thin layers above them.
 
 pub mod cli;
 pub mod dicom;
@@ -19,5 +21,7 @@ pub mod feasibility;
 pub mod geom;
 pub mod io;
 pub mod mesh;
+pub mod render;
 pub mod segment;
+pub mod ui;
 pub mod volume;

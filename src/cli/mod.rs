@@ -9,6 +9,7 @@ mod input;
 mod mesh;
 mod render;
 mod segment;
+pub mod view;
 
 use crate::error::Error;
 use clap::{Parser, Subcommand};
@@ -16,12 +17,22 @@ use std::process::ExitCode;
 
 /// Hounsfield: CT to print-ready bone models, traceable to ISO/IEC 3532-1.
 #[derive(Debug, Parser)]
-#[command(name = "hounsfield", version, about, long_about = None)]
+#[command(
+    name = "hounsfield",
+    version,
+    about,
+    long_about = None,
+    args_conflicts_with_subcommands = true
+)]
 pub struct Cli {
     /// More log output on stderr (-v debug, -vv trace).
     #[arg(short, long, global = true, action = clap::ArgAction::Count)]
     pub verbose: u8,
-    /// The subcommand; without one, help is printed.
+    /// Open this DICOM folder, file, DICOMDIR or NIfTI in the window (without a
+    /// subcommand; default: the bundled sample).
+    #[arg(value_name = "PATH")]
+    pub path: Option<std::path::PathBuf>,
+    /// The subcommand; without one, the window opens.
     #[command(subcommand)]
     pub command: Option<Command>,
 }
@@ -44,6 +55,9 @@ pub enum Command {
     ExportVolume(export_volume::ExportVolumeArgs),
     /// Render a slice or slab projection (MIP/MinIP/mean) as a PNG on the CPU.
     Render(render::RenderArgs),
+    /// Open the workstation window, or render one frame of it offscreen (--screenshot),
+    /// or measure frame times (--bench-frames).
+    View(view::ViewArgs),
     /// Measure performance on real data.
     Bench(bench::BenchArgs),
 }
@@ -91,14 +105,8 @@ pub fn run(cli: Cli) -> Result<(), Error> {
         Some(Command::ExportVolume(a)) => export_volume::run(&a),
         Some(Command::Render(a)) => render::run(&a),
         Some(Command::Bench(a)) => bench::run(&a),
-        None => {
-            use clap::CommandFactory;
-            Cli::command()
-                .print_help()
-                .map_err(|e| Error::Failed(e.to_string()))?;
-            println!();
-            Ok(())
-        }
+        Some(Command::View(a)) => view::run(&a),
+        None => view::window(cli.path, None, None, [1400, 900], None),
     }
 }
 
@@ -145,7 +153,7 @@ fn check_out_dir(out: &std::path::Path) -> Result<(), Error> {
 }
 
 /// True when a path names a NIfTI file.
-fn is_nifti(p: &std::path::Path) -> bool {
+pub fn is_nifti(p: &std::path::Path) -> bool {
     let s = p.to_string_lossy().to_ascii_lowercase();
     s.ends_with(".nii") || s.ends_with(".nii.gz")
 }

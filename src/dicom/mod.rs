@@ -18,7 +18,7 @@ pub mod summary;
 pub mod write;
 
 pub use error::{FileError, SkippedFile};
-pub use load::{LoadError, LoadOptions, LoadedVolume, load};
+pub use load::{LoadError, LoadOptions, LoadedVolume, Progress, load};
 pub use series::{ImportOptions, ScanReport, Series, SeriesKind};
 
 /// Scans a path and builds its series report.

@@ -132,8 +132,23 @@ fn corners(v: &Volume) -> Vec<DVec3> {
     out
 }
 
-/// Renders a view of the whole volume extent in the plane, at the finest in-plane spacing.
-pub fn render(v: &Volume, spec: &ViewSpec) -> View {
+/// The pixel grid of a view: the whole volume extent in the plane at the finest spacing.
+#[derive(Debug, Clone, Copy)]
+pub struct Grid {
+    /// Pixels across.
+    pub width: usize,
+    /// Pixels down.
+    pub height: usize,
+    /// Pixel size, mm.
+    pub pixel_mm: f64,
+    /// LPS point of pixel (0, 0)'s centre.
+    pub first_pixel: DVec3,
+    /// Position of the plane along its normal, mm.
+    pub position_mm: f64,
+}
+
+/// The grid [`render`] samples for a view.
+pub fn grid(v: &Volume, spec: &ViewSpec) -> Grid {
     let (right, down, normal) = spec.orientation.axes();
     let pts = corners(v);
     let range = |d: DVec3| {
@@ -151,6 +166,20 @@ pub fn render(v: &Volume, spec: &ViewSpec) -> View {
     let width = (((r1 - r0) / px).round() as usize + 1).clamp(1, 4096);
     let height = (((d1 - d0) / px).round() as usize + 1).clamp(1, 4096);
     let pos = spec.position_mm.unwrap_or((n0 + n1) / 2.0);
+    Grid {
+        width,
+        height,
+        pixel_mm: px,
+        first_pixel: right * r0 + down * d0 + normal * pos,
+        position_mm: pos,
+    }
+}
+
+/// Renders a view of the whole volume extent in the plane, at the finest in-plane spacing.
+pub fn render(v: &Volume, spec: &ViewSpec) -> View {
+    let (right, down, normal) = spec.orientation.axes();
+    let g = grid(v, spec);
+    let (width, height, px, pos) = (g.width, g.height, g.pixel_mm, g.position_mm);
     // Step through a slab at the voxel spacing along the normal.
     let step_n = normal_step(v, normal);
     let half = (spec.slab_mm / 2.0).max(0.0);
@@ -160,8 +189,7 @@ pub fn render(v: &Volume, spec: &ViewSpec) -> View {
         .into_par_iter()
         .map(|idx| {
             let (row, col) = (idx / width, idx % width);
-            let base =
-                right * (r0 + col as f64 * px) + down * (d0 + row as f64 * px) + normal * pos;
+            let base = g.first_pixel + right * (col as f64 * px) + down * (row as f64 * px);
             let mut acc: Option<f32> = None;
             let mut sum = 0.0f64;
             let mut count = 0usize;
@@ -194,7 +222,7 @@ pub fn render(v: &Volume, spec: &ViewSpec) -> View {
 }
 
 /// Spacing of the volume along a patient direction (the voxel extent projected on it).
-fn normal_step(v: &Volume, n: DVec3) -> f64 {
+pub fn normal_step(v: &Volume, n: DVec3) -> f64 {
     let [s, r, c] = v.geometry.steps();
     let d = LpsDirection::new(n).map_or(n, LpsDirection::get);
     let proj = [s.0.dot(d).abs(), r.0.dot(d).abs(), c.0.dot(d).abs()];

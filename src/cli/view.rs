@@ -1,0 +1,493 @@
+//! `hounsfield view` (and `hounsfield [PATH]`): the workstation window, or one frame of it
+//! rendered offscreen to a PNG, or a frame-time benchmark.
+
+use crate::error::Error;
+use crate::render::gpu::RenderError;
+use crate::render::transfer::TransferPreset;
+use crate::render::{ViewPreset, readback};
+use crate::ui::headless::{FrameStats, Headless};
+use crate::ui::setup::{ViewMode, ViewSetup, WindowChoice};
+use crate::ui::{App, Layout, Prefs, SceneMode, ViewId};
+use std::path::{Path, PathBuf};
+
+/// Transfer-function names on the command line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum TransferArg {
+    /// CT-Bone.
+    Bone,
+    /// CT-Skin.
+    Skin,
+    /// CT-Soft tissue.
+    Soft,
+}
+
+/// 3D viewpoints on the command line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum View3dArg {
+    /// From the front.
+    Anterior,
+    /// From the patient's left.
+    Left,
+    /// From above.
+    Superior,
+}
+
+/// Arguments of `view`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct ViewArgs {
+    /// DICOM folder, file, DICOMDIR or NIfTI (default: the bundled sample).
+    pub path: Option<PathBuf>,
+    /// Series to load (id, number or UID); default: the only volume.
+    #[arg(long)]
+    pub series: Option<String>,
+    /// Render one frame offscreen to this PNG and exit (no display needed).
+    #[arg(long, value_name = "OUT.png")]
+    pub screenshot: Option<PathBuf>,
+    /// Render N frames while scrolling slices and rotating the 3D view; print mean and p95
+    /// frame time per view.
+    #[arg(long, value_name = "N")]
+    pub bench_frames: Option<usize>,
+    /// With --screenshot: draw in a real window (needs a display) instead of offscreen.
+    #[arg(long)]
+    pub in_window: bool,
+    /// Layout: 2x2, 1x3, axial, coronal, sagittal or 3d.
+    #[arg(long, default_value = "2x2")]
+    pub layout: String,
+    /// What the views show.
+    #[arg(long, value_enum, default_value = "mpr")]
+    pub mode: ViewMode,
+    /// Window size in pixels, WIDTHxHEIGHT.
+    #[arg(long, default_value = "1280x800")]
+    pub size: String,
+    /// Position of the main slice plane along its normal, LPS mm.
+    #[arg(long)]
+    pub slice_mm: Option<f64>,
+    /// Slab thickness for MIP/MinIP, mm.
+    #[arg(long, default_value_t = 20.0)]
+    pub slab_mm: f64,
+    /// Window: bone, brain, soft, lung, auto, or WIDTH,LEVEL in HU.
+    #[arg(long, default_value = "bone")]
+    pub window: String,
+    /// Volume-rendering transfer function.
+    #[arg(long, value_enum, default_value = "bone")]
+    pub transfer: TransferArg,
+    /// 3D viewpoint.
+    #[arg(long, value_enum, default_value = "anterior")]
+    pub view3d: View3dArg,
+    /// Also write the benchmark figures as JSON here.
+    #[arg(long)]
+    pub json: Option<PathBuf>,
+}
+
+fn parse_size(s: &str) -> Result<[u32; 2], Error> {
+    let bad = || Error::BadInput(format!("--size `{s}`: use WIDTHxHEIGHT, e.g. 1280x800"));
+    let (w, h) = s.split_once(['x', 'X']).ok_or_else(bad)?;
+    let w: u32 = w.trim().parse().map_err(|_| bad())?;
+    let h: u32 = h.trim().parse().map_err(|_| bad())?;
+    if !(64..=8192).contains(&w) || !(64..=8192).contains(&h) {
+        return Err(Error::BadInput(format!(
+            "--size {s}: each side must be 64 to 8192 pixels"
+        )));
+    }
+    Ok([w, h])
+}
+
+impl ViewArgs {
+    fn setup(&self) -> Result<ViewSetup, Error> {
+        let layout = Layout::parse(&self.layout).ok_or_else(|| {
+            Error::BadInput(format!(
+                "--layout `{}`: use 2x2, 1x3, axial, coronal, sagittal or 3d",
+                self.layout
+            ))
+        })?;
+        if !(self.slab_mm.is_finite() && self.slab_mm > 0.0 && self.slab_mm <= 1000.0) {
+            return Err(Error::BadInput(
+                "--slab-mm must be above 0 and at most 1000".into(),
+            ));
+        }
+        if self.slice_mm.is_some_and(|z| !z.is_finite()) {
+            return Err(Error::BadInput("--slice-mm must be a number".into()));
+        }
+        Ok(ViewSetup {
+            layout,
+            mode: self.mode,
+            slice_mm: self.slice_mm,
+            slab_mm: self.slab_mm,
+            window: WindowChoice::parse(&self.window).map_err(Error::BadInput)?,
+            transfer: match self.transfer {
+                TransferArg::Bone => TransferPreset::CtBone,
+                TransferArg::Skin => TransferPreset::CtSkin,
+                TransferArg::Soft => TransferPreset::CtSoftTissue,
+            },
+            view3d: match self.view3d {
+                View3dArg::Anterior => ViewPreset::Anterior,
+                View3dArg::Left => ViewPreset::Left,
+                View3dArg::Superior => ViewPreset::Superior,
+            },
+        })
+    }
+}
+
+/// The bundled sample: beside the working directory, the executable, or the source tree.
+pub fn bundled_sample() -> Option<PathBuf> {
+    let rel = Path::new("assets").join("sample-s2030");
+    let mut candidates = vec![rel.clone()];
+    if let Ok(exe) = std::env::current_exe() {
+        for up in exe.ancestors().skip(1).take(4) {
+            candidates.push(up.join(&rel));
+        }
+    }
+    candidates.push(Path::new(env!("CARGO_MANIFEST_DIR")).join(&rel));
+    candidates.into_iter().find(|p| p.is_dir())
+}
+
+fn source(path: &Option<PathBuf>) -> Result<PathBuf, Error> {
+    match path {
+        Some(p) if p.exists() => Ok(p.clone()),
+        Some(p) => Err(Error::BadInput(format!("{} does not exist", p.display()))),
+        None => bundled_sample().ok_or_else(|| {
+            Error::BadInput(
+                "the bundled sample (assets/sample-s2030) was not found; give a DICOM folder \
+                 or NIfTI file to open"
+                    .into(),
+            )
+        }),
+    }
+}
+
+fn render_error(e: RenderError) -> Error {
+    Error::Failed(e.to_string())
+}
+
+/// Runs `view`.
+pub fn run(a: &ViewArgs) -> Result<(), Error> {
+    let path = source(&a.path)?;
+    let setup = a.setup()?;
+    let size = parse_size(&a.size)?;
+    if let Some(out) = &a.screenshot {
+        super::check_out_dir(out)?;
+    }
+    if let Some(j) = &a.json {
+        super::check_out_dir(j)?;
+    }
+    match (&a.screenshot, a.bench_frames) {
+        (Some(out), None) if a.in_window => window(
+            Some(path),
+            a.series.clone(),
+            Some(setup),
+            size,
+            Some(out.clone()),
+        ),
+        (Some(out), None) => {
+            let (mut h, mut app) = headless_app(&path, a.series.as_deref(), setup, size)?;
+            let img = h.screenshot(&mut app).map_err(render_error)?;
+            readback::save_png(&img, out)
+                .map_err(|e| Error::Failed(format!("cannot write {}: {e}", out.display())))?;
+            println!(
+                "{} ({}×{}, {})",
+                out.display(),
+                img.width,
+                img.height,
+                h.describe()
+            );
+            Ok(())
+        }
+        (None, Some(n)) => bench(&path, a, setup, size, n),
+        (Some(_), Some(_)) => Err(Error::BadInput(
+            "--screenshot and --bench-frames are separate runs; give one".into(),
+        )),
+        (None, None) => window(Some(path), a.series.clone(), Some(setup), size, None),
+    }
+}
+
+/// Loads the source into an app drawing offscreen.
+fn headless_app(
+    path: &Path,
+    series: Option<&str>,
+    setup: ViewSetup,
+    size: [u32; 2],
+) -> Result<(Headless, App), Error> {
+    let h = Headless::new(size).map_err(render_error)?;
+    let mut app = App::new(Some(h.render_state()), Prefs::default());
+    app.auto_series = series.map(str::to_string);
+    app.setup = Some(setup);
+    app.open(path);
+    app.finish_job();
+    if app.viewer.is_none() {
+        if let Some(report) = &app.report {
+            super::input::select(report, series)?;
+        }
+        let why: Vec<String> = app.messages.iter().map(|(_, m)| m.clone()).collect();
+        return Err(Error::BadInput(if why.is_empty() {
+            format!("nothing to show in {}", path.display())
+        } else {
+            why.join("; ")
+        }));
+    }
+    Ok((h, app))
+}
+
+fn bench(
+    path: &Path,
+    a: &ViewArgs,
+    setup: ViewSetup,
+    size: [u32; 2],
+    n: usize,
+) -> Result<(), Error> {
+    if n == 0 || n > 100_000 {
+        return Err(Error::BadInput("--bench-frames must be 1 to 100000".into()));
+    }
+    let (mut h, mut app) = headless_app(path, a.series.as_deref(), setup, size)?;
+    let Some(v) = app.viewer.as_ref() else {
+        return Err(Error::Failed("no volume".into()));
+    };
+    let [ns, nr, nc] = v.volume.dims();
+    println!(
+        "view bench: {} frames per view at {}×{} on {}; volume {nc}×{nr}×{ns}",
+        n,
+        size[0],
+        size[1],
+        h.describe()
+    );
+    let mut rows = Vec::new();
+    let scenarios: [(&str, Layout, Option<SceneMode>, bool); 7] = [
+        (
+            "2x2 window, scrolling + rotating",
+            Layout::Grid2x2,
+            Some(SceneMode::Volume),
+            true,
+        ),
+        (
+            "axial (maximised)",
+            Layout::Single(ViewId::Axial),
+            None,
+            false,
+        ),
+        (
+            "coronal (maximised)",
+            Layout::Single(ViewId::Coronal),
+            None,
+            false,
+        ),
+        (
+            "sagittal (maximised)",
+            Layout::Single(ViewId::Sagittal),
+            None,
+            false,
+        ),
+        (
+            "3D volume rendering, interacting",
+            Layout::Single(ViewId::ThreeD),
+            Some(SceneMode::Volume),
+            true,
+        ),
+        (
+            "3D volume rendering, at rest",
+            Layout::Single(ViewId::ThreeD),
+            Some(SceneMode::Volume),
+            false,
+        ),
+        (
+            "3D MIP, interacting",
+            Layout::Single(ViewId::ThreeD),
+            Some(SceneMode::Mip),
+            true,
+        ),
+    ];
+    for (name, layout, scene, interacting) in scenarios {
+        app.prefs.layout = layout;
+        if let Some(v) = &mut app.viewer {
+            if let Some(s) = scene {
+                v.scene = s;
+            }
+        }
+        // Warm-up: pipelines, offscreen targets and egui's fonts.
+        for _ in 0..3 {
+            h.frame(&mut app).map_err(render_error)?;
+        }
+        let mut times = Vec::with_capacity(n);
+        for f in 0..n {
+            if let Some(v) = &mut app.viewer {
+                // Scroll back and forth through the middle of the stack, turn the camera.
+                let dir = if (f / 20) % 2 == 0 { 1 } else { -1 };
+                for i in 0..3 {
+                    v.step_slice(i, dir);
+                }
+                v.camera.rotate(6.0, 1.0);
+                v.interacting = interacting;
+            }
+            times.push(h.frame(&mut app).map_err(render_error)?);
+        }
+        let s = FrameStats::of(&times);
+        println!(
+            "  {name:<36} mean {:>7.2} ms  p95 {:>7.2} ms  ({:.1} fps)",
+            s.mean_ms, s.p95_ms, s.fps
+        );
+        rows.push(serde_json::json!({"view": name, "stats": s}));
+    }
+    if let Some(j) = &a.json {
+        super::write_json(
+            j,
+            &serde_json::json!({
+                "adapter": h.describe(),
+                "size": size,
+                "frames": n,
+                "volume": [nc, nr, ns],
+                "views": rows,
+            }),
+        )?;
+    }
+    Ok(())
+}
+
+struct WindowApp {
+    app: App,
+    screenshot: Option<PathBuf>,
+    frames_ready: u32,
+    outcome: std::sync::Arc<std::sync::Mutex<Option<Result<(), String>>>>,
+}
+
+impl eframe::App for WindowApp {
+    fn update(&mut self, ctx: &egui::Context, frame: &mut eframe::Frame) {
+        eframe::App::update(&mut self.app, ctx, frame);
+        let Some(out) = self.screenshot.clone() else {
+            return;
+        };
+        let shot = ctx.input(|i| {
+            i.raw.events.iter().find_map(|e| match e {
+                egui::Event::Screenshot { image, .. } => Some(image.clone()),
+                _ => None,
+            })
+        });
+        if let Some(img) = shot {
+            let r = readback::save_png(
+                &readback::Image {
+                    width: img.size[0] as u32,
+                    height: img.size[1] as u32,
+                    rgba: img.as_raw().to_vec(),
+                },
+                &out,
+            )
+            .map_err(|e| format!("cannot write {}: {e}", out.display()));
+            if let Ok(mut o) = self.outcome.lock() {
+                *o = Some(r);
+            }
+            ctx.send_viewport_cmd(egui::ViewportCommand::Close);
+            return;
+        }
+        let failed = self.app.job.is_none() && self.app.viewer.is_none();
+        if failed {
+            if let Ok(mut o) = self.outcome.lock() {
+                *o = Some(Err(self
+                    .app
+                    .messages
+                    .iter()
+                    .map(|(_, m)| m.clone())
+                    .collect::<Vec<_>>()
+                    .join("; ")));
+            }
+            ctx.send_viewport_cmd(egui::ViewportCommand::Close);
+            return;
+        }
+        if self.app.viewer.is_some() && self.app.job.is_none() {
+            self.frames_ready += 1;
+            if self.frames_ready == 4 {
+                ctx.send_viewport_cmd(egui::ViewportCommand::Screenshot(Default::default()));
+            }
+        }
+        ctx.request_repaint();
+    }
+
+    fn save(&mut self, storage: &mut dyn eframe::Storage) {
+        if self.screenshot.is_none() {
+            eframe::App::save(&mut self.app, storage);
+        }
+    }
+}
+
+/// Opens the window (blocking until it is closed).
+pub fn window(
+    path: Option<PathBuf>,
+    series: Option<String>,
+    setup: Option<ViewSetup>,
+    size: [u32; 2],
+    screenshot: Option<PathBuf>,
+) -> Result<(), Error> {
+    let path = match path {
+        Some(p) => Some(source(&Some(p))?),
+        None => bundled_sample(),
+    };
+    let outcome = std::sync::Arc::new(std::sync::Mutex::new(None));
+    let out2 = outcome.clone();
+    let shot = screenshot.clone();
+    let options = eframe::NativeOptions {
+        renderer: eframe::Renderer::Wgpu,
+        viewport: egui::ViewportBuilder::default()
+            .with_title("Hounsfield")
+            .with_inner_size([size[0] as f32, size[1] as f32]),
+        persist_window: screenshot.is_none(),
+        wgpu_options: eframe::egui_wgpu::WgpuConfiguration {
+            wgpu_setup: eframe::egui_wgpu::WgpuSetup::CreateNew(
+                eframe::egui_wgpu::WgpuSetupCreateNew {
+                    device_descriptor: std::sync::Arc::new(crate::render::gpu::device_descriptor),
+                    ..Default::default()
+                },
+            ),
+            ..Default::default()
+        },
+        ..Default::default()
+    };
+    let result = eframe::run_native(
+        "Hounsfield",
+        options,
+        Box::new(move |cc| {
+            let prefs: Prefs = if shot.is_none() {
+                cc.storage
+                    .and_then(|s| eframe::get_value(s, eframe::APP_KEY))
+                    .unwrap_or_default()
+            } else {
+                Prefs::default()
+            };
+            cc.egui_ctx.set_visuals(egui::Visuals::dark());
+            let mut app = App::new(cc.wgpu_render_state.clone(), prefs);
+            app.auto_series = series;
+            app.setup = setup;
+            if let Some(p) = &path {
+                app.open(p);
+            }
+            Ok(Box::new(WindowApp {
+                app,
+                screenshot: shot,
+                frames_ready: 0,
+                outcome: out2,
+            }))
+        }),
+    );
+    if let Err(e) = result {
+        let hint = if std::env::var_os("DISPLAY").is_none()
+            && std::env::var_os("WAYLAND_DISPLAY").is_none()
+        {
+            " There is no display (DISPLAY/WAYLAND_DISPLAY unset): run it in a desktop session, \
+             or render offscreen with `hounsfield view PATH --screenshot OUT.png`."
+        } else {
+            ""
+        };
+        return Err(Error::Failed(format!(
+            "cannot open the window: {e}.{hint} Without a GPU: {}",
+            RenderError::NoAdapter
+        )));
+    }
+    if screenshot.is_some() {
+        let r = outcome.lock().ok().and_then(|mut o| o.take());
+        match r {
+            Some(Ok(())) => {}
+            Some(Err(e)) => return Err(Error::Failed(e)),
+            None => {
+                return Err(Error::Failed(
+                    "the window closed before the screenshot was taken".into(),
+                ));
+            }
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,20 @@
+//! GPU rendering of the views: WGSL shaders in `shaders/` driven through wgpu. Nothing here
+//! knows about egui; the UI hands each view's parameters to [`renderer::ViewRenderer`] from
+//! its paint callbacks, and tests and the headless `view` command render offscreen through
+//! the same code.
+//!
+//! The CPU reference for the slice shader is [`crate::volume::reslice`].
+
+pub mod camera;
+pub mod colormap;
+pub mod gpu;
+pub mod readback;
+pub mod renderer;
+pub mod shaders;
+pub mod slice_view;
+pub mod transfer;
+
+pub use camera::{Camera3d, ViewPreset};
+pub use gpu::{Gpu, RenderError};
+pub use renderer::{MeshData, Scene3d, ViewRenderer};
+pub use slice_view::{SliceMode, SliceView, WindowLevel};

@@ -1,0 +1,977 @@
+//! The GPU side of the views: the volume uploaded once as a 3D texture, the pipelines for
+//! slices, ray casting, surfaces and the scaled copy, and per-view uniform buffers. The UI
+//! calls [`ViewRenderer::prepare`] then [`ViewRenderer::paint`] for each view (egui's
+//! prepare/paint split); tests and the headless renderer do the same offscreen.
+//!
+//! Volume texture format: `R16Snorm` holding the HU bits unchanged (HU = value × 32767, so
+//! every HU is exact, at 2 bytes per voxel, with hardware trilinear filtering) where the
+//! adapter has 16-bit normalised textures; otherwise `R32Float` holding HU / 32767 (exact
+//! too, twice the memory; filtered only where 32-bit float filtering exists, else nearest).
+//! The shaders are the same for both.
+
+use super::camera::Camera3d;
+use super::gpu::RenderError;
+use super::shaders;
+use super::slice_view::{HU_PER_UNIT, SliceUniforms, WindowLevel, ijk_from_lps, texture_dims};
+use super::transfer::{LUT_RANGE_HU, LUT_SIZE, OPACITY_UNIT_MM, TransferPreset};
+use crate::mesh::Mesh;
+use crate::volume::Volume;
+use glam::DVec3;
+use std::collections::HashMap;
+use wgpu::util::DeviceExt;
+
+/// The ray-casting shader's uniform block (see `shaders/raycast.wgsl`).
+#[repr(C)]
+#[derive(Debug, Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
+pub struct RayUniforms {
+    /// LPS → voxel index.
+    pub ijk_from_lps: [[f32; 4]; 4],
+    /// Clip → LPS.
+    pub lps_from_clip: [[f32; 4]; 4],
+    /// Columns, rows, slices, HU per unit.
+    pub dims: [f32; 4],
+    /// Spacing (column, row, slice) mm and the ray step mm.
+    pub spacing: [f32; 4],
+    /// Mode, transfer-function range, opacity unit.
+    pub params: [f32; 4],
+    /// Level, width, shading.
+    pub display: [f32; 4],
+    /// Towards the viewer in the volume's axes.
+    pub light: [f32; 4],
+}
+
+/// The surface shader's uniform block (see `shaders/mesh.wgsl`).
+#[repr(C)]
+#[derive(Debug, Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
+pub struct MeshUniforms {
+    /// LPS → clip.
+    pub clip_from_lps: [[f32; 4]; 4],
+    /// Towards the viewer, LPS.
+    pub light: [f32; 4],
+    /// Scalar range and whether to colour by it.
+    pub range: [f32; 4],
+}
+
+/// What the 3D view shows.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Scene3d {
+    /// Ray-cast volume rendering through a transfer function.
+    Volume(TransferPreset),
+    /// Full-volume maximum intensity projection.
+    Mip(WindowLevel),
+    /// Full-volume minimum intensity projection.
+    Minip(WindowLevel),
+    /// The surface model, coloured by its scalar within a range when given.
+    Surface(Option<[f32; 2]>),
+}
+
+impl Scene3d {
+    /// Short label.
+    pub fn label(&self) -> &'static str {
+        match self {
+            Self::Volume(_) => "Volume rendering",
+            Self::Mip(_) => "MIP",
+            Self::Minip(_) => "MinIP",
+            Self::Surface(_) => "Surface",
+        }
+    }
+}
+
+/// A surface ready for the GPU: positions and normals in LPS, one scalar per vertex.
+#[derive(Debug, Clone, Default)]
+pub struct MeshData {
+    /// Interleaved position (3), normal (3), scalar (1).
+    pub vertices: Vec<[f32; 7]>,
+    /// Triangle indices.
+    pub indices: Vec<u32>,
+}
+
+impl MeshData {
+    /// Area-weighted vertex normals; `scalar` per vertex (0 when absent or mismatched).
+    pub fn from_mesh(m: &Mesh, scalar: Option<&[f64]>) -> Self {
+        let mut normals = vec![DVec3::ZERO; m.vertices.len()];
+        for t in &m.triangles {
+            let p = t.map(|i| DVec3::from_array(m.vertices[i as usize]));
+            let n = (p[1] - p[0]).cross(p[2] - p[0]);
+            for &i in t {
+                normals[i as usize] += n;
+            }
+        }
+        let scalar = scalar.filter(|s| s.len() == m.vertices.len());
+        let vertices = m
+            .vertices
+            .iter()
+            .zip(&normals)
+            .enumerate()
+            .map(|(i, (p, n))| {
+                let n = n.normalize_or_zero();
+                let s = scalar.map_or(0.0, |s| s[i]);
+                [
+                    p[0] as f32,
+                    p[1] as f32,
+                    p[2] as f32,
+                    n.x as f32,
+                    n.y as f32,
+                    n.z as f32,
+                    s as f32,
+                ]
+            })
+            .collect();
+        Self {
+            vertices,
+            indices: m.triangles.iter().flatten().copied().collect(),
+        }
+    }
+}
+
+/// One frame's drawing of one view.
+#[derive(Debug, Clone, Copy)]
+pub enum ViewDraw {
+    /// A slice view, drawn straight into the pass.
+    Slice(SliceUniforms),
+    /// The 3D view, rendered offscreen at `size` and scaled into the pass.
+    Scene {
+        /// What to show.
+        scene: Scene3d,
+        /// The camera.
+        camera: Camera3d,
+        /// Offscreen size, pixels (smaller than the view while interacting).
+        size: [u32; 2],
+        /// Ray step as a fraction of the finest voxel spacing (larger while interacting).
+        step_factor: f32,
+    },
+}
+
+struct GpuVolume {
+    view: wgpu::TextureView,
+    dims: [u32; 3],
+    ijk_from_lps: glam::DMat4,
+    spacing: [f64; 3],
+    col_dir: DVec3,
+    row_dir: DVec3,
+    slice_dir: DVec3,
+}
+
+struct GpuMesh {
+    vertices: wgpu::Buffer,
+    indices: wgpu::Buffer,
+    count: u32,
+}
+
+struct Offscreen {
+    size: [u32; 2],
+    color: wgpu::Texture,
+    color_view: wgpu::TextureView,
+    depth_view: wgpu::TextureView,
+    blit: wgpu::BindGroup,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Painted {
+    Nothing,
+    Slice,
+    Offscreen,
+}
+
+struct Slot {
+    uniforms: wgpu::Buffer,
+    slice: Option<wgpu::BindGroup>,
+    ray: Option<wgpu::BindGroup>,
+    mesh: wgpu::BindGroup,
+    generation: u64,
+    offscreen: Option<Offscreen>,
+    painted: Painted,
+}
+
+/// Uniform buffer size for every kind of view.
+const UNIFORM_BYTES: u64 = 256;
+
+/// GPU resources of all views.
+pub struct ViewRenderer {
+    target_format: wgpu::TextureFormat,
+    volume_format: wgpu::TextureFormat,
+    volume_filterable: bool,
+    volume: Option<GpuVolume>,
+    generation: u64,
+    volume_sampler: wgpu::Sampler,
+    lut_view: wgpu::TextureView,
+    lut_texture: wgpu::Texture,
+    lut_sampler: wgpu::Sampler,
+    lut_preset: Option<TransferPreset>,
+    blit_sampler: wgpu::Sampler,
+    slice_layout: wgpu::BindGroupLayout,
+    ray_layout: wgpu::BindGroupLayout,
+    mesh_layout: wgpu::BindGroupLayout,
+    blit_layout: wgpu::BindGroupLayout,
+    slice_pipeline: wgpu::RenderPipeline,
+    ray_pipeline: wgpu::RenderPipeline,
+    mesh_pipeline: wgpu::RenderPipeline,
+    blit_pipeline: wgpu::RenderPipeline,
+    slots: HashMap<u64, Slot>,
+    mesh: Option<GpuMesh>,
+}
+
+const DEPTH_FORMAT: wgpu::TextureFormat = wgpu::TextureFormat::Depth32Float;
+
+fn uniform_entry(binding: u32, vis: wgpu::ShaderStages) -> wgpu::BindGroupLayoutEntry {
+    wgpu::BindGroupLayoutEntry {
+        binding,
+        visibility: vis,
+        ty: wgpu::BindingType::Buffer {
+            ty: wgpu::BufferBindingType::Uniform,
+            has_dynamic_offset: false,
+            min_binding_size: None,
+        },
+        count: None,
+    }
+}
+
+fn texture_entry(
+    binding: u32,
+    dim: wgpu::TextureViewDimension,
+    filterable: bool,
+) -> wgpu::BindGroupLayoutEntry {
+    wgpu::BindGroupLayoutEntry {
+        binding,
+        visibility: wgpu::ShaderStages::FRAGMENT,
+        ty: wgpu::BindingType::Texture {
+            sample_type: wgpu::TextureSampleType::Float { filterable },
+            view_dimension: dim,
+            multisampled: false,
+        },
+        count: None,
+    }
+}
+
+fn sampler_entry(binding: u32, filtering: bool) -> wgpu::BindGroupLayoutEntry {
+    wgpu::BindGroupLayoutEntry {
+        binding,
+        visibility: wgpu::ShaderStages::FRAGMENT,
+        ty: wgpu::BindingType::Sampler(if filtering {
+            wgpu::SamplerBindingType::Filtering
+        } else {
+            wgpu::SamplerBindingType::NonFiltering
+        }),
+        count: None,
+    }
+}
+
+fn fullscreen_pipeline(
+    device: &wgpu::Device,
+    label: &str,
+    source: &str,
+    layout: &wgpu::BindGroupLayout,
+    format: wgpu::TextureFormat,
+) -> wgpu::RenderPipeline {
+    let module = device.create_shader_module(wgpu::ShaderModuleDescriptor {
+        label: Some(label),
+        source: wgpu::ShaderSource::Wgsl(source.into()),
+    });
+    let pl = device.create_pipeline_layout(&wgpu::PipelineLayoutDescriptor {
+        label: Some(label),
+        bind_group_layouts: &[layout],
+        push_constant_ranges: &[],
+    });
+    device.create_render_pipeline(&wgpu::RenderPipelineDescriptor {
+        label: Some(label),
+        layout: Some(&pl),
+        vertex: wgpu::VertexState {
+            module: &module,
+            entry_point: Some("vs_main"),
+            buffers: &[],
+            compilation_options: Default::default(),
+        },
+        fragment: Some(wgpu::FragmentState {
+            module: &module,
+            entry_point: Some("fs_main"),
+            targets: &[Some(wgpu::ColorTargetState {
+                format,
+                blend: None,
+                write_mask: wgpu::ColorWrites::ALL,
+            })],
+            compilation_options: Default::default(),
+        }),
+        primitive: wgpu::PrimitiveState::default(),
+        depth_stencil: None,
+        multisample: wgpu::MultisampleState::default(),
+        multiview: None,
+        cache: None,
+    })
+}
+
+impl ViewRenderer {
+    /// Creates the pipelines for views drawn into `target_format`.
+    pub fn new(
+        device: &wgpu::Device,
+        queue: &wgpu::Queue,
+        target_format: wgpu::TextureFormat,
+    ) -> Self {
+        let features = device.features();
+        let (volume_format, volume_filterable) =
+            if features.contains(wgpu::Features::TEXTURE_FORMAT_16BIT_NORM) {
+                (wgpu::TextureFormat::R16Snorm, true)
+            } else {
+                (
+                    wgpu::TextureFormat::R32Float,
+                    features.contains(wgpu::Features::FLOAT32_FILTERABLE),
+                )
+            };
+        let filter = if volume_filterable {
+            wgpu::FilterMode::Linear
+        } else {
+            wgpu::FilterMode::Nearest
+        };
+        let volume_sampler = device.create_sampler(&wgpu::SamplerDescriptor {
+            label: Some("volume"),
+            mag_filter: filter,
+            min_filter: filter,
+            ..Default::default()
+        });
+        let linear = |label| {
+            device.create_sampler(&wgpu::SamplerDescriptor {
+                label: Some(label),
+                mag_filter: wgpu::FilterMode::Linear,
+                min_filter: wgpu::FilterMode::Linear,
+                ..Default::default()
+            })
+        };
+        let lut_sampler = linear("transfer function");
+        let blit_sampler = linear("blit");
+        let lut_texture = device.create_texture(&wgpu::TextureDescriptor {
+            label: Some("transfer function"),
+            size: wgpu::Extent3d {
+                width: LUT_SIZE as u32,
+                height: 1,
+                depth_or_array_layers: 1,
+            },
+            mip_level_count: 1,
+            sample_count: 1,
+            dimension: wgpu::TextureDimension::D2,
+            format: wgpu::TextureFormat::Rgba8Unorm,
+            usage: wgpu::TextureUsages::TEXTURE_BINDING | wgpu::TextureUsages::COPY_DST,
+            view_formats: &[],
+        });
+        let lut_view = lut_texture.create_view(&Default::default());
+        let frag = wgpu::ShaderStages::FRAGMENT;
+        let both = wgpu::ShaderStages::VERTEX_FRAGMENT;
+        let d3 = wgpu::TextureViewDimension::D3;
+        let d2 = wgpu::TextureViewDimension::D2;
+        let slice_layout = device.create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor {
+            label: Some("slice"),
+            entries: &[
+                uniform_entry(0, frag),
+                texture_entry(1, d3, volume_filterable),
+                sampler_entry(2, volume_filterable),
+            ],
+        });
+        let ray_layout = device.create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor {
+            label: Some("raycast"),
+            entries: &[
+                uniform_entry(0, frag),
+                texture_entry(1, d3, volume_filterable),
+                sampler_entry(2, volume_filterable),
+                texture_entry(3, d2, true),
+                sampler_entry(4, true),
+            ],
+        });
+        let mesh_layout = device.create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor {
+            label: Some("mesh"),
+            entries: &[uniform_entry(0, both)],
+        });
+        let blit_layout = device.create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor {
+            label: Some("blit"),
+            entries: &[texture_entry(0, d2, true), sampler_entry(1, true)],
+        });
+        let slice_pipeline = fullscreen_pipeline(
+            device,
+            "slice",
+            shaders::SLICE,
+            &slice_layout,
+            target_format,
+        );
+        let ray_pipeline = fullscreen_pipeline(
+            device,
+            "raycast",
+            shaders::RAYCAST,
+            &ray_layout,
+            target_format,
+        );
+        let blit_pipeline =
+            fullscreen_pipeline(device, "blit", shaders::BLIT, &blit_layout, target_format);
+        let mesh_pipeline = mesh_pipeline(device, &mesh_layout, target_format);
+        let mut r = Self {
+            target_format,
+            volume_format,
+            volume_filterable,
+            volume: None,
+            generation: 0,
+            volume_sampler,
+            lut_view,
+            lut_texture,
+            lut_sampler,
+            lut_preset: None,
+            blit_sampler,
+            slice_layout,
+            ray_layout,
+            mesh_layout,
+            blit_layout,
+            slice_pipeline,
+            ray_pipeline,
+            mesh_pipeline,
+            blit_pipeline,
+            slots: HashMap::new(),
+            mesh: None,
+        };
+        r.set_transfer(queue, TransferPreset::CtBone);
+        r
+    }
+
+    /// "R16Snorm, filtered" — for the About panel and benchmark reports.
+    pub fn volume_format_description(&self) -> String {
+        format!(
+            "{:?}, {}",
+            self.volume_format,
+            if self.volume_filterable {
+                "trilinear"
+            } else {
+                "nearest (no float filtering on this adapter)"
+            }
+        )
+    }
+
+    /// True when a volume is uploaded.
+    pub fn has_volume(&self) -> bool {
+        self.volume.is_some()
+    }
+
+    /// True when a surface is uploaded.
+    pub fn has_mesh(&self) -> bool {
+        self.mesh.is_some()
+    }
+
+    /// Uploads a volume (once per loaded series).
+    pub fn set_volume(
+        &mut self,
+        device: &wgpu::Device,
+        queue: &wgpu::Queue,
+        v: &Volume,
+    ) -> Result<(), RenderError> {
+        let [c, r, n] = texture_dims(v);
+        let max = device.limits().max_texture_dimension_3d;
+        if c > max || r > max || n > max || c == 0 || r == 0 || n == 0 {
+            return Err(RenderError::TooLarge(format!(
+                "the volume is {c}×{r}×{n} voxels; this GPU's 3D textures hold at most {max} \
+                 along each axis. Crop or resample the volume first"
+            )));
+        }
+        let texture = device.create_texture(&wgpu::TextureDescriptor {
+            label: Some("volume"),
+            size: wgpu::Extent3d {
+                width: c,
+                height: r,
+                depth_or_array_layers: n,
+            },
+            mip_level_count: 1,
+            sample_count: 1,
+            dimension: wgpu::TextureDimension::D3,
+            format: self.volume_format,
+            usage: wgpu::TextureUsages::TEXTURE_BINDING | wgpu::TextureUsages::COPY_DST,
+            view_formats: &[],
+        });
+        // Upload a few slices at a time so a float conversion never doubles the volume.
+        let per_slice = (c * r) as usize;
+        let chunk = 16usize;
+        let hu = v.hu.as_slice();
+        let owned;
+        let hu: &[i16] = match hu {
+            Some(s) => s,
+            None => {
+                owned = v.hu.iter().copied().collect::<Vec<i16>>();
+                &owned
+            }
+        };
+        for (ci, slab) in hu.chunks(per_slice * chunk).enumerate() {
+            let slices = (slab.len() / per_slice) as u32;
+            let bytes: Vec<u8> = match self.volume_format {
+                wgpu::TextureFormat::R16Snorm => bytemuck::cast_slice(slab).to_vec(),
+                _ => slab
+                    .iter()
+                    .flat_map(|&h| (f32::from(h) / HU_PER_UNIT).to_le_bytes())
+                    .collect(),
+            };
+            let bpp = self.volume_format.block_copy_size(None).unwrap_or(2);
+            queue.write_texture(
+                wgpu::TexelCopyTextureInfo {
+                    texture: &texture,
+                    mip_level: 0,
+                    origin: wgpu::Origin3d {
+                        x: 0,
+                        y: 0,
+                        z: (ci * chunk) as u32,
+                    },
+                    aspect: wgpu::TextureAspect::All,
+                },
+                &bytes,
+                wgpu::TexelCopyBufferLayout {
+                    offset: 0,
+                    bytes_per_row: Some(c * bpp),
+                    rows_per_image: Some(r),
+                },
+                wgpu::Extent3d {
+                    width: c,
+                    height: r,
+                    depth_or_array_layers: slices,
+                },
+            );
+        }
+        let g = &v.geometry;
+        self.volume = Some(GpuVolume {
+            view: texture.create_view(&Default::default()),
+            dims: [c, r, n],
+            ijk_from_lps: ijk_from_lps(g),
+            spacing: [g.spacing.col, g.spacing.row, g.spacing.slice],
+            col_dir: g.col_dir.get(),
+            row_dir: g.row_dir.get(),
+            slice_dir: g.slice_dir.get(),
+        });
+        self.generation += 1;
+        Ok(())
+    }
+
+    /// Uploads a surface (replacing any previous one); `None` removes it.
+    pub fn set_mesh(&mut self, device: &wgpu::Device, mesh: Option<&MeshData>) {
+        self.mesh = mesh.filter(|m| !m.indices.is_empty()).map(|m| GpuMesh {
+            vertices: device.create_buffer_init(&wgpu::util::BufferInitDescriptor {
+                label: Some("surface vertices"),
+                contents: bytemuck::cast_slice(&m.vertices),
+                usage: wgpu::BufferUsages::VERTEX,
+            }),
+            indices: device.create_buffer_init(&wgpu::util::BufferInitDescriptor {
+                label: Some("surface indices"),
+                contents: bytemuck::cast_slice(&m.indices),
+                usage: wgpu::BufferUsages::INDEX,
+            }),
+            count: m.indices.len() as u32,
+        });
+    }
+
+    fn set_transfer(&mut self, queue: &wgpu::Queue, preset: TransferPreset) {
+        if self.lut_preset == Some(preset) {
+            return;
+        }
+        let lut = preset.lut();
+        queue.write_texture(
+            wgpu::TexelCopyTextureInfo {
+                texture: &self.lut_texture,
+                mip_level: 0,
+                origin: wgpu::Origin3d::ZERO,
+                aspect: wgpu::TextureAspect::All,
+            },
+            bytemuck::cast_slice(&lut),
+            wgpu::TexelCopyBufferLayout {
+                offset: 0,
+                bytes_per_row: Some(LUT_SIZE as u32 * 4),
+                rows_per_image: None,
+            },
+            wgpu::Extent3d {
+                width: LUT_SIZE as u32,
+                height: 1,
+                depth_or_array_layers: 1,
+            },
+        );
+        self.lut_preset = Some(preset);
+    }
+
+    fn ensure_slot(&mut self, device: &wgpu::Device, id: u64) {
+        let generation = self.generation;
+        let stale = self
+            .slots
+            .get(&id)
+            .is_none_or(|s| s.generation != generation);
+        if stale {
+            let uniforms = device.create_buffer(&wgpu::BufferDescriptor {
+                label: Some("view uniforms"),
+                size: UNIFORM_BYTES,
+                usage: wgpu::BufferUsages::UNIFORM | wgpu::BufferUsages::COPY_DST,
+                mapped_at_creation: false,
+            });
+            let (slice, ray) = match &self.volume {
+                Some(vol) => (
+                    Some(device.create_bind_group(&wgpu::BindGroupDescriptor {
+                        label: Some("slice"),
+                        layout: &self.slice_layout,
+                        entries: &[
+                            wgpu::BindGroupEntry {
+                                binding: 0,
+                                resource: uniforms.as_entire_binding(),
+                            },
+                            wgpu::BindGroupEntry {
+                                binding: 1,
+                                resource: wgpu::BindingResource::TextureView(&vol.view),
+                            },
+                            wgpu::BindGroupEntry {
+                                binding: 2,
+                                resource: wgpu::BindingResource::Sampler(&self.volume_sampler),
+                            },
+                        ],
+                    })),
+                    Some(device.create_bind_group(&wgpu::BindGroupDescriptor {
+                        label: Some("raycast"),
+                        layout: &self.ray_layout,
+                        entries: &[
+                            wgpu::BindGroupEntry {
+                                binding: 0,
+                                resource: uniforms.as_entire_binding(),
+                            },
+                            wgpu::BindGroupEntry {
+                                binding: 1,
+                                resource: wgpu::BindingResource::TextureView(&vol.view),
+                            },
+                            wgpu::BindGroupEntry {
+                                binding: 2,
+                                resource: wgpu::BindingResource::Sampler(&self.volume_sampler),
+                            },
+                            wgpu::BindGroupEntry {
+                                binding: 3,
+                                resource: wgpu::BindingResource::TextureView(&self.lut_view),
+                            },
+                            wgpu::BindGroupEntry {
+                                binding: 4,
+                                resource: wgpu::BindingResource::Sampler(&self.lut_sampler),
+                            },
+                        ],
+                    })),
+                ),
+                None => (None, None),
+            };
+            let mesh = device.create_bind_group(&wgpu::BindGroupDescriptor {
+                label: Some("mesh"),
+                layout: &self.mesh_layout,
+                entries: &[wgpu::BindGroupEntry {
+                    binding: 0,
+                    resource: uniforms.as_entire_binding(),
+                }],
+            });
+            let offscreen = self.slots.remove(&id).and_then(|s| s.offscreen);
+            self.slots.insert(
+                id,
+                Slot {
+                    uniforms,
+                    slice,
+                    ray,
+                    mesh,
+                    generation,
+                    offscreen,
+                    painted: Painted::Nothing,
+                },
+            );
+        }
+    }
+
+    fn offscreen(&mut self, device: &wgpu::Device, id: u64, size: [u32; 2]) {
+        let size = [size[0].clamp(1, 8192), size[1].clamp(1, 8192)];
+        let format = self.target_format;
+        let blit_layout = &self.blit_layout;
+        let sampler = &self.blit_sampler;
+        let Some(slot) = self.slots.get_mut(&id) else {
+            return;
+        };
+        if slot.offscreen.as_ref().is_some_and(|o| o.size == size) {
+            return;
+        }
+        let extent = wgpu::Extent3d {
+            width: size[0],
+            height: size[1],
+            depth_or_array_layers: 1,
+        };
+        let color = device.create_texture(&wgpu::TextureDescriptor {
+            label: Some("3d view"),
+            size: extent,
+            mip_level_count: 1,
+            sample_count: 1,
+            dimension: wgpu::TextureDimension::D2,
+            format,
+            usage: wgpu::TextureUsages::RENDER_ATTACHMENT
+                | wgpu::TextureUsages::TEXTURE_BINDING
+                | wgpu::TextureUsages::COPY_SRC,
+            view_formats: &[],
+        });
+        let depth = device.create_texture(&wgpu::TextureDescriptor {
+            label: Some("3d view depth"),
+            size: extent,
+            mip_level_count: 1,
+            sample_count: 1,
+            dimension: wgpu::TextureDimension::D2,
+            format: DEPTH_FORMAT,
+            usage: wgpu::TextureUsages::RENDER_ATTACHMENT,
+            view_formats: &[],
+        });
+        let color_view = color.create_view(&Default::default());
+        let blit = device.create_bind_group(&wgpu::BindGroupDescriptor {
+            label: Some("blit"),
+            layout: blit_layout,
+            entries: &[
+                wgpu::BindGroupEntry {
+                    binding: 0,
+                    resource: wgpu::BindingResource::TextureView(&color_view),
+                },
+                wgpu::BindGroupEntry {
+                    binding: 1,
+                    resource: wgpu::BindingResource::Sampler(sampler),
+                },
+            ],
+        });
+        slot.offscreen = Some(Offscreen {
+            size,
+            color,
+            color_view,
+            depth_view: depth.create_view(&Default::default()),
+            blit,
+        });
+    }
+
+    /// Writes a view's uniforms and renders its offscreen part; call before the pass that
+    /// [`ViewRenderer::paint`] draws into.
+    pub fn prepare(
+        &mut self,
+        device: &wgpu::Device,
+        queue: &wgpu::Queue,
+        encoder: &mut wgpu::CommandEncoder,
+        id: u64,
+        draw: &ViewDraw,
+    ) {
+        if let ViewDraw::Scene {
+            scene: Scene3d::Volume(tf),
+            ..
+        } = draw
+        {
+            self.set_transfer(queue, *tf);
+        }
+        let ray = match draw {
+            ViewDraw::Scene {
+                scene,
+                camera,
+                size,
+                step_factor,
+            } => self.ray_uniforms(scene, camera, *size, *step_factor),
+            ViewDraw::Slice(_) => None,
+        };
+        self.ensure_slot(device, id);
+        if let ViewDraw::Scene { size, .. } = draw {
+            self.offscreen(device, id, *size);
+        }
+        let Some(slot) = self.slots.get_mut(&id) else {
+            return;
+        };
+        slot.painted = Painted::Nothing;
+        match draw {
+            ViewDraw::Slice(u) => {
+                if slot.slice.is_some() {
+                    queue.write_buffer(&slot.uniforms, 0, bytemuck::bytes_of(u));
+                    slot.painted = Painted::Slice;
+                }
+            }
+            ViewDraw::Scene { scene, camera, .. } => {
+                let Some(off) = &slot.offscreen else {
+                    return;
+                };
+                let mut pass = encoder.begin_render_pass(&wgpu::RenderPassDescriptor {
+                    label: Some("3d view"),
+                    color_attachments: &[Some(wgpu::RenderPassColorAttachment {
+                        view: &off.color_view,
+                        resolve_target: None,
+                        ops: wgpu::Operations {
+                            load: wgpu::LoadOp::Clear(wgpu::Color::BLACK),
+                            store: wgpu::StoreOp::Store,
+                        },
+                    })],
+                    // Only surfaces use depth; the ray caster composites in one pass.
+                    depth_stencil_attachment: matches!(scene, Scene3d::Surface(_)).then_some(
+                        wgpu::RenderPassDepthStencilAttachment {
+                            view: &off.depth_view,
+                            depth_ops: Some(wgpu::Operations {
+                                load: wgpu::LoadOp::Clear(1.0),
+                                store: wgpu::StoreOp::Discard,
+                            }),
+                            stencil_ops: None,
+                        },
+                    ),
+                    timestamp_writes: None,
+                    occlusion_query_set: None,
+                });
+                match scene {
+                    Scene3d::Surface(range) => {
+                        if let Some(mesh) = &self.mesh {
+                            let aspect = f64::from(off.size[0]) / f64::from(off.size[1]);
+                            let u = MeshUniforms {
+                                clip_from_lps: camera
+                                    .clip_from_lps(aspect)
+                                    .as_mat4()
+                                    .to_cols_array_2d(),
+                                light: v4(-camera.forward()),
+                                range: match range {
+                                    Some([a, b]) => [*a, *b, 1.0, 0.0],
+                                    None => [0.0, 1.0, 0.0, 0.0],
+                                },
+                            };
+                            queue.write_buffer(&slot.uniforms, 0, bytemuck::bytes_of(&u));
+                            pass.set_pipeline(&self.mesh_pipeline);
+                            pass.set_bind_group(0, &slot.mesh, &[]);
+                            pass.set_vertex_buffer(0, mesh.vertices.slice(..));
+                            pass.set_index_buffer(
+                                mesh.indices.slice(..),
+                                wgpu::IndexFormat::Uint32,
+                            );
+                            pass.draw_indexed(0..mesh.count, 0, 0..1);
+                        }
+                    }
+                    _ => {
+                        if let (Some(u), Some(bg)) = (ray, &slot.ray) {
+                            queue.write_buffer(&slot.uniforms, 0, bytemuck::bytes_of(&u));
+                            pass.set_pipeline(&self.ray_pipeline);
+                            pass.set_bind_group(0, bg, &[]);
+                            pass.draw(0..3, 0..1);
+                        }
+                    }
+                }
+                drop(pass);
+                slot.painted = Painted::Offscreen;
+            }
+        }
+    }
+
+    /// Draws a prepared view into the current pass (whose viewport is the view's rectangle).
+    pub fn paint(&self, pass: &mut wgpu::RenderPass<'static>, id: u64) {
+        let Some(slot) = self.slots.get(&id) else {
+            return;
+        };
+        match slot.painted {
+            Painted::Nothing => {}
+            Painted::Slice => {
+                if let Some(bg) = &slot.slice {
+                    pass.set_pipeline(&self.slice_pipeline);
+                    pass.set_bind_group(0, bg, &[]);
+                    pass.draw(0..3, 0..1);
+                }
+            }
+            Painted::Offscreen => {
+                if let Some(off) = &slot.offscreen {
+                    pass.set_pipeline(&self.blit_pipeline);
+                    pass.set_bind_group(0, &off.blit, &[]);
+                    pass.draw(0..3, 0..1);
+                }
+            }
+        }
+    }
+
+    /// The offscreen image of a 3D view slot (for tests).
+    pub fn offscreen_texture(&self, id: u64) -> Option<&wgpu::Texture> {
+        self.slots.get(&id)?.offscreen.as_ref().map(|o| &o.color)
+    }
+
+    fn ray_uniforms(
+        &self,
+        scene: &Scene3d,
+        camera: &Camera3d,
+        size: [u32; 2],
+        step_factor: f32,
+    ) -> Option<RayUniforms> {
+        let vol = self.volume.as_ref()?;
+        let aspect = f64::from(size[0].max(1)) / f64::from(size[1].max(1));
+        let finest = vol.spacing.iter().copied().fold(f64::INFINITY, f64::min);
+        let step = (finest * f64::from(step_factor.max(0.1))) as f32;
+        let (mode, wl) = match scene {
+            Scene3d::Volume(_) => (0.0, WindowLevel::BONE),
+            Scene3d::Mip(w) => (1.0, *w),
+            Scene3d::Minip(w) => (2.0, *w),
+            Scene3d::Surface(_) => return None,
+        };
+        let towards = -camera.forward();
+        let light = DVec3::new(
+            towards.dot(vol.col_dir),
+            towards.dot(vol.row_dir),
+            towards.dot(vol.slice_dir),
+        );
+        Some(RayUniforms {
+            ijk_from_lps: vol.ijk_from_lps.as_mat4().to_cols_array_2d(),
+            lps_from_clip: camera
+                .clip_from_lps(aspect)
+                .inverse()
+                .as_mat4()
+                .to_cols_array_2d(),
+            dims: [
+                vol.dims[0] as f32,
+                vol.dims[1] as f32,
+                vol.dims[2] as f32,
+                HU_PER_UNIT,
+            ],
+            spacing: [
+                vol.spacing[0] as f32,
+                vol.spacing[1] as f32,
+                vol.spacing[2] as f32,
+                step,
+            ],
+            params: [mode, LUT_RANGE_HU.0, LUT_RANGE_HU.1, OPACITY_UNIT_MM],
+            display: [wl.level as f32, wl.width as f32, 1.0, 0.0],
+            light: v4(light),
+        })
+    }
+}
+
+fn v4(v: DVec3) -> [f32; 4] {
+    [v.x as f32, v.y as f32, v.z as f32, 0.0]
+}
+
+fn mesh_pipeline(
+    device: &wgpu::Device,
+    layout: &wgpu::BindGroupLayout,
+    format: wgpu::TextureFormat,
+) -> wgpu::RenderPipeline {
+    let module = device.create_shader_module(wgpu::ShaderModuleDescriptor {
+        label: Some("mesh"),
+        source: wgpu::ShaderSource::Wgsl(shaders::MESH.into()),
+    });
+    let pl = device.create_pipeline_layout(&wgpu::PipelineLayoutDescriptor {
+        label: Some("mesh"),
+        bind_group_layouts: &[layout],
+        push_constant_ranges: &[],
+    });
+    device.create_render_pipeline(&wgpu::RenderPipelineDescriptor {
+        label: Some("mesh"),
+        layout: Some(&pl),
+        vertex: wgpu::VertexState {
+            module: &module,
+            entry_point: Some("vs_main"),
+            buffers: &[wgpu::VertexBufferLayout {
+                array_stride: 28,
+                step_mode: wgpu::VertexStepMode::Vertex,
+                attributes: &wgpu::vertex_attr_array![0 => Float32x3, 1 => Float32x3, 2 => Float32],
+            }],
+            compilation_options: Default::default(),
+        },
+        fragment: Some(wgpu::FragmentState {
+            module: &module,
+            entry_point: Some("fs_main"),
+            targets: &[Some(wgpu::ColorTargetState {
+                format,
+                blend: None,
+                write_mask: wgpu::ColorWrites::ALL,
+            })],
+            compilation_options: Default::default(),
+        }),
+        primitive: wgpu::PrimitiveState {
+            cull_mode: None,
+            ..Default::default()
+        },
+        depth_stencil: Some(wgpu::DepthStencilState {
+            format: DEPTH_FORMAT,
+            depth_write_enabled: true,
+            depth_compare: wgpu::CompareFunction::Less,
+            stencil: Default::default(),
+            bias: Default::default(),
+        }),
+        multisample: wgpu::MultisampleState::default(),
+        multiview: None,
+        cache: None,
+    })
+}

@@ -1,0 +1,155 @@
+//! Drawing the whole window without a display: egui's output rendered by egui-wgpu into an
+//! offscreen texture, paint callbacks included — the same `App::ui` and the same view
+//! renderer as the window. Used by `hounsfield view --screenshot/--bench-frames` and tests.
+
+use super::app::App;
+use crate::render::gpu::{Gpu, RenderError};
+use crate::render::readback::{self, Image, Target};
+use eframe::egui_wgpu;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// An offscreen window.
+pub struct Headless {
+    gpu: Gpu,
+    state: egui_wgpu::RenderState,
+    ctx: egui::Context,
+    target: Target,
+    size: [u32; 2],
+    start: Instant,
+}
+
+impl Headless {
+    /// Opens a GPU (or lavapipe) and a `size` target.
+    pub fn new(size: [u32; 2]) -> Result<Self, RenderError> {
+        let gpu = Gpu::headless()?;
+        let renderer = egui_wgpu::Renderer::new(&gpu.device, readback::FORMAT, None, 1, false);
+        let state = egui_wgpu::RenderState {
+            adapter: gpu.adapter.clone(),
+            available_adapters: vec![gpu.adapter.clone()],
+            device: gpu.device.clone(),
+            queue: gpu.queue.clone(),
+            target_format: readback::FORMAT,
+            renderer: Arc::new(egui::mutex::RwLock::new(renderer)),
+        };
+        let target = Target::new(&gpu.device, size);
+        let ctx = egui::Context::default();
+        ctx.set_visuals(egui::Visuals::dark());
+        Ok(Self {
+            gpu,
+            state,
+            ctx,
+            target,
+            size,
+            start: Instant::now(),
+        })
+    }
+
+    /// The render state to give [`App::new`].
+    pub fn render_state(&self) -> egui_wgpu::RenderState {
+        self.state.clone()
+    }
+
+    /// "adapter (backend, type)".
+    pub fn describe(&self) -> String {
+        self.gpu.describe()
+    }
+
+    /// Runs one frame of the app and waits for the GPU; returns the frame time.
+    pub fn frame(&mut self, app: &mut App) -> Result<Duration, RenderError> {
+        let t0 = Instant::now();
+        let [w, h] = self.size;
+        let input = egui::RawInput {
+            screen_rect: Some(egui::Rect::from_min_size(
+                egui::Pos2::ZERO,
+                egui::vec2(w as f32, h as f32),
+            )),
+            time: Some(self.start.elapsed().as_secs_f64()),
+            max_texture_side: Some(self.gpu.device.limits().max_texture_dimension_2d as usize),
+            ..Default::default()
+        };
+        let out = self.ctx.run(input, |ctx| app.ui(ctx));
+        let prims = self.ctx.tessellate(out.shapes, out.pixels_per_point);
+        let screen = egui_wgpu::ScreenDescriptor {
+            size_in_pixels: [w, h],
+            pixels_per_point: out.pixels_per_point,
+        };
+        let (device, queue) = (&self.gpu.device, &self.gpu.queue);
+        let mut renderer = self.state.renderer.write();
+        for (id, delta) in &out.textures_delta.set {
+            renderer.update_texture(device, queue, *id, delta);
+        }
+        let mut encoder = device.create_command_encoder(&Default::default());
+        let mut commands = renderer.update_buffers(device, queue, &mut encoder, &prims, &screen);
+        {
+            let mut pass = encoder
+                .begin_render_pass(&wgpu::RenderPassDescriptor {
+                    label: Some("window"),
+                    color_attachments: &[Some(wgpu::RenderPassColorAttachment {
+                        view: &self.target.view,
+                        resolve_target: None,
+                        ops: wgpu::Operations {
+                            load: wgpu::LoadOp::Clear(wgpu::Color::BLACK),
+                            store: wgpu::StoreOp::Store,
+                        },
+                    })],
+                    depth_stencil_attachment: None,
+                    timestamp_writes: None,
+                    occlusion_query_set: None,
+                })
+                .forget_lifetime();
+            renderer.render(&mut pass, &prims, &screen);
+        }
+        commands.push(encoder.finish());
+        queue.submit(commands);
+        for id in &out.textures_delta.free {
+            renderer.free_texture(id);
+        }
+        drop(renderer);
+        device
+            .poll(wgpu::PollType::Wait)
+            .map_err(|e| RenderError::Readback(e.to_string()))?;
+        Ok(t0.elapsed())
+    }
+
+    /// Runs a few frames (layout settles, fonts load) and returns the last one's pixels.
+    pub fn screenshot(&mut self, app: &mut App) -> Result<Image, RenderError> {
+        for _ in 0..3 {
+            self.frame(app)?;
+        }
+        readback::read_texture(&self.gpu.device, &self.gpu.queue, &self.target.texture)
+    }
+}
+
+/// Mean and 95th percentile of frame times, ms.
+#[derive(Debug, Clone, Copy, serde::Serialize)]
+pub struct FrameStats {
+    /// Mean, ms.
+    pub mean_ms: f64,
+    /// 95th percentile, ms.
+    pub p95_ms: f64,
+    /// 1000 / mean.
+    pub fps: f64,
+    /// Frames measured.
+    pub frames: usize,
+}
+
+impl FrameStats {
+    /// Statistics of a run.
+    pub fn of(times: &[Duration]) -> Self {
+        let mut ms: Vec<f64> = times.iter().map(|d| d.as_secs_f64() * 1000.0).collect();
+        ms.sort_by(f64::total_cmp);
+        let n = ms.len().max(1);
+        let mean = ms.iter().sum::<f64>() / n as f64;
+        let p95 = ms
+            .get(((n as f64 * 0.95).ceil() as usize).saturating_sub(1))
+            .copied()
+            .unwrap_or(0.0);
+        Self {
+            mean_ms: mean,
+            p95_ms: p95,
+            fps: if mean > 0.0 { 1000.0 / mean } else { 0.0 },
+            frames: ms.len(),
+        }
+    }
+}

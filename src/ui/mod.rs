@@ -1,0 +1,18 @@
+//! The workstation window (egui/eframe over wgpu): series browser, findings banner, MPR,
+//! slab MIP/MinIP and 3D views. A thin layer: state and navigation live in [`viewer`],
+//! drawing in [`crate::render`], data in the core modules.
+
+pub mod app;
+pub mod browser;
+pub mod callback;
+pub mod headless;
+pub mod help;
+pub mod jobs;
+pub mod prefs;
+pub mod setup;
+pub mod viewer;
+pub mod views;
+
+pub use app::App;
+pub use prefs::{Layout, Prefs};
+pub use viewer::{SceneMode, ViewId, Viewer};

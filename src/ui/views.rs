@@ -1,0 +1,502 @@
+//! The four views as egui widgets: input handling (the bindings in [`super::help`]) and
+//! overlays (crosshair, orientation letters, scale bar, slice position, window/level); the
+//! image itself is a wgpu paint callback.
+
+use super::callback::ViewCallback;
+use super::viewer::{ViewId, Viewer};
+use crate::render::Scene3d;
+use crate::render::renderer::ViewDraw;
+use eframe::egui_wgpu;
+use egui::{Align2, Color32, FontId, PointerButton, Pos2, Rect, Sense, Stroke, Vec2};
+use glam::DVec3;
+
+/// What a drag in a view is doing.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Drag {
+    /// Moving the crosshair.
+    Crosshair,
+    /// Adjusting window/level.
+    WindowLevel,
+    /// Rotating the other planes; the last pointer angle around the crosshair.
+    Rotate(f64),
+    /// Panning.
+    Pan,
+    /// Turning the 3D camera.
+    Orbit,
+}
+
+/// What the caller should do after a view's frame.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum ViewEvent {
+    /// Maximise the view, or go back to the layout.
+    ToggleMaximise(ViewId),
+    /// The pointer is over this patient point with this HU.
+    Hover(DVec3, Option<f32>),
+}
+
+/// Per-frame context of the views.
+pub struct ViewEnv {
+    /// A GPU renderer with the volume is available.
+    pub gpu: bool,
+    /// Why not, when not.
+    pub gpu_note: Option<String>,
+    /// Physical pixels per point.
+    pub pixels_per_point: f32,
+}
+
+fn colour(v: ViewId) -> Color32 {
+    let [r, g, b] = v.colour();
+    Color32::from_rgb(r, g, b)
+}
+
+fn no_gpu(painter: &egui::Painter, rect: Rect, note: &Option<String>) {
+    painter.rect_filled(rect, 0.0, Color32::BLACK);
+    painter.text(
+        rect.center(),
+        Align2::CENTER_CENTER,
+        note.as_deref().unwrap_or("No GPU renderer"),
+        FontId::proportional(13.0),
+        Color32::LIGHT_GRAY,
+    );
+}
+
+fn text(painter: &egui::Painter, pos: Pos2, align: Align2, s: &str) {
+    // A dark outline keeps the text readable on bright bone.
+    for d in [Vec2::new(1.0, 1.0), Vec2::new(-1.0, -1.0)] {
+        painter.text(pos + d, align, s, FontId::monospace(12.0), Color32::BLACK);
+    }
+    painter.text(
+        pos,
+        align,
+        s,
+        FontId::monospace(12.0),
+        Color32::from_gray(235),
+    );
+}
+
+/// A "nice" scale-bar length, mm, at most `max_mm`.
+pub fn scale_bar_mm(max_mm: f64) -> f64 {
+    let mut best = 1.0;
+    for m in [1.0, 2.0, 5.0, 10.0, 20.0, 50.0, 100.0, 200.0, 500.0] {
+        if m <= max_mm {
+            best = m;
+        }
+    }
+    best
+}
+
+/// A slice view in `rect`.
+pub fn slice_view(
+    ui: &mut egui::Ui,
+    rect: Rect,
+    viewer: &mut Viewer,
+    id: ViewId,
+    env: &ViewEnv,
+    drag: &mut Option<Drag>,
+) -> Vec<ViewEvent> {
+    let i = id.index();
+    let mut events = Vec::new();
+    let resp = ui.allocate_rect(rect, Sense::click_and_drag());
+    let size = [f64::from(rect.width()), f64::from(rect.height())];
+    let local = |p: Pos2| [f64::from(p.x - rect.min.x), f64::from(p.y - rect.min.y)];
+
+    // Input first, so this frame draws its result.
+    if resp.hovered() {
+        let (scroll, zoom, up, down, pgup, pgdn) = ui.input(|inp| {
+            (
+                inp.raw_scroll_delta.y,
+                inp.zoom_delta(),
+                inp.key_pressed(egui::Key::ArrowUp),
+                inp.key_pressed(egui::Key::ArrowDown),
+                inp.key_pressed(egui::Key::PageUp),
+                inp.key_pressed(egui::Key::PageDown),
+            )
+        });
+        if (zoom - 1.0).abs() > 1e-4 {
+            let sv = viewer.slice_view(i, size);
+            if let Some(p) = resp.hover_pos() {
+                let anchor = sv.point_at(local(p), size);
+                let f = 1.0 / f64::from(zoom);
+                viewer.zoom[i] = Some((sv.mm_per_px * f).clamp(0.01, 50.0));
+                let c = viewer.centres[i];
+                viewer.centres[i] = anchor + (c - anchor) * f;
+            }
+        } else if scroll != 0.0 {
+            viewer.step_slice(i, if scroll > 0.0 { 1 } else { -1 });
+        }
+        let keys = i32::from(up) - i32::from(down) + 10 * (i32::from(pgup) - i32::from(pgdn));
+        if keys != 0 {
+            viewer.step_slice(i, keys);
+        }
+    }
+    let sv = viewer.slice_view(i, size);
+    let cursor_px = sv.pixel_of(viewer.cursor, size);
+    let cursor_pos = rect.min + Vec2::new(cursor_px[0] as f32, cursor_px[1] as f32);
+    let others: Vec<(ViewId, Vec2)> = ViewId::SLICES
+        .iter()
+        .filter(|o| **o != id)
+        .map(|o| {
+            let d = viewer.axes[i].normal.cross(viewer.axes[o.index()].normal);
+            let v = Vec2::new(
+                d.dot(viewer.axes[i].right) as f32,
+                d.dot(viewer.axes[i].down) as f32,
+            );
+            (
+                *o,
+                if v.length() > 1e-6 {
+                    v.normalized()
+                } else {
+                    Vec2::X
+                },
+            )
+        })
+        .collect();
+
+    let mods = ui.input(|inp| inp.modifiers);
+    if resp.drag_started() {
+        let on_line = resp.interact_pointer_pos().is_some_and(|p| {
+            others.iter().any(|(_, d)| {
+                let r = p - cursor_pos;
+                (r.x * d.y - r.y * d.x).abs() < 8.0 && r.length() > 12.0
+            })
+        });
+        *drag = if resp.dragged_by(PointerButton::Middle) {
+            Some(Drag::Pan)
+        } else if resp.dragged_by(PointerButton::Secondary) {
+            Some(Drag::WindowLevel)
+        } else if mods.ctrl && on_line {
+            let p = resp.interact_pointer_pos().unwrap_or(cursor_pos) - cursor_pos;
+            Some(Drag::Rotate(f64::from(p.y).atan2(f64::from(p.x))))
+        } else if mods.ctrl {
+            Some(Drag::WindowLevel)
+        } else {
+            Some(Drag::Crosshair)
+        };
+    }
+    if resp.dragged() {
+        let d = resp.drag_delta();
+        match *drag {
+            Some(Drag::Crosshair) => {
+                if let Some(p) = resp.interact_pointer_pos() {
+                    viewer.cursor = sv.point_at(local(p), size);
+                }
+            }
+            Some(Drag::WindowLevel) => {
+                let k = (viewer.window.width / 400.0).max(0.25);
+                viewer.window = crate::render::WindowLevel::new(
+                    viewer.window.width + f64::from(d.x) * 2.0 * k,
+                    viewer.window.level + f64::from(d.y) * k,
+                );
+            }
+            Some(Drag::Rotate(last)) => {
+                if let Some(p) = resp.interact_pointer_pos() {
+                    let r = p - cursor_pos;
+                    let a = f64::from(r.y).atan2(f64::from(r.x));
+                    viewer.rotate_others(i, a - last);
+                    *drag = Some(Drag::Rotate(a));
+                }
+            }
+            Some(Drag::Pan) => {
+                let a = viewer.axes[i];
+                viewer.centres[i] -=
+                    (a.right * f64::from(d.x) + a.down * f64::from(d.y)) * sv.mm_per_px;
+            }
+            Some(Drag::Orbit) | None => {}
+        }
+    }
+    if resp.drag_stopped() {
+        *drag = None;
+    }
+    if resp.clicked()
+        && !mods.ctrl
+        && let Some(p) = resp.interact_pointer_pos()
+    {
+        viewer.cursor = sv.point_at(local(p), size);
+    }
+    if resp.double_clicked() {
+        events.push(ViewEvent::ToggleMaximise(id));
+    }
+
+    // Image.
+    let sv = viewer.slice_view(i, size);
+    let painter = ui.painter_at(rect);
+    if env.gpu {
+        painter.add(egui_wgpu::Callback::new_paint_callback(
+            rect,
+            ViewCallback {
+                slot: i as u64,
+                draw: ViewDraw::Slice(sv.uniforms(&viewer.volume, size)),
+            },
+        ));
+    } else {
+        no_gpu(&painter, rect, &env.gpu_note);
+    }
+
+    // Crosshair.
+    let cursor_px = sv.pixel_of(viewer.cursor, size);
+    let cursor_pos = rect.min + Vec2::new(cursor_px[0] as f32, cursor_px[1] as f32);
+    let reach = rect.width() + rect.height();
+    for (o, d) in &others {
+        let gap = 10.0;
+        let stroke = Stroke::new(1.0, colour(*o).gamma_multiply(0.85));
+        painter.line_segment([cursor_pos + *d * gap, cursor_pos + *d * reach], stroke);
+        painter.line_segment([cursor_pos - *d * gap, cursor_pos - *d * reach], stroke);
+    }
+
+    // Orientation letters.
+    let [l, r, t, b] = viewer.letters(i);
+    let m = 6.0;
+    text(
+        &painter,
+        Pos2::new(rect.min.x + m, rect.center().y),
+        Align2::LEFT_CENTER,
+        &l.to_string(),
+    );
+    text(
+        &painter,
+        Pos2::new(rect.max.x - m, rect.center().y),
+        Align2::RIGHT_CENTER,
+        &r.to_string(),
+    );
+    text(
+        &painter,
+        Pos2::new(rect.center().x, rect.min.y + m),
+        Align2::CENTER_TOP,
+        &t.to_string(),
+    );
+    text(
+        &painter,
+        Pos2::new(rect.center().x, rect.max.y - m),
+        Align2::CENTER_BOTTOM,
+        &b.to_string(),
+    );
+
+    // Labels.
+    let (k, n) = viewer.slice_index(i);
+    let slab = match sv.mode {
+        crate::render::SliceMode::Slice => String::new(),
+        m => format!(" · {} {:.0} mm", m.label(), sv.slab_mm),
+    };
+    let oblique = if viewer.is_oblique() {
+        " · oblique"
+    } else {
+        ""
+    };
+    text(
+        &painter,
+        rect.min + Vec2::new(m, m),
+        Align2::LEFT_TOP,
+        &format!(
+            "{}{}{}\nslice {k}/{n} · {:.1} mm",
+            id.label(),
+            slab,
+            oblique,
+            sv.depth_mm()
+        ),
+    );
+    text(
+        &painter,
+        Pos2::new(rect.min.x + m, rect.max.y - m),
+        Align2::LEFT_BOTTOM,
+        &format!("W {:.0} L {:.0}", sv.window.width, sv.window.level),
+    );
+    if let Some(p) = resp.hover_pos() {
+        let q = sv.point_at(local(p), size);
+        let hu = viewer.hu_at(q);
+        events.push(ViewEvent::Hover(q, hu));
+        text(
+            &painter,
+            Pos2::new(rect.max.x - m, rect.min.y + m),
+            Align2::RIGHT_TOP,
+            &match hu {
+                Some(h) => format!("{h:.0} HU"),
+                None => "outside".to_string(),
+            },
+        );
+    }
+
+    // Scale bar.
+    let bar_mm = scale_bar_mm(f64::from(rect.width()) * 0.25 * sv.mm_per_px);
+    let bar_px = (bar_mm / sv.mm_per_px) as f32;
+    let y = rect.max.y - 22.0;
+    let x1 = rect.max.x - 14.0;
+    let x0 = x1 - bar_px;
+    let s = Stroke::new(2.0, Color32::from_gray(230));
+    painter.line_segment([Pos2::new(x0, y), Pos2::new(x1, y)], s);
+    painter.line_segment([Pos2::new(x0, y - 4.0), Pos2::new(x0, y + 4.0)], s);
+    painter.line_segment([Pos2::new(x1, y - 4.0), Pos2::new(x1, y + 4.0)], s);
+    text(
+        &painter,
+        Pos2::new((x0 + x1) / 2.0, y + 4.0),
+        Align2::CENTER_TOP,
+        &format!("{bar_mm:.0} mm"),
+    );
+
+    painter.rect_stroke(
+        rect,
+        0.0,
+        Stroke::new(1.0, colour(id)),
+        egui::StrokeKind::Inside,
+    );
+    events
+}
+
+/// The 3D view in `rect`.
+pub fn scene_view(
+    ui: &mut egui::Ui,
+    rect: Rect,
+    viewer: &mut Viewer,
+    scene: Scene3d,
+    legend: Option<(&str, [f32; 2])>,
+    env: &ViewEnv,
+    drag: &mut Option<Drag>,
+) -> Vec<ViewEvent> {
+    let mut events = Vec::new();
+    let resp = ui.allocate_rect(rect, Sense::click_and_drag());
+    if resp.hovered() {
+        let (scroll, zoom) = ui.input(|i| (i.raw_scroll_delta.y, i.zoom_delta()));
+        if (zoom - 1.0).abs() > 1e-4 {
+            viewer.camera.zoom(f64::from(zoom));
+        } else if scroll != 0.0 {
+            viewer.camera.zoom((f64::from(scroll) * 0.003).exp());
+        }
+    }
+    if resp.drag_started() {
+        *drag = Some(if resp.dragged_by(PointerButton::Primary) {
+            Drag::Orbit
+        } else {
+            Drag::Pan
+        });
+    }
+    if resp.dragged() {
+        let d = resp.drag_delta();
+        match drag {
+            Some(Drag::Orbit) => viewer.camera.rotate(f64::from(d.x), f64::from(d.y)),
+            Some(_) => viewer
+                .camera
+                .pan(f64::from(d.x), f64::from(d.y), f64::from(rect.height())),
+            None => {}
+        }
+    }
+    viewer.interacting = resp.dragged();
+    if resp.drag_stopped() {
+        *drag = None;
+        viewer.interacting = false;
+    }
+    if resp.double_clicked() {
+        events.push(ViewEvent::ToggleMaximise(ViewId::ThreeD));
+    }
+    let painter = ui.painter_at(rect);
+    if env.gpu {
+        let scale = if viewer.interacting {
+            INTERACTIVE_SCALE
+        } else {
+            1.0
+        };
+        let px = |x: f32| ((x * env.pixels_per_point * scale).round() as u32).max(1);
+        painter.add(egui_wgpu::Callback::new_paint_callback(
+            rect,
+            ViewCallback {
+                slot: ViewId::ThreeD.index() as u64,
+                draw: ViewDraw::Scene {
+                    scene,
+                    camera: viewer.camera,
+                    size: [px(rect.width()), px(rect.height())],
+                    step_factor: if viewer.interacting {
+                        INTERACTIVE_STEP
+                    } else {
+                        1.0
+                    },
+                },
+            },
+        ));
+    } else {
+        no_gpu(&painter, rect, &env.gpu_note);
+    }
+    let m = 6.0;
+    let what = match scene {
+        Scene3d::Volume(tf) => format!("Volume rendering · {}", tf.label()),
+        s => s.label().to_string(),
+    };
+    text(
+        &painter,
+        rect.min + Vec2::new(m, m),
+        Align2::LEFT_TOP,
+        &format!("3D · {what}"),
+    );
+    if let Some((name, [lo, hi])) = legend {
+        legend_bar(&painter, rect, name, lo, hi);
+    }
+    painter.rect_stroke(
+        rect,
+        0.0,
+        Stroke::new(1.0, colour(ViewId::ThreeD)),
+        egui::StrokeKind::Inside,
+    );
+    events
+}
+
+/// Fraction of the 3D view's resolution rendered while dragging.
+pub const INTERACTIVE_SCALE: f32 = 0.35;
+/// Ray step, in finest-voxel units, while dragging (1 at rest).
+pub const INTERACTIVE_STEP: f32 = 2.0;
+
+fn legend_bar(painter: &egui::Painter, rect: Rect, name: &str, lo: f32, hi: f32) {
+    let h = (rect.height() * 0.5).min(220.0);
+    let bar = Rect::from_min_size(
+        Pos2::new(rect.max.x - 34.0, rect.center().y - h / 2.0),
+        Vec2::new(14.0, h),
+    );
+    let mut mesh = egui::Mesh::default();
+    let steps = 32;
+    for s in 0..=steps {
+        let t = s as f32 / steps as f32;
+        let [r, g, b] = crate::render::colormap::cool_warm(t);
+        let c = Color32::from_rgb((r * 255.0) as u8, (g * 255.0) as u8, (b * 255.0) as u8);
+        let y = bar.max.y - t * h;
+        mesh.colored_vertex(Pos2::new(bar.min.x, y), c);
+        mesh.colored_vertex(Pos2::new(bar.max.x, y), c);
+        if s > 0 {
+            let k = (2 * s) as u32;
+            mesh.add_triangle(k - 2, k - 1, k);
+            mesh.add_triangle(k - 1, k + 1, k);
+        }
+    }
+    painter.add(egui::Shape::mesh(mesh));
+    painter.rect_stroke(
+        bar,
+        0.0,
+        Stroke::new(1.0, Color32::GRAY),
+        egui::StrokeKind::Outside,
+    );
+    text(
+        painter,
+        Pos2::new(bar.min.x - 4.0, bar.min.y),
+        Align2::RIGHT_CENTER,
+        &format!("{hi:.2}"),
+    );
+    text(
+        painter,
+        Pos2::new(bar.min.x - 4.0, bar.max.y),
+        Align2::RIGHT_CENTER,
+        &format!("{lo:.2}"),
+    );
+    text(
+        painter,
+        Pos2::new(bar.max.x, bar.min.y - 8.0),
+        Align2::RIGHT_BOTTOM,
+        name,
+    );
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn scale_bar_lengths_are_round() {
+        assert_eq!(scale_bar_mm(57.0), 50.0);
+        assert_eq!(scale_bar_mm(19.9), 10.0);
+        assert_eq!(scale_bar_mm(0.3), 1.0);
+    }
+}

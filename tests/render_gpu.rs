@@ -1,0 +1,345 @@
+//! Shader tests: synthetic volumes rendered offscreen through the real WGSL shaders (on
+//! Mesa's lavapipe in CI) and compared pixel by pixel with the CPU reference
+//! (`volume::reslice`). A shader that samples the wrong axis fails these.
+//!
+//! Needs a wgpu adapter: without one the tests skip, except with CI=true where they fail.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use glam::DVec3;
+use hounsfield::geom::SpacingMm;
+use hounsfield::render::readback::{self, Image};
+use hounsfield::render::renderer::ViewDraw;
+use hounsfield::render::slice_view::uniforms_matching_cpu;
+use hounsfield::render::{
+    Camera3d, Gpu, Scene3d, SliceMode, ViewPreset, ViewRenderer, WindowLevel,
+};
+use hounsfield::volume::reslice::{self, Orientation, Projection, ViewSpec};
+use hounsfield::volume::{Volume, VolumeGeometry};
+use ndarray::Array3;
+
+fn gpu() -> Option<Gpu> {
+    match Gpu::headless() {
+        Ok(g) => Some(g),
+        Err(e) if std::env::var("CI").is_ok_and(|v| v == "true") => {
+            panic!("CI=true but no GPU adapter (install mesa-vulkan-drivers): {e}")
+        }
+        Err(e) => {
+            eprintln!("skipping: {e}");
+            None
+        }
+    }
+}
+
+fn renderer(g: &Gpu, v: &Volume) -> ViewRenderer {
+    let mut r = ViewRenderer::new(&g.device, &g.queue, readback::FORMAT);
+    r.set_volume(&g.device, &g.queue, v).expect("volume fits");
+    r
+}
+
+/// An anisotropic volume whose value tells each axis apart: HU = 3·col + 40·row + 700·slice − 1000.
+fn gradient() -> Volume {
+    Volume {
+        hu: Array3::from_shape_fn((6, 20, 30), |(k, j, i)| {
+            (3 * i + 40 * j + 700 * k) as i16 - 1000
+        }),
+        geometry: VolumeGeometry::axis_aligned(SpacingMm {
+            col: 1.0,
+            row: 1.0,
+            slice: 1.0,
+        }),
+    }
+}
+
+/// Two spheres of different brightness at different depths in a −1000 HU background.
+fn spheres(background: i16, a: i16, b: i16) -> Volume {
+    let c1 = DVec3::new(10.0, 12.0, 8.0);
+    let c2 = DVec3::new(28.0, 26.0, 18.0);
+    Volume {
+        hu: Array3::from_shape_fn((28, 40, 40), |(k, j, i)| {
+            let p = DVec3::new(i as f64, j as f64, k as f64);
+            if (p - c1).length() <= 6.0 {
+                a
+            } else if (p - c2).length() <= 8.0 {
+                b
+            } else {
+                background
+            }
+        }),
+        geometry: VolumeGeometry::axis_aligned(SpacingMm {
+            col: 1.0,
+            row: 1.0,
+            slice: 1.0,
+        }),
+    }
+}
+
+/// GPU slice/slab vs the CPU reference: the number of pixels more than 1 grey level apart.
+fn compare(
+    g: &Gpu,
+    v: &Volume,
+    spec: ViewSpec,
+    mode: SliceMode,
+    window: WindowLevel,
+) -> (usize, usize, Image, Vec<u8>) {
+    let mut r = renderer(g, v);
+    let (u, size) = uniforms_matching_cpu(v, &spec, window, mode);
+    let img = readback::render_view(&g.device, &g.queue, &mut r, &ViewDraw::Slice(u), size)
+        .expect("rendered");
+    let cpu = reslice::window(&reslice::render(v, &spec), window.width, window.level);
+    let gpu = img.grey();
+    assert_eq!(gpu.len(), cpu.len());
+    let bad = gpu
+        .iter()
+        .zip(&cpu)
+        .filter(|(a, b)| (i32::from(**a) - i32::from(**b)).abs() > 1)
+        .count();
+    (bad, cpu.len(), img, cpu)
+}
+
+#[test]
+fn axial_slice_of_a_gradient_matches_the_cpu() {
+    let Some(g) = gpu() else { return };
+    let v = gradient();
+    // Slice 3 exactly (voxel centres), then one between slices 2 and 3 (interpolated).
+    for (z, tol) in [(3.0, 0), (2.5, 0)] {
+        let spec = ViewSpec {
+            orientation: Orientation::Axial,
+            position_mm: Some(z),
+            slab_mm: 0.0,
+            projection: Projection::Mip,
+        };
+        let w = WindowLevel::new(4200.0, 1000.0);
+        let (bad, n, img, cpu) = compare(&g, &v, spec, SliceMode::Slice, w);
+        assert!(bad <= tol, "z {z}: {bad} of {n} pixels differ");
+        // The gradient really is there: brighter to the right and downwards.
+        assert!(img.at(25, 10)[0] > img.at(2, 10)[0]);
+        assert!(img.at(10, 18)[0] > img.at(10, 1)[0]);
+        assert!(cpu.iter().any(|&x| x > 0 && x < 255));
+    }
+}
+
+#[test]
+fn coronal_and_sagittal_slices_match_the_cpu() {
+    let Some(g) = gpu() else { return };
+    let v = gradient();
+    for (o, pos) in [(Orientation::Coronal, 7.0), (Orientation::Sagittal, 11.0)] {
+        let spec = ViewSpec {
+            orientation: o,
+            position_mm: Some(pos),
+            slab_mm: 0.0,
+            projection: Projection::Mip,
+        };
+        let (bad, n, _, _) = compare(
+            &g,
+            &v,
+            spec,
+            SliceMode::Slice,
+            WindowLevel::new(4200.0, 1000.0),
+        );
+        assert_eq!(bad, 0, "{o:?}: {bad} of {n} pixels differ");
+    }
+}
+
+#[test]
+fn mip_of_two_spheres_matches_the_cpu() {
+    let Some(g) = gpu() else { return };
+    let v = spheres(-1000, 400, 1500);
+    let spec = ViewSpec {
+        orientation: Orientation::Axial,
+        position_mm: Some(13.0),
+        slab_mm: 30.0,
+        projection: Projection::Mip,
+    };
+    let w = WindowLevel::new(2600.0, 250.0);
+    let (bad, n, img, _) = compare(&g, &v, spec, SliceMode::Mip, w);
+    assert_eq!(bad, 0, "{bad} of {n} pixels differ");
+    // Both spheres appear, at their own brightness, though they lie at different depths.
+    let grey = |hu: f64| (((hu - (w.level - w.width / 2.0)) / w.width) * 255.0).round() as i32;
+    assert!((i32::from(img.at(10, 12)[0]) - grey(400.0)).abs() <= 1);
+    assert!((i32::from(img.at(28, 26)[0]) - grey(1500.0)).abs() <= 1);
+    assert!((i32::from(img.at(35, 5)[0]) - grey(-1000.0)).abs() <= 1);
+}
+
+#[test]
+fn minip_and_mean_slabs_match_the_cpu() {
+    let Some(g) = gpu() else { return };
+    let v = spheres(100, -500, -900);
+    for (mode, proj) in [
+        (SliceMode::Minip, Projection::Minip),
+        (SliceMode::Mean, Projection::Mean),
+    ] {
+        let spec = ViewSpec {
+            orientation: Orientation::Coronal,
+            position_mm: Some(20.0),
+            slab_mm: 40.0,
+            projection: proj,
+        };
+        let (bad, n, img, _) = compare(&g, &v, spec, mode, WindowLevel::new(1200.0, -400.0));
+        // Means are sums of interpolated samples in f32 on both sides: allow a few
+        // rounding flips at grey-level boundaries, none for the exact MinIP.
+        let tol = if mode == SliceMode::Minip { 0 } else { n / 200 };
+        assert!(bad <= tol, "{mode:?}: {bad} of {n} pixels differ");
+        if mode == SliceMode::Minip {
+            // The darker sphere (−900 HU → grey 21) shows through 100 HU tissue (grey 234).
+            let darkest = img.grey().into_iter().min().unwrap();
+            assert!((i32::from(darkest) - 21).abs() <= 1, "darkest {darkest}");
+            assert!(
+                img.grey()
+                    .iter()
+                    .filter(|&&x| (i32::from(x) - 234).abs() <= 1)
+                    .count()
+                    > n / 2
+            );
+        }
+    }
+}
+
+fn scene(g: &Gpu, v: &Volume, s: Scene3d, preset: ViewPreset, size: [u32; 2]) -> Image {
+    let mut r = renderer(g, v);
+    let centre = DVec3::new(19.5, 19.5, 13.5);
+    let cam = Camera3d::framing(centre, 30.0, preset);
+    readback::render_view(
+        &g.device,
+        &g.queue,
+        &mut r,
+        &ViewDraw::Scene {
+            scene: s,
+            camera: cam,
+            size,
+            step_factor: 0.5,
+        },
+        size,
+    )
+    .expect("rendered")
+}
+
+/// Brightness-weighted centroid of an image's red channel, as fractions of its size.
+fn centroid(img: &Image) -> (f64, f64) {
+    let (mut sx, mut sy, mut s) = (0.0, 0.0, 0.0);
+    for y in 0..img.height {
+        for x in 0..img.width {
+            let w = f64::from(img.at(x, y)[0]);
+            sx += w * f64::from(x);
+            sy += w * f64::from(y);
+            s += w;
+        }
+    }
+    (
+        sx / s / f64::from(img.width),
+        sy / s / f64::from(img.height),
+    )
+}
+
+#[test]
+fn full_volume_mip_from_the_front_puts_patient_left_on_screen_right() {
+    let Some(g) = gpu() else { return };
+    // One bright sphere on the patient's left (+x), superior (+z).
+    let c = DVec3::new(30.0, 20.0, 20.0);
+    let v = Volume {
+        hu: Array3::from_shape_fn((28, 40, 40), |(k, j, i)| {
+            if (DVec3::new(i as f64, j as f64, k as f64) - c).length() <= 5.0 {
+                2000
+            } else {
+                -1000
+            }
+        }),
+        geometry: VolumeGeometry::axis_aligned(SpacingMm {
+            col: 1.0,
+            row: 1.0,
+            slice: 1.0,
+        }),
+    };
+    let img = scene(
+        &g,
+        &v,
+        Scene3d::Mip(WindowLevel::new(3000.0, 500.0)),
+        ViewPreset::Anterior,
+        [96, 96],
+    );
+    let (x, y) = centroid(&img);
+    assert!(
+        x > 0.55,
+        "sphere on the patient's left must be right of centre, at {x}"
+    );
+    assert!(y < 0.45, "a superior sphere must be above centre, at {y}");
+    // The MinIP of the same volume is the background everywhere the rays cross it.
+    let min = scene(
+        &g,
+        &v,
+        Scene3d::Minip(WindowLevel::new(3000.0, 500.0)),
+        ViewPreset::Anterior,
+        [96, 96],
+    );
+    assert_eq!(min.at(48, 48)[0], 0);
+}
+
+#[test]
+fn volume_rendering_shows_bone_and_not_air() {
+    let Some(g) = gpu() else { return };
+    let v = spheres(-1000, 1200, 40);
+    let img = scene(
+        &g,
+        &v,
+        Scene3d::Volume(hounsfield::render::transfer::TransferPreset::CtBone),
+        ViewPreset::Anterior,
+        [128, 128],
+    );
+    // The bone sphere (x = 10 → screen left of centre from the front) is lit; soft tissue
+    // (40 HU) is transparent under CT-Bone, so the other sphere leaves the background black.
+    let (x, _) = centroid(&img);
+    assert!(x < 0.45, "bone sphere at {x}");
+    assert!(img.rgba.chunks_exact(4).filter(|p| p[0] > 100).count() > 50);
+    assert_eq!(img.at(2, 2), [0, 0, 0, 255]);
+}
+
+#[test]
+fn surfaces_are_drawn_with_their_scalar_colours() {
+    let Some(g) = gpu() else { return };
+    let v = spheres(-1000, 1200, 1200);
+    let mask = hounsfield::segment::ops::threshold::threshold_mask(&v.hu, 300, 3071);
+    let rec = hounsfield::mesh::pipeline::reconstruct(
+        &mask,
+        &v.geometry,
+        None,
+        &hounsfield::mesh::pipeline::ReconstructOptions {
+            self_intersections: false,
+            ..Default::default()
+        },
+    )
+    .expect("mesh");
+    // Scalar: the vertex's x, so the colour runs cold (patient right) to warm (left).
+    let xs: Vec<f64> = rec.mesh.vertices.iter().map(|p| p[0]).collect();
+    let mut r = renderer(&g, &v);
+    r.set_mesh(
+        &g.device,
+        Some(&hounsfield::render::MeshData::from_mesh(
+            &rec.mesh,
+            Some(&xs),
+        )),
+    );
+    let cam = Camera3d::framing(DVec3::new(19.5, 19.5, 13.5), 30.0, ViewPreset::Anterior);
+    let img = readback::render_view(
+        &g.device,
+        &g.queue,
+        &mut r,
+        &ViewDraw::Scene {
+            scene: Scene3d::Surface(Some([0.0, 40.0])),
+            camera: cam,
+            size: [128, 128],
+            step_factor: 1.0,
+        },
+        [128, 128],
+    )
+    .expect("rendered");
+    let (mut cold, mut warm) = (0, 0);
+    for p in img.rgba.chunks_exact(4) {
+        if i32::from(p[2]) > i32::from(p[0]) + 30 {
+            cold += 1;
+        }
+        if i32::from(p[0]) > i32::from(p[2]) + 30 {
+            warm += 1;
+        }
+    }
+    assert!(cold > 30 && warm > 30, "cold {cold} warm {warm}");
+}

@@ -1,0 +1,188 @@
+//! `hounsfield view`: offscreen screenshots of the whole window through the wgpu renderer
+//! (lavapipe in CI), the window itself under Xvfb, and the frame benchmark's report.
+//! Needs a wgpu adapter (and xvfb-run for the window test): skips without, fails with CI=true.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use common::{hounsfield, sample};
+use std::path::Path;
+
+fn in_ci() -> bool {
+    std::env::var("CI").is_ok_and(|v| v == "true")
+}
+
+fn have_gpu() -> bool {
+    match hounsfield::render::Gpu::headless() {
+        Ok(_) => true,
+        Err(e) if in_ci() => panic!("CI=true but no GPU adapter: {e}"),
+        Err(e) => {
+            eprintln!("skipping: {e}");
+            false
+        }
+    }
+}
+
+fn png(path: &Path) -> (u32, u32, Vec<u8>) {
+    let dec = png::Decoder::new(std::io::BufReader::new(std::fs::File::open(path).unwrap()));
+    let mut r = dec.read_info().unwrap();
+    let mut buf = vec![0; r.output_buffer_size().unwrap()];
+    let info = r.next_frame(&mut buf).unwrap();
+    buf.truncate(info.buffer_size());
+    assert_eq!(info.color_type, png::ColorType::Rgba);
+    (info.width, info.height, buf)
+}
+
+/// Fraction of pixels in a rectangle (fractions of the image) brighter than `level`.
+fn bright(img: &(u32, u32, Vec<u8>), x0: f64, y0: f64, x1: f64, y1: f64, level: u8) -> f64 {
+    let (w, h, px) = img;
+    let (mut n, mut b) = (0usize, 0usize);
+    for y in (y0 * f64::from(*h)) as u32..(y1 * f64::from(*h)) as u32 {
+        for x in (x0 * f64::from(*w)) as u32..(x1 * f64::from(*w)) as u32 {
+            let i = ((y * w + x) * 4) as usize;
+            n += 1;
+            if px[i] > level {
+                b += 1;
+            }
+        }
+    }
+    b as f64 / n.max(1) as f64
+}
+
+#[test]
+fn offscreen_screenshot_of_the_sample_shows_bone_in_every_view() {
+    if !have_gpu() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("2x2.png");
+    let s = sample();
+    let (code, stdout, stderr) = hounsfield(&[
+        "view",
+        s.to_str().unwrap(),
+        "--screenshot",
+        out.to_str().unwrap(),
+        "--size",
+        "960x640",
+    ]);
+    assert_eq!(code, 0, "{stdout}{stderr}");
+    let img = png(&out);
+    assert_eq!((img.0, img.1), (960, 640));
+    // Right of the side panel, each quadrant of the view area holds some bright bone.
+    for (x0, y0) in [(0.45, 0.1), (0.75, 0.1), (0.45, 0.55), (0.75, 0.55)] {
+        let f = bright(&img, x0, y0, x0 + 0.2, y0 + 0.3, 200);
+        assert!(f > 0.003, "quadrant at {x0},{y0}: {f}");
+    }
+}
+
+#[test]
+fn bad_view_arguments_are_refused_with_a_reason() {
+    let s = sample();
+    let (code, _, err) = hounsfield(&[
+        "view",
+        s.to_str().unwrap(),
+        "--layout",
+        "3x3",
+        "--screenshot",
+        "x.png",
+    ]);
+    assert_eq!(code, 2);
+    assert!(err.contains("--layout"), "{err}");
+    let (code, _, err) = hounsfield(&[
+        "view",
+        s.to_str().unwrap(),
+        "--size",
+        "12",
+        "--screenshot",
+        "x.png",
+    ]);
+    assert_eq!(code, 2);
+    assert!(err.contains("--size"), "{err}");
+    let (code, _, err) = hounsfield(&["view", "/no/such/folder", "--screenshot", "x.png"]);
+    assert_eq!(code, 2);
+    assert!(err.contains("does not exist"), "{err}");
+}
+
+#[test]
+fn bench_frames_reports_every_view() {
+    if !have_gpu() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let json = dir.path().join("bench.json");
+    let s = sample();
+    let (code, stdout, stderr) = hounsfield(&[
+        "view",
+        s.to_str().unwrap(),
+        "--bench-frames",
+        "4",
+        "--size",
+        "640x400",
+        "--json",
+        json.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 0, "{stdout}{stderr}");
+    for v in [
+        "axial",
+        "coronal",
+        "sagittal",
+        "3D volume rendering, interacting",
+    ] {
+        assert!(stdout.contains(v), "{v} missing in\n{stdout}");
+    }
+    let j: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    let views = j["views"].as_array().unwrap();
+    assert_eq!(views.len(), 7);
+    for v in views {
+        assert!(v["stats"]["mean_ms"].as_f64().unwrap() > 0.0);
+        assert_eq!(v["stats"]["frames"], 4);
+    }
+}
+
+#[test]
+fn the_window_under_xvfb_takes_its_own_screenshot() {
+    let xvfb = std::process::Command::new("sh")
+        .args(["-c", "command -v xvfb-run"])
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !xvfb {
+        assert!(
+            !in_ci(),
+            "CI=true but xvfb-run is missing (packaging/setup-debian.sh installs it)"
+        );
+        eprintln!("skipping: no xvfb-run");
+        return;
+    }
+    if !have_gpu() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("window.png");
+    let s = sample();
+    let o = std::process::Command::new("xvfb-run")
+        .args(["-a", "-s", "-screen 0 1280x1024x24"])
+        .arg(env!("CARGO_BIN_EXE_hounsfield"))
+        .args([
+            "view",
+            s.to_str().unwrap(),
+            "--in-window",
+            "--size",
+            "900x600",
+            "--screenshot",
+        ])
+        .arg(&out)
+        .env("HOME", dir.path())
+        .output()
+        .unwrap();
+    assert!(
+        o.status.success(),
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let img = png(&out);
+    assert!(img.0 >= 600 && img.1 >= 400, "{}×{}", img.0, img.1);
+    assert!(bright(&img, 0.4, 0.05, 0.95, 0.95, 200) > 0.003);
+}
