@@ -14,7 +14,8 @@ struct Ray {
     // mode (0 volume rendering, 1 MIP, 2 MinIP), transfer function HU at lut 0 and lut 1,
     // opacity reference step (mm).
     params: vec4<f32>,
-    // level HU, width HU (MIP / MinIP), shading on (1) / off (0), unused.
+    // level HU, width HU (MIP / MinIP), shading on (1) / off (0), HU below which the
+    // transfer function is fully transparent.
     display: vec4<f32>,
     // Direction towards the viewer in the volume's own (column, row, slice) axes.
     light: vec4<f32>,
@@ -95,6 +96,9 @@ fn fs_main(in: VsOut) -> @location(0) vec4<f32> {
     for (var s = 0; s < n; s++) {
         let c = clamp(o + d * (t0 + (f32(s) + 0.5) * step), vec3<f32>(0.0), clamp_hi);
         let v = value_at(c);
+        if v < u.display.w {
+            continue;
+        }
         let tf = textureSampleLevel(lut, lut_sampler, vec2<f32>((v - tf_lo) / tf_span, 0.5), 0.0);
         if tf.a <= 0.002 {
             continue;

@@ -49,8 +49,9 @@ fn series_browser_marks_localizer_and_secondary_capture_and_shows_the_findings_b
         "localizer row"
     );
     assert!(
-        h.query_by_label_contains("secondary-capture · S4010/")
-            .is_some(),
+        h.query_all_by_label_contains("secondary-capture · S4010/")
+            .count()
+            == 4,
         "secondary capture row"
     );
     // Choosing a localizer offers no Load button: it is not a volume.
@@ -72,8 +73,9 @@ fn series_browser_marks_localizer_and_secondary_capture_and_shows_the_findings_b
         h.state().messages
     );
     assert!(h.query_by_label_contains("Feasibility findings").is_some());
+    // The banner line (code: message), beside the browser's list of codes.
     assert!(
-        h.query_by_label_contains("slice-distance-above-1mm")
+        h.query_by_label_contains("slice-distance-above-1mm: slice distance 5.000 mm")
             .is_some()
     );
     h.get_by_label("I have read these findings").click();

@@ -134,7 +134,7 @@ fn bench_frames_reports_every_view() {
     let j: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
     let views = j["views"].as_array().unwrap();
-    assert_eq!(views.len(), 7);
+    assert_eq!(views.len(), 8);
     for v in views {
         assert!(v["stats"]["mean_ms"].as_f64().unwrap() > 0.0);
         assert_eq!(v["stats"]["frames"], 4);

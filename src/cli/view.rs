@@ -77,6 +77,9 @@ pub struct ViewArgs {
     /// Also write the benchmark figures as JSON here.
     #[arg(long)]
     pub json: Option<PathBuf>,
+    /// With --bench-frames: only the views whose name contains this text (e.g. `3D`).
+    #[arg(long)]
+    pub only: Option<String>,
 }
 
 fn parse_size(s: &str) -> Result<[u32; 2], Error> {
@@ -250,11 +253,20 @@ fn bench(
         h.describe()
     );
     let mut rows = Vec::new();
-    let scenarios: [(&str, Layout, Option<SceneMode>, bool); 7] = [
+    type Scenario = (&'static str, Layout, Option<SceneMode>, bool);
+    let volume = Some(SceneMode::Volume);
+    let three_d = Layout::Single(ViewId::ThreeD);
+    let scenarios: [Scenario; 8] = [
         (
-            "2x2 window, scrolling + rotating",
+            "2x2 window, scrolling slices",
             Layout::Grid2x2,
-            Some(SceneMode::Volume),
+            volume,
+            false,
+        ),
+        (
+            "2x2 window, scrolling + rotating 3D, interacting",
+            Layout::Grid2x2,
+            volume,
             true,
         ),
         (
@@ -275,26 +287,14 @@ fn bench(
             None,
             false,
         ),
-        (
-            "3D volume rendering, interacting",
-            Layout::Single(ViewId::ThreeD),
-            Some(SceneMode::Volume),
-            true,
-        ),
-        (
-            "3D volume rendering, at rest",
-            Layout::Single(ViewId::ThreeD),
-            Some(SceneMode::Volume),
-            false,
-        ),
-        (
-            "3D MIP, interacting",
-            Layout::Single(ViewId::ThreeD),
-            Some(SceneMode::Mip),
-            true,
-        ),
+        ("3D volume rendering, interacting", three_d, volume, true),
+        ("3D volume rendering, at rest", three_d, volume, false),
+        ("3D MIP, interacting", three_d, Some(SceneMode::Mip), true),
     ];
     for (name, layout, scene, interacting) in scenarios {
+        if a.only.as_ref().is_some_and(|o| !name.contains(o.as_str())) {
+            continue;
+        }
         app.prefs.layout = layout;
         if let Some(v) = &mut app.viewer {
             if let Some(s) = scene {
@@ -313,14 +313,17 @@ fn bench(
                 for i in 0..3 {
                     v.step_slice(i, dir);
                 }
-                v.camera.rotate(6.0, 1.0);
-                v.interacting = interacting;
+                // Only a drag turns the camera: scrolling alone leaves the 3D view still.
+                if interacting || layout == Layout::Single(ViewId::ThreeD) {
+                    v.camera.rotate(6.0, 1.0);
+                }
+                v.simulate_drag = interacting;
             }
             times.push(h.frame(&mut app).map_err(render_error)?);
         }
         let s = FrameStats::of(&times);
         println!(
-            "  {name:<36} mean {:>7.2} ms  p95 {:>7.2} ms  ({:.1} fps)",
+            "  {name:<50} mean {:>7.2} ms  p95 {:>7.2} ms  ({:.1} fps)",
             s.mean_ms, s.p95_ms, s.fps
         );
         rows.push(serde_json::json!({"view": name, "stats": s}));

@@ -174,6 +174,8 @@ enum Painted {
 }
 
 struct Slot {
+    /// The last offscreen scene drawn, to skip redrawing an unchanged 3D view.
+    last_scene: Option<(Scene3d, Camera3d, [u32; 2], f32, u64)>,
     uniforms: wgpu::Buffer,
     slice: Option<wgpu::BindGroup>,
     ray: Option<wgpu::BindGroup>,
@@ -209,6 +211,7 @@ pub struct ViewRenderer {
     blit_pipeline: wgpu::RenderPipeline,
     slots: HashMap<u64, Slot>,
     mesh: Option<GpuMesh>,
+    mesh_generation: u64,
 }
 
 const DEPTH_FORMAT: wgpu::TextureFormat = wgpu::TextureFormat::Depth32Float;
@@ -421,6 +424,7 @@ impl ViewRenderer {
             blit_pipeline,
             slots: HashMap::new(),
             mesh: None,
+            mesh_generation: 0,
         };
         r.set_transfer(queue, TransferPreset::CtBone);
         r
@@ -540,6 +544,7 @@ impl ViewRenderer {
 
     /// Uploads a surface (replacing any previous one); `None` removes it.
     pub fn set_mesh(&mut self, device: &wgpu::Device, mesh: Option<&MeshData>) {
+        self.mesh_generation += 1;
         self.mesh = mesh.filter(|m| !m.indices.is_empty()).map(|m| GpuMesh {
             vertices: device.create_buffer_init(&wgpu::util::BufferInitDescriptor {
                 label: Some("surface vertices"),
@@ -656,6 +661,7 @@ impl ViewRenderer {
             self.slots.insert(
                 id,
                 Slot {
+                    last_scene: None,
                     uniforms,
                     slice,
                     ray,
@@ -760,9 +766,24 @@ impl ViewRenderer {
         if let ViewDraw::Scene { size, .. } = draw {
             self.offscreen(device, id, *size);
         }
+        let mesh_generation = self.mesh_generation;
         let Some(slot) = self.slots.get_mut(&id) else {
             return;
         };
+        if let ViewDraw::Scene {
+            scene,
+            camera,
+            size,
+            step_factor,
+        } = draw
+        {
+            // An unchanged 3D view (the user scrolls slices) is shown again, not redrawn.
+            let key = (*scene, *camera, *size, *step_factor, mesh_generation);
+            if slot.painted == Painted::Offscreen && slot.last_scene == Some(key) {
+                return;
+            }
+            slot.last_scene = Some(key);
+        }
         slot.painted = Painted::Nothing;
         match draw {
             ViewDraw::Slice(u) => {
@@ -912,7 +933,15 @@ impl ViewRenderer {
                 step,
             ],
             params: [mode, LUT_RANGE_HU.0, LUT_RANGE_HU.1, OPACITY_UNIT_MM],
-            display: [wl.level as f32, wl.width as f32, 1.0, 0.0],
+            display: [
+                wl.level as f32,
+                wl.width as f32,
+                1.0,
+                match scene {
+                    Scene3d::Volume(tf) => tf.transparent_below_hu(),
+                    _ => f32::NEG_INFINITY,
+                },
+            ],
             light: v4(light),
         })
     }

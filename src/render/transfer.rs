@@ -65,6 +65,16 @@ impl TransferPreset {
         }
     }
 
+    /// HU below which the preset is fully transparent (rays skip the lookup there).
+    pub fn transparent_below_hu(self) -> f32 {
+        let lut = self.lut();
+        let first = lut.iter().position(|e| e[3] > 0).unwrap_or(LUT_SIZE - 1);
+        // One entry lower: linear filtering blends in the next entry's opacity.
+        LUT_RANGE_HU.0
+            + (LUT_RANGE_HU.1 - LUT_RANGE_HU.0) * first.saturating_sub(1) as f32
+                / (LUT_SIZE - 1) as f32
+    }
+
     /// The lookup table as RGBA8, entry `i` at HU `lo + i·(hi − lo)/255`.
     pub fn lut(self) -> Vec<[u8; 4]> {
         let pts = self.points();

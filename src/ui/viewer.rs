@@ -120,6 +120,8 @@ pub struct Viewer {
     pub radiological: bool,
     /// True while the user drags in the 3D view (render at reduced resolution).
     pub interacting: bool,
+    /// Render the 3D view as if dragging even without a drag (frame benchmarks).
+    pub simulate_drag: bool,
 }
 
 impl Viewer {
@@ -148,6 +150,7 @@ impl Viewer {
             transfer: TransferPreset::CtBone,
             radiological,
             interacting: false,
+            simulate_drag: false,
         }
     }
 

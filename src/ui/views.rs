@@ -378,10 +378,10 @@ pub fn scene_view(
             None => {}
         }
     }
-    viewer.interacting = resp.dragged();
+    viewer.interacting = resp.dragged() || viewer.simulate_drag;
     if resp.drag_stopped() {
         *drag = None;
-        viewer.interacting = false;
+        viewer.interacting = viewer.simulate_drag;
     }
     if resp.double_clicked() {
         events.push(ViewEvent::ToggleMaximise(ViewId::ThreeD));
@@ -437,7 +437,7 @@ pub fn scene_view(
 }
 
 /// Fraction of the 3D view's resolution rendered while dragging.
-pub const INTERACTIVE_SCALE: f32 = 0.35;
+pub const INTERACTIVE_SCALE: f32 = 0.3;
 /// Ray step, in finest-voxel units, while dragging (1 at rest).
 pub const INTERACTIVE_STEP: f32 = 2.0;
 
