@@ -10,7 +10,7 @@
 //! # Module map (the data path)
 //! [`dicom`] (import) → [`volume`] (HU + geometry) → [`feasibility`] (findings) →
 //! [`io`] (NIfTI, atomic writes) → [`segment`] → [`mesh`] → [`export`] → [`cli`].
-//! These core modules never use a UI or GPU crate; [`render`] (wgpu and the WGSL shaders)
+//! These core modules never use a UI or GPU crate; [`gpu`] (wgpu and the WGSL shaders)
 //! and [`ui`] (egui/eframe) are thin layers above them.
 
 pub mod cli;
@@ -19,9 +19,9 @@ pub mod error;
 pub mod export;
 pub mod feasibility;
 pub mod geom;
+pub mod gpu;
 pub mod io;
 pub mod mesh;
-pub mod render;
 pub mod segment;
 pub mod ui;
 pub mod volume;

@@ -8,12 +8,10 @@
 
 use glam::DVec3;
 use hounsfield::geom::SpacingMm;
-use hounsfield::render::readback::{self, Image};
-use hounsfield::render::renderer::ViewDraw;
-use hounsfield::render::slice_view::uniforms_matching_cpu;
-use hounsfield::render::{
-    Camera3d, Gpu, Scene3d, SliceMode, ViewPreset, ViewRenderer, WindowLevel,
-};
+use hounsfield::gpu::readback::{self, Image};
+use hounsfield::gpu::renderer::ViewDraw;
+use hounsfield::gpu::slice_view::uniforms_matching_cpu;
+use hounsfield::gpu::{Camera3d, Gpu, Scene3d, SliceMode, ViewPreset, ViewRenderer, WindowLevel};
 use hounsfield::volume::reslice::{self, Orientation, Projection, ViewSpec};
 use hounsfield::volume::{Volume, VolumeGeometry};
 use ndarray::Array3;
@@ -281,7 +279,7 @@ fn volume_rendering_shows_bone_and_not_air() {
     let img = scene(
         &g,
         &v,
-        Scene3d::Volume(hounsfield::render::transfer::TransferPreset::CtBone),
+        Scene3d::Volume(hounsfield::gpu::transfer::TransferPreset::CtBone),
         ViewPreset::Anterior,
         [128, 128],
     );
@@ -313,10 +311,7 @@ fn surfaces_are_drawn_with_their_scalar_colours() {
     let mut r = renderer(&g, &v);
     r.set_mesh(
         &g.device,
-        Some(&hounsfield::render::MeshData::from_mesh(
-            &rec.mesh,
-            Some(&xs),
-        )),
+        Some(&hounsfield::gpu::MeshData::from_mesh(&rec.mesh, Some(&xs))),
     );
     let cam = Camera3d::framing(DVec3::new(19.5, 19.5, 13.5), 30.0, ViewPreset::Anterior);
     let img = readback::render_view(

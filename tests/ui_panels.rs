@@ -8,7 +8,7 @@ mod common;
 
 use egui_kittest::Harness;
 use egui_kittest::kittest::Queryable;
-use hounsfield::render::WindowLevel;
+use hounsfield::gpu::WindowLevel;
 use hounsfield::ui::{App, Layout, Prefs};
 use std::time::{Duration, Instant};
 

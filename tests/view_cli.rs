@@ -14,7 +14,7 @@ fn in_ci() -> bool {
 }
 
 fn have_gpu() -> bool {
-    match hounsfield::render::Gpu::headless() {
+    match hounsfield::gpu::Gpu::headless() {
         Ok(_) => true,
         Err(e) if in_ci() => panic!("CI=true but no GPU adapter: {e}"),
         Err(e) => {

@@ -2,9 +2,9 @@
 //! rendered offscreen to a PNG, or a frame-time benchmark.
 
 use crate::error::Error;
-use crate::render::gpu::RenderError;
-use crate::render::transfer::TransferPreset;
-use crate::render::{ViewPreset, readback};
+use crate::gpu::device::RenderError;
+use crate::gpu::transfer::TransferPreset;
+use crate::gpu::{ViewPreset, readback};
 use crate::ui::headless::{FrameStats, Headless};
 use crate::ui::setup::{ViewMode, ViewSetup, WindowChoice};
 use crate::ui::{App, Layout, Prefs, SceneMode, ViewId};
@@ -432,7 +432,7 @@ pub fn window(
         wgpu_options: eframe::egui_wgpu::WgpuConfiguration {
             wgpu_setup: eframe::egui_wgpu::WgpuSetup::CreateNew(
                 eframe::egui_wgpu::WgpuSetupCreateNew {
-                    device_descriptor: std::sync::Arc::new(crate::render::gpu::device_descriptor),
+                    device_descriptor: std::sync::Arc::new(crate::gpu::device::device_descriptor),
                     ..Default::default()
                 },
             ),

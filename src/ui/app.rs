@@ -9,9 +9,9 @@ use super::viewer::{SceneMode, ViewId, Viewer};
 use super::views::{self, Drag, ViewEnv, ViewEvent};
 use crate::dicom::{ScanReport, SeriesKind};
 use crate::feasibility::{Finding, Severity};
-use crate::render::renderer::MeshData;
-use crate::render::transfer::TransferPreset;
-use crate::render::{Scene3d, SliceMode, ViewPreset, ViewRenderer, WindowLevel};
+use crate::gpu::renderer::MeshData;
+use crate::gpu::transfer::TransferPreset;
+use crate::gpu::{Scene3d, SliceMode, ViewPreset, ViewRenderer, WindowLevel};
 use eframe::egui_wgpu;
 use egui::{Color32, RichText};
 use glam::DVec3;
@@ -813,7 +813,7 @@ impl App {
                 ui.strong("Renderer");
                 match &self.render_state {
                     Some(rs) => {
-                        ui.label(crate::render::gpu::describe_adapter(&rs.adapter));
+                        ui.label(crate::gpu::device::describe_adapter(&rs.adapter));
                         if let Some(vr) =
                             rs.renderer.read().callback_resources.get::<ViewRenderer>()
                         {

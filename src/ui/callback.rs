@@ -1,7 +1,7 @@
 //! The bridge from egui's paint callbacks to the view renderer (prepare, then paint).
 
-use crate::render::ViewRenderer;
-use crate::render::renderer::ViewDraw;
+use crate::gpu::ViewRenderer;
+use crate::gpu::renderer::ViewDraw;
 use eframe::egui_wgpu;
 
 /// One view's drawing this frame.

@@ -3,8 +3,8 @@
 //! renderer as the window. Used by `hounsfield view --screenshot/--bench-frames` and tests.
 
 use super::app::App;
-use crate::render::gpu::{Gpu, RenderError};
-use crate::render::readback::{self, Image, Target};
+use crate::gpu::device::{Gpu, RenderError};
+use crate::gpu::readback::{self, Image, Target};
 use eframe::egui_wgpu;
 use std::sync::Arc;
 use std::time::{Duration, Instant};

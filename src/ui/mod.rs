@@ -1,6 +1,6 @@
 //! The workstation window (egui/eframe over wgpu): series browser, findings banner, MPR,
 //! slab MIP/MinIP and 3D views. A thin layer: state and navigation live in [`viewer`],
-//! drawing in [`crate::render`], data in the core modules.
+//! drawing in [`crate::gpu`], data in the core modules.
 
 pub mod app;
 pub mod browser;

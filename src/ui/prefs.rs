@@ -1,7 +1,7 @@
 //! What outlives a session (through eframe's persistence): layout, display convention,
 //! transfer function, slab thickness and recent files.
 
-use crate::render::transfer::TransferPreset;
+use crate::gpu::transfer::TransferPreset;
 use serde::{Deserialize, Serialize};
 use std::path::PathBuf;
 

@@ -4,8 +4,8 @@
 use super::app::App;
 use super::prefs::Layout;
 use super::viewer::{SceneMode, ViewId};
-use crate::render::transfer::TransferPreset;
-use crate::render::{SliceMode, ViewPreset, WindowLevel};
+use crate::gpu::transfer::TransferPreset;
+use crate::gpu::{SliceMode, ViewPreset, WindowLevel};
 
 /// What the views show.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]

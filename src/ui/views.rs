@@ -4,8 +4,8 @@
 
 use super::callback::ViewCallback;
 use super::viewer::{ViewId, Viewer};
-use crate::render::Scene3d;
-use crate::render::renderer::ViewDraw;
+use crate::gpu::Scene3d;
+use crate::gpu::renderer::ViewDraw;
 use eframe::egui_wgpu;
 use egui::{Align2, Color32, FontId, PointerButton, Pos2, Rect, Sense, Stroke, Vec2};
 use glam::DVec3;
@@ -183,7 +183,7 @@ pub fn slice_view(
             }
             Some(Drag::WindowLevel) => {
                 let k = (viewer.window.width / 400.0).max(0.25);
-                viewer.window = crate::render::WindowLevel::new(
+                viewer.window = crate::gpu::WindowLevel::new(
                     viewer.window.width + f64::from(d.x) * 2.0 * k,
                     viewer.window.level + f64::from(d.y) * k,
                 );
@@ -274,7 +274,7 @@ pub fn slice_view(
     // Labels.
     let (k, n) = viewer.slice_index(i);
     let slab = match sv.mode {
-        crate::render::SliceMode::Slice => String::new(),
+        crate::gpu::SliceMode::Slice => String::new(),
         m => format!(" · {} {:.0} mm", m.label(), sv.slab_mm),
     };
     let oblique = if viewer.is_oblique() {
@@ -451,7 +451,7 @@ fn legend_bar(painter: &egui::Painter, rect: Rect, name: &str, lo: f32, hi: f32)
     let steps = 32;
     for s in 0..=steps {
         let t = s as f32 / steps as f32;
-        let [r, g, b] = crate::render::colormap::cool_warm(t);
+        let [r, g, b] = crate::gpu::colormap::cool_warm(t);
         let c = Color32::from_rgb((r * 255.0) as u8, (g * 255.0) as u8, (b * 255.0) as u8);
         let y = bar.max.y - t * h;
         mesh.colored_vertex(Pos2::new(bar.min.x, y), c);

@@ -147,7 +147,7 @@ pub struct Grid {
     pub position_mm: f64,
 }
 
-/// The grid [`render`] samples for a view.
+/// The grid [`gpu`] samples for a view.
 pub fn grid(v: &Volume, spec: &ViewSpec) -> Grid {
     let (right, down, normal) = spec.orientation.axes();
     let pts = corners(v);

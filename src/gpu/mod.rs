@@ -7,7 +7,7 @@
 
 pub mod camera;
 pub mod colormap;
-pub mod gpu;
+pub mod device;
 pub mod readback;
 pub mod renderer;
 pub mod shaders;
@@ -15,6 +15,6 @@ pub mod slice_view;
 pub mod transfer;
 
 pub use camera::{Camera3d, ViewPreset};
-pub use gpu::{Gpu, RenderError};
+pub use device::{Gpu, RenderError};
 pub use renderer::{MeshData, Scene3d, ViewRenderer};
 pub use slice_view::{SliceMode, SliceView, WindowLevel};

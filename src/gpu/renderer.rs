@@ -10,7 +10,7 @@
 //! The shaders are the same for both.
 
 use super::camera::Camera3d;
-use super::gpu::RenderError;
+use super::device::RenderError;
 use super::shaders;
 use super::slice_view::{HU_PER_UNIT, SliceUniforms, WindowLevel, ijk_from_lps, texture_dims};
 use super::transfer::{LUT_RANGE_HU, LUT_SIZE, OPACITY_UNIT_MM, TransferPreset};

@@ -1,7 +1,7 @@
 //! Rendering into a texture and reading the pixels back: shader tests, screenshots and
 //! frame-time benchmarks without a window.
 
-use super::gpu::RenderError;
+use super::device::RenderError;
 
 /// Pixel format of offscreen images.
 pub const FORMAT: wgpu::TextureFormat = wgpu::TextureFormat::Rgba8Unorm;
