@@ -438,7 +438,7 @@ mod tests {
     #[test]
     fn auto_window_spans_the_tissue() {
         let v = Volume {
-            hu: Array3::from_shape_fn((10, 10, 10), |(k, _, _)| (k as i16) * 100 - 2000),
+            hu: Array3::from_shape_fn((10, 10, 10), |(k, _, _)| (k as i16) * 100 - 1400),
             geometry: VolumeGeometry::axis_aligned(SpacingMm {
                 col: 1.0,
                 row: 1.0,
@@ -446,8 +446,8 @@ mod tests {
             }),
         };
         let w = WindowLevel::auto(&v);
-        // Values above −1000: −900..−200 by 100.
-        assert!(w.level > -900.0 && w.level < -200.0, "{w:?}");
-        assert!(w.width <= 700.0 && w.width >= 500.0, "{w:?}");
+        // Values above −1000 (air is ignored): −900..−500 by 100.
+        assert!(w.level > -900.0 && w.level < -500.0, "{w:?}");
+        assert!(w.width <= 400.0 && w.width >= 300.0, "{w:?}");
     }
 }
