@@ -27,21 +27,6 @@ struct Ray {
 @group(0) @binding(3) var lut: texture_2d<f32>;
 @group(0) @binding(4) var lut_sampler: sampler;
 
-struct VsOut {
-    @builtin(position) position: vec4<f32>,
-    @location(0) uv: vec2<f32>,
-}
-
-@vertex
-fn vs_main(@builtin(vertex_index) i: u32) -> VsOut {
-    let x = f32((i << 1u) & 2u);
-    let y = f32(i & 2u);
-    var o: VsOut;
-    o.position = vec4<f32>(x * 2.0 - 1.0, 1.0 - y * 2.0, 0.0, 1.0);
-    o.uv = vec2<f32>(x, y);
-    return o;
-}
-
 fn value_at(c: vec3<f32>) -> f32 {
     let t = (c + vec3<f32>(0.5)) / u.dims.xyz;
     return textureSampleLevel(volume, volume_sampler, t, 0.0).r * u.dims.w;

@@ -23,22 +23,6 @@ struct Slice {
 @group(0) @binding(1) var volume: texture_3d<f32>;
 @group(0) @binding(2) var volume_sampler: sampler;
 
-struct VsOut {
-    @builtin(position) position: vec4<f32>,
-    @location(0) uv: vec2<f32>,
-}
-
-// One triangle covering the viewport; uv runs 0..1 across it, top-left origin.
-@vertex
-fn vs_main(@builtin(vertex_index) i: u32) -> VsOut {
-    let x = f32((i << 1u) & 2u);
-    let y = f32(i & 2u);
-    var o: VsOut;
-    o.position = vec4<f32>(x * 2.0 - 1.0, 1.0 - y * 2.0, 0.0, 1.0);
-    o.uv = vec2<f32>(x, y);
-    return o;
-}
-
 // HU at a patient point and whether the point lies within the voxel centres' hull (the
 // same rule as the CPU reference, volume::reslice::sample).
 fn hu_at(lps: vec3<f32>) -> vec2<f32> {

@@ -259,12 +259,38 @@ fn sampler_entry(binding: u32, filtering: bool) -> wgpu::BindGroupLayoutEntry {
     }
 }
 
-fn fullscreen_pipeline(
+/// A bind group whose entries are `resources` in binding order 0, 1, ….
+fn bind_group(
+    device: &wgpu::Device,
+    label: &str,
+    layout: &wgpu::BindGroupLayout,
+    resources: &[wgpu::BindingResource<'_>],
+) -> wgpu::BindGroup {
+    let entries: Vec<wgpu::BindGroupEntry<'_>> = resources
+        .iter()
+        .enumerate()
+        .map(|(i, r)| wgpu::BindGroupEntry {
+            binding: i as u32,
+            resource: r.clone(),
+        })
+        .collect();
+    device.create_bind_group(&wgpu::BindGroupDescriptor {
+        label: Some(label),
+        layout,
+        entries: &entries,
+    })
+}
+
+/// A render pipeline with `vs_main`/`fs_main` of one module; `vertices` and `depth` only
+/// for surfaces (the full-view shaders make their triangle from the vertex index).
+fn pipeline(
     device: &wgpu::Device,
     label: &str,
     source: &str,
     layout: &wgpu::BindGroupLayout,
     format: wgpu::TextureFormat,
+    vertices: &[wgpu::VertexBufferLayout<'_>],
+    depth: Option<wgpu::DepthStencilState>,
 ) -> wgpu::RenderPipeline {
     let module = device.create_shader_module(wgpu::ShaderModuleDescriptor {
         label: Some(label),
@@ -281,7 +307,7 @@ fn fullscreen_pipeline(
         vertex: wgpu::VertexState {
             module: &module,
             entry_point: Some("vs_main"),
-            buffers: &[],
+            buffers: vertices,
             compilation_options: Default::default(),
         },
         fragment: Some(wgpu::FragmentState {
@@ -294,12 +320,23 @@ fn fullscreen_pipeline(
             })],
             compilation_options: Default::default(),
         }),
+        // Surfaces are drawn from both sides (a cut model shows its inside).
         primitive: wgpu::PrimitiveState::default(),
-        depth_stencil: None,
+        depth_stencil: depth,
         multisample: wgpu::MultisampleState::default(),
         multiview: None,
         cache: None,
     })
+}
+
+fn fullscreen_pipeline(
+    device: &wgpu::Device,
+    label: &str,
+    source: &str,
+    layout: &wgpu::BindGroupLayout,
+    format: wgpu::TextureFormat,
+) -> wgpu::RenderPipeline {
+    pipeline(device, label, source, layout, format, &[], None)
 }
 
 impl ViewRenderer {
@@ -600,63 +637,32 @@ impl ViewRenderer {
                 usage: wgpu::BufferUsages::UNIFORM | wgpu::BufferUsages::COPY_DST,
                 mapped_at_creation: false,
             });
+            use wgpu::BindingResource as R;
+            let group =
+                |label, layout, resources: &[R<'_>]| bind_group(device, label, layout, resources);
             let (slice, ray) = match &self.volume {
-                Some(vol) => (
-                    Some(device.create_bind_group(&wgpu::BindGroupDescriptor {
-                        label: Some("slice"),
-                        layout: &self.slice_layout,
-                        entries: &[
-                            wgpu::BindGroupEntry {
-                                binding: 0,
-                                resource: uniforms.as_entire_binding(),
-                            },
-                            wgpu::BindGroupEntry {
-                                binding: 1,
-                                resource: wgpu::BindingResource::TextureView(&vol.view),
-                            },
-                            wgpu::BindGroupEntry {
-                                binding: 2,
-                                resource: wgpu::BindingResource::Sampler(&self.volume_sampler),
-                            },
-                        ],
-                    })),
-                    Some(device.create_bind_group(&wgpu::BindGroupDescriptor {
-                        label: Some("raycast"),
-                        layout: &self.ray_layout,
-                        entries: &[
-                            wgpu::BindGroupEntry {
-                                binding: 0,
-                                resource: uniforms.as_entire_binding(),
-                            },
-                            wgpu::BindGroupEntry {
-                                binding: 1,
-                                resource: wgpu::BindingResource::TextureView(&vol.view),
-                            },
-                            wgpu::BindGroupEntry {
-                                binding: 2,
-                                resource: wgpu::BindingResource::Sampler(&self.volume_sampler),
-                            },
-                            wgpu::BindGroupEntry {
-                                binding: 3,
-                                resource: wgpu::BindingResource::TextureView(&self.lut_view),
-                            },
-                            wgpu::BindGroupEntry {
-                                binding: 4,
-                                resource: wgpu::BindingResource::Sampler(&self.lut_sampler),
-                            },
-                        ],
-                    })),
-                ),
+                Some(vol) => {
+                    let volume = [
+                        uniforms.as_entire_binding(),
+                        R::TextureView(&vol.view),
+                        R::Sampler(&self.volume_sampler),
+                    ];
+                    let lut = [
+                        R::TextureView(&self.lut_view),
+                        R::Sampler(&self.lut_sampler),
+                    ];
+                    (
+                        Some(group("slice", &self.slice_layout, &volume)),
+                        Some(group(
+                            "raycast",
+                            &self.ray_layout,
+                            &[&volume[..], &lut[..]].concat(),
+                        )),
+                    )
+                }
                 None => (None, None),
             };
-            let mesh = device.create_bind_group(&wgpu::BindGroupDescriptor {
-                label: Some("mesh"),
-                layout: &self.mesh_layout,
-                entries: &[wgpu::BindGroupEntry {
-                    binding: 0,
-                    resource: uniforms.as_entire_binding(),
-                }],
-            });
+            let mesh = group("mesh", &self.mesh_layout, &[uniforms.as_entire_binding()]);
             let offscreen = self.slots.remove(&id).and_then(|s| s.offscreen);
             self.slots.insert(
                 id,
@@ -713,20 +719,15 @@ impl ViewRenderer {
             view_formats: &[],
         });
         let color_view = color.create_view(&Default::default());
-        let blit = device.create_bind_group(&wgpu::BindGroupDescriptor {
-            label: Some("blit"),
-            layout: blit_layout,
-            entries: &[
-                wgpu::BindGroupEntry {
-                    binding: 0,
-                    resource: wgpu::BindingResource::TextureView(&color_view),
-                },
-                wgpu::BindGroupEntry {
-                    binding: 1,
-                    resource: wgpu::BindingResource::Sampler(sampler),
-                },
+        let blit = bind_group(
+            device,
+            "blit",
+            blit_layout,
+            &[
+                wgpu::BindingResource::TextureView(&color_view),
+                wgpu::BindingResource::Sampler(sampler),
             ],
-        });
+        );
         slot.offscreen = Some(Offscreen {
             size,
             color,
@@ -956,51 +957,23 @@ fn mesh_pipeline(
     layout: &wgpu::BindGroupLayout,
     format: wgpu::TextureFormat,
 ) -> wgpu::RenderPipeline {
-    let module = device.create_shader_module(wgpu::ShaderModuleDescriptor {
-        label: Some("mesh"),
-        source: wgpu::ShaderSource::Wgsl(shaders::MESH.into()),
-    });
-    let pl = device.create_pipeline_layout(&wgpu::PipelineLayoutDescriptor {
-        label: Some("mesh"),
-        bind_group_layouts: &[layout],
-        push_constant_ranges: &[],
-    });
-    device.create_render_pipeline(&wgpu::RenderPipelineDescriptor {
-        label: Some("mesh"),
-        layout: Some(&pl),
-        vertex: wgpu::VertexState {
-            module: &module,
-            entry_point: Some("vs_main"),
-            buffers: &[wgpu::VertexBufferLayout {
-                array_stride: 28,
-                step_mode: wgpu::VertexStepMode::Vertex,
-                attributes: &wgpu::vertex_attr_array![0 => Float32x3, 1 => Float32x3, 2 => Float32],
-            }],
-            compilation_options: Default::default(),
-        },
-        fragment: Some(wgpu::FragmentState {
-            module: &module,
-            entry_point: Some("fs_main"),
-            targets: &[Some(wgpu::ColorTargetState {
-                format,
-                blend: None,
-                write_mask: wgpu::ColorWrites::ALL,
-            })],
-            compilation_options: Default::default(),
-        }),
-        primitive: wgpu::PrimitiveState {
-            cull_mode: None,
-            ..Default::default()
-        },
-        depth_stencil: Some(wgpu::DepthStencilState {
+    pipeline(
+        device,
+        "mesh",
+        shaders::MESH,
+        layout,
+        format,
+        &[wgpu::VertexBufferLayout {
+            array_stride: 28,
+            step_mode: wgpu::VertexStepMode::Vertex,
+            attributes: &wgpu::vertex_attr_array![0 => Float32x3, 1 => Float32x3, 2 => Float32],
+        }],
+        Some(wgpu::DepthStencilState {
             format: DEPTH_FORMAT,
             depth_write_enabled: true,
             depth_compare: wgpu::CompareFunction::Less,
             stencil: Default::default(),
             bias: Default::default(),
         }),
-        multisample: wgpu::MultisampleState::default(),
-        multiview: None,
-        cache: None,
-    })
+    )
 }
