@@ -9,12 +9,14 @@ mod common;
 use egui_kittest::Harness;
 use egui_kittest::kittest::Queryable;
 use hounsfield::gpu::WindowLevel;
-use hounsfield::ui::{App, Layout, Prefs};
+use hounsfield::ui::{App, Layout, Prefs, ViewId};
 use std::time::{Duration, Instant};
 
 fn harness(app: App) -> Harness<'static, App> {
     Harness::builder()
         .with_size(egui::vec2(1280.0, 800.0))
+        // Frames 1/60 s apart, as in the window (double clicks need two within 0.3 s).
+        .with_step_dt(1.0 / 60.0)
         .build_state(|ctx, app: &mut App| app.ui(ctx), app)
 }
 
@@ -140,4 +142,138 @@ fn the_readme_lists_every_binding() {
             "README lacks the binding `{k}` → `{a}`"
         );
     }
+}
+
+fn view_centre(h: &Harness<'static, App>, id: ViewId) -> egui::Pos2 {
+    h.state()
+        .view_rects
+        .iter()
+        .find(|(v, _)| *v == id)
+        .map(|(_, r)| r.center())
+        .unwrap()
+}
+
+fn push(h: &mut Harness<'static, App>, e: egui::Event) {
+    h.input_mut().events.push(e);
+    h.step();
+}
+
+fn button(
+    h: &mut Harness<'static, App>,
+    pos: egui::Pos2,
+    button: egui::PointerButton,
+    pressed: bool,
+) {
+    let modifiers = h.input().modifiers;
+    push(
+        h,
+        egui::Event::PointerButton {
+            pos,
+            button,
+            pressed,
+            modifiers,
+        },
+    );
+}
+
+fn drag(h: &mut Harness<'static, App>, from: egui::Pos2, to: egui::Pos2, b: egui::PointerButton) {
+    push(h, egui::Event::PointerMoved(from));
+    button(h, from, b, true);
+    for k in 1..=8 {
+        let t = k as f32 / 8.0;
+        push(h, egui::Event::PointerMoved(from + (to - from) * t));
+    }
+    button(h, to, b, false);
+}
+
+#[test]
+fn wheel_and_keys_step_slices_in_the_view_under_the_pointer() {
+    let mut h = sample_app();
+    let c = view_centre(&h, ViewId::Axial);
+    let k0 = h.state().viewer.as_ref().unwrap().slice_index(0).0;
+    push(&mut h, egui::Event::PointerMoved(c));
+    push(
+        &mut h,
+        egui::Event::MouseWheel {
+            unit: egui::MouseWheelUnit::Line,
+            delta: egui::vec2(0.0, 1.0),
+            modifiers: egui::Modifiers::NONE,
+        },
+    );
+    let v = h.state().viewer.as_ref().unwrap();
+    assert_eq!(v.slice_index(0).0, k0 + 1);
+    // The coronal plane did not move.
+    let j0 = v.slice_index(1).0;
+    h.key_press(egui::Key::PageDown);
+    h.step();
+    let v = h.state().viewer.as_ref().unwrap();
+    assert_eq!(v.slice_index(0).0, k0 + 1 - 10);
+    assert_eq!(v.slice_index(1).0, j0);
+}
+
+#[test]
+fn right_drag_sets_window_and_level_and_double_click_maximises() {
+    let mut h = sample_app();
+    let c = view_centre(&h, ViewId::Coronal);
+    let before = h.state().viewer.as_ref().unwrap().window;
+    drag(
+        &mut h,
+        c,
+        c + egui::vec2(80.0, 40.0),
+        egui::PointerButton::Secondary,
+    );
+    let after = h.state().viewer.as_ref().unwrap().window;
+    assert!(after.width > before.width, "{before:?} → {after:?}");
+    assert!(after.level > before.level, "{before:?} → {after:?}");
+
+    push(&mut h, egui::Event::PointerMoved(c));
+    for _ in 0..2 {
+        button(&mut h, c, egui::PointerButton::Primary, true);
+        button(&mut h, c, egui::PointerButton::Primary, false);
+    }
+    h.run_steps(2);
+    assert_eq!(h.state().prefs.layout, Layout::Single(ViewId::Coronal));
+}
+
+#[test]
+fn left_click_moves_the_crosshair_and_ctrl_drag_on_its_line_makes_the_planes_oblique() {
+    let mut h = sample_app();
+    let c = view_centre(&h, ViewId::Axial);
+    // Click off-centre: the cursor moves there, so the other views' planes move.
+    let j0 = h.state().viewer.as_ref().unwrap().slice_index(1).0;
+    push(&mut h, egui::Event::PointerMoved(c + egui::vec2(0.0, 40.0)));
+    button(
+        &mut h,
+        c + egui::vec2(0.0, 40.0),
+        egui::PointerButton::Primary,
+        true,
+    );
+    button(
+        &mut h,
+        c + egui::vec2(0.0, 40.0),
+        egui::PointerButton::Primary,
+        false,
+    );
+    h.run_steps(2);
+    let v = h.state().viewer.as_ref().unwrap();
+    assert!(
+        v.slice_index(1).0 > j0,
+        "coronal plane follows the crosshair down (posterior)"
+    );
+    assert!(!v.is_oblique());
+    // Grab the horizontal (coronal) line right of the crosshair and turn it.
+    let cur = c + egui::vec2(0.0, 40.0);
+    h.input_mut().modifiers = egui::Modifiers::CTRL;
+    drag(
+        &mut h,
+        cur + egui::vec2(60.0, 0.0),
+        cur + egui::vec2(55.0, 30.0),
+        egui::PointerButton::Primary,
+    );
+    h.input_mut().modifiers = egui::Modifiers::NONE;
+    h.step();
+    assert!(h.state().viewer.as_ref().unwrap().is_oblique());
+    h.get_by_label("Reset planes").click();
+    h.run_steps(2);
+    assert!(!h.state().viewer.as_ref().unwrap().is_oblique());
 }

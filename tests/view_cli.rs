@@ -186,3 +186,76 @@ fn the_window_under_xvfb_takes_its_own_screenshot() {
     assert!(img.0 >= 600 && img.1 >= 400, "{}×{}", img.0, img.1);
     assert!(bright(&img, 0.4, 0.05, 0.95, 0.95, 200) > 0.003);
 }
+
+#[test]
+fn without_an_adapter_drawing_says_what_to_install_and_the_cli_still_works() {
+    let s = sample();
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("x.png");
+    // No DirectX 12 on Linux: wgpu finds no adapter at all.
+    let o = std::process::Command::new(env!("CARGO_BIN_EXE_hounsfield"))
+        .args([
+            "view",
+            s.to_str().unwrap(),
+            "--screenshot",
+            out.to_str().unwrap(),
+        ])
+        .env("WGPU_BACKEND", "dx12")
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("no GPU adapter") && err.contains("mesa-vulkan-drivers"),
+        "{err}"
+    );
+    assert!(!out.exists());
+    let o = std::process::Command::new(env!("CARGO_BIN_EXE_hounsfield"))
+        .args(["info", s.to_str().unwrap(), "--headers-only"])
+        .env("WGPU_BACKEND", "dx12")
+        .output()
+        .unwrap();
+    assert!(o.status.success());
+}
+
+#[test]
+fn a_surface_built_in_the_window_is_drawn_coloured_by_thickness() {
+    use hounsfield::ui::app::SurfaceColour;
+    use hounsfield::ui::headless::Headless;
+    use hounsfield::ui::jobs::Job;
+    use hounsfield::ui::{App, Layout, Prefs, SceneMode, ViewId};
+    if !have_gpu() {
+        return;
+    }
+    let mut h = Headless::new([900, 600]).unwrap();
+    let mut app = App::new(Some(h.render_state()), Prefs::default());
+    app.open(&sample());
+    app.finish_job();
+    let volume = app.viewer.as_ref().unwrap().volume.clone();
+    app.job = Some(Job::surface(volume, 226, 3071, true));
+    app.finish_job();
+    let built = app.surface.built.as_ref().expect("surface built");
+    assert!(built.summary.contains("closed"), "{}", built.summary);
+    assert_eq!(app.viewer.as_ref().unwrap().scene, SceneMode::Surface);
+    app.prefs.layout = Layout::Single(ViewId::ThreeD);
+    app.surface.colour = SurfaceColour::Thickness;
+    let img = h.screenshot(&mut app).unwrap();
+    readback_save(&img, "surface-thickness");
+    // Bone 0–5 mm thick runs cold to warm: both ends of the map appear on the skull.
+    let (mut cold, mut warm) = (0, 0);
+    for p in img.rgba.chunks_exact(4) {
+        let (r, b) = (i32::from(p[0]), i32::from(p[2]));
+        cold += usize::from(b > r + 40);
+        warm += usize::from(r > b + 40);
+    }
+    assert!(cold > 500 && warm > 500, "cold {cold} warm {warm}");
+    assert!(h.frame(&mut app).is_ok());
+}
+
+/// Keeps a copy for a human to look at when HOUNSFIELD_SHOTS names a folder.
+fn readback_save(img: &hounsfield::gpu::readback::Image, name: &str) {
+    if let Some(d) = std::env::var_os("HOUNSFIELD_SHOTS") {
+        let p = std::path::Path::new(&d).join(format!("{name}.png"));
+        hounsfield::gpu::readback::save_png(img, &p).unwrap();
+    }
+}

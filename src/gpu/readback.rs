@@ -166,25 +166,35 @@ pub fn draw_view(
     let mut encoder = device.create_command_encoder(&Default::default());
     renderer.prepare(device, queue, &mut encoder, SLOT, draw);
     {
-        let mut pass = encoder
-            .begin_render_pass(&wgpu::RenderPassDescriptor {
-                label: Some("offscreen view"),
-                color_attachments: &[Some(wgpu::RenderPassColorAttachment {
-                    view: &target.view,
-                    resolve_target: None,
-                    ops: wgpu::Operations {
-                        load: wgpu::LoadOp::Clear(wgpu::Color::BLACK),
-                        store: wgpu::StoreOp::Store,
-                    },
-                })],
-                depth_stencil_attachment: None,
-                timestamp_writes: None,
-                occlusion_query_set: None,
-            })
-            .forget_lifetime();
+        let mut pass = clear_pass(&mut encoder, &target.view, "offscreen view");
         renderer.paint(&mut pass, SLOT);
     }
     queue.submit([encoder.finish()]);
+}
+
+/// A colour pass over `view` cleared to black, detached from the encoder's borrow as
+/// egui-wgpu's paint callbacks need.
+pub fn clear_pass(
+    encoder: &mut wgpu::CommandEncoder,
+    view: &wgpu::TextureView,
+    label: &str,
+) -> wgpu::RenderPass<'static> {
+    encoder
+        .begin_render_pass(&wgpu::RenderPassDescriptor {
+            label: Some(label),
+            color_attachments: &[Some(wgpu::RenderPassColorAttachment {
+                view,
+                resolve_target: None,
+                ops: wgpu::Operations {
+                    load: wgpu::LoadOp::Clear(wgpu::Color::BLACK),
+                    store: wgpu::StoreOp::Store,
+                },
+            })],
+            depth_stencil_attachment: None,
+            timestamp_writes: None,
+            occlusion_query_set: None,
+        })
+        .forget_lifetime()
 }
 
 /// Writes an image as PNG, atomically.

@@ -89,6 +89,8 @@ pub struct App {
     pub auto_series: Option<String>,
     /// Set the views up like this when the volume appears (command-line options).
     pub setup: Option<super::setup::ViewSetup>,
+    /// Where each view was drawn in the last frame, points.
+    pub view_rects: Vec<(ViewId, egui::Rect)>,
 }
 
 impl App {
@@ -128,6 +130,7 @@ impl App {
             maximised_from: None,
             auto_series: None,
             setup: None,
+            view_rects: Vec::new(),
         }
     }
 
@@ -766,6 +769,7 @@ impl App {
                     Layout::Single(v) => vec![(v, full)],
                 };
                 let mut events = Vec::new();
+                self.view_rects.clone_from(&cells);
                 for (id, rect) in cells {
                     let drag = &mut self.drags[id.index()];
                     events.extend(match id {

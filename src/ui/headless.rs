@@ -82,22 +82,7 @@ impl Headless {
         let mut encoder = device.create_command_encoder(&Default::default());
         let mut commands = renderer.update_buffers(device, queue, &mut encoder, &prims, &screen);
         {
-            let mut pass = encoder
-                .begin_render_pass(&wgpu::RenderPassDescriptor {
-                    label: Some("window"),
-                    color_attachments: &[Some(wgpu::RenderPassColorAttachment {
-                        view: &self.target.view,
-                        resolve_target: None,
-                        ops: wgpu::Operations {
-                            load: wgpu::LoadOp::Clear(wgpu::Color::BLACK),
-                            store: wgpu::StoreOp::Store,
-                        },
-                    })],
-                    depth_stencil_attachment: None,
-                    timestamp_writes: None,
-                    occlusion_query_set: None,
-                })
-                .forget_lifetime();
+            let mut pass = readback::clear_pass(&mut encoder, &self.target.view, "window");
             renderer.render(&mut pass, &prims, &screen);
         }
         commands.push(encoder.finish());

@@ -69,36 +69,26 @@ impl Job {
         work: impl FnOnce(&Progress) -> JobResult + Send + 'static,
     ) -> Self {
         let (tx, rx) = channel();
+        let failed = tx.clone();
         let progress = Arc::new(Progress::default());
         let p = progress.clone();
-        std::thread::Builder::new()
+        let spawned = std::thread::Builder::new()
             .name("hounsfield-job".into())
             .spawn(move || {
                 let _ = tx.send(work(&p));
-            })
-            .map_or_else(
-                |e| {
-                    // Could not start a thread: report it as the job's result.
-                    let (tx2, rx2) = channel();
-                    let _ = tx2.send(JobResult::Loaded(Err(format!(
-                        "cannot start a worker thread: {e}"
-                    ))));
-                    Self {
-                        label: label.clone(),
-                        progress: progress.clone(),
-                        total,
-                        started: Instant::now(),
-                        rx: rx2,
-                    }
-                },
-                |_| Self {
-                    label: label.clone(),
-                    progress: progress.clone(),
-                    total,
-                    started: Instant::now(),
-                    rx,
-                },
-            )
+            });
+        if let Err(e) = spawned {
+            let _ = failed.send(JobResult::Loaded(Err(format!(
+                "cannot start a worker thread: {e}"
+            ))));
+        }
+        Self {
+            label,
+            progress,
+            total,
+            started: Instant::now(),
+            rx,
+        }
     }
 
     /// Scans a DICOM folder, file or DICOMDIR.

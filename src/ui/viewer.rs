@@ -131,11 +131,7 @@ impl Viewer {
         let axes = ViewId::SLICES.map(|v| {
             PlaneAxes::standard(v.orientation().unwrap_or(Orientation::Axial), radiological)
         });
-        let (lo, hi) = extent_in(&volume, &axes[0]);
-        let mid = (lo + hi) / 2.0;
-        let a = axes[0];
-        let cursor = a.right * mid.x + a.down * mid.y + a.normal * mid.z;
-        let radius = ((hi - lo) / 2.0).length();
+        let (cursor, camera) = Self::home(&volume, &axes[0]);
         Self {
             volume,
             axes,
@@ -145,13 +141,25 @@ impl Viewer {
             slice_mode: SliceMode::Slice,
             slab_mm: 20.0,
             window: WindowLevel::BONE,
-            camera: Camera3d::framing(cursor, radius, ViewPreset::Anterior),
+            camera,
             scene: SceneMode::Volume,
             transfer: TransferPreset::CtBone,
             radiological,
             interacting: false,
             simulate_drag: false,
         }
+    }
+
+    /// The volume's centre and the camera framing it from the front.
+    fn home(volume: &Volume, axes: &PlaneAxes) -> (DVec3, Camera3d) {
+        let (lo, hi) = extent_in(volume, axes);
+        let mid = (lo + hi) / 2.0;
+        let centre = axes.right * mid.x + axes.down * mid.y + axes.normal * mid.z;
+        let radius = ((hi - lo) / 2.0).length();
+        (
+            centre,
+            Camera3d::framing(centre, radius, ViewPreset::Anterior),
+        )
     }
 
     /// Switches the display convention, resetting the planes.
@@ -291,8 +299,7 @@ impl Viewer {
 
     /// Resets the 3D camera to frame the volume from the front.
     pub fn reset_3d(&mut self) {
-        let fresh = Self::new(self.volume.clone());
-        self.camera = fresh.camera;
+        self.camera = Self::home(&self.volume, &PlaneAxes::standard(Orientation::Axial, true)).1;
     }
 }
 
