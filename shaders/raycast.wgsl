@@ -17,7 +17,8 @@ struct Ray {
     // level HU, width HU (MIP / MinIP), shading on (1) / off (0), HU below which the
     // transfer function is fully transparent.
     display: vec4<f32>,
-    // Direction towards the viewer in the volume's own (column, row, slice) axes.
+    // xyz: direction towards the viewer in the volume's own (column, row, slice) axes;
+    // w: 1 to skip bricks that cannot change the result (empty-space skipping).
     light: vec4<f32>,
 }
 
@@ -26,6 +27,11 @@ struct Ray {
 @group(0) @binding(2) var volume_sampler: sampler;
 @group(0) @binding(3) var lut: texture_2d<f32>;
 @group(0) @binding(4) var lut_sampler: sampler;
+// (min, max) HU of each 8×8×8 brick of voxels, with a one-voxel apron: every trilinear
+// sample taken inside a brick lies within its range.
+@group(0) @binding(5) var bricks: texture_3d<f32>;
+
+const BRICK: f32 = 8.0;
 
 fn value_at(c: vec3<f32>) -> f32 {
     let t = (c + vec3<f32>(0.5)) / u.dims.xyz;
@@ -40,6 +46,23 @@ fn unproject(ndc: vec2<f32>, z: f32) -> vec3<f32> {
 fn safe_inverse(d: vec3<f32>) -> vec3<f32> {
     let tiny = vec3<f32>(1e-12);
     return 1.0 / select(d, tiny, abs(d) < tiny);
+}
+
+// (min, max) HU of the brick holding voxel coordinate p.
+fn brick_range(p: vec3<f32>) -> vec2<f32> {
+    let last = vec3<i32>(textureDimensions(bricks)) - vec3<i32>(1);
+    let b = clamp(vec3<i32>(floor((p + vec3<f32>(0.5)) / BRICK)), vec3<i32>(0), last);
+    return textureLoad(bricks, b, 0).xy;
+}
+
+// Index of the first sample after the ray leaves the brick holding p.
+fn past_brick(p: vec3<f32>, o: vec3<f32>, inv: vec3<f32>, t0: f32, t1: f32, step: f32, s: i32) -> i32 {
+    let lo = floor((p + vec3<f32>(0.5)) / BRICK) * BRICK - vec3<f32>(0.5);
+    let ta = (lo - o) * inv;
+    let tb = (lo + vec3<f32>(BRICK) - o) * inv;
+    let far = max(ta, tb);
+    let te = min(min(min(far.x, far.y), far.z), t1 + step);
+    return max(s + 1, i32(ceil((te - t0) / step - 0.5)));
 }
 
 @fragment
@@ -63,12 +86,26 @@ fn fs_main(in: VsOut) -> @location(0) vec4<f32> {
     let step = u.spacing.w;
     let n = min(i32((t1 - t0) / step) + 1, 8192);
     let clamp_hi = u.dims.xyz - vec3<f32>(1.0);
+    let skip = u.light.w > 0.5;
     if mode != 0 {
         var acc = select(1e9, -1e9, mode == 1);
-        for (var s = 0; s < n; s++) {
-            let c = clamp(o + d * (t0 + (f32(s) + 0.5) * step), vec3<f32>(0.0), clamp_hi);
-            let v = value_at(c);
+        var s = 0;
+        loop {
+            if s >= n {
+                break;
+            }
+            let p = o + d * (t0 + (f32(s) + 0.5) * step);
+            if skip {
+                // A brick wholly below the maximum so far (above the minimum) changes nothing.
+                let r = brick_range(p);
+                if (mode == 1 && r.y <= acc) || (mode == 2 && r.x >= acc) {
+                    s = past_brick(p, o, inv, t0, t1, step, s);
+                    continue;
+                }
+            }
+            let v = value_at(clamp(p, vec3<f32>(0.0), clamp_hi));
             acc = select(min(acc, v), max(acc, v), mode == 1);
+            s += 1;
         }
         let g = clamp((acc - (u.display.x - u.display.y * 0.5)) / max(u.display.y, 1.0), 0.0, 1.0);
         return vec4<f32>(g, g, g, 1.0);
@@ -78,8 +115,19 @@ fn fs_main(in: VsOut) -> @location(0) vec4<f32> {
     let tf_lo = u.params.y;
     let tf_span = max(u.params.z - u.params.y, 1.0);
     let correction = step / u.params.w;
-    for (var s = 0; s < n; s++) {
-        let c = clamp(o + d * (t0 + (f32(s) + 0.5) * step), vec3<f32>(0.0), clamp_hi);
+    var s = 0;
+    loop {
+        if s >= n {
+            break;
+        }
+        let p = o + d * (t0 + (f32(s) + 0.5) * step);
+        // A brick wholly below the first HU with any opacity is empty: jump past it.
+        if skip && brick_range(p).y < u.display.w {
+            s = past_brick(p, o, inv, t0, t1, step, s);
+            continue;
+        }
+        s += 1;
+        let c = clamp(p, vec3<f32>(0.0), clamp_hi);
         let v = value_at(c);
         if v < u.display.w {
             continue;

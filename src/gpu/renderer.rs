@@ -144,6 +144,7 @@ pub enum ViewDraw {
 
 struct GpuVolume {
     view: wgpu::TextureView,
+    bricks: wgpu::TextureView,
     dims: [u32; 3],
     ijk_from_lps: glam::DMat4,
     spacing: [f64; 3],
@@ -175,7 +176,7 @@ enum Painted {
 
 struct Slot {
     /// The last offscreen scene drawn, to skip redrawing an unchanged 3D view.
-    last_scene: Option<(Scene3d, Camera3d, [u32; 2], f32, u64)>,
+    last_scene: Option<(Scene3d, Camera3d, [u32; 2], f32, u64, bool)>,
     uniforms: wgpu::Buffer,
     slice: Option<wgpu::BindGroup>,
     ray: Option<wgpu::BindGroup>,
@@ -212,6 +213,8 @@ pub struct ViewRenderer {
     slots: HashMap<u64, Slot>,
     mesh: Option<GpuMesh>,
     mesh_generation: u64,
+    /// Jump over bricks that cannot change a ray's result (on unless a test compares).
+    pub empty_space_skipping: bool,
 }
 
 const DEPTH_FORMAT: wgpu::TextureFormat = wgpu::TextureFormat::Depth32Float;
@@ -412,6 +415,7 @@ impl ViewRenderer {
                 sampler_entry(2, volume_filterable),
                 texture_entry(3, d2, true),
                 sampler_entry(4, true),
+                texture_entry(5, d3, false),
             ],
         });
         let mesh_layout = device.create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor {
@@ -462,6 +466,7 @@ impl ViewRenderer {
             slots: HashMap::new(),
             mesh: None,
             mesh_generation: 0,
+            empty_space_skipping: true,
         };
         r.set_transfer(queue, TransferPreset::CtBone);
         r
@@ -565,8 +570,29 @@ impl ViewRenderer {
                 },
             );
         }
+        let (ranges, bdims) = brick_ranges(v);
+        let bricks = device.create_texture_with_data(
+            queue,
+            &wgpu::TextureDescriptor {
+                label: Some("volume bricks"),
+                size: wgpu::Extent3d {
+                    width: bdims[0],
+                    height: bdims[1],
+                    depth_or_array_layers: bdims[2],
+                },
+                mip_level_count: 1,
+                sample_count: 1,
+                dimension: wgpu::TextureDimension::D3,
+                format: wgpu::TextureFormat::Rg32Float,
+                usage: wgpu::TextureUsages::TEXTURE_BINDING | wgpu::TextureUsages::COPY_DST,
+                view_formats: &[],
+            },
+            wgpu::util::TextureDataOrder::LayerMajor,
+            bytemuck::cast_slice(&ranges),
+        );
         let g = &v.geometry;
         self.volume = Some(GpuVolume {
+            bricks: bricks.create_view(&Default::default()),
             view: texture.create_view(&Default::default()),
             dims: [c, r, n],
             ijk_from_lps: ijk_from_lps(g),
@@ -650,6 +676,7 @@ impl ViewRenderer {
                     let lut = [
                         R::TextureView(&self.lut_view),
                         R::Sampler(&self.lut_sampler),
+                        R::TextureView(&vol.bricks),
                     ];
                     (
                         Some(group("slice", &self.slice_layout, &volume)),
@@ -768,6 +795,7 @@ impl ViewRenderer {
             self.offscreen(device, id, *size);
         }
         let mesh_generation = self.mesh_generation;
+        let skipping = self.empty_space_skipping;
         let Some(slot) = self.slots.get_mut(&id) else {
             return;
         };
@@ -779,7 +807,14 @@ impl ViewRenderer {
         } = draw
         {
             // An unchanged 3D view (the user scrolls slices) is shown again, not redrawn.
-            let key = (*scene, *camera, *size, *step_factor, mesh_generation);
+            let key = (
+                *scene,
+                *camera,
+                *size,
+                *step_factor,
+                mesh_generation,
+                skipping,
+            );
             if slot.painted == Painted::Offscreen && slot.last_scene == Some(key) {
                 return;
             }
@@ -943,9 +978,44 @@ impl ViewRenderer {
                     _ => f32::NEG_INFINITY,
                 },
             ],
-            light: v4(light),
+            light: [
+                light.x as f32,
+                light.y as f32,
+                light.z as f32,
+                if self.empty_space_skipping { 1.0 } else { 0.0 },
+            ],
         })
     }
+}
+
+/// Voxels per brick edge of the empty-space map (`BRICK` in `raycast.wgsl`).
+pub const BRICK: usize = 8;
+
+/// (min, max) HU of every `BRICK`³ brick, including a one-voxel apron so that every
+/// trilinear sample inside a brick lies within its range; bricks `[x, y, z]`, x fastest.
+pub fn brick_ranges(v: &Volume) -> (Vec<[f32; 2]>, [u32; 3]) {
+    use rayon::prelude::*;
+    let [n, r, c] = v.dims();
+    let b = [c.div_ceil(BRICK), r.div_ceil(BRICK), n.div_ceil(BRICK)];
+    let span = |i: usize, len: usize| (i * BRICK).saturating_sub(1)..((i + 1) * BRICK + 1).min(len);
+    let ranges = (0..b[0] * b[1] * b[2])
+        .into_par_iter()
+        .map(|idx| {
+            let (bx, by, bz) = (idx % b[0], (idx / b[0]) % b[1], idx / (b[0] * b[1]));
+            let (mut lo, mut hi) = (i16::MAX, i16::MIN);
+            for k in span(bz, n) {
+                for j in span(by, r) {
+                    for i in span(bx, c) {
+                        let h = v.hu[[k, j, i]];
+                        lo = lo.min(h);
+                        hi = hi.max(h);
+                    }
+                }
+            }
+            [f32::from(lo), f32::from(hi)]
+        })
+        .collect();
+    (ranges, [b[0] as u32, b[1] as u32, b[2] as u32])
 }
 
 fn v4(v: DVec3) -> [f32; 4] {
