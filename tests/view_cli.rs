@@ -259,3 +259,34 @@ fn readback_save(img: &hounsfield::gpu::readback::Image, name: &str) {
         hounsfield::gpu::readback::save_png(img, &p).unwrap();
     }
 }
+
+#[test]
+fn a_nifti_volume_opens_like_a_dicom_series() {
+    if !have_gpu() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let nii = dir.path().join("sample.nii.gz");
+    let out = dir.path().join("axial.png");
+    let s = sample();
+    let (code, _, err) = hounsfield(&[
+        "convert",
+        s.to_str().unwrap(),
+        "--out",
+        nii.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 0, "{err}");
+    let (code, stdout, err) = hounsfield(&[
+        "view",
+        nii.to_str().unwrap(),
+        "--layout",
+        "axial",
+        "--size",
+        "640x480",
+        "--screenshot",
+        out.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 0, "{stdout}{err}");
+    let img = png(&out);
+    assert!(bright(&img, 0.55, 0.1, 0.98, 0.9, 200) > 0.003);
+}

@@ -152,8 +152,4 @@ fn check_out_dir(out: &std::path::Path) -> Result<(), Error> {
     }
 }
 
-/// True when a path names a NIfTI file.
-pub fn is_nifti(p: &std::path::Path) -> bool {
-    let s = p.to_string_lossy().to_ascii_lowercase();
-    s.ends_with(".nii") || s.ends_with(".nii.gz")
-}
+pub use crate::io::nifti::is_nifti_path as is_nifti;

@@ -14,6 +14,12 @@ use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 use thiserror::Error;
 
+/// True when a path names a NIfTI file (`.nii` or `.nii.gz`, any case).
+pub fn is_nifti_path(p: &Path) -> bool {
+    let s = p.to_string_lossy().to_ascii_lowercase();
+    s.ends_with(".nii") || s.ends_with(".nii.gz")
+}
+
 /// Why a NIfTI file could not be read or written.
 #[derive(Debug, Error)]
 pub enum NiftiError {

@@ -141,7 +141,7 @@ impl App {
         self.prefs.remember(path.to_path_buf());
         self.report = None;
         self.selected = None;
-        if crate::cli::is_nifti(path) {
+        if crate::io::nifti::is_nifti_path(path) {
             self.job = Some(Job::load_nifti(path.to_path_buf()));
         } else {
             self.job = Some(Job::scan(path.to_path_buf()));

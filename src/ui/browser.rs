@@ -138,7 +138,7 @@ fn series_row(
     let loadable = reason.is_none();
     let icon = worst(&s.findings).map(severity_icon);
     let text = format!(
-        "{} · {} · {}/ · {} · {}×{}×{}",
+        "{} · {} · {}/ · {} · {}×{}×{} · {}",
         s.id,
         s.kind.as_str(),
         folder(s),
@@ -149,7 +149,8 @@ fn series_row(
         },
         s.columns,
         s.rows,
-        s.images.len()
+        s.images.len(),
+        spacing_text(s)
     );
     let mut rich = RichText::new(text);
     if !loadable {
