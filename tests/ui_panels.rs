@@ -277,3 +277,24 @@ fn left_click_moves_the_crosshair_and_ctrl_drag_on_its_line_makes_the_planes_obl
     h.run_steps(2);
     assert!(!h.state().viewer.as_ref().unwrap().is_oblique());
 }
+
+#[test]
+fn wheel_zoom_in_3d_draws_fast_until_the_wheel_pauses() {
+    let mut h = sample_app();
+    let c = view_centre(&h, ViewId::ThreeD);
+    let d0 = h.state().viewer.as_ref().unwrap().camera.distance_mm;
+    push(&mut h, egui::Event::PointerMoved(c));
+    push(
+        &mut h,
+        egui::Event::MouseWheel {
+            unit: egui::MouseWheelUnit::Line,
+            delta: egui::vec2(0.0, 2.0),
+            modifiers: egui::Modifiers::NONE,
+        },
+    );
+    let v = h.state().viewer.as_ref().unwrap();
+    assert!(v.camera.distance_mm < d0, "wheel up comes closer");
+    assert!(v.interacting);
+    h.run_steps(30);
+    assert!(!h.state().viewer.as_ref().unwrap().interacting);
+}

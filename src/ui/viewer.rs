@@ -122,6 +122,8 @@ pub struct Viewer {
     pub interacting: bool,
     /// Render the 3D view as if dragging even without a drag (frame benchmarks).
     pub simulate_drag: bool,
+    /// When the wheel last zoomed the 3D view (egui input time, s).
+    pub last_wheel: Option<f64>,
 }
 
 impl Viewer {
@@ -147,6 +149,7 @@ impl Viewer {
             radiological,
             interacting: false,
             simulate_drag: false,
+            last_wheel: None,
         }
     }
 

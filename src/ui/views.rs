@@ -353,12 +353,15 @@ pub fn scene_view(
 ) -> Vec<ViewEvent> {
     let mut events = Vec::new();
     let resp = ui.allocate_rect(rect, Sense::click_and_drag());
+    let now = ui.input(|i| i.time);
     if resp.hovered() {
         let (scroll, zoom) = ui.input(|i| (i.raw_scroll_delta.y, i.zoom_delta()));
         if (zoom - 1.0).abs() > 1e-4 {
             viewer.camera.zoom(f64::from(zoom));
+            viewer.last_wheel = Some(now);
         } else if scroll != 0.0 {
             viewer.camera.zoom((f64::from(scroll) * 0.003).exp());
+            viewer.last_wheel = Some(now);
         }
     }
     if resp.drag_started() {
@@ -378,10 +381,17 @@ pub fn scene_view(
             None => {}
         }
     }
-    viewer.interacting = resp.dragged() || viewer.simulate_drag;
+    // A run of wheel notches counts as one interaction: draw fast until it pauses, then
+    // once at full quality.
+    let wheeling = viewer.last_wheel.is_some_and(|t| now - t < WHEEL_SETTLE_S);
+    if wheeling {
+        ui.ctx()
+            .request_repaint_after(std::time::Duration::from_secs_f64(WHEEL_SETTLE_S));
+    }
+    viewer.interacting = resp.dragged() || wheeling || viewer.simulate_drag;
     if resp.drag_stopped() {
         *drag = None;
-        viewer.interacting = viewer.simulate_drag;
+        viewer.interacting = wheeling || viewer.simulate_drag;
     }
     if resp.double_clicked() {
         events.push(ViewEvent::ToggleMaximise(ViewId::ThreeD));
@@ -438,6 +448,8 @@ pub fn scene_view(
 
 /// Fraction of the 3D view's resolution rendered while dragging.
 pub const INTERACTIVE_SCALE: f32 = 0.3;
+/// Seconds after the last wheel notch during which the 3D view still draws fast.
+pub const WHEEL_SETTLE_S: f64 = 0.25;
 /// Ray step, in finest-voxel units, while dragging (1 at rest).
 pub const INTERACTIVE_STEP: f32 = 2.0;
 
