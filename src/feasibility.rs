@@ -4,10 +4,10 @@
 //! Each finding has a stable code (a public contract in `info --json` and the reports), a
 //! severity and a message written for the operator.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// How much a finding matters for modelling.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Severity {
     /// Worth knowing; no action needed.
@@ -53,6 +53,8 @@ pub enum FindingCode {
     MetalArtefactSuspected,
     /// HU values outside i16 were clamped.
     HuClamped,
+    /// The source carries no acquisition protocol (a NIfTI volume).
+    AcquisitionUnknown,
 }
 
 impl FindingCode {
@@ -75,7 +77,34 @@ impl FindingCode {
             Self::NoiseHigh => "noise-high",
             Self::MetalArtefactSuspected => "metal-artefact-suspected",
             Self::HuClamped => "hu-clamped",
+            Self::AcquisitionUnknown => "acquisition-unknown",
         }
+    }
+
+    /// Every code, in declaration order.
+    pub const ALL: [FindingCode; 17] = [
+        Self::SliceDistanceAbove1mm,
+        Self::VariableSliceDistance,
+        Self::MissingSlices,
+        Self::DuplicateSlices,
+        Self::GantryTilt,
+        Self::Localizer,
+        Self::DerivedImage,
+        Self::SecondaryCapture,
+        Self::NotCt,
+        Self::LowInPlaneResolution,
+        Self::TooFewSlices,
+        Self::LossyCompression,
+        Self::OldAcquisition,
+        Self::NoiseHigh,
+        Self::MetalArtefactSuspected,
+        Self::HuClamped,
+        Self::AcquisitionUnknown,
+    ];
+
+    /// The code written as `text`, if it is one.
+    pub fn parse(text: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|c| c.as_str() == text)
     }
 }
 
@@ -85,8 +114,16 @@ impl Serialize for FindingCode {
     }
 }
 
+impl<'de> Deserialize<'de> for FindingCode {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(d)?;
+        Self::parse(&text)
+            .ok_or_else(|| serde::de::Error::custom(format!("unknown finding code `{text}`")))
+    }
+}
+
 /// One feasibility finding.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Finding {
     /// Stable code.
     pub code: FindingCode,
@@ -95,7 +132,7 @@ pub struct Finding {
     /// What was found and what it means, for the operator.
     pub message: String,
     /// The measured value behind the finding, when there is one (unit in the message).
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub value: Option<f64>,
 }
 
@@ -205,11 +242,17 @@ mod tests {
             serde_json::to_string(&FindingCode::MetalArtefactSuspected).unwrap_or_default(),
             "\"metal-artefact-suspected\""
         );
+        for c in FindingCode::ALL {
+            assert_eq!(FindingCode::parse(c.as_str()), Some(c));
+            let back: Result<FindingCode, _> = serde_json::from_str(&format!("\"{}\"", c.as_str()));
+            assert_eq!(back.ok(), Some(c));
+        }
+        assert!(serde_json::from_str::<FindingCode>("\"no-such-code\"").is_err());
     }
 }
 
 /// Measurements behind the pixel-based findings, reported even when nothing is found.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
 pub struct PixelStats {
     /// Estimated noise σ in soft tissue, HU (`None` without enough soft tissue).
     pub noise_sigma_hu: Option<f64>,

@@ -13,6 +13,7 @@
 //! These core modules never use a UI or GPU crate; [`gpu`] (wgpu and the WGSL shaders)
 //! and [`ui`] (egui/eframe) are thin layers above them.
 
+pub mod case;
 pub mod cli;
 pub mod dicom;
 pub mod error;
@@ -22,6 +23,7 @@ pub mod geom;
 pub mod gpu;
 pub mod io;
 pub mod mesh;
+pub mod report;
 pub mod segment;
 pub mod ui;
 pub mod volume;

@@ -1,9 +1,11 @@
-//! Choosing and loading the input series, shared by the subcommands.
+//! Choosing and loading the input series, shared by the subcommands (the core's
+//! [`crate::case::source`] does the work; this maps its errors to exit codes).
 
-use crate::dicom::{
-    self, ImportOptions, LoadOptions, LoadedVolume, ScanReport, Series, SeriesKind,
-};
+use crate::case::record::LoadSettings;
+use crate::case::source::{self, OpenedSource};
+use crate::dicom::{self, ImportOptions, LoadOptions, LoadedVolume, ScanReport, Series};
 use crate::error::Error;
+use crate::feasibility::Severity;
 use std::path::Path;
 
 /// Scans a DICOM path.
@@ -14,65 +16,7 @@ pub fn scan(path: &Path, opts: &ImportOptions) -> Result<ScanReport, Error> {
 /// Picks the series `--series` names, or the only volume when none is named; otherwise
 /// lists the choices as a bad-input error.
 pub fn select<'a>(report: &'a ScanReport, selector: Option<&str>) -> Result<&'a Series, Error> {
-    let choices = || {
-        report
-            .series
-            .iter()
-            .map(|s| {
-                format!(
-                    "  --series {:<8} {:<18} {:>4} images  {}{}",
-                    s.id,
-                    s.kind.as_str(),
-                    s.images.len(),
-                    s.description,
-                    s.not_loadable
-                        .as_ref()
-                        .map_or(String::new(), |r| format!("  (not loadable: {r})"))
-                )
-            })
-            .collect::<Vec<_>>()
-            .join("\n")
-    };
-    match selector {
-        Some(sel) => {
-            let found = report.select(sel);
-            match found.as_slice() {
-                [one] => Ok(one),
-                [] => Err(Error::BadInput(format!(
-                    "no series matches --series {sel}; the choices are:\n{}",
-                    choices()
-                ))),
-                _ => Err(Error::BadInput(format!(
-                    "--series {sel} matches {} series; use one of these ids:\n{}",
-                    found.len(),
-                    choices()
-                ))),
-            }
-        }
-        None => {
-            let vols: Vec<&Series> = report
-                .series
-                .iter()
-                .filter(|s| s.kind == SeriesKind::Volume && s.is_loadable())
-                .collect();
-            match vols.as_slice() {
-                [one] => Ok(one),
-                [] => Err(Error::BadInput(format!(
-                    "no volume series found; the series are:\n{}",
-                    if report.series.is_empty() {
-                        "  (none)".to_string()
-                    } else {
-                        choices()
-                    }
-                ))),
-                _ => Err(Error::BadInput(format!(
-                    "{} volume series found; choose one with --series:\n{}",
-                    vols.len(),
-                    choices()
-                ))),
-            }
-        }
-    }
+    source::select(report, selector).map_err(source_error)
 }
 
 /// Loads a series into a volume.
@@ -80,32 +24,48 @@ pub fn load(series: &Series, opts: &LoadOptions) -> Result<LoadedVolume, Error> 
     Ok(dicom::load(series, opts, None)?)
 }
 
-/// A volume opened for processing, with where it came from.
-pub struct OpenedVolume {
-    /// The volume.
-    pub volume: crate::volume::Volume,
-    /// Path and series, for logs.
-    pub description: String,
-    /// Series Instance UID when DICOM.
-    pub series_uid: Option<String>,
+/// A source error as a CLI error.
+pub fn source_error(e: source::SourceError) -> Error {
+    match e {
+        source::SourceError::Input(m) => Error::BadInput(m),
+        source::SourceError::Failed(m) => Error::Failed(m),
+    }
 }
 
-/// Opens a NIfTI file or a DICOM series (by `--series`, or the only volume).
-pub fn open_volume(path: &Path, series: Option<&str>) -> Result<OpenedVolume, Error> {
-    if super::is_nifti(path) {
-        let volume = crate::io::nifti::read_volume(path)?;
-        return Ok(OpenedVolume {
-            volume,
-            description: path.display().to_string(),
-            series_uid: None,
-        });
+/// Opens a NIfTI file or a DICOM series (by `--series`, or the only volume), with its
+/// findings and file hashes.
+pub fn open_volume(path: &Path, series: Option<&str>) -> Result<OpenedSource, Error> {
+    if !path.exists() {
+        return Err(Error::BadInput(format!(
+            "{} does not exist",
+            path.display()
+        )));
     }
-    let report = scan(path, &ImportOptions::default())?;
-    let s = select(&report, series)?;
-    let loaded = load(s, &LoadOptions::default())?;
-    Ok(OpenedVolume {
-        volume: loaded.volume,
-        description: format!("{} series {}", path.display(), s.id),
-        series_uid: Some(s.series_uid.clone()),
-    })
+    source::open(
+        path,
+        series,
+        LoadSettings::default(),
+        &ImportOptions::default(),
+    )
+    .map_err(source_error)
+}
+
+/// Prints the warnings and errors among a source's findings on stderr.
+pub fn print_findings(opened: &OpenedSource) {
+    for f in &opened.feasibility.findings {
+        if f.severity >= Severity::Warning {
+            eprintln!(
+                "finding {:?} {}: {}",
+                f.severity,
+                f.code.as_str(),
+                f.message
+            );
+        }
+    }
+    if !opened.feasibility.interpolated_slices.is_empty() {
+        eprintln!(
+            "interpolated slices (not acquired): {:?}",
+            opened.feasibility.interpolated_slices
+        );
+    }
 }

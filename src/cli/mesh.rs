@@ -4,14 +4,15 @@
 
 use super::write_json;
 use crate::error::Error;
-use crate::export::{obj, stl, threemf};
+use crate::export::surface::{self, SurfaceFormat, SurfaceMeta};
+use crate::export::volume::{self as volume_model, MaskProvenance};
 use crate::io::nifti;
 use crate::mesh::check::Certificate;
-use crate::mesh::decimate::Decimation;
-use crate::mesh::pipeline::{self, ReconstructOptions, Reconstruction};
-use crate::mesh::smooth::Smoothing;
-use crate::segment::mask::Mask;
-use serde_json::json;
+use crate::mesh::params::MeshParams;
+use crate::mesh::pipeline::{self, Reconstruction};
+use crate::mesh::record::{FRAME, ReconstructionRecord};
+use crate::segment::mask::{Mask, hex};
+use serde::Serialize;
 use std::path::{Path, PathBuf};
 
 /// Arguments of `mesh`.
@@ -69,30 +70,6 @@ pub struct MeshArgs {
     pub series_uid: Option<String>,
 }
 
-/// Output formats.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Format {
-    Stl,
-    ThreeMf,
-    Obj,
-}
-
-fn format_of(p: &Path) -> Result<Format, Error> {
-    match p
-        .extension()
-        .map(|e| e.to_string_lossy().to_ascii_lowercase())
-        .as_deref()
-    {
-        Some("stl") => Ok(Format::Stl),
-        Some("3mf") => Ok(Format::ThreeMf),
-        Some("obj") => Ok(Format::Obj),
-        _ => Err(Error::BadInput(format!(
-            "--out {}: use .stl, .3mf or .obj",
-            p.display()
-        ))),
-    }
-}
-
 /// The sidecar path: `model.stl` → `model.stl.json` (so an STL and a 3MF of the same
 /// name keep separate reports).
 pub fn sidecar_path(out: &Path) -> PathBuf {
@@ -123,46 +100,99 @@ fn open_labels<'a>(
     Ok(open)
 }
 
+/// Smoothing per label: one object for one label, a list for several (the sidecar's
+/// documented shape).
+#[derive(Debug, Serialize)]
+#[serde(untagged)]
+enum OneOrMany<T> {
+    One(T),
+    Many(Vec<T>),
+}
+
+/// The file a sidecar describes.
+#[derive(Debug, Serialize)]
+struct FileRef<'a> {
+    path: &'a Path,
+    blake3: &'a str,
+}
+
+/// The mask the model was made from.
+#[derive(Debug, Serialize)]
+struct SourceMask<'a> {
+    path: &'a Path,
+    /// What the mask says of itself (written by `segment` or a case).
+    provenance: Option<&'a MaskProvenance>,
+}
+
+/// `MODEL.EXT.json`: the reconstruction record with the file it describes. The top-level
+/// figures (`triangles` … `thin_regions`) are a public contract.
+#[derive(Debug, Serialize)]
+struct MeshSidecar<'a> {
+    format: &'static str,
+    version: u32,
+    software: String,
+    frame: &'static str,
+    file: FileRef<'a>,
+    source_mask: SourceMask<'a>,
+    #[serde(flatten)]
+    totals: &'a crate::mesh::record::Totals,
+    smoothing: OneOrMany<Option<&'a crate::mesh::pipeline::DeviationSummary>>,
+    thin_regions: Vec<ThinRow<'a>>,
+    allow_open: bool,
+    written_open: bool,
+    reconstruction: &'a ReconstructionRecord,
+}
+
+#[derive(Debug, Serialize)]
+struct ThinRow<'a> {
+    label: &'a str,
+    #[serde(flatten)]
+    region: &'a crate::mesh::thickness::ThinRegion,
+}
+
 /// Runs `mesh`.
 pub fn run(a: &MeshArgs) -> Result<(), Error> {
-    super::check_out_dir(&a.out)?;
-    let format = format_of(&a.out)?;
-    if a.ascii && format != Format::Stl {
+    let format = SurfaceFormat::of(&a.out).ok_or_else(|| {
+        Error::BadInput(format!("--out {}: use .stl, .3mf or .obj", a.out.display()))
+    })?;
+    if a.ascii && format != SurfaceFormat::Stl {
         return Err(Error::BadInput("--ascii applies to .stl only".into()));
     }
-    let smoothing = a
-        .smooth
-        .as_deref()
-        .map(Smoothing::parse)
-        .transpose()
-        .map_err(|e| Error::BadInput(format!("--smooth {e}")))?;
-    let decimation = match (a.decimate, a.max_error) {
-        (Some(f), _) if !(f > 0.0 && f < 1.0) => {
-            return Err(Error::BadInput(format!("--decimate {f} must be in (0, 1)")));
-        }
-        (Some(f), _) => Some(Decimation::TargetFraction { fraction: f }),
-        (None, Some(e)) if !(e > 0.0 && e.is_finite()) => {
-            return Err(Error::BadInput(format!(
-                "--max-error {e} must be a positive number of mm"
-            )));
-        }
-        (None, Some(e)) => Some(Decimation::MaxError { max_error_mm: e }),
-        _ => None,
+    let format = if a.ascii {
+        SurfaceFormat::StlAscii
+    } else {
+        format
     };
-    for (v, name) in [
-        (Some(a.thin), "--thin"),
-        (Some(a.tolerance), "--tolerance"),
-        (a.max_move, "--max-move"),
-    ] {
-        if let Some(v) = v
-            && !(v > 0.0 && v.is_finite())
-        {
-            return Err(Error::BadInput(format!(
-                "{name} {v} must be a positive number of mm"
-            )));
-        }
+    let side = sidecar_path(&a.out);
+    let mut outputs = vec![a.out.as_path(), side.as_path()];
+    if let Some(r) = &a.report {
+        outputs.push(r.as_path());
     }
+    let mut inputs = vec![a.mask.as_path()];
+    if let Some(v) = &a.volume {
+        inputs.push(v.as_path());
+    }
+    super::check_outputs(&inputs, &outputs)?;
+    let params = MeshParams {
+        smooth: a.smooth.clone(),
+        max_move_mm: a.max_move,
+        decimate: a.decimate,
+        max_error_mm: a.max_error,
+        iso_hu: a.iso,
+        thin_mm: a.thin,
+        tolerance_mm: a.tolerance,
+        keep_largest_shell: a.keep_largest_shell,
+        self_intersections: !a.no_self_intersections,
+    };
+    let opts = params.options().map_err(|e| {
+        Error::BadInput(format!(
+            "--{} {}",
+            e.field.replace('_', "-").trim_end_matches("-mm"),
+            e.message
+        ))
+    })?;
     let labels_vol = nifti::read_volume(&a.mask)?;
+    let provenance = volume_model::read_provenance(&a.mask);
     let hu = match &a.volume {
         Some(p) => {
             let v = nifti::read_volume(p)?;
@@ -201,23 +231,12 @@ pub fn run(a: &MeshArgs) -> Result<(), Error> {
             a.mask.display()
         )));
     }
-    let opts = ReconstructOptions {
-        iso_hu: a.iso,
-        smoothing,
-        max_move_mm: a.max_move,
-        decimation,
-        repair: crate::mesh::repair::RepairOptions {
-            keep_largest_shell: a.keep_largest_shell,
-            ..Default::default()
-        },
-        thin_mm: a.thin,
-        tolerance_mm: a.tolerance,
-        self_intersections: !a.no_self_intersections,
-    };
-    let mut results: Vec<(String, Reconstruction)> = Vec::new();
+    let single = values.len() == 1;
+    let mut results: Vec<(String, Option<String>, Reconstruction)> = Vec::new();
     for v in &values {
         let dims = labels_vol.dims();
-        let mask = Mask::from_fn(dims, |k, j, i| labels_vol.hu[[k, j, i]] == *v);
+        let mut mask = Mask::from_fn(dims, |k, j, i| labels_vol.hu[[k, j, i]] == *v);
+        let mask_hash = hex(&mask.hash());
         let t0 = std::time::Instant::now();
         let r = pipeline::reconstruct(
             &mask,
@@ -234,163 +253,102 @@ pub fn run(a: &MeshArgs) -> Result<(), Error> {
             r.certificate.volume_mm3,
             t0.elapsed().as_secs_f64()
         );
-        results.push((format!("label_{v}"), r));
+        let name = match (&provenance, single) {
+            (Some(MaskProvenance { label: Some(l), .. }), true) => l.clone(),
+            _ => format!("label_{v}"),
+        };
+        results.push((name, Some(mask_hash), r));
     }
-    let certs: Vec<(&str, &Certificate)> = results
+    let models: Vec<(String, Option<String>, &Reconstruction)> = results
         .iter()
-        .map(|(n, r)| (n.as_str(), &r.certificate))
+        .map(|(n, h, r)| (n.clone(), h.clone(), r))
+        .collect();
+    let record = ReconstructionRecord::of(&models, &opts);
+    let certs: Vec<(&str, &Certificate)> = record
+        .labels
+        .iter()
+        .map(|l| (l.name.as_str(), &l.certificate))
         .collect();
     let open = open_labels(&certs, a.allow_open, &a.out)?;
-    let frame = "DICOM LPS (patient space), millimetres";
-    let io = |e: std::io::Error| Error::Failed(format!("cannot write {}: {e}", a.out.display()));
-    match format {
-        Format::Stl => {
-            let mut all = crate::mesh::Mesh::default();
-            for (_, r) in &results {
-                let off = all.vertices.len() as u32;
-                all.vertices.extend_from_slice(&r.mesh.vertices);
-                all.triangles
-                    .extend(r.mesh.triangles.iter().map(|t| t.map(|i| i + off)));
-            }
-            if a.ascii {
-                stl::write_ascii(&a.out, &all.vertices, &all.triangles, "hounsfield")
-                    .map_err(io)?;
-            } else {
-                stl::write_binary(
-                    &a.out,
-                    &all.vertices,
-                    &all.triangles,
-                    &format!("Hounsfield {} {frame}", env!("CARGO_PKG_VERSION")),
-                )
-                .map_err(io)?;
-            }
-        }
-        Format::ThreeMf => {
-            let objects: Vec<threemf::Object> = results
-                .iter()
-                .map(|(n, r)| threemf::Object {
-                    name: n,
-                    vertices: &r.mesh.vertices,
-                    triangles: &r.mesh.triangles,
-                })
-                .collect();
-            let date = crate::segment::log::now_utc();
-            let uid = a.series_uid.clone().unwrap_or_default();
-            let app = format!("Hounsfield {}", env!("CARGO_PKG_VERSION"));
-            let meta = [
-                ("Application", app.as_str()),
-                ("Title", "Hounsfield surface model"),
-                ("CreationDate", date.as_str()),
-                ("hf:SourceSeriesUID", uid.as_str()),
-                ("hf:CoordinateFrame", frame),
-            ];
-            threemf::write(&a.out, &objects, &meta).map_err(io)?;
-        }
-        Format::Obj => {
-            let objects: Vec<obj::Object> = results
-                .iter()
-                .map(|(n, r)| {
-                    (
-                        n.as_str(),
-                        r.mesh.vertices.as_slice(),
-                        r.mesh.triangles.as_slice(),
-                    )
-                })
-                .collect();
-            obj::write(&a.out, &objects).map_err(io)?;
-        }
-    }
-    let bytes = std::fs::read(&a.out)
+    let meta = SurfaceMeta {
+        software: surface::software(),
+        pseudonym: provenance.as_ref().and_then(|p| p.pseudonym.clone()),
+        series_uid: a
+            .series_uid
+            .clone()
+            .or_else(|| provenance.as_ref().and_then(|p| p.series_uid.clone())),
+        segmentation_hash: provenance.as_ref().map(|p| p.segmentation_hash.clone()),
+        log_position: provenance.as_ref().map(|p| p.log_entries),
+    };
+    let objects: Vec<(&str, &crate::mesh::Mesh)> = results
+        .iter()
+        .map(|(n, _, r)| (n.as_str(), &r.mesh))
+        .collect();
+    surface::write(&a.out, format, &objects, &meta)
+        .map_err(|e| Error::Failed(format!("cannot write {}: {e}", a.out.display())))?;
+    let (_, file_hash) = crate::case::source::hash_file(&a.out)
         .map_err(|e| Error::Failed(format!("cannot read back {}: {e}", a.out.display())))?;
-    let file_hash = blake3::hash(&bytes).to_hex().to_string();
-    let sidecar = sidecar(a, &results, &opts, &file_hash, frame, !open.is_empty());
-    write_json(&sidecar_path(&a.out), &sidecar)?;
-    if let Some(p) = &a.report {
-        write_json(p, &sidecar)?;
+    let smoothing = if single {
+        OneOrMany::One(record.labels[0].smoothing.as_ref())
+    } else {
+        OneOrMany::Many(record.labels.iter().map(|l| l.smoothing.as_ref()).collect())
+    };
+    let sidecar = MeshSidecar {
+        format: "hounsfield-mesh-report",
+        version: 2,
+        software: format!("hounsfield {}", env!("CARGO_PKG_VERSION")),
+        frame: FRAME,
+        file: FileRef {
+            path: &a.out,
+            blake3: &file_hash,
+        },
+        source_mask: SourceMask {
+            path: &a.mask,
+            provenance: provenance.as_ref(),
+        },
+        totals: &record.totals,
+        smoothing,
+        thin_regions: record
+            .labels
+            .iter()
+            .flat_map(|l| {
+                l.thin_regions.iter().map(|t| ThinRow {
+                    label: &l.name,
+                    region: t,
+                })
+            })
+            .collect(),
+        allow_open: a.allow_open,
+        written_open: !open.is_empty(),
+        reconstruction: &record,
+    };
+    let write_all = || -> Result<(), Error> {
+        write_json(&side, &sidecar)?;
+        if let Some(p) = &a.report {
+            write_json(p, &sidecar)?;
+        }
+        Ok(())
+    };
+    if let Err(e) = write_all() {
+        // No model without its record.
+        let _ = std::fs::remove_file(&a.out);
+        return Err(e);
+    }
+    match &provenance {
+        Some(p) => eprintln!(
+            "made from a mask with segmentation hash {} ({} log entries)",
+            p.segmentation_hash, p.log_entries
+        ),
+        None => eprintln!(
+            "the mask carries no Hounsfield provenance: the model is not tied to an operation log"
+        ),
     }
     eprintln!(
         "wrote {} (blake3 {file_hash}) and {}",
         a.out.display(),
-        sidecar_path(&a.out).display()
+        side.display()
     );
     Ok(())
-}
-
-fn sidecar(
-    a: &MeshArgs,
-    results: &[(String, Reconstruction)],
-    opts: &ReconstructOptions,
-    file_hash: &str,
-    frame: &str,
-    open: bool,
-) -> serde_json::Value {
-    let per_label: Vec<serde_json::Value> = results
-        .iter()
-        .map(|(n, r)| {
-            json!({
-                "name": n,
-                "certificate": r.certificate,
-                "extracted_triangles": r.extracted_triangles,
-                "repair": r.repair,
-                "smoothing": r.smoothing,
-                "decimation": r.decimation.as_ref().map(|(d, est)| json!({"deviation": d, "simplifier_error_estimate_mm": est})),
-                "thin_regions": r.thin_regions,
-            })
-        })
-        .collect();
-    let sum = |f: &dyn Fn(&Reconstruction) -> f64| results.iter().map(|(_, r)| f(r)).sum::<f64>();
-    let all = |f: &dyn Fn(&Reconstruction) -> bool| results.iter().all(|(_, r)| f(r));
-    let first = &results[0].1;
-    let si: Option<usize> = results
-        .iter()
-        .map(|(_, r)| r.certificate.self_intersections)
-        .sum();
-    let smoothing = if results.len() == 1 {
-        json!(first.smoothing)
-    } else {
-        json!(
-            results
-                .iter()
-                .map(|(_, r)| &r.smoothing)
-                .collect::<Vec<_>>()
-        )
-    };
-    let thin: Vec<serde_json::Value> = results
-        .iter()
-        .flat_map(|(n, r)| r.thin_regions.iter().map(move |t| json!({"label": n, "centroid_mm": t.centroid_mm, "area_mm2": t.area_mm2, "min_thickness_mm": t.min_thickness_mm, "vertices": t.vertices})))
-        .collect();
-    json!({
-        "format": "hounsfield-mesh-report",
-        "version": 1,
-        "software": format!("hounsfield {}", env!("CARGO_PKG_VERSION")),
-        "frame": frame,
-        "file": {"path": a.out, "blake3": file_hash},
-        "source_mask": a.mask,
-        "triangles": results.iter().map(|(_, r)| r.certificate.triangles).sum::<usize>(),
-        "vertices": results.iter().map(|(_, r)| r.certificate.vertices).sum::<usize>(),
-        "closed": all(&|r| r.certificate.closed),
-        "manifold": all(&|r| r.certificate.manifold),
-        "outward": all(&|r| r.certificate.outward),
-        "consistently_oriented": all(&|r| r.certificate.consistently_oriented),
-        "self_intersections": si,
-        "volume_mm3": sum(&|r| r.certificate.volume_mm3),
-        "area_mm2": sum(&|r| r.certificate.area_mm2),
-        "smoothing": smoothing,
-        "thin_regions": thin,
-        "allow_open": a.allow_open,
-        "written_open": open,
-        "reconstruction": {
-            "extraction": if opts.iso_hu.is_some() { "iso-surface of HU within the mask, marching cubes with a face-separating case table, padded by one voxel" } else { "discrete marching cubes on the mask, face-separating case table, padded by one voxel" },
-            "iso_hu": opts.iso_hu,
-            "smoothing": opts.smoothing,
-            "max_move_mm": opts.max_move_mm,
-            "decimation": opts.decimation,
-            "repair": opts.repair,
-            "thin_threshold_mm": opts.thin_mm,
-            "tolerance_mm": opts.tolerance_mm,
-        },
-        "labels": per_label,
-    })
 }
 
 #[cfg(test)]

@@ -2,6 +2,7 @@
 //! subcommand. Exit codes: 0 success, 1 the operation failed, 2 bad input or arguments.
 
 mod bench;
+mod case;
 mod convert;
 mod export_volume;
 mod info;
@@ -47,8 +48,15 @@ pub enum Command {
     Convert(convert::ConvertArgs),
     /// Apply a recipe of segmentation operations; write the mask and the operation log.
     Segment(segment::SegmentArgs),
-    /// Recompute an operation log from its source volume and check every hash.
+    /// Run a recipe (source, purpose, findings acknowledged, operations, reconstruction,
+    /// exports) into a new case, in one process, and write its report.
+    Run(case::RunArgs),
+    /// Recompute a case (or an operation log from its source volume) and check every hash.
     Replay(segment::ReplayArgs),
+    /// Write a case's ISO/IEC 3532-1 report (HTML and JSON).
+    Report(case::ReportArgs),
+    /// Show a case: purpose, findings and acknowledgement, verification, review, exports.
+    Status(case::StatusArgs),
     /// Reconstruct a certified surface model (STL, 3MF, OBJ) from a mask.
     Mesh(mesh::MeshArgs),
     /// Export the volume model: mask or masked HU as NIfTI/NRRD, or per-slice outlines.
@@ -100,7 +108,10 @@ pub fn run(cli: Cli) -> Result<(), Error> {
         Some(Command::Info(a)) => info::run(&a),
         Some(Command::Convert(a)) => convert::run(&a),
         Some(Command::Segment(a)) => segment::run_segment(&a),
+        Some(Command::Run(a)) => case::run(&a),
         Some(Command::Replay(a)) => segment::run_replay(&a),
+        Some(Command::Report(a)) => case::report(&a),
+        Some(Command::Status(a)) => case::status(&a),
         Some(Command::Mesh(a)) => mesh::run(&a),
         Some(Command::ExportVolume(a)) => export_volume::run(&a),
         Some(Command::Render(a)) => render::run(&a),
@@ -143,12 +154,120 @@ fn write_json(path: &std::path::Path, value: &impl serde::Serialize) -> Result<(
 
 /// Fails (bad input) when an output's folder does not exist, before any work is done.
 fn check_out_dir(out: &std::path::Path) -> Result<(), Error> {
-    match out.parent() {
-        Some(d) if !d.as_os_str().is_empty() && !d.is_dir() => Err(Error::BadInput(format!(
-            "the folder of {} does not exist; create it first",
-            out.display()
-        ))),
-        _ => Ok(()),
+    check_outputs(&[], &[out])
+}
+
+/// The absolute form of a path that may not exist yet (its folder must).
+fn absolute(p: &std::path::Path) -> Option<std::path::PathBuf> {
+    if let Ok(c) = p.canonicalize() {
+        return Some(c);
+    }
+    let dir = match p.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d.canonicalize().ok()?,
+        _ => std::env::current_dir().ok()?,
+    };
+    Some(dir.join(p.file_name()?))
+}
+
+/// Checks outputs before any work: each output's folder exists and can be written, no
+/// output is an input, and no two outputs are the same file. Every failure is bad input
+/// (exit 2) and nothing has been written.
+pub fn check_outputs(
+    inputs: &[&std::path::Path],
+    outputs: &[&std::path::Path],
+) -> Result<(), Error> {
+    let mut seen: Vec<(std::path::PathBuf, &std::path::Path)> = Vec::new();
+    for out in outputs {
+        let dir = match out.parent() {
+            Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
+            _ => std::path::PathBuf::from("."),
+        };
+        if !dir.is_dir() {
+            return Err(Error::BadInput(format!(
+                "the folder of {} does not exist; create it first",
+                out.display()
+            )));
+        }
+        if out.is_dir() {
+            return Err(Error::BadInput(format!(
+                "{} is a folder; give a file name",
+                out.display()
+            )));
+        }
+        let probe = dir.join(format!(".hounsfield-write-probe-{}", std::process::id()));
+        match std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(&probe)
+        {
+            Ok(_) => {
+                let _ = std::fs::remove_file(&probe);
+            }
+            Err(e) => {
+                return Err(Error::BadInput(format!(
+                    "cannot write in {} ({e}); choose another folder for {}",
+                    dir.display(),
+                    out.display()
+                )));
+            }
+        }
+        let Some(abs) = absolute(out) else {
+            return Err(Error::BadInput(format!(
+                "{} is not a usable path",
+                out.display()
+            )));
+        };
+        for input in inputs {
+            if absolute(input).is_some_and(|i| i == abs) {
+                return Err(Error::BadInput(format!(
+                    "the output {} is the input {}: inputs are never overwritten; choose another output name",
+                    out.display(),
+                    input.display()
+                )));
+            }
+        }
+        if let Some((_, other)) = seen.iter().find(|(p, _)| *p == abs) {
+            return Err(Error::BadInput(format!(
+                "{} and {} are the same file: give each output its own name",
+                other.display(),
+                out.display()
+            )));
+        }
+        seen.push((abs, out));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn outputs_that_are_inputs_or_each_other_are_refused() {
+        let Ok(d) = tempfile::tempdir() else { return };
+        let input = d.path().join("ct.nii.gz");
+        assert!(std::fs::write(&input, b"x").is_ok());
+        let e = check_outputs(&[&input], &[&input]);
+        assert!(
+            matches!(&e, Err(Error::BadInput(m)) if m.contains("is the input")),
+            "{e:?}"
+        );
+        // The same file by another spelling.
+        let dotted = d.path().join(".").join("ct.nii.gz");
+        assert!(check_outputs(&[&input], &[&dotted]).is_err());
+        let a = d.path().join("x.stl");
+        let e = check_outputs(&[&input], &[&a, &a]);
+        assert!(
+            matches!(&e, Err(Error::BadInput(m)) if m.contains("same file")),
+            "{e:?}"
+        );
+        assert!(check_outputs(&[&input], &[&a, &d.path().join("x.stl.json")]).is_ok());
+        let e = check_outputs(&[], &[&d.path().join("no/such/x.stl")]);
+        assert!(
+            matches!(&e, Err(Error::BadInput(m)) if m.contains("does not exist")),
+            "{e:?}"
+        );
+        assert_eq!(std::fs::read(&input).ok().as_deref(), Some(b"x".as_slice()));
     }
 }
 

@@ -3,7 +3,9 @@
 
 use super::{input, write_json};
 use crate::error::Error;
-use crate::io::nifti::{self, VoxelData};
+use crate::export::volume::{
+    self as volume_model, MaskProvenance, PROVENANCE_FORMAT, VolumeFile, Voxels,
+};
 use crate::segment::log::{OperationLog, replay};
 use crate::segment::presets::Presets;
 use crate::segment::{Operation, Session};
@@ -44,51 +46,23 @@ pub struct SegmentArgs {
 /// Arguments of `replay`.
 #[derive(Debug, clap::Args)]
 pub struct ReplayArgs {
-    /// The operation log.
-    pub log: PathBuf,
-    /// The DICOM folder or NIfTI volume it was recorded on.
-    pub input: PathBuf,
-    /// The DICOM series, when the folder holds several.
+    /// A case folder (NAME.hfcase), or an operation log (LOG.json) followed by its input.
+    pub target: PathBuf,
+    /// For an operation log: the DICOM folder or NIfTI volume it was recorded on.
+    pub input: Option<PathBuf>,
+    /// For an operation log: the DICOM series, when the folder holds several.
     #[arg(long)]
     pub series: Option<String>,
+    /// For a case: the source folder's new place, when it moved (the move is recorded).
+    #[arg(long)]
+    pub source: Option<PathBuf>,
 }
 
 /// Parses a recipe; errors name the step and the field.
 pub fn parse_recipe(text: &str) -> Result<Vec<Operation>, Error> {
     let v: serde_json::Value = serde_json::from_str(text)
         .map_err(|e| Error::BadInput(format!("the recipe is not valid JSON: {e}")))?;
-    let items = v
-        .as_array()
-        .ok_or_else(|| Error::BadInput("the recipe must be a JSON array of operations".into()))?;
-    if items.is_empty() {
-        return Err(Error::BadInput("the recipe has no operations".into()));
-    }
-    items
-        .iter()
-        .enumerate()
-        .map(|(n, item)| {
-            let name = item.get("op").and_then(|o| o.as_str()).unwrap_or("?");
-            if item.get("op").is_none() {
-                return Err(Error::BadInput(format!(
-                    "recipe step {}: missing field `op` (one of: {})",
-                    n + 1,
-                    Operation::NAMES.join(", ")
-                )));
-            }
-            serde_json::from_value::<Operation>(item.clone()).map_err(|e| {
-                let known = Operation::NAMES.contains(&name);
-                Error::BadInput(if known {
-                    format!("recipe step {} ({name}): {e}", n + 1)
-                } else {
-                    format!(
-                        "recipe step {}: unknown op `{name}`; the operations are: {}",
-                        n + 1,
-                        Operation::NAMES.join(", ")
-                    )
-                })
-            })
-        })
-        .collect()
+    Operation::parse_list(&v, "recipe step").map_err(Error::BadInput)
 }
 
 /// Runs `segment`.
@@ -99,7 +73,15 @@ pub fn run_segment(a: &SegmentArgs) -> Result<(), Error> {
             a.out.display()
         )));
     }
-    super::check_out_dir(&a.out)?;
+    let mut outputs = vec![a.out.as_path()];
+    if let Some(l) = &a.log {
+        outputs.push(l.as_path());
+    }
+    let mut inputs = vec![a.input.as_path(), a.recipe.as_path()];
+    if let Some(p) = &a.presets {
+        inputs.push(p.as_path());
+    }
+    super::check_outputs(&inputs, &outputs)?;
     let text = std::fs::read_to_string(&a.recipe)
         .map_err(|e| Error::BadInput(format!("cannot read recipe {}: {e}", a.recipe.display())))?;
     let ops = parse_recipe(&text)?;
@@ -108,16 +90,22 @@ pub fn run_segment(a: &SegmentArgs) -> Result<(), Error> {
         None => Presets::built_in(),
     };
     let opened = input::open_volume(&a.input, a.series.as_deref())?;
+    input::print_findings(&opened);
     let operator = a
         .operator
         .clone()
         .or_else(|| std::env::var("USER").ok())
         .unwrap_or_else(|| "unknown".into());
-    let mut session = Session::new(
+    let mut session = Session::with_volume_hash(
         Arc::new(opened.volume),
+        opened.record.volume_hash.clone(),
         &opened.description,
-        opened.series_uid,
+        opened.record.series_uid.clone(),
         &operator,
+    );
+    session.record_source(
+        opened.feasibility.findings.clone(),
+        opened.feasibility.interpolated_slices.clone(),
     );
     session.presets = presets;
     if let Some(l) = &a.label {
@@ -141,9 +129,9 @@ pub fn run_segment(a: &SegmentArgs) -> Result<(), Error> {
         );
     }
     let seg = session.segmentation();
-    let dims = seg.dims();
-    let data: Vec<u8> = if a.all_labels {
-        seg.label_map()
+    let hashes = crate::case::replay::mask_hashes(seg);
+    let (data, label): (Vec<u8>, Option<String>) = if a.all_labels {
+        (seg.label_map(), None)
     } else {
         let name = match &a.label {
             Some(l) => l.clone(),
@@ -156,29 +144,39 @@ pub fn run_segment(a: &SegmentArgs) -> Result<(), Error> {
                 seg.labels().iter().map(|l| l.meta.name.as_str()).collect::<Vec<_>>().join(", ")
             ))
         })?;
-        let m = &label.mask;
-        let [n, r, c] = dims;
-        let mut out = vec![0u8; n * r * c];
-        for k in 0..n {
-            for j in 0..r {
-                for (s, e) in m.row_runs(k, j) {
-                    out[(k * r + j) * c + s..(k * r + j) * c + e].fill(1);
-                }
-            }
-        }
-        out
+        (label.mask.to_u8(1), Some(name))
     };
-    nifti::write(
-        &a.out,
-        dims,
-        &seg.geometry,
-        VoxelData::U8(&data),
-        "Hounsfield mask",
-    )?;
     let log = session.log();
+    let provenance = MaskProvenance {
+        format: PROVENANCE_FORMAT.into(),
+        software: crate::export::surface::software(),
+        mask_hash: label.as_ref().and_then(|l| hashes.get(l).cloned()),
+        label,
+        segmentation_hash: log.final_hash.clone(),
+        log_entries: log.entries.len(),
+        volume_hash: log.source.volume_hash.clone(),
+        series_uid: log.source.series_uid.clone(),
+        pseudonym: None,
+    };
+    // The log first: a mask on disk always has its log beside it when one was asked for.
     if let Some(p) = &a.log {
         write_json(p, log)?;
     }
+    volume_model::write(
+        &a.out,
+        VolumeFile::Nifti,
+        seg.dims(),
+        &seg.geometry,
+        Voxels::Labels(&data),
+        Some(&provenance),
+    )
+    .map_err(|e| {
+        // No half result: a log without its mask would look final.
+        if let Some(p) = &a.log {
+            let _ = std::fs::remove_file(p);
+        }
+        Error::Failed(format!("cannot write {}: {e}", a.out.display()))
+    })?;
     for l in seg.labels() {
         let s = seg.geometry.spacing;
         let n = l.mask.count();
@@ -192,20 +190,41 @@ pub fn run_segment(a: &SegmentArgs) -> Result<(), Error> {
     Ok(())
 }
 
-/// Runs `replay`.
+/// Runs `replay`: a case folder, or an operation log with its input.
 pub fn run_replay(a: &ReplayArgs) -> Result<(), Error> {
-    let text = std::fs::read_to_string(&a.log)
-        .map_err(|e| Error::BadInput(format!("cannot read {}: {e}", a.log.display())))?;
+    let is_case = a.target.is_dir() && a.target.join(crate::case::RECORD_FILE).is_file();
+    match (&a.input, is_case) {
+        (None, true) => return super::case::replay(&a.target, a.source.as_deref()),
+        (None, false) => {
+            return Err(Error::BadInput(format!(
+                "{} is not a case folder; to replay an operation log give its input too: hounsfield replay LOG.json INPUT",
+                a.target.display()
+            )));
+        }
+        (Some(_), true) => {
+            return Err(Error::BadInput(format!(
+                "{} is a case: it names its own source (use --source NEW if the source moved)",
+                a.target.display()
+            )));
+        }
+        (Some(_), false) => {}
+    }
+    let input_path = a.input.as_deref().unwrap_or(a.target.as_path());
+    let text = std::fs::read_to_string(&a.target)
+        .map_err(|e| Error::BadInput(format!("cannot read {}: {e}", a.target.display())))?;
     let log: OperationLog = serde_json::from_str(&text).map_err(|e| {
-        Error::BadInput(format!("{} is not an operation log: {e}", a.log.display()))
+        Error::BadInput(format!(
+            "{} is not an operation log: {e}",
+            a.target.display()
+        ))
     })?;
     if log.format != crate::segment::log::FORMAT {
         return Err(Error::BadInput(format!(
             "{} is not a Hounsfield operation log",
-            a.log.display()
+            a.target.display()
         )));
     }
-    let opened = input::open_volume(&a.input, a.series.as_deref())?;
+    let opened = input::open_volume(input_path, a.series.as_deref())?;
     let r = replay(&opened.volume, &log);
     if !r.volume_matches {
         println!("volume: MISMATCH (the input is not the volume the log was recorded on)");

@@ -1,10 +1,10 @@
 //! The acquisition protocol record (ISO/IEC 3532-1: the first of the four things to record)
 //! and, kept apart, the patient-identifying fields.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// Minimum, median and maximum of a measured quantity.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct MinMedMax {
     /// Smallest value.
     pub min: f64,
@@ -39,7 +39,8 @@ impl MinMedMax {
 /// How the CT was acquired and reconstructed, as read from DICOM. Every field is optional
 /// because scanners omit many of them; a missing value is reported as missing, never
 /// invented.
-#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct AcquisitionRecord {
     /// Manufacturer (0008,0070).
     pub manufacturer: Option<String>,
@@ -113,7 +114,8 @@ pub struct AcquisitionRecord {
 
 /// Patient-identifying attributes, kept out of the acquisition record so that exports and
 /// reports can leave them out (de-identification) without touching anything else.
-#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct PatientRecord {
     /// Patient's Name (0010,0010).
     pub name: Option<String>,

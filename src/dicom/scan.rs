@@ -51,6 +51,19 @@ pub fn scan(path: &Path, limits: &GuardLimits) -> Result<ScanResult, ScanError> 
     } else {
         files.push(path.to_path_buf());
     }
+    Ok(read_headers(files, pre_skipped, limits))
+}
+
+/// Reads the headers of exactly these files (a case's recorded source files), in parallel.
+pub fn scan_files(files: Vec<PathBuf>, limits: &GuardLimits) -> ScanResult {
+    read_headers(files, Vec::new(), limits)
+}
+
+fn read_headers(
+    files: Vec<PathBuf>,
+    pre_skipped: Vec<SkippedFile>,
+    limits: &GuardLimits,
+) -> ScanResult {
     let files_scanned = files.len() + pre_skipped.len();
     let results: Vec<(PathBuf, Result<ImageHeader, FileError>)> = files
         .into_par_iter()
@@ -81,7 +94,7 @@ pub fn scan(path: &Path, limits: &GuardLimits) -> Result<ScanResult, ScanError> 
             }
         }
     }
-    Ok(out)
+    out
 }
 
 /// Deepest folder recursion; deeper trees are reported, not followed.

@@ -1,4 +1,4 @@
-//! 8-bit greyscale PNG images of rendered views, written atomically.
+//! 8-bit PNG images of rendered views: greyscale files written atomically, RGB in memory.
 
 use crate::io::atomic::write_atomic;
 use std::io;
@@ -24,4 +24,28 @@ pub fn write_png_gray(path: &Path, width: usize, height: usize, pixels: &[u8]) -
         wr.write_image_data(pixels).map_err(io::Error::other)?;
         wr.finish().map_err(io::Error::other)
     })
+}
+
+/// Encodes 8-bit RGB pixels (row-major, 3 bytes each) as PNG bytes in memory.
+pub fn encode_png_rgb(width: usize, height: usize, rgb: &[u8]) -> io::Result<Vec<u8>> {
+    if rgb.len() != width * height * 3 || width == 0 || height == 0 {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            "image size does not match its pixels",
+        ));
+    }
+    let (w, h) = (
+        u32::try_from(width).map_err(io::Error::other)?,
+        u32::try_from(height).map_err(io::Error::other)?,
+    );
+    let mut out = Vec::new();
+    {
+        let mut enc = png::Encoder::new(&mut out, w, h);
+        enc.set_color(png::ColorType::Rgb);
+        enc.set_depth(png::BitDepth::Eight);
+        let mut wr = enc.write_header().map_err(io::Error::other)?;
+        wr.write_image_data(rgb).map_err(io::Error::other)?;
+        wr.finish().map_err(io::Error::other)?;
+    }
+    Ok(out)
 }

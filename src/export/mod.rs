@@ -6,4 +6,6 @@ pub mod image;
 pub mod nrrd;
 pub mod obj;
 pub mod stl;
+pub mod surface;
 pub mod threemf;
+pub mod volume;

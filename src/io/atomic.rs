@@ -1,6 +1,7 @@
 //! Atomic file writes: data goes to a temporary file in the destination folder, is flushed
-//! to disk, and only then renamed over the target. A crash or a full disk never leaves a
-//! half-written file under the final name, and an existing file survives a failed write.
+//! to disk, and only then renamed over the target; the folder is then flushed too, so the
+//! rename itself survives a power cut. A crash or a full disk never leaves a half-written
+//! file under the final name, and an existing file survives a failed write.
 
 use std::fs::File;
 use std::io::BufWriter;
@@ -26,7 +27,8 @@ where
         fill(&mut w)?;
         let f = w.into_inner().map_err(|e| e.into_error())?;
         f.sync_all()?;
-        std::fs::rename(&tmp, path)
+        std::fs::rename(&tmp, path)?;
+        std::fs::File::open(&dir)?.sync_all()
     })();
     if result.is_err() {
         let _ = std::fs::remove_file(&tmp);

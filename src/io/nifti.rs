@@ -102,6 +102,18 @@ pub fn write_volume(path: &Path, volume: &Volume, description: &str) -> Result<(
     )
 }
 
+/// A NIfTI-1 header extension: a code and its bytes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Extension {
+    /// `ecode` (6 = comment, used for Hounsfield's JSON provenance).
+    pub code: i32,
+    /// The content (padded with zeros to a multiple of 16 bytes on disk).
+    pub data: Vec<u8>,
+}
+
+/// `NIFTI_ECODE_COMMENT`: free text, here JSON.
+pub const ECODE_COMMENT: i32 = 6;
+
 /// Writes voxel data of `dims = [slices, rows, columns]` with the given geometry.
 pub fn write(
     path: &Path,
@@ -109,6 +121,18 @@ pub fn write(
     geometry: &VolumeGeometry,
     data: VoxelData<'_>,
     description: &str,
+) -> Result<(), NiftiError> {
+    write_with_extensions(path, dims, geometry, data, description, &[])
+}
+
+/// As [`write`], with header extensions after the header.
+pub fn write_with_extensions(
+    path: &Path,
+    dims: [usize; 3],
+    geometry: &VolumeGeometry,
+    data: VoxelData<'_>,
+    description: &str,
+    extensions: &[Extension],
 ) -> Result<(), NiftiError> {
     let io_err = |source| NiftiError::Io {
         path: path.to_path_buf(),
@@ -125,7 +149,19 @@ pub fn write(
             ),
         });
     }
-    let header = build_header(dims, geometry, &data, description);
+    let mut header = build_header(dims, geometry, &data, description);
+    // The extender: a flag saying whether extensions follow, then each as
+    // (esize, ecode, data) with esize a multiple of 16 that counts its own 8 bytes.
+    header.extend_from_slice(&[u8::from(!extensions.is_empty()), 0, 0, 0]);
+    for e in extensions {
+        let size = (8 + e.data.len()).div_ceil(16) * 16;
+        header.extend_from_slice(&(size as i32).to_le_bytes());
+        header.extend_from_slice(&e.code.to_le_bytes());
+        header.extend_from_slice(&e.data);
+        header.resize(header.len() + size - 8 - e.data.len(), 0);
+    }
+    let vox_offset = header.len() as f32;
+    header[108..112].copy_from_slice(&vox_offset.to_le_bytes());
     write_atomic(path, |w| {
         if is_gz(path) {
             // Fast compression: CT compresses ~2x at level 1 and barely better at 9, which
@@ -143,7 +179,6 @@ pub fn write(
 
 fn write_body<W: Write>(w: &mut W, header: &[u8], data: &VoxelData<'_>) -> std::io::Result<()> {
     w.write_all(header)?;
-    w.write_all(&[0, 0, 0, 0])?;
     match data {
         VoxelData::U8(d) => w.write_all(d),
         VoxelData::I16(d) => {
@@ -272,6 +307,70 @@ fn quaternion(a: &[[f64; 4]; 4]) -> Option<(f64, f64, f64, f64)> {
     }
     let _ = qa;
     Some((b, c, d, qfac))
+}
+
+/// Reads the header extensions of a NIfTI-1 file (without its voxels).
+pub fn read_extensions(path: &Path) -> Result<Vec<Extension>, NiftiError> {
+    let fmt = |reason: String| NiftiError::Format {
+        path: path.to_path_buf(),
+        reason,
+    };
+    let file = std::fs::File::open(path).map_err(|source| NiftiError::Open {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    let mut reader: Box<dyn Read> = if is_gz(path) {
+        Box::new(GzDecoder::new(std::io::BufReader::new(file)))
+    } else {
+        Box::new(std::io::BufReader::new(file))
+    };
+    let mut h = vec![0u8; HEADER_SIZE + 4];
+    reader
+        .read_exact(&mut h)
+        .map_err(|e| fmt(format!("cannot read the NIfTI header: {e}")))?;
+    let le = i32::from_le_bytes([h[0], h[1], h[2], h[3]]) == HEADER_SIZE as i32;
+    let i32_at = |b: &[u8]| {
+        let a = [b[0], b[1], b[2], b[3]];
+        if le {
+            i32::from_le_bytes(a)
+        } else {
+            i32::from_be_bytes(a)
+        }
+    };
+    let vox = {
+        let a = [h[108], h[109], h[110], h[111]];
+        f64::from(if le {
+            f32::from_le_bytes(a)
+        } else {
+            f32::from_be_bytes(a)
+        })
+    };
+    if h[HEADER_SIZE] == 0 || !(vox.is_finite() && vox >= (HEADER_SIZE + 4) as f64) {
+        return Ok(Vec::new());
+    }
+    // Extensions live between the extender and the voxels; never read past a small cap.
+    let area = (vox as usize - HEADER_SIZE - 4).min(1 << 20);
+    let mut bytes = vec![0u8; area];
+    reader
+        .read_exact(&mut bytes)
+        .map_err(|e| fmt(format!("file ends inside its header extensions: {e}")))?;
+    let mut out = Vec::new();
+    let mut pos = 0usize;
+    while pos + 8 <= bytes.len() {
+        let size = i32_at(&bytes[pos..]);
+        let code = i32_at(&bytes[pos + 4..]);
+        if size < 16 || size % 16 != 0 || pos + size as usize > bytes.len() {
+            break;
+        }
+        let data = &bytes[pos + 8..pos + size as usize];
+        let end = data.iter().rposition(|b| *b != 0).map_or(0, |p| p + 1);
+        out.push(Extension {
+            code,
+            data: data[..end].to_vec(),
+        });
+        pos += size as usize;
+    }
+    Ok(out)
 }
 
 /// Reads a NIfTI-1 volume as HU (`scl_slope`/`scl_inter` applied, rounded, clamped to i16).
@@ -534,6 +633,34 @@ mod tests {
             assert!((back.geometry.spacing.col - 0.45).abs() < 1e-6);
             assert_eq!(back.geometry.col_dir, LpsDirection::X);
         }
+    }
+
+    #[test]
+    fn extensions_round_trip_and_the_voxels_follow_them() {
+        let Ok(dir) = tempfile::tempdir() else { return };
+        for name in ["e.nii", "e.nii.gz"] {
+            let p = dir.path().join(name);
+            let v = volume();
+            let data: Vec<i16> = v.hu.iter().copied().collect();
+            let ext = Extension {
+                code: ECODE_COMMENT,
+                data: br#"{"format": "hounsfield-mask"}"#.to_vec(),
+            };
+            let w = write_with_extensions(
+                &p,
+                v.dims(),
+                &v.geometry,
+                VoxelData::I16(&data),
+                "t",
+                std::slice::from_ref(&ext),
+            );
+            assert!(w.is_ok(), "{w:?}");
+            assert_eq!(read_extensions(&p).ok(), Some(vec![ext.clone()]));
+            assert_eq!(read_volume(&p).ok().map(|b| b.hu), Some(v.hu.clone()));
+        }
+        let plain = dir.path().join("p.nii");
+        assert!(write_volume(&plain, &volume(), "t").is_ok());
+        assert_eq!(read_extensions(&plain).ok(), Some(vec![]));
     }
 
     #[test]

@@ -14,7 +14,7 @@ use crate::segment::mask::Mask;
 use crate::volume::VolumeGeometry;
 use ndarray::Array3;
 use rayon::prelude::*;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// Default thickness below which a feature may not print, mm (ISO/IEC 3532-1: ~0.3 mm).
 pub const DEFAULT_THIN_MM: f64 = 0.3;
@@ -24,7 +24,7 @@ pub const DEFAULT_TOLERANCE_MM: f64 = 0.2;
 const THICKNESS_CAP_MM: f64 = 10.0;
 
 /// What to do.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ReconstructOptions {
     /// Iso-surface of HU at this value (within the mask) instead of the mask's surface.
     pub iso_hu: Option<f64>,
@@ -60,7 +60,7 @@ impl Default for ReconstructOptions {
 }
 
 /// How far a step moved the surface (the public `smoothing` block of MESH.json).
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct DeviationSummary {
     /// Largest |distance| between the surfaces (both directions), mm.
     pub max_mm: f64,
@@ -106,6 +106,39 @@ pub struct Reconstruction {
     pub vertex_thickness_mm: Vec<f64>,
     /// Regions thinner than the threshold.
     pub thin_regions: Vec<ThinRegion>,
+    /// How long each stage took.
+    pub timings: StageTimings,
+}
+
+/// Wall time of each reconstruction stage, ms (metadata for the report and benchmarks;
+/// never an input).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+pub struct StageTimings {
+    /// Surface extraction.
+    pub extract_ms: f64,
+    /// Repair, when needed.
+    pub repair_ms: f64,
+    /// Smoothing.
+    pub smooth_ms: f64,
+    /// Deviation measurements (smoothing and decimation).
+    pub deviation_ms: f64,
+    /// Decimation.
+    pub decimate_ms: f64,
+    /// Certificate.
+    pub certify_ms: f64,
+    /// Self-intersection count.
+    pub self_intersections_ms: f64,
+    /// Wall thickness and thin regions.
+    pub thickness_ms: f64,
+    /// Everything.
+    pub total_ms: f64,
+}
+
+/// Milliseconds since `t`, and restarts `t`.
+fn lap(t: &mut std::time::Instant) -> f64 {
+    let ms = t.elapsed().as_secs_f64() * 1000.0;
+    *t = std::time::Instant::now();
+    ms
 }
 
 fn summary(d: &deviation::Deviation, tol: f64) -> DeviationSummary {
@@ -138,6 +171,9 @@ pub fn reconstruct(
     hu: Option<&Array3<i16>>,
     opts: &ReconstructOptions,
 ) -> Result<Reconstruction, String> {
+    let started = std::time::Instant::now();
+    let mut t = started;
+    let mut timings = StageTimings::default();
     let mut mesh = match (opts.iso_hu, hu) {
         (Some(iso), Some(hu)) => {
             if hu.dim() != (mask.dims()[0], mask.dims()[1], mask.dims()[2]) {
@@ -163,15 +199,18 @@ pub fn reconstruct(
         _ => extract::extract(mask, geometry, &Midpoint),
     };
     let extracted_triangles = mesh.triangles.len();
+    timings.extract_ms = lap(&mut t);
     let mut repair_report = RepairReport::default();
     if needs_repair(&check::certify(&mesh)) {
         repair_report = repair::repair(&mut mesh, opts.repair);
     }
+    timings.repair_ms = lap(&mut t);
     let reference = mesh.clone();
     let mut smoothing = None;
     let mut vertex_deviation_mm = None;
     if let Some(s) = opts.smoothing {
         smooth::smooth(&mut mesh, s, opts.max_move_mm);
+        timings.smooth_ms = lap(&mut t);
         let d = deviation::deviation(
             &reference.vertices,
             &reference.triangles,
@@ -181,12 +220,14 @@ pub fn reconstruct(
         );
         smoothing = Some(summary(&d, opts.tolerance_mm));
         vertex_deviation_mm = Some(d.per_vertex_mm);
+        timings.deviation_ms += lap(&mut t);
     }
     let mut decimation = None;
     if let Some(d) = opts.decimation {
         let before = mesh.clone();
         let (out, estimate) = decimate::decimate(&mesh, d)?;
         mesh = out;
+        timings.decimate_ms = lap(&mut t);
         let dev = deviation::deviation(
             &before.vertices,
             &before.triangles,
@@ -195,6 +236,7 @@ pub fn reconstruct(
             opts.tolerance_mm,
         );
         decimation = Some((summary(&dev, opts.tolerance_mm), estimate));
+        timings.deviation_ms += lap(&mut t);
         let c = check::certify(&mesh);
         if needs_repair(&c) {
             let r = repair::repair(&mut mesh, opts.repair);
@@ -215,12 +257,15 @@ pub fn reconstruct(
                 .map(|p| b.signed_distance(*p).unwrap_or(f64::NAN))
                 .collect(),
         );
+        timings.deviation_ms += lap(&mut t);
     }
     let mut certificate = check::certify(&mesh);
+    timings.certify_ms = lap(&mut t);
     let tree = Bvh::build(&mesh.vertices, &mesh.triangles);
     if opts.self_intersections {
         certificate.self_intersections = Some(tree.count_self_intersections());
     }
+    timings.self_intersections_ms = lap(&mut t);
     let vertex_thickness_mm =
         thickness::vertex_thickness_with(&tree, &mesh.vertices, &mesh.triangles, THICKNESS_CAP_MM);
     let thin_regions = thickness::thin_regions(
@@ -229,6 +274,8 @@ pub fn reconstruct(
         &vertex_thickness_mm,
         opts.thin_mm,
     );
+    timings.thickness_ms = lap(&mut t);
+    timings.total_ms = started.elapsed().as_secs_f64() * 1000.0;
     Ok(Reconstruction {
         mesh,
         certificate,
@@ -239,5 +286,6 @@ pub fn reconstruct(
         vertex_deviation_mm,
         vertex_thickness_mm,
         thin_regions,
+        timings,
     })
 }

@@ -26,7 +26,7 @@ impl Default for RepairOptions {
 }
 
 /// What a repair changed.
-#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct RepairReport {
     /// Vertices merged into an identical one.
     pub merged_vertices: usize,

@@ -9,7 +9,7 @@ use glam::DVec3;
 use rayon::prelude::*;
 
 /// A connected patch of vertices thinner than the threshold.
-#[derive(Clone, Debug, PartialEq, serde::Serialize)]
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct ThinRegion {
     /// Area-weighted centroid of the region's vertices (mm).
     pub centroid_mm: [f64; 3],

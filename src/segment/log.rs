@@ -43,6 +43,36 @@ pub struct LogEntry {
     /// Values computed on the way (automatic thresholds, voxel counts).
     #[serde(default)]
     pub notes: Vec<String>,
+    /// Voxels the step added and removed, per changed label (for the report's summary of
+    /// manual edits); metadata, not checked by replay.
+    #[serde(default)]
+    pub changes: Vec<LabelChange>,
+}
+
+/// What one step did to one label's voxels.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LabelChange {
+    /// The label (its name after the step).
+    pub label: String,
+    /// Voxels set by the step.
+    pub added: u64,
+    /// Voxels cleared by the step.
+    pub removed: u64,
+    /// The changed slices, as runs of consecutive slice indices.
+    pub slices: Vec<SliceRun>,
+}
+
+/// Consecutive changed slices `first..=last` and what changed in them.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SliceRun {
+    /// First slice index.
+    pub first: usize,
+    /// Last slice index (inclusive).
+    pub last: usize,
+    /// Voxels set in these slices.
+    pub added: u64,
+    /// Voxels cleared in these slices.
+    pub removed: u64,
 }
 
 /// What the log was recorded on.
@@ -59,6 +89,12 @@ pub struct SourceRecord {
     pub dims: [usize; 3],
     /// Spacing `[slice, row, column]`, mm.
     pub spacing_mm: [f64; 3],
+    /// The feasibility findings of the source, as the operator saw them.
+    #[serde(default)]
+    pub findings: Vec<crate::feasibility::Finding>,
+    /// Slices of the volume interpolated across gaps of missing slices, not acquired.
+    #[serde(default)]
+    pub interpolated_slices: Vec<usize>,
 }
 
 /// The whole log, as written to LOG.json.
@@ -98,6 +134,8 @@ impl OperationLog {
                 volume_hash: volume_hash_hex,
                 dims: volume.dims(),
                 spacing_mm: [s.slice, s.row, s.col],
+                findings: Vec::new(),
+                interpolated_slices: Vec::new(),
             },
             entries: Vec::new(),
             final_hash: empty_hash,

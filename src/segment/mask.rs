@@ -200,6 +200,21 @@ impl Mask {
         out
     }
 
+    /// The mask as bytes `[slice, row, column]`: `value` inside, 0 outside.
+    pub fn to_u8(&self, value: u8) -> Vec<u8> {
+        let [n, r, c] = self.dims;
+        let mut out = vec![0u8; n * r * c];
+        for k in 0..n {
+            for j in 0..r {
+                let base = (k * r + j) * c;
+                for (s, e) in self.row_runs(k, j) {
+                    out[base + s..base + e].fill(value);
+                }
+            }
+        }
+        out
+    }
+
     /// The canonical hash (see the module docs); recomputes only changed slices.
     pub fn hash(&mut self) -> Hash {
         let sw = self.slice_words();
@@ -223,6 +238,17 @@ impl Mask {
             h.update(&s.unwrap_or([0; 32]));
         }
         *h.finalize().as_bytes()
+    }
+
+    /// The hash of slice `k`'s words, as it enters the canonical hash (cached).
+    pub fn slice_hash(&mut self, k: usize) -> Hash {
+        if let Some(h) = self.slice_hash[k] {
+            return h;
+        }
+        let sw = self.slice_words();
+        let h = hash_words(&self.words[k * sw..(k + 1) * sw]);
+        self.slice_hash[k] = Some(h);
+        h
     }
 
     /// Applies xor runs: the reversible delta of an edit (applying it twice is a no-op).

@@ -194,6 +194,44 @@ operations! {
 }
 
 impl Operation {
+    /// Parses a JSON array of operations; errors name the step (`what` N, from 1), the
+    /// operation and the field.
+    pub fn parse_list(v: &serde_json::Value, what: &str) -> Result<Vec<Operation>, String> {
+        let items = v
+            .as_array()
+            .ok_or_else(|| format!("{what}s must be a JSON array of operations"))?;
+        if items.is_empty() {
+            return Err(format!(
+                "there is no {what}: the list of operations is empty"
+            ));
+        }
+        items
+            .iter()
+            .enumerate()
+            .map(|(n, item)| {
+                let name = item.get("op").and_then(|o| o.as_str()).unwrap_or("?");
+                if item.get("op").is_none() {
+                    return Err(format!(
+                        "{what} {}: missing field `op` (one of: {})",
+                        n + 1,
+                        Self::NAMES.join(", ")
+                    ));
+                }
+                serde_json::from_value::<Operation>(item.clone()).map_err(|e| {
+                    if Self::NAMES.contains(&name) {
+                        format!("{what} {} ({name}): {e}", n + 1)
+                    } else {
+                        format!(
+                            "{what} {}: unknown op `{name}`; the operations are: {}",
+                            n + 1,
+                            Self::NAMES.join(", ")
+                        )
+                    }
+                })
+            })
+            .collect()
+    }
+
     /// Fills an implicit target label with `default`, so the log records it explicitly.
     pub fn resolve_label(&mut self, default: &str) {
         if let Some(t) = self.inner_mut().target_mut()

@@ -1,7 +1,7 @@
 //! A segmentation session: the volume, the current labels, the log and the undo history.
 //! All changes go through [`Session::apply`], so the log, undo and hashes stay in step.
 
-use super::log::{self, EntryStatus, LogEntry, OperationLog};
+use super::log::{self, EntryStatus, LabelChange, LogEntry, OperationLog, SliceRun};
 use super::mask::{Mask, hex};
 use super::model::Segmentation;
 use super::op::{OpError, Operation};
@@ -96,6 +96,74 @@ impl Session {
     /// nothing changes.
     pub fn apply(&mut self, op: Operation) -> Result<&LogEntry, OpError> {
         let op = self.resolve(op)?;
+        let operator = self.operator.clone();
+        let index = self.commit(op, log::now_utc(), operator)?;
+        Ok(&self.log.entries[index])
+    }
+
+    /// Re-applies a logged entry (rebuilding a session from a journal): the operation is
+    /// recomputed, and the entry is kept with its recorded time and operator. Errors say
+    /// what differs from the record; the session is then no longer trustworthy.
+    pub fn replay_entry(&mut self, entry: &LogEntry) -> Result<(), String> {
+        let index = self
+            .commit(entry.op.clone(), entry.time.clone(), entry.operator.clone())
+            .map_err(|e| format!("the operation failed: {e}"))?;
+        let got = &self.log.entries[index];
+        if index != entry.index {
+            return Err(format!(
+                "it became log entry {index}, recorded as {}",
+                entry.index
+            ));
+        }
+        for (label, want) in &entry.hashes {
+            match got.hashes.get(label) {
+                Some(h) if h == want => {}
+                other => {
+                    return Err(format!(
+                        "label `{label}`: expected {want}, got {}",
+                        other.map_or("(label absent)", |h| h.as_str())
+                    ));
+                }
+            }
+        }
+        if got.segmentation_hash != entry.segmentation_hash {
+            return Err(format!(
+                "segmentation: expected {}, got {}",
+                entry.segmentation_hash, got.segmentation_hash
+            ));
+        }
+        Ok(())
+    }
+
+    /// Takes back the last applied step entirely, as if it had never been applied (its
+    /// log entry is removed): for a step whose record could not be saved.
+    pub fn discard_last(&mut self) -> bool {
+        let Some(last) = self.log.entries.len().checked_sub(1) else {
+            return false;
+        };
+        match self.undo.last() {
+            Some((index, _)) if *index == last => {}
+            _ => return false,
+        }
+        if let Some((_, delta)) = self.undo.pop() {
+            delta.undo(&mut self.seg);
+        }
+        self.log.entries.pop();
+        self.log.final_hash = self.seg.final_hash_hex();
+        true
+    }
+
+    /// Records the source's feasibility findings and interpolated slices in the log.
+    pub fn record_source(
+        &mut self,
+        findings: Vec<crate::feasibility::Finding>,
+        interpolated: Vec<usize>,
+    ) {
+        self.log.source.findings = findings;
+        self.log.source.interpolated_slices = interpolated;
+    }
+
+    fn commit(&mut self, op: Operation, time: String, operator: String) -> Result<usize, OpError> {
         op.validate(&self.volume, &self.seg)?;
         let before_metas = self.seg.metas();
         let touched: Vec<String> = op
@@ -117,6 +185,7 @@ impl Session {
             &self.seg,
             outcome.renamed.clone(),
         );
+        let changes = label_changes(&before_masks, &self.seg, &outcome);
         let mut hashes = BTreeMap::new();
         for name in &outcome.changed {
             if let Some(h) = self.seg.hash_of(name) {
@@ -130,17 +199,28 @@ impl Session {
         self.log.entries.push(LogEntry {
             index,
             op,
-            time: log::now_utc(),
-            operator: self.operator.clone(),
+            time,
+            operator,
             status: EntryStatus::Applied,
             hashes,
             segmentation_hash: segmentation_hash.clone(),
             notes: outcome.notes,
+            changes,
         });
         self.log.final_hash = segmentation_hash;
         self.undo.push((index, delta));
         self.trim_undo();
-        Ok(&self.log.entries[index])
+        Ok(index)
+    }
+
+    /// The log index the next undo would take back.
+    pub fn undo_index(&self) -> Option<usize> {
+        self.undo.last().map(|(i, _)| *i)
+    }
+
+    /// The log index the next redo would restore.
+    pub fn redo_index(&self) -> Option<usize> {
+        self.redo.last().map(|(i, _)| *i)
     }
 
     /// Undoes the last applied step; false when there is none to undo.
@@ -186,4 +266,77 @@ impl Session {
             self.undo.remove(0);
         }
     }
+}
+
+/// Voxels added and removed per changed label, by runs of consecutive changed slices. Only
+/// slices whose hash went stale can differ (see [`Session::apply`]).
+fn label_changes(
+    before: &BTreeMap<String, Mask>,
+    seg: &Segmentation,
+    outcome: &super::op::Outcome,
+) -> Vec<LabelChange> {
+    let dims = seg.dims();
+    let empty = Mask::new(dims);
+    let mut out = Vec::new();
+    for name in &outcome.changed {
+        let before_name = outcome
+            .renamed
+            .iter()
+            .find(|(_, to)| to == name)
+            .map_or(name.as_str(), |(from, _)| from.as_str());
+        let old = before.get(before_name).unwrap_or(&empty);
+        let now = seg.get(name).map_or(&empty, |l| &l.mask);
+        if old.dims() != now.dims() {
+            continue;
+        }
+        let sw = now.slice_words();
+        let stale = now.stale_slices();
+        let slices: Vec<usize> = if std::ptr::eq(now, &empty) {
+            (0..dims[0]).collect()
+        } else {
+            stale
+        };
+        let mut change = LabelChange {
+            label: name.clone(),
+            added: 0,
+            removed: 0,
+            slices: Vec::new(),
+        };
+        for k in slices {
+            let (a, b) = (
+                &old.words()[k * sw..(k + 1) * sw],
+                &now.words()[k * sw..(k + 1) * sw],
+            );
+            let added: u64 = a
+                .iter()
+                .zip(b)
+                .map(|(x, y)| u64::from((y & !x).count_ones()))
+                .sum();
+            let removed: u64 = a
+                .iter()
+                .zip(b)
+                .map(|(x, y)| u64::from((x & !y).count_ones()))
+                .sum();
+            if added + removed == 0 {
+                continue;
+            }
+            change.added += added;
+            change.removed += removed;
+            match change.slices.last_mut() {
+                Some(r) if r.last + 1 == k => {
+                    r.last = k;
+                    r.added += added;
+                    r.removed += removed;
+                }
+                _ => change.slices.push(SliceRun {
+                    first: k,
+                    last: k,
+                    added,
+                    removed,
+                }),
+            }
+        }
+        out.push(change);
+    }
+    out
 }

@@ -10,7 +10,7 @@ use crate::geom::{LpsPointMm, SpacingMm};
 use crate::volume::{Volume, VolumeGeometry};
 use ndarray::{Array3, ArrayView2, Axis};
 use rayon::prelude::*;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// HU written where an output voxel lies outside every input slice (air).
 pub const FILL_HU: i16 = -1024;
@@ -30,7 +30,7 @@ pub struct StackLayout<'a> {
 }
 
 /// What a resampling did, for the record.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ResampleRecord {
     /// Why it was needed.
     pub reasons: Vec<String>,
@@ -46,6 +46,11 @@ pub struct ResampleRecord {
     pub slice_distance_mm: f64,
     /// HU written outside the acquired region.
     pub fill_hu: i16,
+    /// Output slices that lie inside a gap of missing slices (at least
+    /// [`crate::feasibility::limits::MISSING_GAP_RATIO`] times the median distance) and
+    /// away from every acquired slice: image content that was interpolated, not acquired.
+    #[serde(default)]
+    pub interpolated_slices: Vec<usize>,
 }
 
 /// Resamples `raw` (`[slice, row, column]`, slices in layout order) onto an orthogonal grid
@@ -154,6 +159,7 @@ pub fn resample_stack(
                 }
             }
         });
+    let interpolated_slices = slices_in_gaps(layout.depths_mm, dz_mm, out_n);
     let record = ResampleRecord {
         reasons,
         method: "linear between the two nearest slices along the slice normal; bilinear within each slice at the projected patient-space position".into(),
@@ -162,8 +168,32 @@ pub fn resample_stack(
         output_dims: [out_n, out_rows, out_cols],
         slice_distance_mm: dz_mm,
         fill_hu: FILL_HU,
+        interpolated_slices,
     };
     (Volume { hu: out, geometry }, record)
+}
+
+/// Output slices `0..out_n` (at `depths[0] + m * dz`) inside a gap between acquired slices
+/// that is at least `MISSING_GAP_RATIO` times the median distance, and farther than a
+/// hundredth of `dz` from both of its acquired neighbours.
+fn slices_in_gaps(depths: &[f64], dz: f64, out_n: usize) -> Vec<usize> {
+    let gaps: Vec<f64> = depths.windows(2).map(|w| w[1] - w[0]).collect();
+    let Some(median) = crate::dicom::acquisition::MinMedMax::of(&gaps).map(|m| m.median) else {
+        return Vec::new();
+    };
+    let limit = crate::feasibility::limits::MISSING_GAP_RATIO * median;
+    let eps = dz * 1e-2;
+    (0..out_n)
+        .filter(|&m| {
+            let z = depths[0] + m as f64 * dz;
+            let b = depths.partition_point(|d| *d < z);
+            b > 0
+                && b < depths.len()
+                && depths[b] - depths[b - 1] >= limit
+                && z - depths[b - 1] > eps
+                && depths[b] - z > eps
+        })
+        .collect()
 }
 
 /// Bilinear sample at fractional `(row, col)`; `None` outside the slice. Coordinates within
@@ -223,6 +253,19 @@ pub fn sample_at(volume: &Volume, p: LpsPointMm) -> Option<f64> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn slices_inside_a_gap_are_listed() {
+        // Slices at 0, 1, 2, (3 missing), 4, 5 mm, resampled at 1 mm: output slice 3.
+        assert_eq!(slices_in_gaps(&[0.0, 1.0, 2.0, 4.0, 5.0], 1.0, 6), vec![3]);
+        // At 0.5 mm: 2.5, 3.0 and 3.5 mm lie inside the gap.
+        assert_eq!(
+            slices_in_gaps(&[0.0, 1.0, 2.0, 4.0, 5.0], 0.5, 11),
+            vec![5, 6, 7]
+        );
+        // A uniform stack has none.
+        assert!(slices_in_gaps(&[0.0, 1.0, 2.0, 3.0], 1.0, 4).is_empty());
+    }
     use crate::geom::LpsDirection;
 
     fn plane(sx: f64, sy: f64) -> VolumeGeometry {

@@ -1,0 +1,733 @@
+//! The report as one self-contained, printable HTML page: every section of [`Report`] as
+//! tables, the pictures embedded as PNG data URIs, no script and nothing fetched. Every
+//! text from the case (DICOM tags, operator notes) is escaped.
+
+use super::Report;
+use super::thumbs::Picture;
+use base64::Engine;
+use std::fmt::Write as _;
+
+/// Escapes text for HTML.
+pub fn esc(s: &str) -> String {
+    let mut o = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '&' => o.push_str("&amp;"),
+            '<' => o.push_str("&lt;"),
+            '>' => o.push_str("&gt;"),
+            '"' => o.push_str("&quot;"),
+            '\'' => o.push_str("&#39;"),
+            _ => o.push(c),
+        }
+    }
+    o
+}
+
+fn opt<T: std::fmt::Display>(v: &Option<T>) -> String {
+    v.as_ref()
+        .map_or_else(|| "—".to_string(), |x| esc(&x.to_string()))
+}
+
+fn num(v: Option<f64>, digits: usize) -> String {
+    v.map_or_else(|| "—".to_string(), |x| format!("{x:.digits$}"))
+}
+
+fn row(out: &mut String, k: &str, v: &str) {
+    let _ = writeln!(out, "<tr><th>{}</th><td>{v}</td></tr>", esc(k));
+}
+
+const STYLE: &str = r#"
+body { font: 13px/1.45 system-ui, -apple-system, "Segoe UI", Roboto, sans-serif; color: #1b1b1b; margin: 2em auto; max-width: 1100px; padding: 0 1.5em; }
+h1 { font-size: 22px; margin: 0 0 .2em; }
+h2 { font-size: 16px; border-bottom: 2px solid #2c5d8a; padding-bottom: 2px; margin-top: 1.8em; color: #2c5d8a; }
+h3 { font-size: 14px; margin: 1.2em 0 .4em; }
+table { border-collapse: collapse; margin: .4em 0 1em; width: 100%; }
+th, td { border: 1px solid #c8ccd0; padding: 3px 6px; text-align: left; vertical-align: top; }
+th { background: #eef2f5; font-weight: 600; }
+table.kv th { width: 28%; }
+td.num { text-align: right; font-variant-numeric: tabular-nums; }
+code, .hash { font-family: ui-monospace, "DejaVu Sans Mono", monospace; font-size: 11.5px; word-break: break-all; }
+.sev-error { color: #a40000; font-weight: 700; }
+.sev-warning { color: #9a5b00; font-weight: 700; }
+.sev-info { color: #2d5f2d; }
+.ok { color: #1d6b1d; font-weight: 600; }
+.bad { color: #a40000; font-weight: 700; }
+.none { color: #666; font-style: italic; }
+.figs { display: flex; flex-wrap: wrap; gap: 12px; }
+figure { margin: 0; flex: 1 1 46%; border: 1px solid #c8ccd0; padding: 6px; background: #fafafa; page-break-inside: avoid; }
+figure img { width: 100%; height: auto; image-rendering: auto; background: #000; }
+figcaption { font-size: 11.5px; color: #444; margin-top: 4px; }
+.banner { background: #fff4e0; border: 1px solid #e0b060; padding: 6px 10px; margin: .6em 0; }
+header .meta { color: #555; }
+@media print { body { margin: 0; max-width: none; } h2 { page-break-after: avoid; } table { page-break-inside: auto; } tr { page-break-inside: avoid; } }
+"#;
+
+/// Renders the report with its pictures.
+pub fn render(r: &Report, pictures: &[Picture]) -> String {
+    let mut o = String::with_capacity(64 << 10);
+    let id = &r.identification;
+    let _ = write!(
+        o,
+        "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>Hounsfield report — {}</title><style>{STYLE}</style></head><body>\n",
+        esc(&id.case)
+    );
+    let _ = write!(
+        o,
+        "<header><h1>Medical image-based model report (ISO/IEC 3532-1)</h1><div class=\"meta\">Case <b>{}</b> · pseudonym <b>{}</b> · generated {} by {} {} (commit <code>{}</code>, {})</div></header>\n",
+        esc(&id.case),
+        esc(&id.pseudonym),
+        esc(&id.generated),
+        esc(&id.software.name),
+        esc(&id.software.version),
+        esc(&id.software.commit),
+        esc(&id.software.platform)
+    );
+    if !r.feasibility.unacknowledged.is_empty() {
+        let _ = write!(
+            o,
+            "<div class=\"banner\">Findings not yet acknowledged: <b>{}</b></div>",
+            esc(&r.feasibility.unacknowledged.join(", "))
+        );
+    }
+
+    // Identification
+    o.push_str("<h2>1. Identification</h2><table class=\"kv\">");
+    row(&mut o, "Case", &esc(&id.case));
+    row(
+        &mut o,
+        "Pseudonym (stands for the patient in every export)",
+        &esc(&id.pseudonym),
+    );
+    row(&mut o, "Case created", &esc(&id.case_created));
+    row(
+        &mut o,
+        "Created with",
+        &format!(
+            "{} {} (commit <code>{}</code>, {})",
+            esc(&id.case_software.name),
+            esc(&id.case_software.version),
+            esc(&id.case_software.commit),
+            esc(&id.case_software.platform)
+        ),
+    );
+    row(&mut o, "Operators", &esc(&id.operators.join(", ")));
+    row(&mut o, "Report generated", &esc(&id.generated));
+    o.push_str("</table>");
+
+    // Purpose
+    o.push_str("<h2>2. Clinical purpose</h2><table class=\"kv\">");
+    row(&mut o, "Category", &esc(r.purpose.category.label()));
+    row(&mut o, "Description", &esc(&r.purpose.text));
+    o.push_str("</table>");
+
+    // Acquisition
+    let a = &r.acquisition;
+    o.push_str("<h2>3. Acquisition protocol (§6.2)</h2><table class=\"kv\">");
+    row(
+        &mut o,
+        "Source",
+        &format!(
+            "{} · {} file(s), {:.1} MB",
+            esc(&a.source_kind),
+            a.files,
+            a.bytes as f64 / 1e6
+        ),
+    );
+    row(
+        &mut o,
+        "Series",
+        &format!("{} — {}", opt(&a.series_number), esc(&a.description)),
+    );
+    row(
+        &mut o,
+        "Series Instance UID",
+        &format!("<code>{}</code>", opt(&a.series_uid)),
+    );
+    row(&mut o, "Modality", &opt(&a.modality));
+    match &a.protocol {
+        None => row(
+            &mut o,
+            "Protocol",
+            "<span class=\"none\">not recorded: the source carries no acquisition protocol</span>",
+        ),
+        Some(p) => {
+            row(
+                &mut o,
+                "Scanner",
+                &format!(
+                    "{} {} ({})",
+                    opt(&p.manufacturer),
+                    opt(&p.model),
+                    opt(&p.station)
+                ),
+            );
+            row(
+                &mut o,
+                "Software versions",
+                &esc(&p.software_versions.join(", ")),
+            );
+            row(
+                &mut o,
+                "Study / series / acquisition date",
+                &format!(
+                    "{} / {} / {}",
+                    opt(&p.study_date),
+                    opt(&p.series_date),
+                    opt(&p.acquisition_date)
+                ),
+            );
+            row(&mut o, "Protocol name", &opt(&p.protocol_name));
+            row(&mut o, "Body part", &opt(&p.body_part));
+            row(&mut o, "Tube voltage (kVp)", &num(p.kvp, 0));
+            row(
+                &mut o,
+                "Tube current (mA), min / median / max",
+                &p.tube_current_ma.map_or("—".into(), |m| {
+                    format!("{:.0} / {:.0} / {:.0}", m.min, m.median, m.max)
+                }),
+            );
+            row(
+                &mut o,
+                "Exposure (mAs), min / median / max",
+                &p.exposure_mas.map_or("—".into(), |m| {
+                    format!("{:.0} / {:.0} / {:.0}", m.min, m.median, m.max)
+                }),
+            );
+            row(&mut o, "CTDIvol (mGy)", &num(p.ctdi_vol_mgy, 2));
+            row(
+                &mut o,
+                "Reconstruction kernel",
+                &esc(&p.reconstruction_kernel.join(", ")),
+            );
+            row(&mut o, "Filter type", &opt(&p.filter_type));
+            row(
+                &mut o,
+                "Slice thickness (nominal, tag)",
+                &format!("{} mm", num(p.slice_thickness_mm, 3)),
+            );
+            row(
+                &mut o,
+                "Pixel spacing (row, column)",
+                &p.pixel_spacing_mm
+                    .map_or("—".into(), |s| format!("{:.4} × {:.4} mm", s[0], s[1])),
+            );
+            row(
+                &mut o,
+                "Matrix",
+                &format!("{} × {} × {} slices", p.columns, p.rows, p.slices),
+            );
+            row(&mut o, "Patient position", &opt(&p.patient_position));
+            row(
+                &mut o,
+                "Contrast agent",
+                &p.contrast_agent
+                    .as_ref()
+                    .map_or("none recorded".into(), |c| esc(c)),
+            );
+            row(&mut o, "Spiral pitch factor", &num(p.spiral_pitch, 3));
+            row(
+                &mut o,
+                "Reconstruction diameter",
+                &format!("{} mm", num(p.reconstruction_diameter_mm, 1)),
+            );
+            row(
+                &mut o,
+                "Transfer syntax",
+                &format!(
+                    "<code>{}</code>{}",
+                    esc(&p.transfer_syntax),
+                    if p.lossy_compression {
+                        " (lossy)"
+                    } else {
+                        " (lossless)"
+                    }
+                ),
+            );
+        }
+    }
+    row(
+        &mut o,
+        "Slice distance from image positions (min / median / max)",
+        &a.slice_distance_mm.map_or("—".into(), |m| {
+            format!("{:.3} / {:.3} / {:.3} mm", m.min, m.median, m.max)
+        }),
+    );
+    row(
+        &mut o,
+        "Gantry tilt (measured / tag)",
+        &format!(
+            "{}° / {}°",
+            num(a.tilt.measured_deg, 2),
+            num(a.tilt.tag_deg, 2)
+        ),
+    );
+    row(
+        &mut o,
+        "Resampling",
+        &a.resampling
+            .as_ref()
+            .map_or("none: the slices form a regular grid".into(), |rs| {
+                format!(
+                    "{} — {}; {} → {} slices at {:.3} mm",
+                    esc(&rs.reasons.join("; ")),
+                    esc(&rs.method),
+                    rs.input_slices,
+                    rs.output_slices,
+                    rs.slice_distance_mm
+                )
+            }),
+    );
+    row(
+        &mut o,
+        "Interpolated slices (not acquired)",
+        &if a.interpolated_slices.is_empty() {
+            "none".into()
+        } else {
+            format!(
+                "<span class=\"bad\">{}</span>",
+                esc(&format!("{:?}", a.interpolated_slices))
+            )
+        },
+    );
+    row(
+        &mut o,
+        "Volume grid",
+        &format!(
+            "{} × {} × {} (columns × rows × slices), {:.4} × {:.4} × {:.4} mm",
+            a.dims[2], a.dims[1], a.dims[0], a.spacing_mm[2], a.spacing_mm[1], a.spacing_mm[0]
+        ),
+    );
+    o.push_str("</table>");
+
+    // Feasibility
+    let f = &r.feasibility;
+    o.push_str("<h2>4. Feasibility of the images</h2>");
+    if f.findings.is_empty() {
+        o.push_str("<p class=\"none\">No findings.</p>");
+    } else {
+        o.push_str("<table><tr><th>Code</th><th>Severity</th><th>Finding</th></tr>");
+        for x in &f.findings {
+            let sev = format!("{:?}", x.severity).to_lowercase();
+            let _ = write!(
+                o,
+                "<tr><td><code>{}</code></td><td class=\"sev-{sev}\">{sev}</td><td>{}</td></tr>",
+                esc(x.code.as_str()),
+                esc(&x.message)
+            );
+        }
+        o.push_str("</table>");
+    }
+    if let Some(ps) = &f.pixel_stats {
+        let _ = write!(
+            o,
+            "<p>Noise σ in soft tissue: {} HU; voxels at or above the metal threshold: {}.</p>",
+            num(ps.noise_sigma_hu, 1),
+            ps.metal_voxels
+        );
+    }
+    o.push_str("<h3>Acknowledgement</h3>");
+    if f.acknowledgements.is_empty() {
+        o.push_str("<p class=\"none\">None recorded.</p>");
+    } else {
+        o.push_str("<table><tr><th>Codes</th><th>Operator</th><th>Time</th><th>Note</th></tr>");
+        for ack in &f.acknowledgements {
+            let _ = write!(
+                o,
+                "<tr><td><code>{}</code></td><td>{}</td><td>{}</td><td>{}</td></tr>",
+                esc(&ack.codes.join(", ")),
+                esc(&ack.operator),
+                esc(&ack.time),
+                opt(&ack.note)
+            );
+        }
+        o.push_str("</table>");
+    }
+
+    // Pictures
+    if !pictures.is_empty() {
+        o.push_str("<h2>5. Images</h2><div class=\"figs\">");
+        for p in pictures {
+            if let Ok(png) = p.png() {
+                let _ = write!(
+                    o,
+                    "<figure><img alt=\"{}\" src=\"data:image/png;base64,{}\"><figcaption>{}</figcaption></figure>",
+                    esc(&p.caption),
+                    base64::engine::general_purpose::STANDARD.encode(png),
+                    esc(&p.caption)
+                );
+            }
+        }
+        o.push_str("</div>");
+    }
+
+    // Segmentation
+    let s = &r.segmentation;
+    o.push_str("<h2>6. Segmentation (§6.3)</h2><h3>Operations, in order</h3>");
+    if s.operations.is_empty() {
+        o.push_str("<p class=\"none\">No operation yet.</p>");
+    } else {
+        o.push_str("<table><tr><th>#</th><th>Operation</th><th>Parameters</th><th>Result</th><th>Operator</th><th>Time</th></tr>");
+        for op in &s.operations {
+            let changes: Vec<String> = op
+                .changes
+                .iter()
+                .map(|c| format!("{}: +{} / −{} voxels", c.label, c.added, c.removed))
+                .collect();
+            let undone = op.status == crate::segment::log::EntryStatus::Undone;
+            let _ = write!(
+                o,
+                "<tr><td class=\"num\">{}</td><td><b>{}</b>{}</td><td><code>{}</code></td><td>{}</td><td>{}</td><td>{}</td></tr>",
+                op.index,
+                esc(&op.op),
+                if undone {
+                    " <span class=\"none\">(undone)</span>"
+                } else {
+                    ""
+                },
+                esc(&op.parameters.to_string()),
+                esc(&changes
+                    .into_iter()
+                    .chain(op.notes.iter().cloned())
+                    .collect::<Vec<_>>()
+                    .join("; ")),
+                esc(&op.operator),
+                esc(&op.time)
+            );
+        }
+        o.push_str("</table>");
+    }
+    let m = &s.manual_edits;
+    o.push_str("<h3>Manual edits</h3>");
+    if m.strokes == 0 {
+        o.push_str("<p class=\"none\">No manual edit (brush, lasso, scissors).</p>");
+    } else {
+        let _ = write!(
+            o,
+            "<p>{} stroke(s): {} voxels added, {} removed.</p><table><tr><th>Label</th><th>Slices</th><th>Added</th><th>Removed</th></tr>",
+            m.strokes, m.voxels_added, m.voxels_removed
+        );
+        for c in &m.per_stroke {
+            for run in &c.slices {
+                let _ = write!(
+                    o,
+                    "<tr><td>{}</td><td>{}–{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td></tr>",
+                    esc(&c.label),
+                    run.first,
+                    run.last,
+                    run.added,
+                    run.removed
+                );
+            }
+        }
+        o.push_str("</table>");
+    }
+    o.push_str("<h3>Labels</h3><table><tr><th>Label</th><th>Voxels</th><th>Volume</th><th>Mask blake3</th></tr>");
+    for l in &s.labels {
+        let _ = write!(
+            o,
+            "<tr><td><span style=\"color:rgb({},{},{})\">■</span> {}</td><td class=\"num\">{}</td><td class=\"num\">{:.1} mm³</td><td class=\"hash\">{}</td></tr>",
+            l.color[0],
+            l.color[1],
+            l.color[2],
+            esc(&l.name),
+            l.voxels,
+            l.volume_mm3,
+            esc(&l.mask_hash)
+        );
+    }
+    o.push_str("</table>");
+
+    // Verification
+    let v = &r.verification;
+    o.push_str("<h2>7. Slice-by-slice verification</h2>");
+    let _ = write!(
+        o,
+        "<p>State: <b class=\"{}\">{}</b> ({} mark(s) recorded).</p>",
+        if v.state == "complete" { "ok" } else { "bad" },
+        esc(&v.state),
+        v.marks
+    );
+    o.push_str("<table><tr><th>Label</th><th>Orientation</th><th>Verified</th><th>Flagged</th><th>Changed after verification</th><th>Unverified</th></tr>");
+    for c in &v.coverage {
+        let _ = write!(
+            o,
+            "<tr><td>{}</td><td>{}</td><td class=\"num\">{} of {}</td><td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td></tr>",
+            esc(&c.label),
+            c.orientation.as_str(),
+            c.verified,
+            c.planes,
+            c.flagged,
+            c.changed_after_verification,
+            c.unverified
+        );
+    }
+    o.push_str("</table>");
+
+    // Reconstruction
+    o.push_str("<h2>8. Reconstruction (§6.4)</h2>");
+    if r.reconstruction.records.is_empty() {
+        o.push_str("<p class=\"none\">Nothing reconstructed yet.</p>");
+    }
+    for e in &r.reconstruction.records {
+        let rec = &e.record;
+        let _ = write!(
+            o,
+            "<h3>Record {} — after {} operation(s), {} by {}{}</h3><table class=\"kv\">",
+            e.seq,
+            e.log_position,
+            esc(&e.time),
+            esc(&e.operator),
+            if e.current {
+                ""
+            } else {
+                " <span class=\"bad\">(the masks changed since)</span>"
+            }
+        );
+        row(&mut o, "Algorithm", &esc(&rec.algorithm));
+        row(&mut o, "Frame", &esc(&rec.frame));
+        row(&mut o, "Iso-surface", &num(rec.options.iso_hu, 1));
+        row(
+            &mut o,
+            "Smoothing",
+            &rec.options
+                .smoothing
+                .map_or("none".into(), |s| esc(&format!("{s:?}"))),
+        );
+        row(
+            &mut o,
+            "Smoothing bound",
+            &rec.options
+                .max_move_mm
+                .map_or("none".into(), |m| format!("{m} mm")),
+        );
+        row(
+            &mut o,
+            "Decimation",
+            &rec.options
+                .decimation
+                .map_or("none".into(), |d| esc(&format!("{d:?}"))),
+        );
+        row(
+            &mut o,
+            "Repair options",
+            &esc(&format!("{:?}", rec.options.repair)),
+        );
+        row(
+            &mut o,
+            "Deviation tolerance",
+            &format!("{} mm", rec.options.tolerance_mm),
+        );
+        o.push_str("</table><table><tr><th>Label</th><th>Triangles</th><th>Smoothing moved the surface (max / mean / RMS / p95)</th><th>Area beyond tolerance</th><th>Volume change</th><th>Decimation (max)</th><th>Repair</th></tr>");
+        for l in &rec.labels {
+            let dev = l.smoothing.as_ref().map_or("not smoothed".into(), |d| {
+                format!(
+                    "{:.3} / {:.3} / {:.3} / {:.3} mm",
+                    d.max_mm, d.mean_mm, d.rms_mm, d.p95_mm
+                )
+            });
+            let beyond = l.smoothing.as_ref().map_or("—".into(), |d| {
+                format!(
+                    "{:.1} mm² (> {} mm)",
+                    d.area_beyond_tolerance_mm2, d.tolerance_mm
+                )
+            });
+            let vol = l.smoothing.as_ref().map_or("—".into(), |d| {
+                format!(
+                    "{:+.1} mm³ ({:+.2} %)",
+                    d.volume_change_mm3, d.volume_change_pct
+                )
+            });
+            let dec = l
+                .decimation
+                .as_ref()
+                .map_or("—".into(), |d| format!("{:.3} mm", d.deviation.max_mm));
+            let rp = &l.repair;
+            let repair = format!(
+                "merged {}, degenerate {}, duplicates {}, flipped {}, holes {}, shells {}",
+                rp.merged_vertices,
+                rp.removed_degenerate,
+                rp.removed_duplicates,
+                rp.flipped,
+                rp.holes_filled,
+                rp.removed_shells
+            );
+            let _ = write!(
+                o,
+                "<tr><td>{}</td><td class=\"num\">{} (extracted {})</td><td>{dev}</td><td>{beyond}</td><td>{vol}</td><td>{dec}</td><td>{}</td></tr>",
+                esc(&l.name),
+                l.certificate.triangles,
+                l.extracted_triangles,
+                esc(&repair)
+            );
+        }
+        o.push_str("</table>");
+    }
+
+    // Mesh QC
+    let q = &r.mesh_qc;
+    o.push_str("<h2>9. Model quality and printability</h2>");
+    match q.valid {
+        None => o.push_str("<p class=\"none\">No model yet.</p>"),
+        Some(valid) => {
+            let _ = write!(
+                o,
+                "<p>Certificate: <b class=\"{}\">{}</b>.</p>",
+                if valid { "ok" } else { "bad" },
+                if valid {
+                    "closed, 2-manifold, consistently oriented outward, no self-intersections"
+                } else {
+                    "NOT a valid closed surface — see below"
+                }
+            );
+            o.push_str("<table><tr><th>Label</th><th>Closed</th><th>Manifold</th><th>Oriented</th><th>Outward</th><th>Self-intersections</th><th>Shells</th><th>Genus</th><th>Volume</th><th>Area</th></tr>");
+            for (name, c) in &q.certificates {
+                let yes = |b: bool| {
+                    if b {
+                        "<span class=\"ok\">yes</span>"
+                    } else {
+                        "<span class=\"bad\">no</span>"
+                    }
+                };
+                let _ = write!(
+                    o,
+                    "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"num\">{:.1} mm³</td><td class=\"num\">{:.1} mm²</td></tr>",
+                    esc(name),
+                    yes(c.closed),
+                    yes(c.manifold),
+                    yes(c.consistently_oriented),
+                    yes(c.outward),
+                    opt(&c.self_intersections),
+                    c.shells,
+                    opt(&c.genus),
+                    c.volume_mm3,
+                    c.area_mm2
+                );
+            }
+            o.push_str("</table>");
+            let _ = write!(
+                o,
+                "<h3>Thin features (below {} mm, may not print)</h3>",
+                num(q.thin_threshold_mm, 2)
+            );
+            if q.thin_regions.is_empty() {
+                o.push_str("<p class=\"ok\">None found.</p>");
+            } else {
+                let _ = write!(
+                    o,
+                    "<p>{} region(s):</p><table><tr><th>Label</th><th>Centroid (LPS mm)</th><th>Area</th><th>Thinnest</th><th>Vertices</th></tr>",
+                    q.thin_regions.len()
+                );
+                for (label, t) in q.thin_regions.iter().take(50) {
+                    let _ = write!(
+                        o,
+                        "<tr><td>{}</td><td>{:.1}, {:.1}, {:.1}</td><td class=\"num\">{:.2} mm²</td><td class=\"num\">{:.2} mm</td><td class=\"num\">{}</td></tr>",
+                        esc(label),
+                        t.centroid_mm[0],
+                        t.centroid_mm[1],
+                        t.centroid_mm[2],
+                        t.area_mm2,
+                        t.min_thickness_mm,
+                        t.vertices
+                    );
+                }
+                o.push_str("</table>");
+                if q.thin_regions.len() > 50 {
+                    let _ = write!(
+                        o,
+                        "<p>… and {} more (all in report.json).</p>",
+                        q.thin_regions.len() - 50
+                    );
+                }
+            }
+        }
+    }
+
+    // Review
+    o.push_str("<h2>10. Physician review</h2>");
+    let _ = write!(
+        o,
+        "<p>State: <b class=\"bad\">{}</b>{}</p>",
+        esc(&r.review.state),
+        if r.review.state == "none" {
+            " — no physician has reviewed this case yet; it is not approved for manufacture."
+        } else {
+            ""
+        }
+    );
+
+    // Exports
+    o.push_str("<h2>11. Exports</h2>");
+    if r.exports.is_empty() {
+        o.push_str("<p class=\"none\">Nothing exported yet.</p>");
+    } else {
+        o.push_str("<table><tr><th>File</th><th>Format</th><th>Units, frame</th><th>Made from</th><th>Size</th><th>blake3</th><th>Now</th></tr>");
+        for x in &r.exports {
+            let rec = &x.record;
+            let _ = write!(
+                o,
+                "<tr><td>{}</td><td>{}</td><td>{}, {}</td><td>{} after {} op(s); segmentation <span class=\"hash\">{}</span></td><td class=\"num\">{}</td><td class=\"hash\">{}</td><td class=\"{}\">{}</td></tr>",
+                esc(&rec.path),
+                esc(rec.spec.format.as_str()),
+                esc(&rec.units),
+                esc(&rec.frame),
+                esc(&rec.spec.labels.join(", ")),
+                rec.log_position,
+                esc(&rec.segmentation_hash[..rec.segmentation_hash.len().min(16)]),
+                rec.bytes,
+                esc(&rec.blake3),
+                if x.state == "matches" { "ok" } else { "bad" },
+                esc(&x.state)
+            );
+        }
+        o.push_str("</table>");
+    }
+
+    // Reproducibility
+    let p = &r.reproducibility;
+    o.push_str("<h2>12. Reproducibility</h2><table class=\"kv\">");
+    row(
+        &mut o,
+        "Source volume blake3",
+        &format!("<span class=\"hash\">{}</span>", esc(&p.volume_hash)),
+    );
+    row(
+        &mut o,
+        &format!("Source files ({}) blake3", p.source_files),
+        &format!("<span class=\"hash\">{}</span>", esc(&p.source_files_hash)),
+    );
+    row(
+        &mut o,
+        "Segmentation hash",
+        &format!("<span class=\"hash\">{}</span>", esc(&p.final_hash)),
+    );
+    for (l, h) in &p.label_hashes {
+        row(
+            &mut o,
+            &format!("Mask `{l}`"),
+            &format!("<span class=\"hash\">{}</span>", esc(h)),
+        );
+    }
+    row(&mut o, "Journal records", &p.journal_records.to_string());
+    row(
+        &mut o,
+        "Replay and check",
+        &format!("<code>{}</code>", esc(&p.replay_command)),
+    );
+    o.push_str("</table>");
+    o.push_str("<p style=\"color:#666;font-size:11px\">Every figure above was measured by Hounsfield from the case's source files and journal; none was typed by hand. The source DICOM is referenced by hash and was never modified.</p>");
+    o.push_str("</body></html>\n");
+    o
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn text_is_escaped() {
+        assert_eq!(
+            esc("<b>\"a\" & 'b'</b>"),
+            "&lt;b&gt;&quot;a&quot; &amp; &#39;b&#39;&lt;/b&gt;"
+        );
+    }
+}
