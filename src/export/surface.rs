@@ -66,13 +66,21 @@ pub fn write(
 ) -> io::Result<()> {
     match format {
         SurfaceFormat::Stl | SurfaceFormat::StlAscii => {
-            let mut all = Mesh::default();
-            for (_, m) in objects {
-                let off = all.vertices.len() as u32;
-                all.vertices.extend_from_slice(&m.vertices);
-                all.triangles
-                    .extend(m.triangles.iter().map(|t| t.map(|i| i + off)));
-            }
+            // One object is written as it is; several are merged into one mesh.
+            let merged;
+            let all: &Mesh = if let [(_, m)] = objects {
+                m
+            } else {
+                let mut a = Mesh::default();
+                for (_, m) in objects {
+                    let off = a.vertices.len() as u32;
+                    a.vertices.extend_from_slice(&m.vertices);
+                    a.triangles
+                        .extend(m.triangles.iter().map(|t| t.map(|i| i + off)));
+                }
+                merged = a;
+                &merged
+            };
             if format == SurfaceFormat::StlAscii {
                 stl::write_ascii(path, &all.vertices, &all.triangles, "hounsfield")
             } else {

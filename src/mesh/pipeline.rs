@@ -205,10 +205,11 @@ pub fn reconstruct(
         repair_report = repair::repair(&mut mesh, opts.repair);
     }
     timings.repair_ms = lap(&mut t);
-    let reference = mesh.clone();
+    // The unsmoothed surface, kept only while a measurement needs it.
+    let reference = (opts.smoothing.is_some() || opts.decimation.is_some()).then(|| mesh.clone());
     let mut smoothing = None;
     let mut vertex_deviation_mm = None;
-    if let Some(s) = opts.smoothing {
+    if let (Some(s), Some(reference)) = (opts.smoothing, &reference) {
         smooth::smooth(&mut mesh, s, opts.max_move_mm);
         timings.smooth_ms = lap(&mut t);
         let d = deviation::deviation(
@@ -248,7 +249,7 @@ pub fn reconstruct(
             repair_report.removed_shells += r.removed_shells;
         }
     }
-    if opts.decimation.is_some() {
+    if let (Some(reference), Some(_)) = (reference, opts.decimation) {
         // The heat map shows the final surface against the unsmoothed, undecimated one.
         let b = Bvh::build(&reference.vertices, &reference.triangles);
         vertex_deviation_mm = Some(

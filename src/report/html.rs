@@ -569,14 +569,37 @@ pub fn render(r: &Report, pictures: &[Picture]) -> String {
     match q.valid {
         None => o.push_str("<p class=\"none\">No model yet.</p>"),
         Some(valid) => {
+            let mut failing = Vec::new();
+            for (name, c) in &q.certificates {
+                let mut f = Vec::new();
+                if !c.closed {
+                    f.push(format!("{} boundary edges", c.boundary_edges));
+                }
+                if !c.manifold {
+                    f.push(format!("{} non-manifold edges", c.nonmanifold_edges));
+                }
+                if !c.consistently_oriented || !c.outward {
+                    f.push("orientation".to_string());
+                }
+                if let Some(n) = c.self_intersections.filter(|n| *n > 0) {
+                    f.push(format!("{n} self-intersecting triangle pairs"));
+                }
+                if !f.is_empty() {
+                    failing.push(format!("{name}: {}", f.join(", ")));
+                }
+            }
             let _ = write!(
                 o,
                 "<p>Certificate: <b class=\"{}\">{}</b>.</p>",
                 if valid { "ok" } else { "bad" },
                 if valid {
                     "closed, 2-manifold, consistently oriented outward, no self-intersections"
+                        .to_string()
                 } else {
-                    "NOT a valid closed surface — see below"
+                    format!(
+                        "NOT a valid surface for printing — {}",
+                        esc(&failing.join("; "))
+                    )
                 }
             );
             o.push_str("<table><tr><th>Label</th><th>Closed</th><th>Manifold</th><th>Oriented</th><th>Outward</th><th>Self-intersections</th><th>Shells</th><th>Genus</th><th>Volume</th><th>Area</th></tr>");

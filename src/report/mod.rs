@@ -537,30 +537,36 @@ pub fn pictures(case: &Case) -> Vec<thumbs::Picture> {
     .map(|o| thumbs::slice_with_outline(case.volume(), mask, color, o, &name))
     .collect();
     if let Some((seq, r)) = latest {
-        let in_memory = case.meshes(*seq).map(<[_]>::to_vec);
-        let meshes = in_memory.or_else(|| {
-            let masks = case
-                .masks_for(&r.masks.iter().map(|m| m.label.clone()).collect::<Vec<_>>())
-                .ok()?;
-            if masks
-                .iter()
-                .zip(&r.masks)
-                .any(|((_, _, h), m)| *h != m.mask_hash)
-            {
-                return None;
-            }
-            let results =
-                crate::case::replay::reconstruct_masks(&masks, case.volume(), &r.record.options)
+        let recomputed: Option<Vec<(String, crate::mesh::Mesh)>> = if case.meshes(*seq).is_some() {
+            None
+        } else {
+            (|| {
+                let masks = case
+                    .masks_for(&r.masks.iter().map(|m| m.label.clone()).collect::<Vec<_>>())
                     .ok()?;
-            Some(
-                masks
-                    .into_iter()
-                    .zip(results)
-                    .map(|((l, _, _), x)| (l, x.mesh))
-                    .collect(),
-            )
-        });
-        if let Some(meshes) = meshes {
+                if masks
+                    .iter()
+                    .zip(&r.masks)
+                    .any(|((_, _, h), m)| *h != m.mask_hash)
+                {
+                    return None;
+                }
+                let results = crate::case::replay::reconstruct_masks(
+                    &masks,
+                    case.volume(),
+                    &r.record.options,
+                )
+                .ok()?;
+                Some(
+                    masks
+                        .into_iter()
+                        .zip(results)
+                        .map(|((l, _, _), x)| (l, x.mesh))
+                        .collect(),
+                )
+            })()
+        };
+        if let Some(meshes) = case.meshes(*seq).or(recomputed.as_deref()) {
             let objs: Vec<(&str, &crate::mesh::Mesh, [u8; 3])> = meshes
                 .iter()
                 .map(|(n, m)| {

@@ -1,0 +1,420 @@
+//! The case end to end: `run` on the phantom writes every export and both reports, filled
+//! from the run (checked against pydicom, nibabel, trimesh); the same recipe twice gives
+//! the same bytes; `replay` checks the source byte for byte and follows a moved folder;
+//! unacknowledged findings stop a run; outputs never overwrite inputs.
+#![allow(clippy::expect_used, clippy::unwrap_used)]
+
+mod common;
+
+use common::{hounsfield, s};
+use std::path::{Path, PathBuf};
+
+fn read_json(p: &Path) -> serde_json::Value {
+    serde_json::from_str(&std::fs::read_to_string(p).unwrap()).unwrap()
+}
+
+/// Copies the files of a folder (not recursive).
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for e in std::fs::read_dir(from).unwrap().flatten() {
+        if e.path().is_file() {
+            std::fs::copy(e.path(), to.join(e.file_name())).unwrap();
+        }
+    }
+}
+
+/// A recipe for the bundled sample (or a copy of it) at `source`, acknowledging `ack`.
+fn sample_recipe(dir: &Path, source: &Path, ack: &[&str]) -> PathBuf {
+    let r = serde_json::json!({
+        "source": {"path": source},
+        "purpose": {"category": "education", "text": "test: skull of the sample"},
+        "operator": "test",
+        "acknowledge": ack,
+        "label": "bone",
+        "segmentation": [
+            {"op": "threshold", "lo": 226, "hi": 3071},
+            {"op": "keep_largest", "connectivity": 26}
+        ],
+        "exports": [{"file": "bone.stl"}, {"file": "bone-mask.nii.gz"}]
+    });
+    let p = dir.join(format!("recipe-{}.json", ack.len()));
+    std::fs::write(&p, serde_json::to_string_pretty(&r).unwrap()).unwrap();
+    p
+}
+
+#[test]
+fn phantom_recipe_writes_the_case_its_exports_and_a_report_filled_from_the_run() {
+    let Some(phantom) = common::phantom() else {
+        return;
+    };
+    let Some(py) = common::python() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let recipe = common::repo().join("assets/recipes/phantom-bone.json");
+    let a = dir.path().join("a.hfcase");
+    let b = dir.path().join("b.hfcase");
+    for out in [&a, &b] {
+        let (code, stdout, err) = hounsfield(&["run", s(&recipe), "--out", s(out)]);
+        assert_eq!(code, 0, "{err}");
+        assert!(stdout.contains("final_hash"), "{stdout}");
+    }
+    for f in [
+        "case.json",
+        "journal.hfj",
+        "log.json",
+        "report.json",
+        "report.html",
+    ] {
+        assert!(a.join(f).is_file(), "{f} missing");
+    }
+    // Every contract key, filled.
+    let report = read_json(&a.join("report.json"));
+    for k in [
+        "acquisition",
+        "purpose",
+        "segmentation",
+        "verification",
+        "reconstruction",
+        "mesh_qc",
+        "review",
+        "exports",
+        "reproducibility",
+    ] {
+        assert!(
+            report.get(k).is_some_and(|v| !v.is_null()),
+            "report.json lacks {k}"
+        );
+    }
+    assert_eq!(report["acquisition"]["series_number"], 203);
+    assert_eq!(report["purpose"]["category"], "anatomical-model");
+    assert_eq!(report["verification"]["state"], "none");
+    assert_eq!(report["review"]["state"], "none");
+    assert_eq!(
+        report["feasibility"]["acknowledgements"][0]["codes"][0],
+        "old-acquisition"
+    );
+    // The segmentation steps are the recipe's, with their parameters.
+    let recipe_json = read_json(&recipe);
+    let ops = report["segmentation"]["operations"].as_array().unwrap();
+    assert_eq!(
+        ops.len(),
+        recipe_json["segmentation"].as_array().unwrap().len()
+    );
+    for (op, want) in ops
+        .iter()
+        .zip(recipe_json["segmentation"].as_array().unwrap())
+    {
+        assert_eq!(op["op"], want["op"]);
+        for (k, v) in want.as_object().unwrap() {
+            if k != "op" {
+                assert_eq!(&op["parameters"][k], v, "{k}");
+            }
+        }
+    }
+    let rec = &report["reconstruction"]["records"][0]["record"];
+    assert!(rec["options"]["smoothing"]["iterations"] == 20);
+    assert!(rec["labels"][0]["smoothing"]["max_mm"].as_f64().unwrap() > 0.0);
+    assert_eq!(report["mesh_qc"]["certificates"]["bone"]["closed"], true);
+    // Exports: the recorded blake3 is the file's.
+    let exports = report["exports"].as_array().unwrap();
+    assert_eq!(exports.len(), 4);
+    for x in exports {
+        let path = a.join(x["record"]["path"].as_str().unwrap());
+        let h = blake3::hash(&std::fs::read(&path).unwrap())
+            .to_hex()
+            .to_string();
+        assert_eq!(x["record"]["blake3"], h, "{}", path.display());
+        assert_eq!(x["state"], "matches");
+        assert_eq!(x["record"]["units"], "mm");
+        // Acceptance 2: the second run wrote the same bytes.
+        let other = b.join(x["record"]["path"].as_str().unwrap());
+        assert_eq!(
+            std::fs::read(&path).unwrap(),
+            std::fs::read(&other).unwrap(),
+            "{} differs between two runs of the same recipe",
+            x["record"]["path"]
+        );
+    }
+    assert_eq!(
+        report["reproducibility"]["final_hash"],
+        read_json(&b.join("report.json"))["reproducibility"]["final_hash"]
+    );
+    // Independent readers agree with the report: pydicom (kVp, kernel, scanner, UID),
+    // nibabel (mask grid and voxels), trimesh (watertight STL, volume), the 3MF's XML.
+    let first = phantom.join("S21570/S2030/I10");
+    let out = common::run_checker(&py, "check_report.py", &[s(&a), s(&first)]);
+    assert!(out.contains("\"ok\": true"), "{out}");
+    // The HTML page holds the four pictures and the findings.
+    let html = std::fs::read_to_string(a.join("report.html")).unwrap();
+    assert_eq!(html.matches("data:image/png;base64,").count(), 4);
+    assert!(html.contains("old-acquisition") && html.contains("YA"));
+    // The case replays: source, volume, operations, reconstruction and every export.
+    let (code, stdout, err) = hounsfield(&["replay", s(&a)]);
+    assert_eq!(code, 0, "{stdout}{err}");
+    assert!(
+        stdout.contains("record 3 reconstruction of bone: ok"),
+        "{stdout}"
+    );
+    assert_eq!(
+        stdout.matches("equal, and the file matches").count(),
+        4,
+        "{stdout}"
+    );
+}
+
+#[test]
+fn replay_names_a_changed_source_file_and_follows_a_moved_folder() {
+    let dir = tempfile::tempdir().unwrap();
+    let src = dir.path().join("scan");
+    copy_dir(&common::sample(), &src);
+    let recipe = sample_recipe(
+        dir.path(),
+        &src,
+        &["old-acquisition", "slice-distance-above-1mm"],
+    );
+    let case = dir.path().join("c.hfcase");
+    let (code, _, err) = hounsfield(&["run", s(&recipe), "--out", s(&case)]);
+    assert_eq!(code, 0, "{err}");
+    let (code, stdout, err) = hounsfield(&["replay", s(&case)]);
+    assert_eq!(code, 0, "{stdout}{err}");
+    // One byte of one source file changed: exit 1, naming the file.
+    let victim = src.join("IM0035.dcm");
+    let original = std::fs::read(&victim).unwrap();
+    let mut bytes = original.clone();
+    let at = bytes.len() - 100;
+    bytes[at] ^= 1;
+    std::fs::write(&victim, &bytes).unwrap();
+    let (code, stdout, err) = hounsfield(&["replay", s(&case)]);
+    assert_eq!(code, 1, "{stdout}{err}");
+    assert!(
+        stdout.contains("IM0035.dcm") && stdout.contains("content changed"),
+        "{stdout}"
+    );
+    assert!(err.contains("IM0035.dcm"), "{err}");
+    std::fs::write(&victim, &original).unwrap();
+    // The folder moved: replay says where it is gone, --source finds it, the move is
+    // recorded and later replays need no --source.
+    let moved = dir.path().join("archive/scan-moved");
+    std::fs::create_dir_all(moved.parent().unwrap()).unwrap();
+    std::fs::rename(&src, &moved).unwrap();
+    let (code, stdout, err) = hounsfield(&["replay", s(&case)]);
+    assert_eq!(code, 2, "{stdout}{err}");
+    assert!(err.contains("--source"), "{err}");
+    let (code, stdout, err) = hounsfield(&["replay", s(&case), "--source", s(&moved)]);
+    assert_eq!(code, 0, "{stdout}{err}");
+    assert!(stdout.contains("source moved"), "{stdout}");
+    let journal = std::fs::read_to_string(case.join("journal.hfj")).unwrap();
+    assert!(
+        journal.contains("\"event\":\"source_moved\""),
+        "the move is in the journal"
+    );
+    let (code, stdout, err) = hounsfield(&["replay", s(&case)]);
+    assert_eq!(code, 0, "{stdout}{err}");
+    // A folder elsewhere with different content is refused, and nothing is recorded.
+    let other = dir.path().join("other");
+    copy_dir(&moved, &other);
+    std::fs::remove_file(other.join("IM0002.dcm")).unwrap();
+    let before = std::fs::read(case.join("journal.hfj")).unwrap();
+    let (code, stdout, _) = hounsfield(&["replay", s(&case), "--source", s(&other)]);
+    assert_eq!(code, 1, "{stdout}");
+    assert!(stdout.contains("IM0002.dcm"), "{stdout}");
+    assert_eq!(std::fs::read(case.join("journal.hfj")).unwrap(), before);
+    // status names the files and their state.
+    let (code, stdout, err) = hounsfield(&["status", s(&case), "--json"]);
+    assert_eq!(code, 0, "{err}");
+    let st: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(st["exports"].as_array().unwrap().len(), 2);
+    assert!(
+        st["exports"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|x| x["state"] == "matches")
+    );
+    // An export changed by hand shows as changed, and replay fails on it.
+    let stl = case.join("exports/bone.stl");
+    let mut b = std::fs::read(&stl).unwrap();
+    b[100] ^= 0xff;
+    std::fs::write(&stl, &b).unwrap();
+    let (_, stdout, _) = hounsfield(&["status", s(&case)]);
+    assert!(
+        stdout.contains("exports/bone.stl") && stdout.contains("changed"),
+        "{stdout}"
+    );
+    let (code, stdout, _) = hounsfield(&["replay", s(&case)]);
+    assert_eq!(code, 1, "{stdout}");
+    assert!(stdout.contains("changed after export"), "{stdout}");
+}
+
+#[test]
+fn a_missing_slice_must_be_acknowledged_and_the_report_lists_the_interpolated_slice() {
+    let dir = tempfile::tempdir().unwrap();
+    let src = dir.path().join("gap");
+    copy_dir(&common::sample(), &src);
+    // Slices are 2 mm apart; without IM0035 one gap is 4 mm.
+    std::fs::remove_file(src.join("IM0035.dcm")).unwrap();
+    let others = ["old-acquisition", "slice-distance-above-1mm"];
+    let (code, _, err) = hounsfield(&["info", s(&src)]);
+    assert_eq!(code, 0, "{err}");
+    let recipe = sample_recipe(dir.path(), &src, &others);
+    let case = dir.path().join("gap.hfcase");
+    let (code, _, err) = hounsfield(&["run", s(&recipe), "--out", s(&case)]);
+    assert_eq!(code, 2, "{err}");
+    assert!(
+        err.contains("missing-slices") && err.contains("acknowledge"),
+        "{err}"
+    );
+    assert!(
+        !case.exists(),
+        "no case is made when findings are not acknowledged"
+    );
+    let mut all = others.to_vec();
+    all.push("missing-slices");
+    let recipe = sample_recipe(dir.path(), &src, &all);
+    let (code, _, err) = hounsfield(&["run", s(&recipe), "--out", s(&case)]);
+    assert_eq!(code, 0, "{err}");
+    let report = read_json(&case.join("report.json"));
+    let interp = report["acquisition"]["interpolated_slices"]
+        .as_array()
+        .unwrap();
+    assert_eq!(interp.len(), 1, "{interp:?}");
+    // Original slice 35 (index 34) is missing: the volume's slice 34 is invented.
+    assert_eq!(interp[0], 34);
+    assert!(
+        report["feasibility"]["findings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|f| f["code"] == "missing-slices")
+    );
+    let html = std::fs::read_to_string(case.join("report.html")).unwrap();
+    assert!(html.contains("Interpolated slices (not acquired)</th><td><span class=\"bad\">[34]"));
+    // The operation log records the findings and the interpolated slice too.
+    let log = read_json(&case.join("log.json"));
+    assert_eq!(log["source"]["interpolated_slices"][0], 34);
+}
+
+#[test]
+fn recipe_mistakes_exit_2_naming_the_field_before_anything_is_written() {
+    let dir = tempfile::tempdir().unwrap();
+    let good = sample_recipe(
+        dir.path(),
+        &common::sample(),
+        &["old-acquisition", "slice-distance-above-1mm"],
+    );
+    let text = std::fs::read_to_string(&good).unwrap();
+    for (from, to, needle) in [
+        ("\"operator\"", "\"operatr\"", "operatr"),
+        ("\"threshold\"", "\"thresold\"", "unknown op `thresold`"),
+        ("\"lo\": 226", "\"lo\": 226, \"low\": 1", "low"),
+        ("\"bone.stl\"", "\"bone.stp\"", "exports[0].file"),
+        ("\"education\"", "\"fun\"", "purpose.category"),
+    ] {
+        assert!(text.contains(from), "{from}");
+        let bad = dir.path().join("bad.json");
+        std::fs::write(&bad, text.replace(from, to)).unwrap();
+        let case = dir.path().join("x.hfcase");
+        let (code, _, err) = hounsfield(&["run", s(&bad), "--out", s(&case)]);
+        assert_eq!(code, 2, "{to}: {err}");
+        assert!(err.contains(needle), "{to}: {err}");
+        assert!(!case.exists());
+    }
+    let missing = dir.path().join("missing.json");
+    std::fs::write(
+        &missing,
+        text.replace(s(&common::sample()), "/no/such/folder"),
+    )
+    .unwrap();
+    let (code, _, err) = hounsfield(&["run", s(&missing), "--out", s(&dir.path().join("y"))]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("source.path"), "{err}");
+    // An existing case is never overwritten.
+    let case = dir.path().join("c.hfcase");
+    assert_eq!(hounsfield(&["run", s(&good), "--out", s(&case)]).0, 0);
+    let journal = std::fs::read(case.join("journal.hfj")).unwrap();
+    let (code, _, err) = hounsfield(&["run", s(&good), "--out", s(&case)]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("already exists"), "{err}");
+    assert_eq!(std::fs::read(case.join("journal.hfj")).unwrap(), journal);
+}
+
+#[test]
+fn outputs_that_are_inputs_exit_2_and_leave_the_inputs_untouched() {
+    let dir = tempfile::tempdir().unwrap();
+    let ct = dir.path().join("ct.nii.gz");
+    assert_eq!(
+        hounsfield(&["convert", s(&common::sample()), "--out", s(&ct)]).0,
+        0
+    );
+    let ct_bytes = std::fs::read(&ct).unwrap();
+    let recipe = dir.path().join("r.json");
+    std::fs::write(&recipe, common::BONE_RECIPE).unwrap();
+    let (code, _, err) = hounsfield(&["segment", s(&ct), "--recipe", s(&recipe), "--out", s(&ct)]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("is the input"), "{err}");
+    assert_eq!(std::fs::read(&ct).unwrap(), ct_bytes);
+    // --log onto the mask is refused too.
+    let m = dir.path().join("m.nii");
+    let (code, _, err) = hounsfield(&[
+        "segment",
+        s(&ct),
+        "--recipe",
+        s(&recipe),
+        "--out",
+        s(&m),
+        "--log",
+        s(&m),
+    ]);
+    assert_eq!(code, 2, "{err}");
+    assert!(!m.exists());
+    let (code, _, err) = hounsfield(&["segment", s(&ct), "--recipe", s(&recipe), "--out", s(&m)]);
+    assert_eq!(code, 0, "{err}");
+    let m_bytes = std::fs::read(&m).unwrap();
+    let x = dir.path().join("x.stl");
+    let (code, _, err) = hounsfield(&["mesh", s(&m), "--out", s(&x), "--report", s(&x)]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("same file"), "{err}");
+    assert!(!x.exists());
+    let (code, _, err) = hounsfield(&["mesh", s(&m), "--out", s(&m)]);
+    assert_eq!(code, 2, "{err}");
+    assert_eq!(std::fs::read(&m).unwrap(), m_bytes);
+    // A mask made from DICOM carries its log's final hash and series; mesh records both.
+    let dm = dir.path().join("d.nii.gz");
+    let log = dir.path().join("d.log.json");
+    let (code, stdout, err) = hounsfield(&[
+        "segment",
+        s(&common::sample()),
+        "--recipe",
+        s(&recipe),
+        "--out",
+        s(&dm),
+        "--log",
+        s(&log),
+    ]);
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        err.contains("slice-distance-above-1mm"),
+        "segment prints the findings: {err}"
+    );
+    let logged = read_json(&log);
+    assert!(
+        logged["source"]["findings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|f| f["code"] == "old-acquisition")
+    );
+    let tmf = dir.path().join("d.3mf");
+    let (code, _, err) = hounsfield(&["mesh", s(&dm), "--out", s(&tmf)]);
+    assert_eq!(code, 0, "{err}");
+    let side = read_json(&dir.path().join("d.3mf.json"));
+    let prov = &side["source_mask"]["provenance"];
+    assert_eq!(prov["label"], "segment");
+    assert_eq!(prov["segmentation_hash"], logged["final_hash"]);
+    assert_eq!(prov["series_uid"], logged["source"]["series_uid"]);
+    assert!(stdout.contains(logged["final_hash"].as_str().unwrap()));
+    assert_eq!(
+        side["reconstruction"]["labels"][0]["mask_hash"],
+        prov["mask_hash"]
+    );
+    assert_eq!(side["reconstruction"]["labels"][0]["name"], "segment");
+}
