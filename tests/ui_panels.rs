@@ -80,10 +80,48 @@ fn series_browser_marks_localizer_and_secondary_capture_and_shows_the_findings_b
         h.query_by_label_contains("slice-distance-above-1mm: slice distance 5.000 mm")
             .is_some()
     );
-    h.get_by_label("I have read these findings").click();
+    // Acknowledging needs a case to record it in: the button opens the New case dialog.
+    h.get_by_label("I have read these findings (create a case to record it)…")
+        .click();
     h.run_steps(2);
+    assert!(
+        h.query_by_label("Create case").is_some(),
+        "the New case dialog"
+    );
+    let cases = tempfile::tempdir().unwrap();
+    // An empty purpose is refused, and the dialog says why.
+    h.state_mut().new_case.as_mut().unwrap().folder = cases.path().display().to_string();
+    h.get_by_label("Create case").click();
+    h.run_steps(2);
+    assert!(h.state().case.is_none());
+    assert!(h.query_by_label_contains("clinical purpose").is_some());
+    {
+        let f = h.state_mut().new_case.as_mut().unwrap();
+        f.text = "skull for an implant (test)".into();
+        f.operator = "Dr Test".into();
+        f.name = "s2010".into();
+    }
+    h.get_by_label("Create case").click();
+    h.run_steps(2);
+    assert!(h.state().case.is_some(), "{:?}", h.state().messages);
     assert!(h.state().loaded.as_ref().is_some_and(|l| l.acknowledged));
-    assert!(h.query_by_label_contains("(read)").is_some());
+    assert!(
+        h.query_all_by_label_contains("acknowledged by Dr Test")
+            .count()
+            >= 1
+    );
+    // It is in the case on disk, with the codes.
+    let files = hounsfield::case::CaseFiles::read(&cases.path().join("s2010.hfcase")).unwrap();
+    let acks = files.acknowledgements();
+    assert_eq!(acks.len(), 1);
+    assert!(
+        acks[0]
+            .codes
+            .iter()
+            .any(|c| c == "slice-distance-above-1mm")
+    );
+    assert_eq!(acks[0].operator, "Dr Test");
+    assert!(files.unacknowledged().is_empty());
 }
 
 fn sample_app() -> Harness<'static, App> {

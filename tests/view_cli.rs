@@ -231,11 +231,31 @@ fn a_surface_built_in_the_window_is_drawn_coloured_by_thickness() {
     let mut app = App::new(Some(h.render_state()), Prefs::default());
     app.open(&sample());
     app.finish_job();
-    let volume = app.viewer.as_ref().unwrap().volume.clone();
-    app.job = Some(Job::surface(volume, 226, 3071, true));
+    // The surface is made in a case: create one, acknowledging the findings.
+    let cases = tempfile::tempdir().unwrap();
+    app.start_new_case(true);
+    {
+        let f = app.new_case.as_mut().unwrap();
+        f.folder = cases.path().display().to_string();
+        f.name = "window".into();
+        f.text = "test surface".into();
+        f.operator = "test".into();
+    }
+    app.create_case().unwrap();
+    let case = app.case.take().unwrap();
+    app.job = Some(Job::case_surface(case, 226, 3071, true));
     app.finish_job();
     let built = app.surface.built.as_ref().expect("surface built");
     assert!(built.summary.contains("closed"), "{}", built.summary);
+    // Every step is in the case: acknowledgement, two operations, the reconstruction.
+    let case = app.case.as_ref().expect("the case came back");
+    let names: Vec<&str> = case.files().events.iter().map(|e| e.name()).collect();
+    assert_eq!(
+        names,
+        ["acknowledged", "applied", "applied", "reconstructed"]
+    );
+    let files = hounsfield::case::CaseFiles::read(&cases.path().join("window.hfcase")).unwrap();
+    assert_eq!(files.events.len(), 4);
     assert_eq!(app.viewer.as_ref().unwrap().scene, SceneMode::Surface);
     app.prefs.layout = Layout::Single(ViewId::ThreeD);
     app.surface.colour = SurfaceColour::Thickness;

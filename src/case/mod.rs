@@ -426,7 +426,6 @@ impl Case {
             return Err(e);
         }
         let opened = Journal::open::<Record>(&dir.join(JOURNAL_FILE), false)?;
-        let volume = Arc::new(volume);
         let mut session = Session::with_volume_hash(
             volume.clone(),
             record.source.volume_hash.clone(),

@@ -203,7 +203,7 @@ pub fn rebuild(
             state: None,
         });
     }
-    let volume = Arc::new(opened.volume);
+    let volume = opened.volume;
     let mut session = Session::with_volume_hash(
         volume.clone(),
         rec.source.volume_hash.clone(),

@@ -40,10 +40,10 @@ impl From<crate::error::Error> for SourceError {
 }
 
 /// A source opened: the volume and everything the case records about it.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct OpenedSource {
-    /// The HU volume.
-    pub volume: Volume,
+    /// The HU volume (shared with the views that show it).
+    pub volume: std::sync::Arc<Volume>,
     /// Files, UIDs, load settings and the volume hash.
     pub record: SourceRecord,
     /// The acquisition protocol (DICOM only).
@@ -239,12 +239,24 @@ pub fn open(
     if crate::io::nifti::is_nifti_path(path) {
         return open_nifti(path);
     }
-    let root = root_of(path)?;
+    root_of(path)?;
     let report = dicom::scan_path(path, import).map_err(|e| SourceError::Input(e.to_string()))?;
     let s = select(&report, series)?;
+    from_series(s, path, settings, None)
+}
+
+/// Loads a series found by scanning `scanned` (the path given to the scan), with
+/// progress and cancellation for a caller on another thread.
+pub fn from_series(
+    s: &Series,
+    scanned: &Path,
+    settings: LoadSettings,
+    progress: Option<&dicom::Progress>,
+) -> Result<OpenedSource, SourceError> {
+    let root = root_of(scanned)?;
     let files: Vec<PathBuf> = s.images.iter().map(|h| h.path.clone()).collect();
-    let description = format!("{} series {}", path.display(), s.id);
-    load_series(s, root, &files, None, settings, description)
+    let description = format!("{} series {}", scanned.display(), s.id);
+    load_series(s, root, &files, None, settings, description, progress)
 }
 
 fn open_nifti(path: &Path) -> Result<OpenedSource, SourceError> {
@@ -281,7 +293,7 @@ fn open_nifti(path: &Path) -> Result<OpenedSource, SourceError> {
             interpolated_slices: Vec::new(),
         },
         description: path.display().to_string(),
-        volume,
+        volume: std::sync::Arc::new(volume),
     })
 }
 
@@ -320,6 +332,7 @@ fn load_series(
     hashed: Option<Vec<SourceFile>>,
     settings: LoadSettings,
     description: String,
+    progress: Option<&dicom::Progress>,
 ) -> Result<OpenedSource, SourceError> {
     let loaded = dicom::load(
         s,
@@ -328,7 +341,7 @@ fn load_series(
             slice_distance_mm: settings.slice_distance_mm,
             ..Default::default()
         },
-        None,
+        progress,
     )
     .map_err(|e| SourceError::from(crate::error::Error::from(e)))?;
     let described = match hashed {
@@ -366,7 +379,7 @@ fn load_series(
             interpolated_slices,
         },
         description,
-        volume: loaded.volume,
+        volume: std::sync::Arc::new(loaded.volume),
     })
 }
 
@@ -411,6 +424,7 @@ pub fn reopen(record: &SourceRecord, root: &Path) -> Result<OpenedSource, Source
                 Some(record.files.clone()),
                 record.load,
                 format!("{} series {}", root.display(), s.id),
+                None,
             )
         }
     }

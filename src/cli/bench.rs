@@ -39,6 +39,23 @@ pub enum BenchWhat {
         #[arg(long, default_value_t = 3)]
         repeats: usize,
     },
+    /// The case's cost: journal appends (each fsynced) on this disk, and a recipe run
+    /// through the case against the same work without one (import, operations,
+    /// reconstruction, exports).
+    Case {
+        /// A recipe (e.g. assets/recipes/phantom-bone.json).
+        recipe: PathBuf,
+        /// Where to put the scratch cases (the disk to measure); default: the system's
+        /// temporary folder.
+        #[arg(long)]
+        dir: Option<PathBuf>,
+        /// Repetitions of each pipeline.
+        #[arg(long, default_value_t = 3)]
+        repeats: usize,
+        /// Journal appends to time.
+        #[arg(long, default_value_t = 200)]
+        appends: usize,
+    },
     /// Threshold + largest component, region growing, fill holes, closing, brush strokes.
     Segment {
         /// A DICOM folder (e.g. ct-head-phantom/S21570/S2030) or a NIfTI volume.
@@ -70,7 +87,164 @@ pub fn run(a: &BenchArgs) -> Result<(), Error> {
             series,
             repeats,
         } => mesh(path, series.as_deref(), *repeats),
+        BenchWhat::Case {
+            recipe,
+            dir,
+            repeats,
+            appends,
+        } => case(recipe, dir.as_deref(), *repeats, *appends),
     }
+}
+
+fn case(
+    recipe_path: &std::path::Path,
+    dir: Option<&std::path::Path>,
+    repeats: usize,
+    appends: usize,
+) -> Result<(), Error> {
+    use crate::case::journal::Journal;
+    use crate::case::{event, exports, recipe};
+    let text = std::fs::read_to_string(recipe_path)
+        .map_err(|e| Error::BadInput(format!("cannot read {}: {e}", recipe_path.display())))?;
+    let r = recipe::parse(&text)?;
+    let recipe_dir = recipe_path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .map_or_else(|| PathBuf::from("."), std::path::Path::to_path_buf);
+    let base = dir.map_or_else(std::env::temp_dir, std::path::Path::to_path_buf);
+    let scratch = base.join(format!("hounsfield-bench-{}", std::process::id()));
+    std::fs::create_dir_all(&scratch)
+        .map_err(|e| Error::BadInput(format!("cannot create {}: {e}", scratch.display())))?;
+    struct Cleanup(PathBuf);
+    impl Drop for Cleanup {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
+    }
+    let _cleanup = Cleanup(scratch.clone());
+    println!(
+        "bench case: {} in {}; threads {}",
+        recipe_path.display(),
+        scratch.display(),
+        rayon::current_num_threads()
+    );
+    // 1. Journal appends: a typical record (a brush stroke's log entry), each fsynced.
+    let stroke = serde_json::json!({"seq": 0, "event": "applied", "entry": {
+        "index": 0, "op": {"op": "brush", "centres_mm": [[1.0, 2.0, 3.0], [4.0, 5.0, 6.0]],
+        "radius_mm": 2.5, "mode": "paint", "shape": "disc", "plane": "axial", "label": "bone"},
+        "time": "2026-12-01T00:00:00Z", "operator": "bench", "status": "applied",
+        "hashes": {"bone": "0".repeat(64)}, "segmentation_hash": "0".repeat(64), "notes": [],
+        "changes": [{"label": "bone", "added": 120, "removed": 0, "slices": [{"first": 3, "last": 3, "added": 120, "removed": 0}]}]}});
+    let mut j =
+        Journal::create(&scratch.join("journal.hfj")).map_err(|e| Error::Failed(e.to_string()))?;
+    let mut ts = Vec::with_capacity(appends);
+    for _ in 0..appends.max(1) {
+        let t0 = Instant::now();
+        j.append(&stroke)
+            .map_err(|e| Error::Failed(e.to_string()))?;
+        ts.push(t0.elapsed().as_secs_f64() * 1000.0);
+    }
+    ts.sort_by(f64::total_cmp);
+    println!(
+        "  journal append + fdatasync ({} bytes): median {:.3} ms  p95 {:.3} ms  max {:.3} ms over {} appends",
+        stroke.to_string().len() + 10,
+        ts[ts.len() / 2],
+        ts[ts.len() * 95 / 100],
+        ts[ts.len() - 1],
+        ts.len()
+    );
+    // 2. The same work without a case: scan, decode, operations, reconstruction, exports.
+    let src = if r.source.path.is_absolute() {
+        r.source.path.clone()
+    } else {
+        recipe_dir.join(&r.source.path)
+    };
+    let bare_dir = scratch.join("bare");
+    std::fs::create_dir_all(&bare_dir).map_err(|e| Error::Failed(e.to_string()))?;
+    let ((bmin, bmed), _) = time(repeats, || {
+        let volume = if crate::io::nifti::is_nifti_path(&src) {
+            crate::io::nifti::read_volume(&src)?
+        } else {
+            let report = input::scan(&src, &ImportOptions::default())?;
+            let s = input::select(&report, r.source.series.as_deref())?;
+            input::load(s, &LoadOptions::default())?.volume
+        };
+        let volume = std::sync::Arc::new(volume);
+        let mut session = crate::segment::Session::new(volume.clone(), "bench", None, "bench");
+        session.default_label = r.label.clone();
+        for op in &r.segmentation {
+            session
+                .apply(op.clone())
+                .map_err(|e| Error::BadInput(e.to_string()))?;
+        }
+        let mut meshes = Vec::new();
+        if let Some(opts) = &r.reconstruction {
+            for l in &r.reconstruct_labels {
+                let m = session
+                    .segmentation()
+                    .get(l)
+                    .ok_or_else(|| Error::BadInput(format!("no label {l}")))?;
+                let rec = crate::mesh::pipeline::reconstruct(
+                    &m.mask,
+                    &volume.geometry,
+                    opts.iso_hu.map(|_| &volume.hu),
+                    opts,
+                )
+                .map_err(Error::Failed)?;
+                meshes.push((l.clone(), rec.mesh));
+            }
+        }
+        let provenance = exports::Provenance {
+            software: crate::export::surface::software(),
+            pseudonym: "bench".into(),
+            series_uid: None,
+            volume_hash: String::new(),
+            segmentation_hash: session.log().final_hash.clone(),
+            log_position: session.log().entries.len(),
+            mask_hashes: Default::default(),
+        };
+        for spec in &r.exports {
+            let mut spec: event::ExportSpec = spec.clone();
+            if spec.labels.is_empty() {
+                spec.labels = vec![r.label.clone()];
+            }
+            exports::write(
+                &spec,
+                &bare_dir.join(&spec.file),
+                session.segmentation(),
+                &volume,
+                &meshes,
+                &provenance,
+            )
+            .map_err(Error::Failed)?;
+        }
+        Ok(())
+    })?;
+    println!(
+        "  without a case (import, operations, reconstruction, exports): min {bmin:.3} s  median {bmed:.3} s"
+    );
+    let mut n = 0;
+    let ((cmin, cmed), case) = time(repeats, || {
+        n += 1;
+        let out = scratch.join(format!("run{n}.hfcase"));
+        Ok(recipe::run(&r, &recipe_dir, None, &out, &mut |_| {})?)
+    })?;
+    println!(
+        "  the same through a case (+ source file hashes, case.json, fsynced journal, mask and export hashes, log.json): min {cmin:.3} s  median {cmed:.3} s  ({:+.1} % on the median)",
+        (cmed / bmed - 1.0) * 100.0
+    );
+    let ((rmin, rmed), _) = time(repeats, || {
+        crate::report::write(
+            &case,
+            Some(&scratch.join("report.json")),
+            Some(&scratch.join("report.html")),
+        )?;
+        Ok(())
+    })?;
+    println!(
+        "  report (JSON + HTML with four CPU-rendered pictures): min {rmin:.3} s  median {rmed:.3} s"
+    );
+    Ok(())
 }
 
 fn mesh(path: &std::path::Path, series: Option<&str>, repeats: usize) -> Result<(), Error> {
@@ -203,7 +377,7 @@ fn time<T>(
 fn segment(path: &std::path::Path, series: Option<&str>, repeats: usize) -> Result<(), Error> {
     use crate::segment::{Operation, Session};
     let opened = input::open_volume(path, series)?;
-    let volume = std::sync::Arc::new(opened.volume);
+    let volume = opened.volume;
     let dims = volume.dims();
     let op = |j: &str| -> Result<Operation, Error> {
         serde_json::from_str(j).map_err(|e| Error::Failed(format!("bench recipe: {e}")))

@@ -10,7 +10,6 @@ use crate::segment::log::{OperationLog, replay};
 use crate::segment::presets::Presets;
 use crate::segment::{Operation, Session};
 use std::path::PathBuf;
-use std::sync::Arc;
 
 /// Arguments of `segment`.
 #[derive(Debug, clap::Args)]
@@ -97,7 +96,7 @@ pub fn run_segment(a: &SegmentArgs) -> Result<(), Error> {
         .or_else(|| std::env::var("USER").ok())
         .unwrap_or_else(|| "unknown".into());
     let mut session = Session::with_volume_hash(
-        Arc::new(opened.volume),
+        opened.volume.clone(),
         opened.record.volume_hash.clone(),
         &opened.description,
         opened.record.series_uid.clone(),

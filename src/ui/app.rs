@@ -16,7 +16,6 @@ use eframe::egui_wgpu;
 use egui::{Color32, RichText};
 use glam::DVec3;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 
 /// Scalar shown on the surface.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -52,8 +51,12 @@ pub struct Loaded {
     pub series_id: Option<String>,
     /// Findings of the series and its pixels.
     pub findings: Vec<Finding>,
-    /// The operator has read the warnings.
+    /// The operator's acknowledgement of the warnings is recorded in the case.
     pub acknowledged: bool,
+    /// The banner shows the findings in full.
+    pub show_findings: bool,
+    /// The source record (files, hashes, acquisition) a case is made from.
+    pub opened: crate::case::source::OpenedSource,
 }
 
 /// The application state.
@@ -91,6 +94,12 @@ pub struct App {
     pub setup: Option<super::setup::ViewSetup>,
     /// Where each view was drawn in the last frame, points.
     pub view_rects: Vec<(ViewId, egui::Rect)>,
+    /// The open case (away while a job works on it).
+    pub case: Option<Box<crate::case::Case>>,
+    /// The open case's folder (kept while a job holds the case).
+    pub case_dir: Option<PathBuf>,
+    /// The New case dialog, when open.
+    pub new_case: Option<super::case_panel::NewCaseForm>,
 }
 
 impl App {
@@ -131,6 +140,9 @@ impl App {
             auto_series: None,
             setup: None,
             view_rects: Vec::new(),
+            case: None,
+            case_dir: None,
+            new_case: None,
         }
     }
 
@@ -230,8 +242,45 @@ impl App {
                     self.messages
                         .push((Severity::Error, format!("Loading failed: {e}")));
                 }
+                self.recover_case();
             }
-            JobResult::Surface(Ok(s)) => {
+            JobResult::Surface(case, r) => {
+                self.case = Some(case);
+                self.surface_done(r);
+            }
+        }
+    }
+
+    /// A worker that held the case stopped without giving it back: reopen it from disk,
+    /// where every saved step is.
+    fn recover_case(&mut self) {
+        if self.case.is_some() || self.job.is_some() {
+            return;
+        }
+        let Some(dir) = self.case_dir.clone() else {
+            return;
+        };
+        match crate::case::Case::open(&dir, &self.prefs.operator, None) {
+            Ok((c, _)) => {
+                self.messages.push((
+                    Severity::Warning,
+                    format!(
+                        "The case was reopened from {} after the worker stopped",
+                        dir.display()
+                    ),
+                ));
+                self.case = Some(Box::new(c));
+            }
+            Err(e) => self.messages.push((
+                Severity::Error,
+                format!("The case {} cannot be reopened: {e}", dir.display()),
+            )),
+        }
+    }
+
+    fn surface_done(&mut self, r: Result<BuiltSurface, String>) {
+        match r {
+            Ok(s) => {
                 self.messages
                     .push((Severity::Info, format!("Surface: {}", s.summary)));
                 self.surface.built = Some(s);
@@ -240,7 +289,7 @@ impl App {
                     v.scene = SceneMode::Surface;
                 }
             }
-            JobResult::Surface(Err(e)) => {
+            Err(e) => {
                 self.messages
                     .push((Severity::Error, format!("Surface failed: {e}")));
             }
@@ -249,7 +298,11 @@ impl App {
 
     /// Shows a loaded volume (uploads it to the GPU once).
     pub fn show_loaded(&mut self, l: LoadedSeries) {
-        let volume = Arc::new(l.volume);
+        let volume = l.opened.volume.clone();
+        // A case belongs to one series: another series closes it (it is all on disk).
+        self.case = None;
+        self.case_dir = None;
+        self.new_case = None;
         if let Some(rs) = &self.render_state {
             let mut r = rs.renderer.write();
             if let Some(vr) = r.callback_resources.get_mut::<ViewRenderer>() {
@@ -278,6 +331,8 @@ impl App {
             series_id: l.series_id,
             findings: l.findings,
             acknowledged,
+            show_findings: !acknowledged,
+            opened: l.opened,
         });
         if let Some(s) = self.setup {
             s.apply(self);
@@ -352,6 +407,7 @@ impl App {
         self.side_panel(ctx);
         self.central(ctx);
         self.help_window(ctx);
+        self.new_case_window(ctx);
     }
 
     fn menu_bar(&mut self, ctx: &egui::Context) {
@@ -381,6 +437,17 @@ impl App {
                             }
                         }
                     });
+                    ui.separator();
+                    if ui
+                        .add_enabled(
+                            self.loaded.is_some() && self.job.is_none(),
+                            egui::Button::new("New case from this series…"),
+                        )
+                        .clicked()
+                    {
+                        ui.close();
+                        self.start_new_case(false);
+                    }
                     ui.separator();
                     if ui.button("Quit").clicked() {
                         ctx.send_viewport_cmd(egui::ViewportCommand::Close);
@@ -498,13 +565,16 @@ impl App {
         if let Some(i) = dismiss {
             self.messages.remove(i);
         }
+        let ack_line = self.acknowledgement_line();
+        let has_case = self.case.is_some();
         let Some(l) = &mut self.loaded else {
             return;
         };
-        let serious: Vec<&Finding> = l
+        let serious: Vec<Finding> = l
             .findings
             .iter()
             .filter(|f| matches!(f.severity, Severity::Warning | Severity::Error))
+            .cloned()
             .collect();
         if serious.is_empty() {
             return;
@@ -514,20 +584,22 @@ impl App {
             Severity::Error => Color32::from_rgb(110, 25, 20),
             _ => Color32::from_rgb(105, 75, 10),
         };
+        let mut acknowledge = false;
         egui::TopBottomPanel::top("findings")
             .frame(egui::Frame::new().fill(fill).inner_margin(6.0))
             .show(ctx, |ui| {
-                if l.acknowledged {
+                if l.acknowledged && !l.show_findings {
                     ui.horizontal(|ui| {
                         ui.label(
                             RichText::new(format!(
-                                "⚠ {} feasibility finding(s) on this series (read)",
-                                serious.len()
+                                "⚠ {} feasibility finding(s) on this series — {}",
+                                serious.len(),
+                                ack_line.as_deref().unwrap_or("acknowledged")
                             ))
                             .color(Color32::WHITE),
                         );
                         if ui.small_button("Show").clicked() {
-                            l.acknowledged = false;
+                            l.show_findings = true;
                         }
                     });
                     return;
@@ -544,10 +616,27 @@ impl App {
                             .color(Color32::WHITE),
                     );
                 }
-                if ui.button("I have read these findings").clicked() {
-                    l.acknowledged = true;
+                if l.acknowledged {
+                    if let Some(a) = &ack_line {
+                        ui.label(RichText::new(a).color(Color32::WHITE));
+                    }
+                    if ui.small_button("Hide").clicked() {
+                        l.show_findings = false;
+                    }
+                } else if has_case {
+                    acknowledge = ui
+                        .button("I have read these findings")
+                        .on_hover_text("Recorded in the case with your name and the time")
+                        .clicked();
+                } else {
+                    acknowledge = ui
+                        .button("I have read these findings (create a case to record it)…")
+                        .clicked();
                 }
             });
+        if acknowledge {
+            self.acknowledge_findings();
+        }
     }
 
     fn side_panel(&mut self, ctx: &egui::Context) {
@@ -569,6 +658,9 @@ impl App {
                         ui.separator();
                     } else if self.source.is_none() {
                         ui.label("File → Open folder… to choose a CT exam.");
+                    }
+                    if self.loaded.is_some() || self.case_dir.is_some() {
+                        self.case_section(ui);
                     }
                     self.display_controls(ui);
                 });
@@ -691,12 +783,20 @@ impl App {
         });
         ui.checkbox(&mut s.smooth, "Smooth (windowed sinc 20 × 0.1) and measure");
         let busy = self.job.is_some();
-        if ui
-            .add_enabled(!busy, egui::Button::new("Build bone surface"))
-            .on_hover_text("Threshold, keep the largest island, marching cubes")
-            .clicked()
-        {
-            self.job = Some(Job::surface(v.volume.clone(), s.lo_hu, s.hi_hu, s.smooth));
+        let can = !busy && self.case.is_some();
+        let clicked = ui
+            .add_enabled(can, egui::Button::new("Build bone surface"))
+            .on_hover_text(
+                "In the case: threshold into label `bone`, keep the largest island, reconstruct and measure — every step recorded",
+            )
+            .on_disabled_hover_text(if busy {
+                "Wait for the running job"
+            } else {
+                "Create a case first (File → New case from this series…)"
+            })
+            .clicked();
+        if clicked && let Some(case) = self.case.take() {
+            self.job = Some(Job::case_surface(case, s.lo_hu, s.hi_hu, s.smooth));
         }
         if let Some(b) = &s.built {
             ui.label(&b.summary);

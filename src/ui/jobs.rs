@@ -1,11 +1,13 @@
-//! Background work for the window: scanning a folder, loading a series, building a surface.
-//! Each job runs on its own thread and reports once through a channel; the UI polls every
-//! frame, shows progress and can cancel, and never waits.
+//! Background work for the window: scanning a folder, loading a series, building a surface
+//! in the case. Each job runs on its own thread and reports once through a channel; the UI
+//! polls every frame, shows progress and can cancel, and never waits.
 
-use crate::dicom::{self, ImportOptions, LoadOptions, Progress, ScanReport, Series};
+use crate::case::Case;
+use crate::case::record::LoadSettings;
+use crate::case::source::{self, OpenedSource};
+use crate::dicom::{self, ImportOptions, Progress, ScanReport, Series};
 use crate::feasibility::Finding;
 use crate::mesh::Mesh;
-use crate::volume::Volume;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -15,8 +17,8 @@ use std::time::Instant;
 /// A volume ready to view, with what the operator must know about it.
 #[derive(Debug)]
 pub struct LoadedSeries {
-    /// The volume.
-    pub volume: Volume,
+    /// The volume with its source record (files, hashes, acquisition), for a case.
+    pub opened: OpenedSource,
     /// "S2030 — description (path)".
     pub label: String,
     /// The series id when DICOM.
@@ -45,8 +47,8 @@ pub enum JobResult {
     Scanned(PathBuf, Result<ScanReport, String>),
     /// A series or NIfTI loaded.
     Loaded(Result<LoadedSeries, String>),
-    /// A surface built.
-    Surface(Result<BuiltSurface, String>),
+    /// A surface built in a case; the case comes back either way.
+    Surface(Box<Case>, Result<BuiltSurface, String>),
 }
 
 /// A running job.
@@ -105,16 +107,15 @@ impl Job {
         let label = format!("Loading series {}", series.id);
         let total = series.images.len();
         Self::spawn(label, total, move |p| {
-            let r = dicom::load(&series, &LoadOptions::default(), Some(p))
+            let r = source::from_series(&series, &source, LoadSettings::default(), Some(p))
                 .map_err(|e| e.to_string())
-                .and_then(|l| {
+                .and_then(|opened| {
                     if p.cancel.load(Ordering::Relaxed) {
                         return Err("cancelled".into());
                     }
-                    let mut findings = series.findings.clone();
-                    findings.extend(l.findings);
                     Ok(LoadedSeries {
-                        volume: l.volume,
+                        findings: opened.feasibility.findings.clone(),
+                        opened,
                         label: format!(
                             "series {} {} — {}",
                             series.id,
@@ -122,7 +123,6 @@ impl Job {
                             source.display()
                         ),
                         series_id: Some(series.id.clone()),
-                        findings,
                     })
                 });
             JobResult::Loaded(r)
@@ -133,23 +133,32 @@ impl Job {
     pub fn load_nifti(path: PathBuf) -> Self {
         let label = format!("Reading {}", path.display());
         Self::spawn(label, 0, move |_| {
-            let r = crate::io::nifti::read_volume(&path)
-                .map_err(|e| e.to_string())
-                .map(|volume| LoadedSeries {
-                    volume,
-                    label: path.display().to_string(),
-                    series_id: None,
-                    findings: Vec::new(),
-                });
+            let r = source::open(
+                &path,
+                None,
+                LoadSettings::default(),
+                &ImportOptions::default(),
+            )
+            .map_err(|e| e.to_string())
+            .map(|opened| LoadedSeries {
+                findings: opened.feasibility.findings.clone(),
+                opened,
+                label: path.display().to_string(),
+                series_id: None,
+            });
             JobResult::Loaded(r)
         })
     }
 
-    /// Thresholds, keeps the largest island, and reconstructs a smoothed, measured surface.
-    pub fn surface(volume: Arc<Volume>, lo_hu: i32, hi_hu: i32, smooth: bool) -> Self {
-        let label = format!("Building the surface of {lo_hu}..{hi_hu} HU");
+    /// In the case: thresholds `lo..hi` HU into label `bone`, keeps the largest island and
+    /// reconstructs a smoothed, measured surface — every step recorded in the case. The
+    /// case travels to the worker and back (nothing else can change it meanwhile).
+    pub fn case_surface(case: Box<Case>, lo_hu: i32, hi_hu: i32, smooth: bool) -> Self {
+        let label = format!("Building the surface of {lo_hu}..{hi_hu} HU in the case");
         Self::spawn(label, 0, move |p| {
-            JobResult::Surface(build_surface(&volume, lo_hu, hi_hu, smooth, p))
+            let mut case = case;
+            let r = build_surface(&mut case, lo_hu, hi_hu, smooth, p);
+            JobResult::Surface(case, r)
         })
     }
 
@@ -186,54 +195,69 @@ impl Job {
 }
 
 fn build_surface(
-    v: &Volume,
+    case: &mut Case,
     lo: i32,
     hi: i32,
     smooth: bool,
     p: &Progress,
 ) -> Result<BuiltSurface, String> {
-    use crate::mesh::pipeline::{ReconstructOptions, reconstruct};
-    use crate::mesh::smooth::Smoothing;
-    use crate::segment::components::{Connectivity, label};
+    use crate::mesh::params::MeshParams;
+    use crate::segment::Operation;
     if lo > hi {
         return Err(format!("the threshold range {lo}..{hi} HU is empty"));
     }
-    let mask = crate::segment::ops::threshold::threshold_mask(&v.hu, lo, hi);
-    let comps = label(&mask, Connectivity::TwentySix, false);
-    let Some(largest) = comps.largest() else {
-        return Err(format!("no voxel lies within {lo}..{hi} HU"));
-    };
-    let mask = comps.mask_of(|id| id == largest);
-    if p.cancel.load(Ordering::Relaxed) {
-        return Err("cancelled".into());
+    let label = "bone";
+    let ops = serde_json::json!([
+        {"op": "threshold", "lo": lo, "hi": hi, "label": label},
+        {"op": "keep_largest", "connectivity": 26, "label": label}
+    ]);
+    for op in Operation::parse_list(&ops, "step")? {
+        case.apply(op).map_err(|e| e.to_string())?;
+        if p.cancel.load(Ordering::Relaxed) {
+            return Err("cancelled (the operations done so far are saved in the case)".into());
+        }
     }
-    let opts = ReconstructOptions {
-        smoothing: smooth.then_some(Smoothing::Sinc {
-            iterations: 20,
-            pass_band: 0.1,
-        }),
+    let params = MeshParams {
+        smooth: smooth.then(|| "sinc:20:0.1".to_string()),
         self_intersections: false,
         ..Default::default()
     };
-    let r = reconstruct(&mask, &v.geometry, None, &opts)?;
+    let opts = params.options().map_err(|e| e.to_string())?;
+    let masks = case
+        .masks_for(&[label.to_string()])
+        .map_err(|e| e.to_string())?;
+    let results = crate::case::replay::reconstruct_masks(&masks, case.volume(), &opts)?;
+    let first = results
+        .first()
+        .ok_or_else(|| "nothing was reconstructed".to_string())?;
     let summary = format!(
-        "{} triangles, {} shells, {}{}",
-        r.mesh.triangles.len(),
-        r.certificate.shells,
-        if r.certificate.closed {
+        "{} triangles, {} shells, {}{} (recorded in the case)",
+        first.mesh.triangles.len(),
+        first.certificate.shells,
+        if first.certificate.closed {
             "closed"
         } else {
             "NOT closed"
         },
-        r.smoothing.as_ref().map_or(String::new(), |s| format!(
+        first.smoothing.as_ref().map_or(String::new(), |s| format!(
             "; smoothing moved it at most {:.2} mm (mean {:.3})",
             s.max_mm, s.mean_mm
         ))
     );
+    let deviation_mm = first.vertex_deviation_mm.clone();
+    let thickness_mm = first.vertex_thickness_mm.clone();
+    let seq = case
+        .record_reconstruction(&masks, results, &opts)
+        .map_err(|e| e.to_string())?;
+    let mesh = case
+        .meshes(seq)
+        .and_then(|m| m.first())
+        .map(|(_, m)| m.clone())
+        .ok_or_else(|| "the reconstruction was not kept".to_string())?;
     Ok(BuiltSurface {
-        mesh: r.mesh,
-        deviation_mm: r.vertex_deviation_mm,
-        thickness_mm: r.vertex_thickness_mm,
+        mesh,
+        deviation_mm,
+        thickness_mm,
         summary,
     })
 }

@@ -5,6 +5,7 @@
 pub mod app;
 pub mod browser;
 pub mod callback;
+pub mod case_panel;
 pub mod headless;
 pub mod help;
 pub mod jobs;

@@ -1,5 +1,5 @@
 //! What outlives a session (through eframe's persistence): layout, display convention,
-//! transfer function, slab thickness and recent files.
+//! transfer function, slab thickness, recent files, the operator's name and the case folder.
 
 use crate::gpu::transfer::TransferPreset;
 use serde::{Deserialize, Serialize};
@@ -50,6 +50,10 @@ pub struct Prefs {
     pub slab_mm: f64,
     /// Recently opened paths, newest first.
     pub recent: Vec<PathBuf>,
+    /// The operator's name for new cases.
+    pub operator: String,
+    /// Where new cases go.
+    pub case_folder: Option<PathBuf>,
 }
 
 impl Default for Prefs {
@@ -60,6 +64,8 @@ impl Default for Prefs {
             transfer: TransferPreset::CtBone,
             slab_mm: 20.0,
             recent: Vec::new(),
+            operator: String::new(),
+            case_folder: None,
         }
     }
 }
