@@ -238,6 +238,8 @@ pub fn check_outputs(
     Ok(())
 }
 
+pub use crate::io::nifti::is_nifti_path as is_nifti;
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -270,5 +272,3 @@ mod tests {
         assert_eq!(std::fs::read(&input).ok().as_deref(), Some(b"x".as_slice()));
     }
 }
-
-pub use crate::io::nifti::is_nifti_path as is_nifti;

@@ -73,7 +73,7 @@ pub fn render(r: &Report, pictures: &[Picture]) -> String {
     );
     let _ = write!(
         o,
-        "<header><h1>Medical image-based model report (ISO/IEC 3532-1)</h1><div class=\"meta\">Case <b>{}</b> · pseudonym <b>{}</b> · generated {} by {} {} (commit <code>{}</code>, {})</div></header>\n",
+        "<header><h1>Medical image-based model report (ISO/IEC 3532-1)</h1><div class=\"meta\">Case <b>{}</b> · pseudonym <b>{}</b> · generated {} by {} {} (commit <code>{}</code>, {})</div></header>",
         esc(&id.case),
         esc(&id.pseudonym),
         esc(&id.generated),

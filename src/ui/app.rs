@@ -236,7 +236,7 @@ impl App {
                     format!("Cannot read {}: {e}", path.display()),
                 ));
             }
-            JobResult::Loaded(Ok(l)) => self.show_loaded(l),
+            JobResult::Loaded(Ok(l)) => self.show_loaded(*l),
             JobResult::Loaded(Err(e)) => {
                 if e != "cancelled" {
                     self.messages

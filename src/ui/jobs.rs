@@ -46,7 +46,7 @@ pub enum JobResult {
     /// A folder scanned.
     Scanned(PathBuf, Result<ScanReport, String>),
     /// A series or NIfTI loaded.
-    Loaded(Result<LoadedSeries, String>),
+    Loaded(Result<Box<LoadedSeries>, String>),
     /// A surface built in a case; the case comes back either way.
     Surface(Box<Case>, Result<BuiltSurface, String>),
 }
@@ -113,7 +113,7 @@ impl Job {
                     if p.cancel.load(Ordering::Relaxed) {
                         return Err("cancelled".into());
                     }
-                    Ok(LoadedSeries {
+                    Ok(Box::new(LoadedSeries {
                         findings: opened.feasibility.findings.clone(),
                         opened,
                         label: format!(
@@ -123,7 +123,7 @@ impl Job {
                             source.display()
                         ),
                         series_id: Some(series.id.clone()),
-                    })
+                    }))
                 });
             JobResult::Loaded(r)
         })
@@ -146,7 +146,7 @@ impl Job {
                 label: path.display().to_string(),
                 series_id: None,
             });
-            JobResult::Loaded(r)
+            JobResult::Loaded(r.map(Box::new))
         })
     }
 
