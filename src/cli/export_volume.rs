@@ -4,8 +4,8 @@
 
 use super::write_json;
 use crate::error::Error;
-use crate::export::{contours, nrrd};
-use crate::io::nifti::{self, VoxelData};
+use crate::export::volume::{self as volume_model, VolumeFile, Voxels};
+use crate::io::nifti;
 use serde_json::json;
 use std::path::PathBuf;
 
@@ -27,26 +27,27 @@ pub struct ExportVolumeArgs {
 
 /// Runs `export-volume`.
 pub fn run(a: &ExportVolumeArgs) -> Result<(), Error> {
-    let name = a.out.to_string_lossy().to_ascii_lowercase();
-    let kind = if name.ends_with(".nii") || name.ends_with(".nii.gz") {
-        "nifti"
-    } else if name.ends_with(".nrrd") {
-        "nrrd"
-    } else if name.ends_with(".json") {
-        "outlines"
-    } else {
-        return Err(Error::BadInput(format!(
+    let kind = VolumeFile::of(&a.out).ok_or_else(|| {
+        Error::BadInput(format!(
             "--out {}: use .nii, .nii.gz, .nrrd or .json",
             a.out.display()
-        )));
-    };
-    if kind == "outlines" && a.masked_hu.is_some() {
+        ))
+    })?;
+    if kind == VolumeFile::Outlines && a.masked_hu.is_some() {
         return Err(Error::BadInput(
             "outlines (.json) are drawn from the mask; drop --masked-hu".into(),
         ));
     }
-    super::check_out_dir(&a.out)?;
+    let mut side = a.out.as_os_str().to_os_string();
+    side.push(".sidecar.json");
+    let side = PathBuf::from(side);
+    let mut inputs = vec![a.mask.as_path()];
+    if let Some(h) = &a.masked_hu {
+        inputs.push(h.as_path());
+    }
+    super::check_outputs(&inputs, &[a.out.as_path(), side.as_path()])?;
     let labels = nifti::read_volume(&a.mask)?;
+    let provenance = volume_model::read_provenance(&a.mask);
     let dims = labels.dims();
     let inside: Vec<bool> = labels
         .hu
@@ -63,7 +64,6 @@ pub fn run(a: &ExportVolumeArgs) -> Result<(), Error> {
         )));
     }
     let g = labels.geometry;
-    let io = |e: std::io::Error| Error::Failed(format!("cannot write {}: {e}", a.out.display()));
     let hu = match &a.masked_hu {
         Some(p) => {
             let v = nifti::read_volume(p)?;
@@ -84,44 +84,26 @@ pub fn run(a: &ExportVolumeArgs) -> Result<(), Error> {
         None => None,
     };
     let mask_u8: Vec<u8> = inside.iter().map(|m| u8::from(*m)).collect();
-    match kind {
-        "nifti" => match &hu {
-            Some(h) => nifti::write(&a.out, dims, &g, VoxelData::I16(h), "Hounsfield masked HU")?,
-            None => nifti::write(&a.out, dims, &g, VoxelData::U8(&mask_u8), "Hounsfield mask")?,
-        },
-        "nrrd" => {
-            let [s, r, c] = g.steps();
-            let dirs = [c.0.to_array(), r.0.to_array(), s.0.to_array()];
-            let sizes = [dims[2], dims[1], dims[0]];
-            let samples = match &hu {
-                Some(h) => nrrd::Samples::I16(h),
-                None => nrrd::Samples::U8(&mask_u8),
-            };
-            nrrd::write(&a.out, sizes, dirs, g.origin.0.to_array(), samples, true).map_err(io)?;
-        }
-        _ => {
-            let aff = g.affine_ijk_to_lps();
-            let affine = [aff[0], aff[1], aff[2]];
-            let c = contours::extract(&mask_u8, dims, &affine).map_err(io)?;
-            contours::write_json(&a.out, &c).map_err(io)?;
-        }
-    }
-    let bytes = std::fs::read(&a.out)
+    let voxels = match &hu {
+        Some(h) => Voxels::Hu(h),
+        None => Voxels::Labels(&mask_u8),
+    };
+    volume_model::write(&a.out, kind, dims, &g, voxels, provenance.as_ref())
+        .map_err(|e| Error::Failed(format!("cannot write {}: {e}", a.out.display())))?;
+    let (_, blake3) = crate::case::source::hash_file(&a.out)
         .map_err(|e| Error::Failed(format!("cannot read back {}: {e}", a.out.display())))?;
-    let mut side = a.out.as_os_str().to_os_string();
-    side.push(".sidecar.json");
     write_json(
-        &PathBuf::from(side),
+        &side,
         &json!({
             "format": "hounsfield-volume-export",
             "software": format!("hounsfield {}", env!("CARGO_PKG_VERSION")),
-            "kind": kind,
+            "kind": match kind { VolumeFile::Nifti => "nifti", VolumeFile::Nrrd => "nrrd", VolumeFile::Outlines => "outlines" },
             "content": if hu.is_some() { "HU inside the mask, -1024 outside" } else { "mask 0/1" },
-            "frame": if kind == "nifti" { "NIfTI RAS (LPS with x, y negated), millimetres" } else { "DICOM LPS, millimetres" },
-            "source_mask": a.mask,
+            "frame": if kind == VolumeFile::Nifti { "NIfTI RAS (LPS with x, y negated), millimetres" } else { "DICOM LPS, millimetres" },
+            "source_mask": {"path": a.mask, "provenance": provenance},
             "label": a.label,
             "voxels": inside.iter().filter(|x| **x).count(),
-            "file": {"path": a.out, "blake3": blake3::hash(&bytes).to_hex().to_string()},
+            "file": {"path": a.out, "blake3": blake3},
         }),
     )?;
     eprintln!("wrote {}", a.out.display());
