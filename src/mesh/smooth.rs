@@ -32,6 +32,25 @@ pub enum Smoothing {
     },
 }
 
+impl std::fmt::Display for Smoothing {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Taubin {
+                iterations,
+                lambda,
+                mu,
+            } => write!(f, "Taubin, {iterations} iterations, λ {lambda}, μ {mu}"),
+            Self::Sinc {
+                iterations,
+                pass_band,
+            } => write!(
+                f,
+                "windowed sinc, {iterations} iterations, pass band {pass_band}"
+            ),
+        }
+    }
+}
+
 impl Smoothing {
     /// Parses `taubin:ITER` or `sinc:ITER:PASSBAND` (the CLI syntax).
     pub fn parse(s: &str) -> Result<Self, String> {

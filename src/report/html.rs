@@ -491,7 +491,7 @@ pub fn render(r: &Report, pictures: &[Picture]) -> String {
             "Smoothing",
             &rec.options
                 .smoothing
-                .map_or("none".into(), |s| esc(&format!("{s:?}"))),
+                .map_or("none".into(), |s| esc(&s.to_string())),
         );
         row(
             &mut o,
@@ -503,14 +503,27 @@ pub fn render(r: &Report, pictures: &[Picture]) -> String {
         row(
             &mut o,
             "Decimation",
-            &rec.options
-                .decimation
-                .map_or("none".into(), |d| esc(&format!("{d:?}"))),
+            &rec.options.decimation.map_or("none".into(), |d| match d {
+                crate::mesh::decimate::Decimation::TargetFraction { fraction } => {
+                    format!("quadric, to {:.0} % of the triangles", fraction * 100.0)
+                }
+                crate::mesh::decimate::Decimation::MaxError { max_error_mm } => {
+                    format!("quadric, as far as an error of {max_error_mm} mm allows")
+                }
+            }),
         );
         row(
             &mut o,
-            "Repair options",
-            &esc(&format!("{:?}", rec.options.repair)),
+            "Repair (only when a check fails)",
+            &format!(
+                "holes up to {} edges closed; keep only the largest shell: {}",
+                rec.options.repair.max_hole_edges,
+                if rec.options.repair.keep_largest_shell {
+                    "yes"
+                } else {
+                    "no"
+                }
+            ),
         );
         row(
             &mut o,
@@ -640,7 +653,7 @@ pub fn render(r: &Report, pictures: &[Picture]) -> String {
                     "<p>{} region(s):</p><table><tr><th>Label</th><th>Centroid (LPS mm)</th><th>Area</th><th>Thinnest</th><th>Vertices</th></tr>",
                     q.thin_regions.len()
                 );
-                for (label, t) in q.thin_regions.iter().take(50) {
+                for (label, t) in q.thin_regions.iter().take(20) {
                     let _ = write!(
                         o,
                         "<tr><td>{}</td><td>{:.1}, {:.1}, {:.1}</td><td class=\"num\">{:.2} mm²</td><td class=\"num\">{:.2} mm</td><td class=\"num\">{}</td></tr>",
@@ -654,11 +667,11 @@ pub fn render(r: &Report, pictures: &[Picture]) -> String {
                     );
                 }
                 o.push_str("</table>");
-                if q.thin_regions.len() > 50 {
+                if q.thin_regions.len() > 20 {
                     let _ = write!(
                         o,
-                        "<p>… and {} more (all in report.json).</p>",
-                        q.thin_regions.len() - 50
+                        "<p>… and {} smaller ones (all in report.json).</p>",
+                        q.thin_regions.len() - 20
                     );
                 }
             }
@@ -688,7 +701,7 @@ pub fn render(r: &Report, pictures: &[Picture]) -> String {
             let rec = &x.record;
             let _ = write!(
                 o,
-                "<tr><td>{}</td><td>{}</td><td>{}, {}</td><td>{} after {} op(s); segmentation <span class=\"hash\">{}</span></td><td class=\"num\">{}</td><td class=\"hash\">{}</td><td class=\"{}\">{}</td></tr>",
+                "<tr><td>{}</td><td>{}</td><td>{}; {}</td><td>{} after {} op(s); segmentation <span class=\"hash\">{}</span></td><td class=\"num\">{}</td><td class=\"hash\">{}</td><td class=\"{}\">{}</td></tr>",
                 esc(&rec.path),
                 esc(rec.spec.format.as_str()),
                 esc(&rec.units),
