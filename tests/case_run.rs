@@ -218,6 +218,32 @@ fn replay_names_a_changed_source_file_and_follows_a_moved_folder() {
     assert_eq!(code, 1, "{stdout}");
     assert!(stdout.contains("IM0002.dcm"), "{stdout}");
     assert_eq!(std::fs::read(case.join("journal.hfj")).unwrap(), before);
+    // report regenerates on demand, to another file when asked.
+    let elsewhere = dir.path().join("again.json");
+    let (code, stdout, err) = hounsfield(&[
+        "report",
+        s(&case),
+        "--format",
+        "json",
+        "--out",
+        s(&elsewhere),
+    ]);
+    assert_eq!(code, 0, "{stdout}{err}");
+    let again = read_json(&elsewhere);
+    assert_eq!(
+        again["reproducibility"]["final_hash"],
+        read_json(&case.join("report.json"))["reproducibility"]["final_hash"]
+    );
+    if common::repo().join(".git").exists() {
+        let commit = again["identification"]["software"]["commit"]
+            .as_str()
+            .unwrap();
+        assert_eq!(
+            commit.len(),
+            40,
+            "the build records its git commit: {commit}"
+        );
+    }
     // status names the files and their state.
     let (code, stdout, err) = hounsfield(&["status", s(&case), "--json"]);
     assert_eq!(code, 0, "{err}");

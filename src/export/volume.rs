@@ -72,15 +72,12 @@ pub enum VolumeFile {
 impl VolumeFile {
     /// The kind a file name asks for.
     pub fn of(path: &Path) -> Option<Self> {
-        let n = path.to_string_lossy().to_ascii_lowercase();
-        if n.ends_with(".nii") || n.ends_with(".nii.gz") {
-            Some(Self::Nifti)
-        } else if n.ends_with(".nrrd") {
-            Some(Self::Nrrd)
-        } else if n.ends_with(".json") {
-            Some(Self::Outlines)
-        } else {
-            None
+        use crate::case::event::ExportFormat;
+        match ExportFormat::from_file_name(&path.to_string_lossy())? {
+            ExportFormat::Nifti => Some(Self::Nifti),
+            ExportFormat::Nrrd => Some(Self::Nrrd),
+            ExportFormat::Outlines => Some(Self::Outlines),
+            _ => None,
         }
     }
 }

@@ -309,21 +309,26 @@ fn quaternion(a: &[[f64; 4]; 4]) -> Option<(f64, f64, f64, f64)> {
     Some((b, c, d, qfac))
 }
 
+/// The file's bytes, decompressed when it ends in `.gz`.
+fn open_reader(path: &Path) -> Result<Box<dyn Read>, NiftiError> {
+    let file = std::fs::File::open(path).map_err(|source| NiftiError::Open {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    Ok(if is_gz(path) {
+        Box::new(GzDecoder::new(std::io::BufReader::new(file)))
+    } else {
+        Box::new(std::io::BufReader::new(file))
+    })
+}
+
 /// Reads the header extensions of a NIfTI-1 file (without its voxels).
 pub fn read_extensions(path: &Path) -> Result<Vec<Extension>, NiftiError> {
     let fmt = |reason: String| NiftiError::Format {
         path: path.to_path_buf(),
         reason,
     };
-    let file = std::fs::File::open(path).map_err(|source| NiftiError::Open {
-        path: path.to_path_buf(),
-        source,
-    })?;
-    let mut reader: Box<dyn Read> = if is_gz(path) {
-        Box::new(GzDecoder::new(std::io::BufReader::new(file)))
-    } else {
-        Box::new(std::io::BufReader::new(file))
-    };
+    let mut reader = open_reader(path)?;
     let mut h = vec![0u8; HEADER_SIZE + 4];
     reader
         .read_exact(&mut h)
@@ -379,15 +384,7 @@ pub fn read_volume(path: &Path) -> Result<Volume, NiftiError> {
         path: path.to_path_buf(),
         reason,
     };
-    let file = std::fs::File::open(path).map_err(|source| NiftiError::Open {
-        path: path.to_path_buf(),
-        source,
-    })?;
-    let mut reader: Box<dyn Read> = if is_gz(path) {
-        Box::new(GzDecoder::new(std::io::BufReader::new(file)))
-    } else {
-        Box::new(std::io::BufReader::new(file))
-    };
+    let mut reader = open_reader(path)?;
     let mut h = vec![0u8; HEADER_SIZE];
     reader
         .read_exact(&mut h)
