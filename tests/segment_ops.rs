@@ -587,3 +587,67 @@ fn kmeans_and_fuzzy_cmeans_separate_three_levels() {
     assert!(dark.count() > 0);
     assert!((0..6).all(|k| (0..20).all(|j| (10..30).all(|i| !dark.get(k, j, i)))));
 }
+
+#[test]
+fn an_oblique_disc_brush_along_an_axis_paints_what_the_axis_plane_paints() {
+    let mut a = session(sphere_volume(5.0));
+    let mut b = session(sphere_volume(5.0));
+    a.apply(op(r#"{"op": "brush", "centres_mm": [[16, 16, 16], [20, 18, 16]], "radius_mm": 3, "mode": "paint", "shape": "disc", "plane": "axial", "label": "x"}"#)).unwrap();
+    b.apply(op(r#"{"op": "brush", "centres_mm": [[16, 16, 16], [20, 18, 16]], "radius_mm": 3, "mode": "paint", "shape": "disc", "normal": [0, 0, -2], "label": "x"}"#)).unwrap();
+    assert!(count(&a, "x") > 0);
+    assert_eq!(a.log().final_hash, b.log().final_hash);
+    // Tilted 45° about x, the disc cuts several slices.
+    let mut c = session(sphere_volume(5.0));
+    c.apply(op(r#"{"op": "brush", "centres_mm": [[16, 16, 16]], "radius_mm": 4, "mode": "paint", "shape": "disc", "normal": [0, 1, 1], "label": "x"}"#)).unwrap();
+    let m = &c.segmentation().get("x").unwrap().mask;
+    let slices = (0..32)
+        .filter(|k| (0..32).any(|j| (0..32).any(|i| m.get(*k, j, i))))
+        .count();
+    assert!(slices >= 5, "{slices} slices");
+    for bad in [
+        r#""normal": [0, 0, 0]"#,
+        r#""normal": [0, 0, 1], "plane": "axial""#,
+    ] {
+        let mut t = session(sphere_volume(5.0));
+        let e = t
+            .apply(op(&format!(
+                r#"{{"op": "brush", "centres_mm": [[16, 16, 16]], "radius_mm": 2, "mode": "paint", "shape": "disc", {bad}}}"#
+            )))
+            .map(|_| ())
+            .map_err(|e| e.to_string());
+        assert!(e.is_err_and(|e| e.contains("normal")), "{bad}");
+    }
+}
+
+#[test]
+fn an_operation_staged_for_a_worker_commits_like_apply_unless_the_session_moved_on() {
+    let grow = r#"{"op": "threshold", "lo": 100, "hi": 3071, "label": "ball"}"#;
+    let mut direct = session(sphere_volume(6.0));
+    direct.apply(op(grow)).unwrap();
+    let mut s = session(sphere_volume(6.0));
+    let staged = s.stage(op(grow)).unwrap();
+    let computed = std::thread::spawn(move || staged.compute())
+        .join()
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        computed.changed_slices()[0].1.len(),
+        13,
+        "a 6 mm ball spans 13 slices"
+    );
+    s.commit_computed(computed).unwrap();
+    assert_eq!(s.log().final_hash, direct.log().final_hash);
+    assert!(s.undo());
+    assert_eq!(count(&s, "ball"), 0);
+    // Staged, then the session changes (a redo): the stale result is refused.
+    let staged = s
+        .stage(op(
+            r#"{"op": "threshold", "lo": 200, "hi": 3071, "label": "ball"}"#,
+        ))
+        .unwrap();
+    assert!(s.redo());
+    let before = s.log().final_hash.clone();
+    let stale = staged.compute().unwrap();
+    assert!(s.commit_computed(stale).is_err());
+    assert_eq!(s.log().final_hash, before);
+}

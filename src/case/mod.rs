@@ -29,6 +29,7 @@ use crate::mesh::Mesh;
 use crate::mesh::pipeline::{ReconstructOptions, Reconstruction};
 use crate::mesh::record::ReconstructionRecord;
 use crate::segment::log::{LogEntry, now_utc};
+use crate::segment::session::{Computed, Staged};
 use crate::segment::{Operation, Session};
 use crate::volume::Volume;
 use event::{
@@ -423,26 +424,40 @@ impl Case {
     /// Applies a segmentation operation and saves it; returns once it is on disk. Refused
     /// while findings are unacknowledged. If saving fails, the operation is taken back.
     pub fn apply(&mut self, op: Operation) -> Result<&LogEntry, CaseError> {
+        let staged = self.stage(op)?;
+        let name = staged.op().name();
+        let computed = staged
+            .compute()
+            .map_err(|e| CaseError::Input(format!("{name}: {e}")))?;
+        self.commit(computed)
+    }
+
+    /// Prepares an operation to compute on a worker (see [`Session::stage`]); refused while
+    /// findings are unacknowledged.
+    pub fn stage(&mut self, op: Operation) -> Result<Staged, CaseError> {
         let missing = self.unacknowledged();
         if !missing.is_empty() {
             return Err(CaseError::Unacknowledged(missing));
         }
         self.session.operator = self.operator.clone();
         let name = op.name();
-        let entry = self
+        self.session
+            .stage(op)
+            .map_err(|e| CaseError::Input(format!("{name}: {e}")))
+    }
+
+    /// Takes a computed operation into the case and saves it; returns once it is on disk.
+    pub fn commit(&mut self, computed: Computed) -> Result<&LogEntry, CaseError> {
+        let index = self
             .session
-            .apply(op)
-            .map_err(|e| CaseError::Input(format!("{name}: {e}")))?
-            .clone();
+            .commit_computed(computed)
+            .map_err(|e| CaseError::Input(e.to_string()))?;
+        let entry = self.session.log().entries[index].clone();
         if let Err(e) = self.append(Event::Applied { entry }) {
             self.session.discard_last();
             return Err(e);
         }
-        self.session
-            .log()
-            .entries
-            .last()
-            .ok_or_else(|| CaseError::Failed("the log lost its entry".into()))
+        Ok(&self.session.log().entries[index])
     }
 
     /// Undoes the last step and saves that; `None` when there is nothing to undo.

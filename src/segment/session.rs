@@ -31,6 +31,101 @@ pub struct Session {
     pub presets: Presets,
     /// Undo memory cap, bytes.
     pub undo_budget_bytes: usize,
+    generation: u64,
+}
+
+/// An operation with owned copies of its inputs, ready to compute on any thread.
+#[derive(Debug)]
+pub struct Staged {
+    op: Operation,
+    volume: Arc<Volume>,
+    before: Segmentation,
+    touched: Vec<String>,
+    generation: u64,
+    time: String,
+    operator: String,
+}
+
+/// What computing a staged operation produced, ready to commit.
+#[derive(Debug)]
+pub struct Computed {
+    op: Operation,
+    after: Segmentation,
+    delta: Delta,
+    outcome: super::op::Outcome,
+    changes: Vec<LabelChange>,
+    hashes: BTreeMap<String, String>,
+    segmentation_hash: String,
+    generation: u64,
+    time: String,
+    operator: String,
+}
+
+impl Staged {
+    /// The operation, as it will be logged.
+    pub fn op(&self) -> &Operation {
+        &self.op
+    }
+
+    /// Runs the operation (the slow part; no session needed).
+    pub fn compute(self) -> Result<Computed, OpError> {
+        let Staged {
+            op,
+            volume,
+            before,
+            touched,
+            generation,
+            time,
+            operator,
+        } = self;
+        let mut after = before.clone();
+        let outcome = op.apply(&volume, &mut after)?;
+        let before_masks: BTreeMap<String, Mask> = touched
+            .iter()
+            .filter_map(|n| before.get(n).map(|l| (n.clone(), l.mask.clone())))
+            .collect();
+        let delta = Delta::between(
+            before.metas(),
+            &before_masks,
+            &after,
+            outcome.renamed.clone(),
+        );
+        let changes = label_changes(&before_masks, &after, &outcome);
+        let mut hashes = BTreeMap::new();
+        for name in &outcome.changed {
+            if let Some(h) = after.hash_of(name) {
+                hashes.insert(name.clone(), hex(&h));
+            }
+        }
+        let segmentation_hash = after.final_hash_hex();
+        Ok(Computed {
+            op,
+            after,
+            delta,
+            outcome,
+            changes,
+            hashes,
+            segmentation_hash,
+            generation,
+            time,
+            operator,
+        })
+    }
+}
+
+impl Computed {
+    /// Slices whose mask the operation changed, by label (for redrawing only those).
+    pub fn changed_slices(&self) -> Vec<(String, Vec<usize>)> {
+        self.changes
+            .iter()
+            .map(|c| {
+                (
+                    c.label.clone(),
+                    c.slices.iter().flat_map(|r| r.first..=r.last).collect(),
+                )
+            })
+            .collect()
+    }
 }
 
 impl Session {
@@ -67,6 +162,7 @@ impl Session {
             default_label: super::op::DEFAULT_LABEL.to_string(),
             presets: Presets::built_in(),
             undo_budget_bytes: DEFAULT_UNDO_BUDGET_BYTES,
+            generation: 0,
         }
     }
 
@@ -147,6 +243,7 @@ impl Session {
         }
         if let Some((_, delta)) = self.undo.pop() {
             delta.undo(&mut self.seg);
+            self.generation += 1;
         }
         self.log.entries.pop();
         self.log.final_hash = self.seg.final_hash_hex();
@@ -164,53 +261,85 @@ impl Session {
     }
 
     fn commit(&mut self, op: Operation, time: String, operator: String) -> Result<usize, OpError> {
+        let staged = self.stage_as(op, time, operator)?;
+        let computed = staged.compute()?;
+        self.commit_computed(computed)
+    }
+
+    /// Prepares an operation to run away from the session (on a worker): resolves and
+    /// validates it and takes owned copies of what it reads. The views keep the session
+    /// meanwhile; [`Self::commit_computed`] takes the result back.
+    pub fn stage(&mut self, op: Operation) -> Result<Staged, OpError> {
+        let op = self.resolve(op)?;
+        let operator = self.operator.clone();
+        self.stage_as(op, log::now_utc(), operator)
+    }
+
+    fn stage_as(
+        &mut self,
+        op: Operation,
+        time: String,
+        operator: String,
+    ) -> Result<Staged, OpError> {
         op.validate(&self.volume, &self.seg)?;
-        let before_metas = self.seg.metas();
-        let touched: Vec<String> = op
-            .writes()
-            .unwrap_or_else(|| before_metas.iter().map(|m| m.name.clone()).collect());
+        let touched: Vec<String> = op.writes().unwrap_or_else(|| {
+            self.seg
+                .labels()
+                .iter()
+                .map(|l| l.meta.name.clone())
+                .collect()
+        });
         // Hash first: afterwards only the slices the step touched are stale, and the
         // delta compares just those.
         for n in &touched {
             let _ = self.seg.hash_of(n);
         }
-        let before_masks: BTreeMap<String, Mask> = touched
-            .iter()
-            .filter_map(|n| self.seg.get(n).map(|l| (n.clone(), l.mask.clone())))
-            .collect();
-        let outcome = op.apply(&self.volume, &mut self.seg)?;
-        let delta = Delta::between(
-            before_metas,
-            &before_masks,
-            &self.seg,
-            outcome.renamed.clone(),
-        );
-        let changes = label_changes(&before_masks, &self.seg, &outcome);
-        let mut hashes = BTreeMap::new();
-        for name in &outcome.changed {
-            if let Some(h) = self.seg.hash_of(name) {
-                hashes.insert(name.clone(), hex(&h));
-            }
+        Ok(Staged {
+            op,
+            volume: self.volume.clone(),
+            before: self.seg.clone(),
+            touched,
+            generation: self.generation,
+            time,
+            operator,
+        })
+    }
+
+    /// Takes a computed operation into the session: logs it with its hashes and keeps its
+    /// undo delta. Refused when the session changed after the operation was staged.
+    pub fn commit_computed(&mut self, c: Computed) -> Result<usize, OpError> {
+        if c.generation != self.generation {
+            return Err(OpError::invalid(
+                "op",
+                "the segmentation changed while the operation ran; apply it again",
+            ));
         }
-        let segmentation_hash = self.seg.final_hash_hex();
+        self.seg = c.after;
         // A new step discards the redo branch; its entries stay in the log as undone.
         self.redo.clear();
         let index = self.log.entries.len();
         self.log.entries.push(LogEntry {
             index,
-            op,
-            time,
-            operator,
+            op: c.op,
+            time: c.time,
+            operator: c.operator,
             status: EntryStatus::Applied,
-            hashes,
-            segmentation_hash: segmentation_hash.clone(),
-            notes: outcome.notes,
-            changes,
+            hashes: c.hashes,
+            segmentation_hash: c.segmentation_hash.clone(),
+            notes: c.outcome.notes,
+            changes: c.changes,
         });
-        self.log.final_hash = segmentation_hash;
-        self.undo.push((index, delta));
+        self.log.final_hash = c.segmentation_hash;
+        self.undo.push((index, c.delta));
         self.trim_undo();
+        self.generation += 1;
         Ok(index)
+    }
+
+    /// Counts every change to the segmentation (apply, undo, redo), so a result computed
+    /// on an older state is recognised.
+    pub fn generation(&self) -> u64 {
+        self.generation
     }
 
     /// The log index the next undo would take back.
@@ -229,6 +358,7 @@ impl Session {
             return false;
         };
         delta.undo(&mut self.seg);
+        self.generation += 1;
         self.log.entries[index].status = EntryStatus::Undone;
         self.log.final_hash = self.seg.final_hash_hex();
         self.redo.push((index, delta));
@@ -241,6 +371,7 @@ impl Session {
             return false;
         };
         delta.redo(&mut self.seg);
+        self.generation += 1;
         self.log.entries[index].status = EntryStatus::Applied;
         self.log.final_hash = self.seg.final_hash_hex();
         self.undo.push((index, delta));

@@ -67,6 +67,9 @@ pub struct Brush {
     /// The plane of a disc.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub plane: Option<Plane>,
+    /// The normal of a disc in any (oblique) plane, LPS; instead of `plane`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub normal: Option<[f64; 3]>,
     /// Only voxels with HU in `[lo, hi]` are changed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub hu_range: Option<[i32; 2]>,
@@ -107,10 +110,25 @@ impl SegOp for Brush {
                 "not a finite point",
             ));
         }
-        if self.shape == BrushShape::Disc && self.plane.is_none() {
+        if let Some(n) = self.normal {
+            if self.plane.is_some() {
+                return Err(OpError::invalid(
+                    "normal",
+                    "give `plane` or `normal`, not both",
+                ));
+            }
+            if LpsDirection::new(DVec3::from_array(n)).is_none() || n.iter().any(|x| !x.is_finite())
+            {
+                return Err(OpError::invalid(
+                    "normal",
+                    "not a finite, non-zero direction",
+                ));
+            }
+        }
+        if self.shape == BrushShape::Disc && self.plane.is_none() && self.normal.is_none() {
             return Err(OpError::invalid(
                 "plane",
-                "a disc brush needs a plane: axial, coronal or sagittal",
+                "a disc brush needs a plane (axial, coronal or sagittal) or a `normal`",
             ));
         }
         check_edit(seg, self.mode, self.hu_range, &self.label)
@@ -122,7 +140,10 @@ impl SegOp for Brush {
         let dims = v.dims();
         let paint = self.mode == BrushMode::Paint;
         let r = self.radius_mm;
-        let normal = self.plane.map(Plane::normal);
+        let normal = self.plane.map(Plane::normal).or_else(|| {
+            self.normal
+                .and_then(|n| LpsDirection::new(DVec3::from_array(n)))
+        });
         let steps = g.steps();
         // Half the voxel's extent along the disc normal: one voxel layer is painted.
         let half = normal.map_or(0.0, |n| {
