@@ -26,4 +26,5 @@ pub mod mesh;
 pub mod report;
 pub mod segment;
 pub mod ui;
+pub mod view;
 pub mod volume;

@@ -102,12 +102,17 @@ pub fn run(a: &RenderArgs) -> Result<(), Error> {
         (Some(w), Some(_)) => {
             return Err(Error::BadInput(format!("--window {w} must be positive")));
         }
-        _ => match a.preset {
-            PresetArg::Bone => (2000.0, 300.0),
-            PresetArg::Brain => (80.0, 40.0),
-            PresetArg::Soft => (400.0, 40.0),
-            PresetArg::Lung => (1500.0, -600.0),
-        },
+        _ => {
+            let name = match a.preset {
+                PresetArg::Bone => "bone",
+                PresetArg::Brain => "brain",
+                PresetArg::Soft => "soft",
+                PresetArg::Lung => "lung",
+            };
+            let w =
+                crate::view::WindowLevel::preset(name).unwrap_or(crate::view::WindowLevel::BONE);
+            (w.width, w.level)
+        }
     };
     let opened = input::open_volume(&a.path, a.series.as_deref())?;
     let spec = ViewSpec {

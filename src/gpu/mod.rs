@@ -5,7 +5,6 @@
 //!
 //! The CPU reference for the slice shader is [`crate::volume::reslice`].
 
-pub mod camera;
 pub mod colormap;
 pub mod device;
 pub mod readback;
@@ -14,7 +13,6 @@ pub mod shaders;
 pub mod slice_view;
 pub mod transfer;
 
-pub use camera::{Camera3d, ViewPreset};
+pub use crate::view::{Camera3d, SliceMode, SliceView, ViewPreset, WindowLevel};
 pub use device::{Gpu, RenderError};
 pub use renderer::{MeshData, Scene3d, ViewRenderer};
-pub use slice_view::{SliceMode, SliceView, WindowLevel};

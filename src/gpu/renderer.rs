@@ -9,12 +9,12 @@
 //! too, twice the memory; filtered only where 32-bit float filtering exists, else nearest).
 //! The shaders are the same for both.
 
-use super::camera::Camera3d;
 use super::device::RenderError;
 use super::shaders;
-use super::slice_view::{HU_PER_UNIT, SliceUniforms, WindowLevel, ijk_from_lps, texture_dims};
+use super::slice_view::{HU_PER_UNIT, SliceUniforms, ijk_from_lps, texture_dims};
 use super::transfer::{LUT_RANGE_HU, LUT_SIZE, OPACITY_UNIT_MM, TransferPreset};
 use crate::mesh::Mesh;
+use crate::view::{Camera3d, WindowLevel};
 use crate::volume::Volume;
 use glam::DVec3;
 use std::collections::HashMap;

@@ -28,8 +28,8 @@ impl Picture {
     }
 }
 
-/// Bone window (width, level), HU.
-const BONE_WINDOW: (f64, f64) = (2000.0, 300.0);
+/// The bone window of the report's slices.
+const BONE_WINDOW: crate::view::WindowLevel = crate::view::WindowLevel::BONE;
 
 /// The mask's centre of mass in LPS mm (the volume's centre when empty).
 fn centre(volume: &Volume, mask: &Mask) -> DVec3 {
@@ -80,7 +80,7 @@ pub fn slice_with_outline(
         projection: Projection::Mip,
     };
     let view = reslice::render(volume, &spec);
-    let grey = reslice::window(&view, BONE_WINDOW.0, BONE_WINDOW.1);
+    let grey = reslice::window(&view, BONE_WINDOW.width, BONE_WINDOW.level);
     let g = reslice::grid(volume, &spec);
     let (right, down, _) = orientation.axes();
     let [n, r, cc] = mask.dims();
@@ -139,8 +139,8 @@ pub fn slice_with_outline(
                 Orientation::Sagittal => "Sagittal",
             },
             view.position_mm,
-            BONE_WINDOW.0,
-            BONE_WINDOW.1,
+            BONE_WINDOW.width,
+            BONE_WINDOW.level,
             match orientation {
                 Orientation::Axial =>
                     "Seen from the feet: patient's left on the right, anterior up.",

@@ -673,12 +673,7 @@ impl App {
         };
         ui.heading("Slices");
         ui.horizontal_wrapped(|ui| {
-            for (name, w) in [
-                ("Bone", WindowLevel::BONE),
-                ("Brain", WindowLevel::BRAIN),
-                ("Soft tissue", WindowLevel::SOFT_TISSUE),
-                ("Lung", WindowLevel::LUNG),
-            ] {
+            for (_, name, w) in WindowLevel::PRESETS {
                 if ui
                     .selectable_label(v.window == w, name)
                     .on_hover_text(format!("W {:.0} L {:.0}", w.width, w.level))

@@ -32,11 +32,10 @@ pub enum WindowChoice {
 impl WindowChoice {
     /// Parses `bone|brain|soft|lung|auto|WIDTH,LEVEL`.
     pub fn parse(s: &str) -> Result<Self, String> {
+        if let Some(w) = WindowLevel::preset(if s == "soft-tissue" { "soft" } else { s }) {
+            return Ok(Self::Fixed(w));
+        }
         Ok(match s {
-            "bone" => Self::Fixed(WindowLevel::BONE),
-            "brain" => Self::Fixed(WindowLevel::BRAIN),
-            "soft" | "soft-tissue" => Self::Fixed(WindowLevel::SOFT_TISSUE),
-            "lung" => Self::Fixed(WindowLevel::LUNG),
             "auto" => Self::Auto,
             _ => {
                 let (w, l) = s.split_once(',').ok_or_else(|| {

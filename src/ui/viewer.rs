@@ -1,9 +1,9 @@
 //! The state of the four views over one loaded volume — planes, crosshair, zoom, window,
 //! slab, camera — and the navigation rules, free of any UI toolkit so they can be tested.
 
-use crate::gpu::slice_view::{PlaneAxes, direction_letter, extent_in};
 use crate::gpu::transfer::TransferPreset;
 use crate::gpu::{Camera3d, SliceMode, SliceView, ViewPreset, WindowLevel};
+use crate::view::{PlaneAxes, direction_letter, extent_in};
 use crate::volume::Volume;
 use crate::volume::reslice::{Orientation, normal_step};
 use glam::DVec3;
