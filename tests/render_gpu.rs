@@ -388,3 +388,81 @@ fn empty_space_skipping_changes_no_pixel() {
         }
     }
 }
+
+#[test]
+fn labels_are_filled_and_outlined_and_the_threshold_preview_follows_hu() {
+    use hounsfield::gpu::slice_view::{Overlay, uniforms};
+    use hounsfield::segment::Mask;
+    use hounsfield::view::{PlaneAxes, SliceView};
+    let Some(g) = gpu() else { return };
+    let v = spheres(-1000, 400, 900);
+    let r = renderer(&g, &v);
+    // Label 1: a box around voxels i 2..18, j 4..20 on every slice.
+    let mask = Mask::from_fn(v.dims(), |_, j, i| {
+        (2..18).contains(&i) && (4..20).contains(&j)
+    });
+    r.set_labels(&g.queue, 0, &mask.to_u8(1));
+    r.set_label_palette(&g.queue, &[[255, 0, 0, 255]]);
+    let mut r = r;
+    // Axial through sphere 1 (z = 8), one pixel per voxel, no window tint: bone window.
+    let axes = PlaneAxes::standard(Orientation::Axial, true);
+    let mut sv = SliceView::fit(&v, axes, [40.0, 40.0]);
+    sv.mm_per_px = 1.0;
+    sv.centre = DVec3::new(19.5, 19.5, 8.0);
+    sv.window = WindowLevel::new(2000.0, 0.0);
+    let size = [40.0, 40.0];
+    let draw = |r: &mut ViewRenderer, o: &Overlay| {
+        let u = uniforms(&sv, &v, size, o);
+        readback::render_view(&g.device, &g.queue, r, &ViewDraw::Slice(u), [40, 40])
+            .expect("rendered")
+    };
+    let plain = draw(&mut r, &Overlay::NONE);
+    let labelled = draw(
+        &mut r,
+        &Overlay {
+            fill: 0.5,
+            outline: true,
+            preview: None,
+            preview_colour: [0.0, 1.0, 0.0],
+        },
+    );
+    // Pixel (x, y) shows voxel (i, j) = (x, y): inside the box tinted red, outside plain.
+    // On bone (400 HU, grey 178) half red: 217, 89, 89; on air (grey 0): 128, 0, 0.
+    let bone = labelled.at(10, 12);
+    assert!(
+        bone[0] > plain.at(10, 12)[0] + 30 && bone[1] < plain.at(10, 12)[1] - 60,
+        "{bone:?}"
+    );
+    assert_eq!(plain.at(16, 6)[0], 0);
+    let air = labelled.at(16, 6);
+    assert!((126..=129).contains(&air[0]) && air[1] == 0, "{air:?}");
+    assert_eq!(labelled.at(30, 30), plain.at(30, 30));
+    // The boundary column x = 2 and row y = 4 are outlined in full red.
+    assert_eq!(&labelled.at(2, 10)[..3], &[255, 0, 0]);
+    assert_eq!(&labelled.at(10, 4)[..3], &[255, 0, 0]);
+    // A hidden label (alpha 0) draws nothing.
+    r.set_label_palette(&g.queue, &[[255, 0, 0, 0]]);
+    assert_eq!(draw(&mut r, &Overlay::default()).rgba, plain.rgba);
+    // Preview 300..500 HU: sphere 1 (400 HU) tinted green, sphere 2 (900 HU) not.
+    let preview = draw(
+        &mut r,
+        &Overlay {
+            fill: 0.0,
+            outline: false,
+            preview: Some([300.0, 500.0]),
+            preview_colour: [0.0, 1.0, 0.0],
+        },
+    );
+    let c = preview.at(10, 12);
+    assert!(
+        c[1] > plain.at(10, 12)[1] && c[0] < plain.at(10, 12)[0],
+        "{c:?} vs {:?}",
+        plain.at(10, 12)
+    );
+    assert_eq!(preview.at(35, 35), plain.at(35, 35));
+    // Its rim is outlined: the pixel 6 voxels left of the centre (10, 12) is edge green.
+    let rim = (4..=16)
+        .filter(|x| preview.at(*x, 12)[..3] == [0, 255, 0])
+        .count();
+    assert!(rim >= 2, "{rim} rim pixels");
+}

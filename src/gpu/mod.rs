@@ -7,6 +7,7 @@
 
 pub mod colormap;
 pub mod device;
+pub mod labels;
 pub mod readback;
 pub mod renderer;
 pub mod shaders;

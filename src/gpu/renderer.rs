@@ -211,6 +211,7 @@ pub struct ViewRenderer {
     mesh_pipeline: wgpu::RenderPipeline,
     blit_pipeline: wgpu::RenderPipeline,
     slots: HashMap<u64, Slot>,
+    labels: Option<super::labels::LabelTextures>,
     mesh: Option<GpuMesh>,
     mesh_generation: u64,
     /// Jump over bricks that cannot change a ray's result (on unless a test compares).
@@ -242,6 +243,19 @@ fn texture_entry(
         visibility: wgpu::ShaderStages::FRAGMENT,
         ty: wgpu::BindingType::Texture {
             sample_type: wgpu::TextureSampleType::Float { filterable },
+            view_dimension: dim,
+            multisampled: false,
+        },
+        count: None,
+    }
+}
+
+fn uint_texture_entry(binding: u32, dim: wgpu::TextureViewDimension) -> wgpu::BindGroupLayoutEntry {
+    wgpu::BindGroupLayoutEntry {
+        binding,
+        visibility: wgpu::ShaderStages::FRAGMENT,
+        ty: wgpu::BindingType::Texture {
+            sample_type: wgpu::TextureSampleType::Uint,
             view_dimension: dim,
             multisampled: false,
         },
@@ -405,6 +419,8 @@ impl ViewRenderer {
                 uniform_entry(0, frag),
                 texture_entry(1, d3, volume_filterable),
                 sampler_entry(2, volume_filterable),
+                uint_texture_entry(3, d3),
+                texture_entry(4, d2, false),
             ],
         });
         let ray_layout = device.create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor {
@@ -464,6 +480,7 @@ impl ViewRenderer {
             mesh_pipeline,
             blit_pipeline,
             slots: HashMap::new(),
+            labels: None,
             mesh: None,
             mesh_generation: 0,
             empty_space_skipping: true,
@@ -591,6 +608,7 @@ impl ViewRenderer {
             bytemuck::cast_slice(&ranges),
         );
         let g = &v.geometry;
+        self.labels = Some(super::labels::LabelTextures::new(device, v));
         self.volume = Some(GpuVolume {
             bricks: bricks.create_view(&Default::default()),
             view: texture.create_view(&Default::default()),
@@ -603,6 +621,20 @@ impl ViewRenderer {
         });
         self.generation += 1;
         Ok(())
+    }
+
+    /// Uploads the label numbers of slices `first..` (see [`super::labels::LabelTextures`]).
+    pub fn set_labels(&self, queue: &wgpu::Queue, first: u32, data: &[u8]) {
+        if let Some(l) = &self.labels {
+            l.write_slices(queue, first, data);
+        }
+    }
+
+    /// Uploads the label colours (entry i for label i; alpha = opacity, 0 hides).
+    pub fn set_label_palette(&self, queue: &wgpu::Queue, rgba: &[[u8; 4]]) {
+        if let Some(l) = &self.labels {
+            l.write_palette(queue, rgba);
+        }
     }
 
     /// Uploads a surface (replacing any previous one); `None` removes it.
@@ -666,12 +698,16 @@ impl ViewRenderer {
             use wgpu::BindingResource as R;
             let group =
                 |label, layout, resources: &[R<'_>]| bind_group(device, label, layout, resources);
-            let (slice, ray) = match &self.volume {
-                Some(vol) => {
+            let (slice, ray) = match (&self.volume, &self.labels) {
+                (Some(vol), Some(labels)) => {
                     let volume = [
                         uniforms.as_entire_binding(),
                         R::TextureView(&vol.view),
                         R::Sampler(&self.volume_sampler),
+                    ];
+                    let overlay = [
+                        R::TextureView(&labels.labels_view),
+                        R::TextureView(&labels.palette_view),
                     ];
                     let lut = [
                         R::TextureView(&self.lut_view),
@@ -679,7 +715,11 @@ impl ViewRenderer {
                         R::TextureView(&vol.bricks),
                     ];
                     (
-                        Some(group("slice", &self.slice_layout, &volume)),
+                        Some(group(
+                            "slice",
+                            &self.slice_layout,
+                            &[&volume[..], &overlay[..]].concat(),
+                        )),
                         Some(group(
                             "raycast",
                             &self.ray_layout,
@@ -687,7 +727,7 @@ impl ViewRenderer {
                         )),
                     )
                 }
-                None => (None, None),
+                _ => (None, None),
             };
             let mesh = group("mesh", &self.mesh_layout, &[uniforms.as_entire_binding()]);
             let offscreen = self.slots.remove(&id).and_then(|s| s.offscreen);

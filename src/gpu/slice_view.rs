@@ -24,6 +24,63 @@ pub struct SliceUniforms {
     pub dims: [f32; 4],
     /// Level, width, projection code, unused.
     pub display: [f32; 4],
+    /// Label fill opacity, outline (0/1), view width and height in pixels.
+    pub overlay: [f32; 4],
+    /// Threshold preview: low HU, high HU, on (0/1), unused.
+    pub preview: [f32; 4],
+    /// Threshold preview colour (rgb) and opacity.
+    pub preview_colour: [f32; 4],
+}
+
+// The uniform buffer of a view holds 256 bytes (renderer::UNIFORM_BYTES).
+const _: () = assert!(std::mem::size_of::<SliceUniforms>() <= 256);
+
+/// What the slice shader draws over the image.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Overlay {
+    /// Label fill opacity, times each label's own (0: outlines only).
+    pub fill: f32,
+    /// Draw each label's boundary.
+    pub outline: bool,
+    /// Threshold preview range, HU, when previewing.
+    pub preview: Option<[f64; 2]>,
+    /// Preview colour, sRGB 0..1.
+    pub preview_colour: [f32; 3],
+}
+
+impl Default for Overlay {
+    fn default() -> Self {
+        Self {
+            fill: 0.45,
+            outline: true,
+            preview: None,
+            preview_colour: [0.2, 0.95, 0.35],
+        }
+    }
+}
+
+impl Overlay {
+    /// Nothing over the image (the reference comparisons of the slice shader).
+    pub const NONE: Self = Self {
+        fill: 0.0,
+        outline: false,
+        preview: None,
+        preview_colour: [0.0; 3],
+    };
+
+    fn write(&self, u: &mut SliceUniforms, size_px: [f64; 2]) {
+        u.overlay = [
+            self.fill,
+            if self.outline { 1.0 } else { 0.0 },
+            size_px[0] as f32,
+            size_px[1] as f32,
+        ];
+        if let Some([lo, hi]) = self.preview {
+            u.preview = [lo as f32, hi as f32, 1.0, 0.0];
+        }
+        let [r, g, b] = self.preview_colour;
+        u.preview_colour = [r, g, b, 0.35];
+    }
 }
 
 /// The matrix from LPS mm to continuous voxel index `(column, row, slice)`.
@@ -47,8 +104,14 @@ pub fn texture_dims(v: &Volume) -> [u32; 3] {
 /// HU represented by texture value 1.0 (the textures hold HU / 32767).
 pub const HU_PER_UNIT: f32 = 32767.0;
 
-/// The uniforms for a view of `size_px` pixels.
-pub fn uniforms(sv: &SliceView, v: &Volume, size_px: [f64; 2]) -> SliceUniforms {
+/// The uniforms for a view of `size_px` pixels, with `overlay` drawn over it.
+pub fn uniforms(sv: &SliceView, v: &Volume, size_px: [f64; 2], overlay: &Overlay) -> SliceUniforms {
+    let mut u = image_uniforms(sv, v, size_px);
+    overlay.write(&mut u, size_px);
+    u
+}
+
+fn image_uniforms(sv: &SliceView, v: &Volume, size_px: [f64; 2]) -> SliceUniforms {
     let origin = sv.point_at([0.0, 0.0], size_px);
     let right = sv.axes.right * (size_px[0] * sv.mm_per_px);
     let down = sv.axes.down * (size_px[1] * sv.mm_per_px);
@@ -98,6 +161,9 @@ fn uniforms_raw(
             mode.code(),
             0.0,
         ],
+        overlay: [0.0; 4],
+        preview: [0.0; 4],
+        preview_colour: [0.0; 4],
     }
 }
 

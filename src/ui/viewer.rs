@@ -124,6 +124,8 @@ pub struct Viewer {
     pub simulate_drag: bool,
     /// When the wheel last zoomed the 3D view (egui input time, s).
     pub last_wheel: Option<f64>,
+    /// Labels and threshold preview drawn over the slices.
+    pub overlay: crate::gpu::slice_view::Overlay,
 }
 
 impl Viewer {
@@ -150,6 +152,7 @@ impl Viewer {
             interacting: false,
             simulate_drag: false,
             last_wheel: None,
+            overlay: Default::default(),
         }
     }
 

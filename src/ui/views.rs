@@ -225,7 +225,12 @@ pub fn slice_view(
             rect,
             ViewCallback {
                 slot: i as u64,
-                draw: ViewDraw::Slice(crate::gpu::slice_view::uniforms(&sv, &viewer.volume, size)),
+                draw: ViewDraw::Slice(crate::gpu::slice_view::uniforms(
+                    &sv,
+                    &viewer.volume,
+                    size,
+                    &viewer.overlay,
+                )),
             },
         ));
     } else {
