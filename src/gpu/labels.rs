@@ -65,7 +65,7 @@ impl LabelTextures {
     /// (`[slice, row, column]` order, as [`crate::segment::Segmentation::label_map`]).
     pub fn write_slices(&self, queue: &wgpu::Queue, first: u32, data: &[u8]) {
         let per = (self.dims[0] * self.dims[1]) as usize;
-        if per == 0 || data.len() % per != 0 {
+        if per == 0 || !data.len().is_multiple_of(per) {
             return;
         }
         let slices = (data.len() / per) as u32;
