@@ -22,6 +22,7 @@ pub mod feasibility;
 pub mod geom;
 pub mod gpu;
 pub mod io;
+pub mod jobs;
 pub mod mesh;
 pub mod report;
 pub mod segment;

@@ -221,8 +221,8 @@ fn without_an_adapter_drawing_says_what_to_install_and_the_cli_still_works() {
 #[test]
 fn a_surface_built_in_the_window_is_drawn_coloured_by_thickness() {
     use hounsfield::ui::app::SurfaceColour;
+    use hounsfield::ui::command::UiCommand;
     use hounsfield::ui::headless::Headless;
-    use hounsfield::ui::jobs::Job;
     use hounsfield::ui::{App, Layout, Prefs, SceneMode, ViewId};
     if !have_gpu() {
         return;
@@ -242,13 +242,26 @@ fn a_surface_built_in_the_window_is_drawn_coloured_by_thickness() {
         f.operator = "test".into();
     }
     app.create_case().unwrap();
-    let case = app.case.take().unwrap();
-    app.job = Some(Job::case_surface(case, 226, 3071, true));
-    app.finish_job();
+    for c in [
+        UiCommand::ThresholdPreset {
+            preset: "bone".into(),
+        },
+        UiCommand::ApplyThreshold,
+        UiCommand::Apply {
+            op: serde_json::json!({"op": "keep_largest", "connectivity": 26}),
+        },
+        UiCommand::Reconstruct {
+            params: None,
+            labels: None,
+        },
+    ] {
+        app.execute(c).unwrap();
+        app.finish_job();
+    }
     let built = app.surface.built.as_ref().expect("surface built");
     assert!(built.summary.contains("closed"), "{}", built.summary);
     // Every step is in the case: acknowledgement, two operations, the reconstruction.
-    let case = app.case.as_ref().expect("the case came back");
+    let case = app.case.as_ref().expect("the case is open");
     let names: Vec<&str> = case.files().events.iter().map(|e| e.name()).collect();
     assert_eq!(
         names,

@@ -236,6 +236,10 @@ pub struct ExportRecord {
     pub blake3: String,
     /// The software that wrote it ("Hounsfield 0.1.0"; written into the file).
     pub software: String,
+    /// When slices were left unverified, the coverage the operator accepted by exporting
+    /// anyway (e.g. "bone axial: 132 of 140 verified, 3 changed after verification").
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub verification_override: Option<String>,
     /// Who.
     pub operator: String,
     /// When (UTC, RFC 3339).

@@ -643,6 +643,55 @@ impl Case {
         spec: &ExportSpec,
         reconstruction: Option<usize>,
     ) -> Result<ExportRecord, CaseError> {
+        self.export_with(spec, reconstruction, None)
+    }
+
+    /// The verification of the labels an export holds, when it is incomplete: one line
+    /// per label (its best orientation), e.g. "bone axial: 132 of 140 verified, 3 changed
+    /// after verification"; `None` when every label is fully verified in some orientation.
+    pub fn verification_gap(&self, labels: &[String]) -> Option<String> {
+        let cov = self.coverage();
+        let mut lines = Vec::new();
+        for l in labels {
+            let best = cov
+                .iter()
+                .filter(|c| &c.label == l)
+                .max_by_key(|c| (c.verified * 1000) / c.planes.max(1));
+            match best {
+                Some(c) if c.verified == c.planes && c.planes > 0 => {}
+                Some(c) => lines.push(format!(
+                    "{l} {}: {} of {} verified{}{}",
+                    c.orientation.as_str(),
+                    c.verified,
+                    c.planes,
+                    if c.changed_after_verification > 0 {
+                        format!(
+                            ", {} changed after verification",
+                            c.changed_after_verification
+                        )
+                    } else {
+                        String::new()
+                    },
+                    if c.flagged > 0 {
+                        format!(", {} flagged", c.flagged)
+                    } else {
+                        String::new()
+                    }
+                )),
+                None => lines.push(format!("{l}: no verification")),
+            }
+        }
+        (!lines.is_empty()).then(|| lines.join("; "))
+    }
+
+    /// As [`Self::export`], recording that the operator exported despite incomplete
+    /// verification (`verification_override`: the coverage they accepted).
+    pub fn export_with(
+        &mut self,
+        spec: &ExportSpec,
+        reconstruction: Option<usize>,
+        verification_override: Option<String>,
+    ) -> Result<ExportRecord, CaseError> {
         exports::check_spec(spec).map_err(CaseError::Input)?;
         let hashes = self.mask_hashes();
         let empty: Vec<(String, Mesh)> = Vec::new();
@@ -713,6 +762,7 @@ impl Case {
             bytes,
             blake3,
             software: provenance.software.clone(),
+            verification_override,
             operator: self.operator.clone(),
             time: now_utc(),
         };

@@ -80,6 +80,29 @@ pub struct ViewArgs {
     /// With --bench-frames: only the views whose name contains this text (e.g. `3D`).
     #[arg(long)]
     pub only: Option<String>,
+    /// Play this script (a JSON list of window commands, see the README) and exit;
+    /// offscreen unless --in-window.
+    #[arg(long, value_name = "SCRIPT.json")]
+    pub script: Option<PathBuf>,
+    /// With --script: make the script's `new_case` here.
+    #[arg(long, value_name = "OUT.hfcase")]
+    pub case: Option<PathBuf>,
+    /// With --script: where its `screenshot` commands save `NAME.png`.
+    #[arg(long, value_name = "DIR")]
+    pub screenshot_dir: Option<PathBuf>,
+    /// With --script: milliseconds between commands (for demonstrations).
+    #[arg(long, default_value_t = 0)]
+    pub pace: u64,
+}
+
+/// What the window does besides being used.
+enum WindowMode {
+    /// Used by a person until closed.
+    Interactive,
+    /// Saves one screenshot once the volume is shown, then closes.
+    Screenshot(PathBuf),
+    /// Plays a script, saving its screenshots in the folder, then closes.
+    Script(crate::ui::script::ScriptRunner, Option<PathBuf>),
 }
 
 fn parse_size(s: &str) -> Result<[u32; 2], Error> {
@@ -173,13 +196,16 @@ pub fn run(a: &ViewArgs) -> Result<(), Error> {
     if let Some(j) = &a.json {
         super::check_out_dir(j)?;
     }
+    if let Some(script) = &a.script {
+        return run_script(a, &path, script, setup, size);
+    }
     match (&a.screenshot, a.bench_frames) {
-        (Some(out), None) if a.in_window => window(
+        (Some(out), None) if a.in_window => window_with(
             Some(path),
             a.series.clone(),
             Some(setup),
             size,
-            Some(out.clone()),
+            WindowMode::Screenshot(out.clone()),
         ),
         (Some(out), None) => {
             let (mut h, mut app) = headless_app(&path, a.series.as_deref(), setup, size)?;
@@ -201,6 +227,104 @@ pub fn run(a: &ViewArgs) -> Result<(), Error> {
         )),
         (None, None) => window(Some(path), a.series.clone(), Some(setup), size, None),
     }
+}
+
+/// Plays a script offscreen or in a window.
+fn run_script(
+    a: &ViewArgs,
+    path: &Path,
+    script: &Path,
+    setup: ViewSetup,
+    size: [u32; 2],
+) -> Result<(), Error> {
+    use crate::ui::command::UiCommand;
+    if a.screenshot.is_some() || a.bench_frames.is_some() {
+        return Err(Error::BadInput(
+            "--script runs on its own; drop --screenshot and --bench-frames (the script takes its screenshots)".into(),
+        ));
+    }
+    let text = std::fs::read_to_string(script)
+        .map_err(|e| Error::BadInput(format!("cannot read {}: {e}", script.display())))?;
+    let commands = UiCommand::parse_script(&text).map_err(Error::BadInput)?;
+    let shots = commands
+        .iter()
+        .any(|c| matches!(c, UiCommand::Screenshot { .. }));
+    match &a.screenshot_dir {
+        Some(d) if !d.is_dir() => {
+            return Err(Error::BadInput(format!(
+                "--screenshot-dir {} is not a folder; create it first",
+                d.display()
+            )));
+        }
+        None if shots => {
+            return Err(Error::BadInput(
+                "the script takes screenshots: give --screenshot-dir DIR".into(),
+            ));
+        }
+        _ => {}
+    }
+    if let Some(c) = &a.case {
+        let dir = crate::case::case_dir(c);
+        if dir.exists() {
+            return Err(Error::BadInput(format!(
+                "--case {}: it exists already; a script makes a new case",
+                dir.display()
+            )));
+        }
+        super::check_outputs(&[], &[dir.as_path()])?;
+    }
+    let runner = crate::ui::script::ScriptRunner::new(
+        commands,
+        std::time::Duration::from_millis(a.pace),
+        a.case.clone(),
+    );
+    if a.in_window {
+        return window_with(
+            Some(path.to_path_buf()),
+            a.series.clone(),
+            Some(setup),
+            size,
+            WindowMode::Script(runner, a.screenshot_dir.clone()),
+        );
+    }
+    let (mut h, mut app) = headless_app(path, a.series.as_deref(), setup, size)?;
+    let mut runner = runner;
+    let total = runner.remaining();
+    let started = std::time::Instant::now();
+    loop {
+        if a.pace > 0 {
+            std::thread::sleep(std::time::Duration::from_millis(a.pace.min(5000)));
+        }
+        let ran = runner.step(&mut app);
+        app.finish_job();
+        h.frame(&mut app).map_err(render_error)?;
+        for name in std::mem::take(&mut app.screenshot_requests) {
+            let dir = a
+                .screenshot_dir
+                .clone()
+                .unwrap_or_else(|| PathBuf::from("."));
+            let out = dir.join(format!("{name}.png"));
+            let img = h.screenshot(&mut app).map_err(render_error)?;
+            readback::save_png(&img, &out)
+                .map_err(|e| Error::Failed(format!("cannot write {}: {e}", out.display())))?;
+            eprintln!("screenshot {}", out.display());
+        }
+        if runner.finished(&app) && !ran {
+            break;
+        }
+    }
+    if let Some(e) = runner.error {
+        return Err(Error::Failed(e));
+    }
+    eprintln!(
+        "script {}: {total} commands in {:.1} s{}",
+        script.display(),
+        started.elapsed().as_secs_f64(),
+        app.case_dir
+            .as_ref()
+            .map_or(String::new(), |d| format!("; case {}", d.display()))
+    );
+    Ok(())
 }
 
 /// Loads the source into an app drawing offscreen.
@@ -345,24 +469,34 @@ fn bench(
 
 struct WindowApp {
     app: App,
-    screenshot: Option<PathBuf>,
+    mode: WindowMode,
     frames_ready: u32,
+    pending_shot: Option<PathBuf>,
     outcome: std::sync::Arc<std::sync::Mutex<Option<Result<(), String>>>>,
+}
+
+impl WindowApp {
+    fn finish(&self, ctx: &egui::Context, r: Result<(), String>) {
+        if let Ok(mut o) = self.outcome.lock() {
+            *o = Some(r);
+        }
+        ctx.send_viewport_cmd(egui::ViewportCommand::Close);
+    }
 }
 
 impl eframe::App for WindowApp {
     fn update(&mut self, ctx: &egui::Context, frame: &mut eframe::Frame) {
         eframe::App::update(&mut self.app, ctx, frame);
-        let Some(out) = self.screenshot.clone() else {
+        if matches!(self.mode, WindowMode::Interactive) {
             return;
-        };
+        }
         let shot = ctx.input(|i| {
             i.raw.events.iter().find_map(|e| match e {
                 egui::Event::Screenshot { image, .. } => Some(image.clone()),
                 _ => None,
             })
         });
-        if let Some(img) = shot {
+        if let (Some(img), Some(out)) = (shot, self.pending_shot.take()) {
             let r = readback::save_png(
                 &readback::Image {
                     width: img.size[0] as u32,
@@ -372,37 +506,69 @@ impl eframe::App for WindowApp {
                 &out,
             )
             .map_err(|e| format!("cannot write {}: {e}", out.display()));
-            if let Ok(mut o) = self.outcome.lock() {
-                *o = Some(r);
+            match (&self.mode, r) {
+                (WindowMode::Screenshot(_), r) => return self.finish(ctx, r),
+                (_, Err(e)) => return self.finish(ctx, Err(e)),
+                (_, Ok(())) => eprintln!("screenshot {}", out.display()),
             }
-            ctx.send_viewport_cmd(egui::ViewportCommand::Close);
-            return;
         }
         let failed = self.app.job.is_none() && self.app.viewer.is_none();
         if failed {
-            if let Ok(mut o) = self.outcome.lock() {
-                *o = Some(Err(self
-                    .app
-                    .messages
-                    .iter()
-                    .map(|(_, m)| m.clone())
-                    .collect::<Vec<_>>()
-                    .join("; ")));
-            }
-            ctx.send_viewport_cmd(egui::ViewportCommand::Close);
-            return;
+            let why = self
+                .app
+                .messages
+                .iter()
+                .map(|(_, m)| m.clone())
+                .collect::<Vec<_>>()
+                .join("; ");
+            return self.finish(ctx, Err(why));
         }
-        if self.app.viewer.is_some() && self.app.job.is_none() {
-            self.frames_ready += 1;
-            if self.frames_ready == 4 {
-                ctx.send_viewport_cmd(egui::ViewportCommand::Screenshot(Default::default()));
+        let ready = self.app.viewer.is_some() && self.app.job.is_none();
+        match &mut self.mode {
+            WindowMode::Interactive => {}
+            WindowMode::Screenshot(out) => {
+                if ready && self.pending_shot.is_none() {
+                    self.frames_ready += 1;
+                    if self.frames_ready == 4 {
+                        self.pending_shot = Some(out.clone());
+                        ctx.send_viewport_cmd(
+                            egui::ViewportCommand::Screenshot(Default::default()),
+                        );
+                    }
+                }
+            }
+            WindowMode::Script(runner, dir) => {
+                if self.pending_shot.is_none() {
+                    if let Some(name) = self.app.screenshot_requests.first().cloned() {
+                        // Two frames after the command, so the views show its result.
+                        self.frames_ready += 1;
+                        if self.frames_ready >= 3 {
+                            self.app.screenshot_requests.remove(0);
+                            self.frames_ready = 0;
+                            let d = dir.clone().unwrap_or_else(|| PathBuf::from("."));
+                            self.pending_shot = Some(d.join(format!("{name}.png")));
+                            ctx.send_viewport_cmd(egui::ViewportCommand::Screenshot(
+                                Default::default(),
+                            ));
+                        }
+                    } else if ready {
+                        runner.step(&mut self.app);
+                        if runner.finished(&self.app) && self.app.screenshot_requests.is_empty() {
+                            let r = match runner.error.take() {
+                                Some(e) => Err(e),
+                                None => Ok(()),
+                            };
+                            return self.finish(ctx, r);
+                        }
+                    }
+                }
             }
         }
         ctx.request_repaint();
     }
 
     fn save(&mut self, storage: &mut dyn eframe::Storage) {
-        if self.screenshot.is_none() {
+        if matches!(self.mode, WindowMode::Interactive) {
             eframe::App::save(&mut self.app, storage);
         }
     }
@@ -416,19 +582,33 @@ pub fn window(
     size: [u32; 2],
     screenshot: Option<PathBuf>,
 ) -> Result<(), Error> {
+    let mode = match screenshot {
+        Some(s) => WindowMode::Screenshot(s),
+        None => WindowMode::Interactive,
+    };
+    window_with(path, series, setup, size, mode)
+}
+
+fn window_with(
+    path: Option<PathBuf>,
+    series: Option<String>,
+    setup: Option<ViewSetup>,
+    size: [u32; 2],
+    mode: WindowMode,
+) -> Result<(), Error> {
+    let interactive = matches!(mode, WindowMode::Interactive);
     let path = match path {
         Some(p) => Some(source(&Some(p))?),
         None => bundled_sample(),
     };
     let outcome = std::sync::Arc::new(std::sync::Mutex::new(None));
     let out2 = outcome.clone();
-    let shot = screenshot.clone();
     let options = eframe::NativeOptions {
         renderer: eframe::Renderer::Wgpu,
         viewport: egui::ViewportBuilder::default()
             .with_title("Hounsfield")
             .with_inner_size([size[0] as f32, size[1] as f32]),
-        persist_window: screenshot.is_none(),
+        persist_window: interactive,
         wgpu_options: eframe::egui_wgpu::WgpuConfiguration {
             wgpu_setup: eframe::egui_wgpu::WgpuSetup::CreateNew(
                 eframe::egui_wgpu::WgpuSetupCreateNew {
@@ -444,7 +624,7 @@ pub fn window(
         "Hounsfield",
         options,
         Box::new(move |cc| {
-            let prefs: Prefs = if shot.is_none() {
+            let prefs: Prefs = if interactive {
                 cc.storage
                     .and_then(|s| eframe::get_value(s, eframe::APP_KEY))
                     .unwrap_or_default()
@@ -460,8 +640,9 @@ pub fn window(
             }
             Ok(Box::new(WindowApp {
                 app,
-                screenshot: shot,
+                mode,
                 frames_ready: 0,
+                pending_shot: None,
                 outcome: out2,
             }))
         }),
@@ -480,15 +661,13 @@ pub fn window(
             RenderError::NoAdapter
         )));
     }
-    if screenshot.is_some() {
+    if !interactive {
         let r = outcome.lock().ok().and_then(|mut o| o.take());
         match r {
             Some(Ok(())) => {}
             Some(Err(e)) => return Err(Error::Failed(e)),
             None => {
-                return Err(Error::Failed(
-                    "the window closed before the screenshot was taken".into(),
-                ));
+                return Err(Error::Failed("the window closed before it was done".into()));
             }
         }
     }

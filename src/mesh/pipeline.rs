@@ -171,6 +171,40 @@ pub fn reconstruct(
     hu: Option<&Array3<i16>>,
     opts: &ReconstructOptions,
 ) -> Result<Reconstruction, String> {
+    reconstruct_with(
+        mask,
+        geometry,
+        hu,
+        opts,
+        &crate::dicom::Progress::default(),
+        0,
+    )
+}
+
+/// Stages [`reconstruct_with`] reports in `Progress::done` (one per finished stage).
+pub const STAGES: usize = 6;
+
+/// As [`reconstruct`], setting `progress.done` to `offset` plus the stages finished
+/// (extraction, repair, smoothing, decimation, certificate and self-intersections,
+/// thickness: [`STAGES`] in all) and stopping with `Err("cancelled")` at the next stage
+/// once `progress.cancel` is set.
+pub fn reconstruct_with(
+    mask: &Mask,
+    geometry: &VolumeGeometry,
+    hu: Option<&Array3<i16>>,
+    opts: &ReconstructOptions,
+    progress: &crate::dicom::Progress,
+    offset: usize,
+) -> Result<Reconstruction, String> {
+    use std::sync::atomic::Ordering;
+    let stage = |n: usize| -> Result<(), String> {
+        progress.done.store(offset + n, Ordering::Relaxed);
+        if progress.cancel.load(Ordering::Relaxed) {
+            Err("cancelled".to_string())
+        } else {
+            Ok(())
+        }
+    };
     let started = std::time::Instant::now();
     let mut t = started;
     let mut timings = StageTimings::default();
@@ -200,11 +234,13 @@ pub fn reconstruct(
     };
     let extracted_triangles = mesh.triangles.len();
     timings.extract_ms = lap(&mut t);
+    stage(1)?;
     let mut repair_report = RepairReport::default();
     if needs_repair(&check::certify(&mesh)) {
         repair_report = repair::repair(&mut mesh, opts.repair);
     }
     timings.repair_ms = lap(&mut t);
+    stage(2)?;
     // The unsmoothed surface, kept only while a measurement needs it.
     let reference = (opts.smoothing.is_some() || opts.decimation.is_some()).then(|| mesh.clone());
     let mut smoothing = None;
@@ -223,6 +259,7 @@ pub fn reconstruct(
         vertex_deviation_mm = Some(d.per_vertex_mm);
         timings.deviation_ms += lap(&mut t);
     }
+    stage(3)?;
     let mut decimation = None;
     if let Some(d) = opts.decimation {
         let before = mesh.clone();
@@ -260,6 +297,7 @@ pub fn reconstruct(
         );
         timings.deviation_ms += lap(&mut t);
     }
+    stage(4)?;
     let mut certificate = check::certify(&mesh);
     timings.certify_ms = lap(&mut t);
     let tree = Bvh::build(&mesh.vertices, &mesh.triangles);
@@ -267,6 +305,7 @@ pub fn reconstruct(
         certificate.self_intersections = Some(tree.count_self_intersections());
     }
     timings.self_intersections_ms = lap(&mut t);
+    stage(5)?;
     let vertex_thickness_mm =
         thickness::vertex_thickness_with(&tree, &mesh.vertices, &mesh.triangles, THICKNESS_CAP_MM);
     let thin_regions = thickness::thin_regions(
@@ -276,6 +315,7 @@ pub fn reconstruct(
         opts.thin_mm,
     );
     timings.thickness_ms = lap(&mut t);
+    stage(STAGES)?;
     timings.total_ms = started.elapsed().as_secs_f64() * 1000.0;
     Ok(Reconstruction {
         mesh,

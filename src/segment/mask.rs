@@ -240,6 +240,11 @@ impl Mask {
         *h.finalize().as_bytes()
     }
 
+    /// The cached hash of slice `k`, when it is up to date.
+    pub fn cached_slice_hash(&self, k: usize) -> Option<Hash> {
+        self.slice_hash.get(k).copied().flatten()
+    }
+
     /// The hash of slice `k`'s words, as it enters the canonical hash (cached).
     pub fn slice_hash(&mut self, k: usize) -> Hash {
         if let Some(h) = self.slice_hash[k] {

@@ -1,9 +1,13 @@
-//! The workstation window: menus, series browser, findings banner, display controls, the
-//! view layout and the status bar. `App::ui` draws one frame; eframe, the headless
-//! renderer and the UI tests all drive the same function.
+//! The workstation window's state and frame: what is loaded, the case, the editor, the
+//! running job, and the views. `App::ui` draws one frame — chrome ([`super::chrome`]),
+//! panels ([`super::panels`]), views — then applies the frame's commands
+//! ([`super::command`]) and brings the GPU up to date ([`super::gpu_sync`]); eframe, the
+//! headless renderer, scripts and the UI tests all drive the same function.
 
-use super::browser::{self, BrowserAction};
-use super::jobs::{BuiltSurface, Job, JobResult, LoadedSeries};
+use super::command::UiCommand;
+use super::editor::Editor;
+use super::gpu_sync::GpuSync;
+use super::jobs::{self, BuiltSurface, Job, JobResult, LoadedSeries};
 use super::prefs::{Layout, Prefs};
 use super::viewer::{SceneMode, ViewId, Viewer};
 use super::views::{self, Drag, ViewEnv, ViewEvent};
@@ -11,9 +15,10 @@ use crate::dicom::{ScanReport, SeriesKind};
 use crate::feasibility::{Finding, Severity};
 use crate::gpu::renderer::MeshData;
 use crate::gpu::transfer::TransferPreset;
-use crate::gpu::{Scene3d, SliceMode, ViewPreset, ViewRenderer, WindowLevel};
+use crate::gpu::{Scene3d, ViewRenderer};
+use crate::jobs::Poll;
 use eframe::egui_wgpu;
-use egui::{Color32, RichText};
+use egui::Color32;
 use glam::DVec3;
 use std::path::{Path, PathBuf};
 
@@ -28,19 +33,14 @@ pub enum SurfaceColour {
     Thickness,
 }
 
-/// The surface panel's state.
+/// The surface shown in the 3D view.
 pub struct SurfaceState {
-    /// Threshold low, HU.
-    pub lo_hu: i32,
-    /// Threshold high, HU.
-    pub hi_hu: i32,
-    /// Smooth (windowed sinc 20, 0.1) and measure the deviation.
-    pub smooth: bool,
-    /// The built surface.
+    /// The surface, when one was reconstructed.
     pub built: Option<BuiltSurface>,
     /// Colour by.
     pub colour: SurfaceColour,
-    uploaded_colour: Option<SurfaceColour>,
+    /// Counts surfaces built (for the GPU upload).
+    pub generation: u64,
 }
 
 /// The loaded volume with what the operator has to see.
@@ -75,7 +75,7 @@ pub struct App {
     pub viewer: Option<Viewer>,
     /// Work in progress.
     pub job: Option<Job>,
-    /// Surface state.
+    /// The surface in the 3D view.
     pub surface: SurfaceState,
     /// Messages for the operator (errors stay until dismissed).
     pub messages: Vec<(Severity, String)>,
@@ -85,21 +85,31 @@ pub struct App {
     pub render_state: Option<egui_wgpu::RenderState>,
     /// Why there is no GPU drawing, when there is none.
     pub gpu_note: Option<String>,
-    drags: [Option<Drag>; 4],
-    hover: Option<(DVec3, Option<f32>)>,
-    maximised_from: Option<Layout>,
+    pub(crate) drags: [Option<Drag>; 4],
+    pub(crate) hover: Option<(DVec3, Option<f32>)>,
+    pub(crate) maximised_from: Option<Layout>,
     /// Load this series automatically once the scan is in.
     pub auto_series: Option<String>,
     /// Set the views up like this when the volume appears (command-line options).
     pub setup: Option<super::setup::ViewSetup>,
     /// Where each view was drawn in the last frame, points.
     pub view_rects: Vec<(ViewId, egui::Rect)>,
-    /// The open case (away while a job works on it).
+    /// The open case.
     pub case: Option<Box<crate::case::Case>>,
-    /// The open case's folder (kept while a job holds the case).
+    /// The open case's folder.
     pub case_dir: Option<PathBuf>,
     /// The New case dialog, when open.
     pub new_case: Option<super::case_panel::NewCaseForm>,
+    /// The editor: tools, label display, threshold, brush, verification, model.
+    pub editor: Editor,
+    /// Commands queued this frame.
+    pub commands: Vec<UiCommand>,
+    /// Screenshots asked for by commands (names), taken by the caller.
+    pub screenshot_requests: Vec<String>,
+    /// The in-window file browser (when the system dialog is unavailable).
+    pub file_browser: Option<super::file_browser::FileBrowser>,
+    gpu: GpuSync,
+    ctx: Option<egui::Context>,
 }
 
 impl App {
@@ -123,12 +133,9 @@ impl App {
             viewer: None,
             job: None,
             surface: SurfaceState {
-                lo_hu: 226,
-                hi_hu: 3071,
-                smooth: true,
                 built: None,
                 colour: SurfaceColour::Deviation,
-                uploaded_colour: None,
+                generation: 0,
             },
             messages: Vec::new(),
             show_help: false,
@@ -143,7 +150,30 @@ impl App {
             case: None,
             case_dir: None,
             new_case: None,
+            editor: Editor::default(),
+            commands: Vec::new(),
+            screenshot_requests: Vec::new(),
+            file_browser: None,
+            gpu: GpuSync::default(),
+            ctx: None,
         }
+    }
+
+    /// The operator's name: the preference, else `$USER`.
+    pub fn operator(&self) -> String {
+        if self.prefs.operator.trim().is_empty() {
+            std::env::var("USER").unwrap_or_else(|_| "unknown".into())
+        } else {
+            self.prefs.operator.clone()
+        }
+    }
+
+    /// Wakes the window when a job is done.
+    pub(crate) fn waker(&self) -> Option<crate::jobs::Waker> {
+        self.ctx.clone().map(|c| {
+            let w: crate::jobs::Waker = Box::new(move || c.request_repaint());
+            w
+        })
     }
 
     /// Opens a DICOM folder/file/DICOMDIR or a NIfTI file in the background.
@@ -153,10 +183,11 @@ impl App {
         self.prefs.remember(path.to_path_buf());
         self.report = None;
         self.selected = None;
+        let w = self.waker();
         if crate::io::nifti::is_nifti_path(path) {
-            self.job = Some(Job::load_nifti(path.to_path_buf()));
+            self.job = Some(jobs::load_nifti(path.to_path_buf(), w));
         } else {
-            self.job = Some(Job::scan(path.to_path_buf()));
+            self.job = Some(jobs::scan(path.to_path_buf(), w));
         }
     }
 
@@ -170,37 +201,59 @@ impl App {
                 .push((Severity::Error, format!("no series {id} in this scan")));
             return;
         };
-        if let Some(why) = browser::not_loadable_reason(s) {
+        if let Some(why) = super::browser::not_loadable_reason(s) {
             self.messages.push((
                 Severity::Warning,
                 format!("Series {id} cannot be loaded: {why}"),
             ));
             return;
         }
-        self.selected = Some(id.to_string());
-        self.job = Some(Job::load_series(s.clone(), src.clone()));
+        let s = s.clone();
+        let src = src.clone();
+        self.cancel_job();
+        self.job = Some(jobs::load_series(s, src, self.waker()));
     }
 
-    /// Stops the running job.
+    /// Stops the running job; its result is dropped.
     pub fn cancel_job(&mut self) {
         if let Some(j) = self.job.take() {
             j.cancel();
         }
     }
 
-    /// Waits for the running job and handles its result (headless use and tests).
+    /// Waits for the running job and handles its result (headless use, scripts, tests).
     pub fn finish_job(&mut self) {
         while let Some(j) = self.job.take() {
-            let r = j.wait();
-            self.handle(r);
+            match j.wait() {
+                Some(r) => self.handle(r),
+                None => self.job_lost(),
+            }
+            self.run_commands();
         }
     }
 
     fn poll_job(&mut self) {
-        if let Some(r) = self.job.as_ref().and_then(Job::poll) {
-            self.job = None;
-            self.handle(r);
+        let Some(j) = &self.job else {
+            return;
+        };
+        match j.poll() {
+            Poll::Running => {}
+            Poll::Done(r) => {
+                self.job = None;
+                self.handle(r);
+            }
+            Poll::Lost => {
+                self.job = None;
+                self.job_lost();
+            }
         }
+    }
+
+    fn job_lost(&mut self) {
+        self.messages.push((
+            Severity::Error,
+            "the worker stopped without a result (see the log); nothing was changed".into(),
+        ));
     }
 
     fn handle(&mut self, r: JobResult) {
@@ -242,56 +295,130 @@ impl App {
                     self.messages
                         .push((Severity::Error, format!("Loading failed: {e}")));
                 }
-                self.recover_case();
             }
-            JobResult::Surface(case, r) => {
-                self.case = Some(case);
-                self.surface_done(r);
-            }
-        }
-    }
-
-    /// A worker that held the case stopped without giving it back: reopen it from disk,
-    /// where every saved step is.
-    fn recover_case(&mut self) {
-        if self.case.is_some() || self.job.is_some() {
-            return;
-        }
-        let Some(dir) = self.case_dir.clone() else {
-            return;
-        };
-        match crate::case::Case::open(&dir, &self.prefs.operator, None) {
-            Ok((c, _)) => {
+            JobResult::CaseOpened(dir, Ok((case, l))) => {
+                self.show_loaded(*l);
+                let acknowledged = case.unacknowledged().is_empty();
+                self.editor.active_label = case.session().default_label.clone();
+                if let Some(first) = case.session().segmentation().labels().first()
+                    && case
+                        .session()
+                        .segmentation()
+                        .get(&self.editor.active_label)
+                        .is_none()
+                {
+                    self.editor.active_label = first.meta.name.clone();
+                }
+                if let Some(l) = &mut self.loaded {
+                    l.acknowledged = acknowledged;
+                    l.show_findings = !acknowledged;
+                }
                 self.messages.push((
-                    Severity::Warning,
+                    Severity::Info,
                     format!(
-                        "The case was reopened from {} after the worker stopped",
-                        dir.display()
+                        "Case {} opened: {} operation(s) replayed, every hash matched",
+                        dir.display(),
+                        case.session().log().applied().count()
                     ),
                 ));
-                self.case = Some(Box::new(c));
+                self.prefs.remember_case(dir.clone());
+                self.case_dir = Some(dir);
+                self.case = Some(case);
             }
-            Err(e) => self.messages.push((
+            JobResult::CaseOpened(dir, Err(e)) => self.messages.push((
                 Severity::Error,
-                format!("The case {} cannot be reopened: {e}", dir.display()),
+                format!("Cannot open the case {}: {e}", dir.display()),
             )),
+            JobResult::Computed(name, Ok(computed)) => {
+                let r = match self.case.as_deref_mut() {
+                    Some(c) => c
+                        .commit(*computed)
+                        .map(|e| e.notes.join("; "))
+                        .map_err(|e| e.to_string()),
+                    None => Err("the case was closed meanwhile".into()),
+                };
+                match r {
+                    Ok(notes) => self.messages.push((
+                        Severity::Info,
+                        format!(
+                            "{name}: {}",
+                            if notes.is_empty() {
+                                "done".into()
+                            } else {
+                                notes
+                            }
+                        ),
+                    )),
+                    Err(e) => self
+                        .messages
+                        .push((Severity::Error, format!("{name}: {e}"))),
+                }
+            }
+            JobResult::Computed(name, Err(e)) => {
+                self.messages
+                    .push((Severity::Error, format!("{name}: {e}")));
+            }
+            JobResult::Reconstructed(r) => self.reconstruction_done(r),
         }
     }
 
-    fn surface_done(&mut self, r: Result<BuiltSurface, String>) {
+    fn reconstruction_done(&mut self, r: Result<Box<jobs::ReconstructedMasks>, String>) {
+        let r = r.and_then(|x| {
+            let x = *x;
+            let first = x
+                .results
+                .first()
+                .ok_or_else(|| "nothing was reconstructed".to_string())?;
+            let summary = format!(
+                "{} triangles, {} shells, {}{}",
+                first.mesh.triangles.len(),
+                first.certificate.shells,
+                if first.certificate.closed && first.certificate.manifold {
+                    "closed and manifold"
+                } else {
+                    "NOT closed"
+                },
+                first.smoothing.as_ref().map_or(String::new(), |s| format!(
+                    "; smoothing moved it at most {:.2} mm (mean {:.3})",
+                    s.max_mm, s.mean_mm
+                ))
+            );
+            let deviation_mm = first.vertex_deviation_mm.clone();
+            let thickness_mm = first.vertex_thickness_mm.clone();
+            let case = self
+                .case
+                .as_deref_mut()
+                .ok_or("the case was closed meanwhile")?;
+            let seq = case
+                .record_reconstruction(&x.masks, x.results, &x.opts)
+                .map_err(|e| e.to_string())?;
+            let mesh = case
+                .meshes(seq)
+                .and_then(|m| m.first())
+                .map(|(_, m)| m.clone())
+                .ok_or("the reconstruction was not kept")?;
+            self.editor.model.reconstruction = Some(seq);
+            self.editor.model.picked_thin = None;
+            Ok(BuiltSurface {
+                mesh,
+                deviation_mm,
+                thickness_mm,
+                summary: format!("{summary} (recorded in the case)"),
+            })
+        });
         match r {
             Ok(s) => {
                 self.messages
                     .push((Severity::Info, format!("Surface: {}", s.summary)));
                 self.surface.built = Some(s);
-                self.surface.uploaded_colour = None;
+                self.surface.generation += 1;
                 if let Some(v) = &mut self.viewer {
                     v.scene = SceneMode::Surface;
                 }
             }
             Err(e) => {
                 self.messages
-                    .push((Severity::Error, format!("Surface failed: {e}")));
+                    .push((Severity::Error, format!("Reconstruction failed: {e}")));
             }
         }
     }
@@ -313,15 +440,18 @@ impl App {
                         self.messages.push((Severity::Error, e.to_string()));
                     }
                 }
-                vr.set_mesh(&rs.device, None);
             }
         }
+        self.gpu.reset(volume.dims());
         let mut viewer = Viewer::new(volume);
         viewer.set_radiological(self.prefs.radiological);
         viewer.transfer = self.prefs.transfer;
         viewer.slab_mm = self.prefs.slab_mm;
         self.viewer = Some(viewer);
         self.surface.built = None;
+        self.surface.generation += 1;
+        self.editor.histogram = Some(l.histogram);
+        self.editor.model.reconstruction = None;
         let acknowledged = !l
             .findings
             .iter()
@@ -339,32 +469,42 @@ impl App {
         }
     }
 
-    fn gpu_ready(&self) -> bool {
+    pub(crate) fn gpu_ready(&self) -> bool {
         self.render_state.is_some() && self.gpu_note.is_none()
     }
 
-    fn upload_surface(&mut self) {
-        let (Some(rs), Some(b)) = (&self.render_state, &self.surface.built) else {
+    /// Brings the GPU up to date: labels, palette, surface.
+    fn sync_gpu(&mut self) {
+        let Some(rs) = self.render_state.clone() else {
             return;
         };
-        if self.surface.uploaded_colour == Some(self.surface.colour) {
+        if self.viewer.is_none() {
             return;
         }
-        let scalar = match self.surface.colour {
-            SurfaceColour::None => None,
-            SurfaceColour::Deviation => b.deviation_mm.as_deref(),
-            SurfaceColour::Thickness => Some(b.thickness_mm.as_slice()),
-        };
-        let data = MeshData::from_mesh(&b.mesh, scalar);
-        if let Some(vr) = rs
-            .renderer
-            .write()
-            .callback_resources
-            .get_mut::<ViewRenderer>()
-        {
-            vr.set_mesh(&rs.device, Some(&data));
-        }
-        self.surface.uploaded_colour = Some(self.surface.colour);
+        let seg = self.case.as_deref().map(|c| c.session().segmentation());
+        self.gpu.labels(&rs, seg, &self.editor);
+        let colour = self.surface.colour;
+        let key = self
+            .surface
+            .built
+            .as_ref()
+            .map(|_| (self.surface.generation, colour as u8));
+        let built = &self.surface.built;
+        self.gpu.mesh(&rs, key, || {
+            built.as_ref().map(|b| {
+                let scalar = match colour {
+                    SurfaceColour::None => None,
+                    SurfaceColour::Deviation => b.deviation_mm.as_deref(),
+                    SurfaceColour::Thickness => Some(b.thickness_mm.as_slice()),
+                };
+                MeshData::from_mesh(&b.mesh, scalar)
+            })
+        });
+    }
+
+    /// Label slices uploaded since the volume appeared.
+    pub fn uploaded_label_slices(&self) -> usize {
+        self.gpu.uploaded_slices
     }
 
     /// The 3D scene and its legend.
@@ -396,11 +536,21 @@ impl App {
 
     /// Draws one frame.
     pub fn ui(&mut self, ctx: &egui::Context) {
-        self.poll_job();
-        self.upload_surface();
-        if self.job.is_some() {
-            ctx.request_repaint_after(std::time::Duration::from_millis(50));
+        if self.ctx.is_none() {
+            self.ctx = Some(ctx.clone());
         }
+        self.poll_job();
+        self.keys(ctx);
+        if self.job.is_some() {
+            // Progress bars move while the job runs; its end wakes the window anyway.
+            ctx.request_repaint_after(std::time::Duration::from_millis(100));
+        }
+        if let Some(v) = &mut self.viewer {
+            let t = self.editor.threshold;
+            v.overlay.preview = (self.editor.tool == super::editor::Tool::Threshold && t.preview)
+                .then(|| [f64::from(t.lo), f64::from(t.hi)]);
+        }
+        self.refresh_verification();
         self.menu_bar(ctx);
         self.status_bar(ctx);
         self.banner(ctx);
@@ -408,402 +558,27 @@ impl App {
         self.central(ctx);
         self.help_window(ctx);
         self.new_case_window(ctx);
+        self.file_browser_window(ctx);
+        self.run_commands();
+        self.sync_gpu();
     }
 
-    fn menu_bar(&mut self, ctx: &egui::Context) {
-        egui::TopBottomPanel::top("menu").show(ctx, |ui| {
-            egui::MenuBar::new().ui(ui, |ui| {
-                ui.menu_button("File", |ui| {
-                    if ui.button("Open folder…").clicked() {
-                        ui.close();
-                        if let Some(p) = rfd::FileDialog::new().pick_folder() {
-                            self.open(&p);
-                        }
-                    }
-                    if ui.button("Open file… (DICOM, DICOMDIR, NIfTI)").clicked() {
-                        ui.close();
-                        if let Some(p) = rfd::FileDialog::new().pick_file() {
-                            self.open(&p);
-                        }
-                    }
-                    ui.menu_button("Open recent", |ui| {
-                        if self.prefs.recent.is_empty() {
-                            ui.label("(none)");
-                        }
-                        for p in self.prefs.recent.clone() {
-                            if ui.button(p.display().to_string()).clicked() {
-                                ui.close();
-                                self.open(&p);
-                            }
-                        }
-                    });
-                    ui.separator();
-                    if ui
-                        .add_enabled(
-                            self.loaded.is_some() && self.job.is_none(),
-                            egui::Button::new("New case from this series…"),
-                        )
-                        .clicked()
-                    {
-                        ui.close();
-                        self.start_new_case(false);
-                    }
-                    ui.separator();
-                    if ui.button("Quit").clicked() {
-                        ctx.send_viewport_cmd(egui::ViewportCommand::Close);
-                    }
-                });
-                ui.menu_button("View", |ui| {
-                    for (l, name) in [
-                        (Layout::Grid2x2, "2×2"),
-                        (Layout::Row1x3, "1×3"),
-                        (Layout::Single(ViewId::Axial), "Axial only"),
-                        (Layout::Single(ViewId::Coronal), "Coronal only"),
-                        (Layout::Single(ViewId::Sagittal), "Sagittal only"),
-                        (Layout::Single(ViewId::ThreeD), "3D only"),
-                    ] {
-                        if ui.radio(self.prefs.layout == l, name).clicked() {
-                            self.prefs.layout = l;
-                            self.maximised_from = None;
-                        }
-                    }
-                    ui.separator();
-                    let mut rad = self.prefs.radiological;
-                    if ui
-                        .checkbox(
-                            &mut rad,
-                            "Radiological convention (patient's left on screen right)",
-                        )
-                        .changed()
-                    {
-                        self.prefs.radiological = rad;
-                        if let Some(v) = &mut self.viewer {
-                            v.set_radiological(rad);
-                        }
-                    }
-                });
-                ui.menu_button("Help", |ui| {
-                    if ui.button("Mouse and keys").clicked() {
-                        self.show_help = true;
-                        ui.close();
-                    }
-                });
-                ui.separator();
-                for (l, name) in [(Layout::Grid2x2, "2×2"), (Layout::Row1x3, "1×3")] {
-                    if ui.selectable_label(self.prefs.layout == l, name).clicked() {
-                        self.prefs.layout = l;
-                        self.maximised_from = None;
-                    }
-                }
-                if ui.button("?").on_hover_text("Mouse and keys").clicked() {
-                    self.show_help = true;
-                }
-            });
-        });
-    }
-
-    fn status_bar(&mut self, ctx: &egui::Context) {
-        egui::TopBottomPanel::bottom("status").show(ctx, |ui| {
-            ui.horizontal(|ui| {
-                let mut cancel = false;
-                if let Some(j) = &self.job {
-                    ui.spinner();
-                    ui.label(&j.label);
-                    if let Some(f) = j.fraction() {
-                        ui.add(
-                            egui::ProgressBar::new(f)
-                                .desired_width(160.0)
-                                .show_percentage(),
-                        );
-                    }
-                    cancel = ui.button("Cancel").clicked();
-                    ui.separator();
-                }
-                if cancel {
-                    self.cancel_job();
-                }
-                if let Some(l) = &self.loaded {
-                    ui.label(&l.label);
-                }
-                if let Some(v) = &self.viewer {
-                    let [n, r, c] = v.volume.dims();
-                    let s = v.volume.geometry.spacing;
-                    ui.label(format!(
-                        "{c}×{r}×{n} · {:.3}×{:.3}×{:.3} mm",
-                        s.col, s.row, s.slice
-                    ));
-                }
-                if let Some((p, hu)) = self.hover {
-                    ui.separator();
-                    ui.monospace(format!(
-                        "LPS ({:.1}, {:.1}, {:.1}) mm  {}",
-                        p.x,
-                        p.y,
-                        p.z,
-                        hu.map_or("outside".into(), |h| format!("{h:.0} HU"))
-                    ));
-                }
-            });
-        });
-    }
-
-    fn banner(&mut self, ctx: &egui::Context) {
-        let mut dismiss = None;
-        if !self.messages.is_empty() {
-            egui::TopBottomPanel::top("messages").show(ctx, |ui| {
-                for (i, (sev, m)) in self.messages.iter().enumerate() {
-                    ui.horizontal(|ui| {
-                        let (icon, c) = browser::severity_icon(*sev);
-                        ui.label(RichText::new(format!("{icon} {m}")).color(c));
-                        if ui.small_button("✖").on_hover_text("Dismiss").clicked() {
-                            dismiss = Some(i);
-                        }
-                    });
-                }
-            });
-        }
-        if let Some(i) = dismiss {
-            self.messages.remove(i);
-        }
-        let ack_line = self.acknowledgement_line();
-        let has_case = self.case.is_some();
-        let Some(l) = &mut self.loaded else {
-            return;
-        };
-        let serious: Vec<Finding> = l
-            .findings
-            .iter()
-            .filter(|f| matches!(f.severity, Severity::Warning | Severity::Error))
-            .cloned()
-            .collect();
-        if serious.is_empty() {
+    /// Keyboard shortcuts that apply anywhere: undo/redo, tool keys.
+    fn keys(&mut self, ctx: &egui::Context) {
+        if ctx.wants_keyboard_input() {
             return;
         }
-        let worst = browser::worst(&l.findings).unwrap_or(Severity::Warning);
-        let fill = match worst {
-            Severity::Error => Color32::from_rgb(110, 25, 20),
-            _ => Color32::from_rgb(105, 75, 10),
-        };
-        let mut acknowledge = false;
-        egui::TopBottomPanel::top("findings")
-            .frame(egui::Frame::new().fill(fill).inner_margin(6.0))
-            .show(ctx, |ui| {
-                if l.acknowledged && !l.show_findings {
-                    ui.horizontal(|ui| {
-                        ui.label(
-                            RichText::new(format!(
-                                "⚠ {} feasibility finding(s) on this series — {}",
-                                serious.len(),
-                                ack_line.as_deref().unwrap_or("acknowledged")
-                            ))
-                            .color(Color32::WHITE),
-                        );
-                        if ui.small_button("Show").clicked() {
-                            l.show_findings = true;
-                        }
-                    });
-                    return;
-                }
-                ui.label(
-                    RichText::new("Feasibility findings — review before segmenting")
-                        .strong()
-                        .color(Color32::WHITE),
-                );
-                for f in &serious {
-                    let (icon, _) = browser::severity_icon(f.severity);
-                    ui.label(
-                        RichText::new(format!("{icon} {}: {}", f.code.as_str(), f.message))
-                            .color(Color32::WHITE),
-                    );
-                }
-                if l.acknowledged {
-                    if let Some(a) = &ack_line {
-                        ui.label(RichText::new(a).color(Color32::WHITE));
-                    }
-                    if ui.small_button("Hide").clicked() {
-                        l.show_findings = false;
-                    }
-                } else if has_case {
-                    acknowledge = ui
-                        .button("I have read these findings")
-                        .on_hover_text("Recorded in the case with your name and the time")
-                        .clicked();
-                } else {
-                    acknowledge = ui
-                        .button("I have read these findings (create a case to record it)…")
-                        .clicked();
-                }
-            });
-        if acknowledge {
-            self.acknowledge_findings();
+        let (undo, redo) = ctx.input(|i| {
+            let z = i.key_pressed(egui::Key::Z) && i.modifiers.command;
+            (z && !i.modifiers.shift, z && i.modifiers.shift)
+        });
+        if undo {
+            self.push(UiCommand::Undo);
         }
-    }
-
-    fn side_panel(&mut self, ctx: &egui::Context) {
-        egui::SidePanel::left("controls")
-            .default_width(340.0)
-            .max_width(600.0)
-            .resizable(true)
-            .show(ctx, |ui| {
-                // Long series descriptions are cut, with the full text on hover.
-                ui.style_mut().wrap_mode = Some(egui::TextWrapMode::Truncate);
-                egui::ScrollArea::vertical().show(ui, |ui| {
-                    if let Some(report) = &self.report {
-                        ui.heading("Series");
-                        if let Some(BrowserAction::Load(id)) =
-                            browser::show(ui, report, &mut self.selected)
-                        {
-                            self.load_series(&id);
-                        }
-                        ui.separator();
-                    } else if self.source.is_none() {
-                        ui.label("File → Open folder… to choose a CT exam.");
-                    }
-                    if self.loaded.is_some() || self.case_dir.is_some() {
-                        self.case_section(ui);
-                    }
-                    self.display_controls(ui);
-                });
-            });
-    }
-
-    fn display_controls(&mut self, ui: &mut egui::Ui) {
-        let Some(v) = &mut self.viewer else {
-            return;
-        };
-        ui.heading("Slices");
-        ui.horizontal_wrapped(|ui| {
-            for (_, name, w) in WindowLevel::PRESETS {
-                if ui
-                    .selectable_label(v.window == w, name)
-                    .on_hover_text(format!("W {:.0} L {:.0}", w.width, w.level))
-                    .clicked()
-                {
-                    v.window = w;
-                }
-            }
-            if ui
-                .button("Auto")
-                .on_hover_text("1st to 99th percentile of the tissue")
-                .clicked()
-            {
-                v.window = WindowLevel::auto(&v.volume);
-            }
-        });
-        let mut w = v.window.width;
-        let mut l = v.window.level;
-        let a = ui.add(egui::Slider::new(&mut w, 1.0..=5000.0).text("Window HU"));
-        let b = ui.add(egui::Slider::new(&mut l, -1500.0..=3000.0).text("Level HU"));
-        if a.changed() || b.changed() {
-            v.window = WindowLevel::new(w, l);
+        if redo {
+            self.push(UiCommand::Redo);
         }
-        ui.horizontal(|ui| {
-            for m in [
-                SliceMode::Slice,
-                SliceMode::Mip,
-                SliceMode::Minip,
-                SliceMode::Mean,
-            ] {
-                ui.radio_value(&mut v.slice_mode, m, m.label());
-            }
-        });
-        if ui
-            .add_enabled(
-                v.slice_mode != SliceMode::Slice,
-                egui::Slider::new(&mut v.slab_mm, 1.0..=200.0)
-                    .text("Slab mm")
-                    .logarithmic(true),
-            )
-            .changed()
-        {
-            self.prefs.slab_mm = v.slab_mm;
-        }
-        ui.horizontal(|ui| {
-            if ui
-                .button("Reset planes")
-                .on_hover_text("Undo oblique rotation")
-                .clicked()
-            {
-                v.reset_orientation();
-            }
-            if ui.button("Reset zoom").clicked() {
-                v.reset_zoom();
-            }
-        });
-        ui.separator();
-        ui.heading("3D");
-        ui.horizontal(|ui| {
-            for m in SceneMode::ALL {
-                ui.radio_value(&mut v.scene, m, m.label());
-            }
-        });
-        egui::ComboBox::from_label("Transfer function")
-            .selected_text(v.transfer.label())
-            .show_ui(ui, |ui| {
-                for t in TransferPreset::ALL {
-                    if ui.selectable_value(&mut v.transfer, t, t.label()).clicked() {
-                        self.prefs.transfer = t;
-                    }
-                }
-            });
-        ui.horizontal(|ui| {
-            if ui.button("Anterior").clicked() {
-                v.view_3d(ViewPreset::Anterior);
-            }
-            if ui.button("Lateral").clicked() {
-                v.view_3d(ViewPreset::Left);
-            }
-            if ui.button("Superior").clicked() {
-                v.view_3d(ViewPreset::Superior);
-            }
-            if ui.button("Reset view").clicked() {
-                v.reset_3d();
-            }
-        });
-        ui.separator();
-        ui.heading("Surface");
-        let s = &mut self.surface;
-        ui.horizontal(|ui| {
-            ui.add(
-                egui::DragValue::new(&mut s.lo_hu)
-                    .range(-1024..=3071)
-                    .prefix("from "),
-            );
-            ui.add(
-                egui::DragValue::new(&mut s.hi_hu)
-                    .range(-1024..=3071)
-                    .prefix("to "),
-            );
-            ui.label("HU");
-        });
-        ui.checkbox(&mut s.smooth, "Smooth (windowed sinc 20 × 0.1) and measure");
-        let busy = self.job.is_some();
-        let can = !busy && self.case.is_some();
-        let clicked = ui
-            .add_enabled(can, egui::Button::new("Build bone surface"))
-            .on_hover_text(
-                "In the case: threshold into label `bone`, keep the largest island, reconstruct and measure — every step recorded",
-            )
-            .on_disabled_hover_text(if busy {
-                "Wait for the running job"
-            } else {
-                "Create a case first (File → New case from this series…)"
-            })
-            .clicked();
-        if clicked && let Some(case) = self.case.take() {
-            self.job = Some(Job::case_surface(case, s.lo_hu, s.hi_hu, s.smooth));
-        }
-        if let Some(b) = &s.built {
-            ui.label(&b.summary);
-            ui.horizontal(|ui| {
-                ui.label("Colour:");
-                ui.radio_value(&mut s.colour, SurfaceColour::None, "none");
-                if b.deviation_mm.is_some() {
-                    ui.radio_value(&mut s.colour, SurfaceColour::Deviation, "deviation");
-                }
-                ui.radio_value(&mut s.colour, SurfaceColour::Thickness, "thickness");
-            });
-        }
+        self.verify_keys(ctx);
     }
 
     fn central(&mut self, ctx: &egui::Context) {
@@ -813,6 +588,7 @@ impl App {
             pixels_per_point: ctx.pixels_per_point(),
         };
         let (scene, legend) = self.scene();
+        let mut tools = super::tools::ToolInput::new(&mut self.editor, self.case.as_deref());
         egui::CentralPanel::default()
             .frame(egui::Frame::new().fill(Color32::from_gray(12)))
             .show(ctx, |ui| {
@@ -827,43 +603,8 @@ impl App {
                     return;
                 };
                 let full = ui.available_rect_before_wrap();
-                let gap = 2.0;
-                let cells: Vec<(ViewId, egui::Rect)> = match self.prefs.layout {
-                    Layout::Grid2x2 => {
-                        let w = (full.width() - gap) / 2.0;
-                        let h = (full.height() - gap) / 2.0;
-                        let at = |c: f32, r: f32| {
-                            egui::Rect::from_min_size(
-                                full.min + egui::vec2(c * (w + gap), r * (h + gap)),
-                                egui::vec2(w, h),
-                            )
-                        };
-                        vec![
-                            (ViewId::Axial, at(0.0, 0.0)),
-                            (ViewId::ThreeD, at(1.0, 0.0)),
-                            (ViewId::Coronal, at(0.0, 1.0)),
-                            (ViewId::Sagittal, at(1.0, 1.0)),
-                        ]
-                    }
-                    Layout::Row1x3 => {
-                        let w = (full.width() - 2.0 * gap) / 3.0;
-                        ViewId::SLICES
-                            .iter()
-                            .enumerate()
-                            .map(|(k, v)| {
-                                (
-                                    *v,
-                                    egui::Rect::from_min_size(
-                                        full.min + egui::vec2(k as f32 * (w + gap), 0.0),
-                                        egui::vec2(w, full.height()),
-                                    ),
-                                )
-                            })
-                            .collect()
-                    }
-                    Layout::Single(v) => vec![(v, full)],
-                };
-                let mut events = Vec::new();
+                let cells = super::layout::cells(self.prefs.layout, full);
+                let mut events: Vec<ViewEvent> = Vec::new();
                 self.view_rects.clone_from(&cells);
                 for (id, rect) in cells {
                     let drag = &mut self.drags[id.index()];
@@ -871,10 +612,11 @@ impl App {
                         ViewId::ThreeD => {
                             views::scene_view(ui, rect, viewer, scene, legend, &env, drag)
                         }
-                        _ => views::slice_view(ui, rect, viewer, id, &env, drag),
+                        _ => views::slice_view(ui, rect, viewer, id, &env, drag, &mut tools),
                     });
                 }
                 self.hover = None;
+                self.commands.append(&mut tools.commands);
                 for e in events {
                     match e {
                         ViewEvent::Hover(p, hu) => self.hover = Some((p, hu)),
@@ -888,46 +630,6 @@ impl App {
                     }
                 }
             });
-    }
-
-    fn help_window(&mut self, ctx: &egui::Context) {
-        let mut open = self.show_help;
-        egui::Window::new("Mouse and keys")
-            .open(&mut open)
-            .show(ctx, |ui| {
-                for (title, list) in [
-                    ("Slice views", super::help::SLICE_BINDINGS),
-                    ("3D view", super::help::VIEW3D_BINDINGS),
-                ] {
-                    ui.strong(title);
-                    egui::Grid::new(title).striped(true).show(ui, |ui| {
-                        for (k, a) in list {
-                            ui.label(*k);
-                            ui.label(*a);
-                            ui.end_row();
-                        }
-                    });
-                }
-                ui.separator();
-                ui.strong("Renderer");
-                match &self.render_state {
-                    Some(rs) => {
-                        ui.label(crate::gpu::device::describe_adapter(&rs.adapter));
-                        if let Some(vr) =
-                            rs.renderer.read().callback_resources.get::<ViewRenderer>()
-                        {
-                            ui.label(format!(
-                                "Volume texture: {}",
-                                vr.volume_format_description()
-                            ));
-                        }
-                    }
-                    None => {
-                        ui.label(self.gpu_note.clone().unwrap_or_default());
-                    }
-                }
-            });
-        self.show_help = open;
     }
 }
 

@@ -1,18 +1,25 @@
-//! Background work for the window: scanning a folder, loading a series, building a surface
-//! in the case. Each job runs on its own thread and reports once through a channel; the UI
-//! polls every frame, shows progress and can cancel, and never waits.
+//! The window's background work on [`crate::jobs::Job`]: scanning a folder, loading a
+//! series, opening a case (a replay), computing a staged operation, reconstructing. Each
+//! job gets owned inputs and wakes the window when its typed result is ready; the app turns
+//! the result into state on the UI thread, so the case, undo and GPU uploads change in one
+//! place.
 
 use crate::case::Case;
 use crate::case::record::LoadSettings;
 use crate::case::source::{self, OpenedSource};
 use crate::dicom::{self, ImportOptions, Progress, ScanReport, Series};
 use crate::feasibility::Finding;
+use crate::jobs::Waker;
 use crate::mesh::Mesh;
+use crate::mesh::pipeline::{self, ReconstructOptions, Reconstruction};
+use crate::segment::Mask;
+use crate::segment::session::{Computed, Staged};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
-use std::sync::mpsc::{Receiver, TryRecvError, channel};
-use std::time::Instant;
+
+/// A job of the window.
+pub type Job = crate::jobs::Job<JobResult>;
 
 /// A volume ready to view, with what the operator must know about it.
 #[derive(Debug)]
@@ -25,9 +32,11 @@ pub struct LoadedSeries {
     pub series_id: Option<String>,
     /// Geometry and pixel findings.
     pub findings: Vec<Finding>,
+    /// HU histogram, for the threshold tool.
+    pub histogram: super::editor::Histogram,
 }
 
-/// A surface built from a threshold, with its per-vertex measurements.
+/// A surface shown in the 3D view, with its per-vertex measurements.
 #[derive(Debug)]
 pub struct BuiltSurface {
     /// The mesh, LPS mm.
@@ -40,6 +49,17 @@ pub struct BuiltSurface {
     pub summary: String,
 }
 
+/// Reconstructions computed for masks taken from the case.
+#[derive(Debug)]
+pub struct ReconstructedMasks {
+    /// (label, mask, mask hash) as taken.
+    pub masks: Vec<(String, Mask, String)>,
+    /// One reconstruction per mask.
+    pub results: Vec<Reconstruction>,
+    /// The options used.
+    pub opts: ReconstructOptions,
+}
+
 /// What a job delivers.
 #[derive(Debug)]
 pub enum JobResult {
@@ -47,217 +67,153 @@ pub enum JobResult {
     Scanned(PathBuf, Result<ScanReport, String>),
     /// A series or NIfTI loaded.
     Loaded(Result<Box<LoadedSeries>, String>),
-    /// A surface built in a case; the case comes back either way.
-    Surface(Box<Case>, Result<BuiltSurface, String>),
+    /// A case opened (replayed) with the series it was made from.
+    CaseOpened(PathBuf, Result<(Box<Case>, Box<LoadedSeries>), String>),
+    /// A staged operation computed (its name, for messages).
+    Computed(String, Result<Box<Computed>, String>),
+    /// Surfaces reconstructed.
+    Reconstructed(Result<Box<ReconstructedMasks>, String>),
 }
 
-/// A running job.
-pub struct Job {
-    /// What it does, for the status bar.
-    pub label: String,
-    /// Progress (slices decoded) and the cancel flag.
-    pub progress: Arc<Progress>,
-    /// Slices to decode (0: unknown).
-    pub total: usize,
-    /// When it started.
-    pub started: Instant,
-    rx: Receiver<JobResult>,
+fn loaded(opened: OpenedSource, label: String, series_id: Option<String>) -> Box<LoadedSeries> {
+    Box::new(LoadedSeries {
+        findings: opened.feasibility.findings.clone(),
+        histogram: super::editor::Histogram::of(&opened.volume),
+        opened,
+        label,
+        series_id,
+    })
 }
 
-impl Job {
-    fn spawn(
-        label: String,
-        total: usize,
-        work: impl FnOnce(&Progress) -> JobResult + Send + 'static,
-    ) -> Self {
-        let (tx, rx) = channel();
-        let failed = tx.clone();
-        let progress = Arc::new(Progress::default());
-        let p = progress.clone();
-        let spawned = std::thread::Builder::new()
-            .name("hounsfield-job".into())
-            .spawn(move || {
-                let _ = tx.send(work(&p));
-            });
-        if let Err(e) = spawned {
-            let _ = failed.send(JobResult::Loaded(Err(format!(
-                "cannot start a worker thread: {e}"
-            ))));
-        }
-        Self {
-            label,
-            progress,
-            total,
-            started: Instant::now(),
-            rx,
-        }
-    }
+/// Scans a DICOM folder, file or DICOMDIR.
+pub fn scan(path: PathBuf, waker: Option<Waker>) -> Job {
+    let label = format!("Scanning {}", path.display());
+    Job::spawn(label, 0, waker, move |_| {
+        let r = dicom::scan_path(&path, &ImportOptions::default()).map_err(|e| e.to_string());
+        JobResult::Scanned(path, r)
+    })
+}
 
-    /// Scans a DICOM folder, file or DICOMDIR.
-    pub fn scan(path: PathBuf) -> Self {
-        let label = format!("Scanning {}", path.display());
-        Self::spawn(label, 0, move |_| {
-            let r = dicom::scan_path(&path, &ImportOptions::default()).map_err(|e| e.to_string());
-            JobResult::Scanned(path, r)
-        })
-    }
-
-    /// Decodes a series into a volume.
-    pub fn load_series(series: Series, source: PathBuf) -> Self {
-        let label = format!("Loading series {}", series.id);
-        let total = series.images.len();
-        Self::spawn(label, total, move |p| {
-            let r = source::from_series(&series, &source, LoadSettings::default(), Some(p))
-                .map_err(|e| e.to_string())
-                .and_then(|opened| {
-                    if p.cancel.load(Ordering::Relaxed) {
-                        return Err("cancelled".into());
-                    }
-                    Ok(Box::new(LoadedSeries {
-                        findings: opened.feasibility.findings.clone(),
-                        opened,
-                        label: format!(
-                            "series {} {} — {}",
-                            series.id,
-                            series.description,
-                            source.display()
-                        ),
-                        series_id: Some(series.id.clone()),
-                    }))
-                });
-            JobResult::Loaded(r)
-        })
-    }
-
-    /// Reads a NIfTI volume.
-    pub fn load_nifti(path: PathBuf) -> Self {
-        let label = format!("Reading {}", path.display());
-        Self::spawn(label, 0, move |_| {
-            let r = source::open(
-                &path,
-                None,
-                LoadSettings::default(),
-                &ImportOptions::default(),
-            )
+/// Decodes a series into a volume.
+pub fn load_series(series: Series, source: PathBuf, waker: Option<Waker>) -> Job {
+    let label = format!("Loading series {}", series.id);
+    let total = series.images.len();
+    Job::spawn(label, total, waker, move |p| {
+        let r = source::from_series(&series, &source, LoadSettings::default(), Some(p))
             .map_err(|e| e.to_string())
-            .map(|opened| LoadedSeries {
-                findings: opened.feasibility.findings.clone(),
-                opened,
-                label: path.display().to_string(),
-                series_id: None,
+            .and_then(|opened| {
+                if p.cancel.load(Ordering::Relaxed) {
+                    return Err("cancelled".into());
+                }
+                Ok(loaded(
+                    opened,
+                    format!(
+                        "series {} {} — {}",
+                        series.id,
+                        series.description,
+                        source.display()
+                    ),
+                    Some(series.id.clone()),
+                ))
             });
-            JobResult::Loaded(r.map(Box::new))
-        })
-    }
-
-    /// In the case: thresholds `lo..hi` HU into label `bone`, keeps the largest island and
-    /// reconstructs a smoothed, measured surface — every step recorded in the case. The
-    /// case travels to the worker and back (nothing else can change it meanwhile).
-    pub fn case_surface(case: Box<Case>, lo_hu: i32, hi_hu: i32, smooth: bool) -> Self {
-        let label = format!("Building the surface of {lo_hu}..{hi_hu} HU in the case");
-        Self::spawn(label, 0, move |p| {
-            let mut case = case;
-            let r = build_surface(&mut case, lo_hu, hi_hu, smooth, p);
-            JobResult::Surface(case, r)
-        })
-    }
-
-    /// The result, once there is one.
-    pub fn poll(&self) -> Option<JobResult> {
-        match self.rx.try_recv() {
-            Ok(r) => Some(r),
-            Err(TryRecvError::Empty) => None,
-            Err(TryRecvError::Disconnected) => Some(JobResult::Loaded(Err(
-                "the worker stopped without a result (see the log)".into(),
-            ))),
-        }
-    }
-
-    /// Waits for the result (headless use).
-    pub fn wait(self) -> JobResult {
-        self.rx.recv().unwrap_or_else(|_| {
-            JobResult::Loaded(Err(
-                "the worker stopped without a result (see the log)".into()
-            ))
-        })
-    }
-
-    /// Asks the worker to stop; its result is ignored.
-    pub fn cancel(&self) {
-        self.progress.cancel.store(true, Ordering::Relaxed);
-    }
-
-    /// Fraction done, when known.
-    pub fn fraction(&self) -> Option<f32> {
-        (self.total > 0)
-            .then(|| self.progress.done.load(Ordering::Relaxed) as f32 / self.total as f32)
-    }
+        JobResult::Loaded(r)
+    })
 }
 
-fn build_surface(
-    case: &mut Case,
-    lo: i32,
-    hi: i32,
-    smooth: bool,
-    p: &Progress,
-) -> Result<BuiltSurface, String> {
-    use crate::mesh::params::MeshParams;
-    use crate::segment::Operation;
-    if lo > hi {
-        return Err(format!("the threshold range {lo}..{hi} HU is empty"));
-    }
-    let label = "bone";
-    let ops = serde_json::json!([
-        {"op": "threshold", "lo": lo, "hi": hi, "label": label},
-        {"op": "keep_largest", "connectivity": 26, "label": label}
-    ]);
-    for op in Operation::parse_list(&ops, "step")? {
-        case.apply(op).map_err(|e| e.to_string())?;
-        if p.cancel.load(Ordering::Relaxed) {
-            return Err("cancelled (the operations done so far are saved in the case)".into());
-        }
-    }
-    let params = MeshParams {
-        smooth: smooth.then(|| "sinc:20:0.1".to_string()),
-        self_intersections: false,
-        ..Default::default()
-    };
-    let opts = params.options().map_err(|e| e.to_string())?;
-    let masks = case
-        .masks_for(&[label.to_string()])
-        .map_err(|e| e.to_string())?;
-    let results = crate::case::replay::reconstruct_masks(&masks, case.volume(), &opts)?;
-    let first = results
-        .first()
-        .ok_or_else(|| "nothing was reconstructed".to_string())?;
-    let summary = format!(
-        "{} triangles, {} shells, {}{} (recorded in the case)",
-        first.mesh.triangles.len(),
-        first.certificate.shells,
-        if first.certificate.closed {
-            "closed"
-        } else {
-            "NOT closed"
-        },
-        first.smoothing.as_ref().map_or(String::new(), |s| format!(
-            "; smoothing moved it at most {:.2} mm (mean {:.3})",
-            s.max_mm, s.mean_mm
-        ))
+/// Reads a NIfTI volume.
+pub fn load_nifti(path: PathBuf, waker: Option<Waker>) -> Job {
+    let label = format!("Reading {}", path.display());
+    Job::spawn(label, 0, waker, move |_| {
+        let r = source::open(
+            &path,
+            None,
+            LoadSettings::default(),
+            &ImportOptions::default(),
+        )
+        .map_err(|e| e.to_string())
+        .map(|opened| loaded(opened, path.display().to_string(), None));
+        JobResult::Loaded(r)
+    })
+}
+
+/// Opens a case: checks its source files, rebuilds the volume and replays every
+/// operation (the hashes are checked on the way).
+pub fn open_case(dir: PathBuf, operator: String, waker: Option<Waker>) -> Job {
+    let label = format!("Opening {}", dir.display());
+    Job::spawn(label, 0, waker, move |_| {
+        let r = Case::open(&dir, &operator, None)
+            .map_err(|e| e.to_string())
+            .map(|(case, _)| {
+                let rec = case.record();
+                let label = format!(
+                    "case {} — series {} {}",
+                    rec.name,
+                    rec.source.series_id.clone().unwrap_or_default(),
+                    rec.source.description
+                );
+                let opened = OpenedSource {
+                    volume: case.volume().clone(),
+                    record: rec.source.clone(),
+                    acquisition: rec.acquisition.clone(),
+                    patient: rec.patient.clone(),
+                    feasibility: rec.feasibility.clone(),
+                    description: label.clone(),
+                };
+                let series = rec.source.series_id.clone();
+                (Box::new(case), loaded(opened, label, series))
+            });
+        JobResult::CaseOpened(dir, r)
+    })
+}
+
+/// Computes a staged operation.
+pub fn compute(staged: Staged, waker: Option<Waker>) -> Job {
+    let name = staged.op().name().to_string();
+    let label = format!("Computing {name}");
+    Job::spawn(label, 0, waker, move |_| {
+        let r = staged.compute().map(Box::new).map_err(|e| e.to_string());
+        JobResult::Computed(name, r)
+    })
+}
+
+/// Reconstructs masks taken from the case, with stage progress and cancellation.
+pub fn reconstruct(
+    masks: Vec<(String, Mask, String)>,
+    volume: Arc<crate::volume::Volume>,
+    opts: ReconstructOptions,
+    waker: Option<Waker>,
+) -> Job {
+    let label = format!(
+        "Reconstructing {}",
+        masks
+            .iter()
+            .map(|m| m.0.as_str())
+            .collect::<Vec<_>>()
+            .join(", ")
     );
-    let deviation_mm = first.vertex_deviation_mm.clone();
-    let thickness_mm = first.vertex_thickness_mm.clone();
-    let seq = case
-        .record_reconstruction(&masks, results, &opts)
-        .map_err(|e| e.to_string())?;
-    let mesh = case
-        .meshes(seq)
-        .and_then(|m| m.first())
-        .map(|(_, m)| m.clone())
-        .ok_or_else(|| "the reconstruction was not kept".to_string())?;
-    Ok(BuiltSurface {
-        mesh,
-        deviation_mm,
-        thickness_mm,
-        summary,
+    let total = pipeline::STAGES * masks.len();
+    Job::spawn(label, total, waker, move |p: &Progress| {
+        let mut results = Vec::new();
+        for (n, (name, mask, _)) in masks.iter().enumerate() {
+            let r = pipeline::reconstruct_with(
+                mask,
+                &volume.geometry,
+                opts.iso_hu.map(|_| &volume.hu),
+                &opts,
+                p,
+                n * pipeline::STAGES,
+            );
+            match r {
+                Ok(x) => results.push(x),
+                Err(e) => {
+                    return JobResult::Reconstructed(Err(format!("label `{name}`: {e}")));
+                }
+            }
+        }
+        JobResult::Reconstructed(Ok(Box::new(ReconstructedMasks {
+            masks,
+            results,
+            opts,
+        })))
     })
 }

@@ -1,5 +1,6 @@
 //! What outlives a session (through eframe's persistence): layout, display convention,
-//! transfer function, slab thickness, recent files, the operator's name and the case folder.
+//! transfer function, slab thickness, recent files and cases, the operator's name, the
+//! case folder and the threshold presets.
 
 use crate::gpu::transfer::TransferPreset;
 use serde::{Deserialize, Serialize};
@@ -54,6 +55,10 @@ pub struct Prefs {
     pub operator: String,
     /// Where new cases go.
     pub case_folder: Option<PathBuf>,
+    /// Recently opened cases, newest first.
+    pub recent_cases: Vec<PathBuf>,
+    /// The operator's threshold presets (`None`: the built-in table).
+    pub presets: Option<crate::segment::presets::Presets>,
 }
 
 impl Default for Prefs {
@@ -66,6 +71,8 @@ impl Default for Prefs {
             recent: Vec::new(),
             operator: String::new(),
             case_folder: None,
+            recent_cases: Vec::new(),
+            presets: None,
         }
     }
 }
@@ -76,6 +83,13 @@ impl Prefs {
         self.recent.retain(|p| p != &path);
         self.recent.insert(0, path);
         self.recent.truncate(MAX_RECENT);
+    }
+
+    /// Puts a case first in the recent cases.
+    pub fn remember_case(&mut self, path: PathBuf) {
+        self.recent_cases.retain(|p| p != &path);
+        self.recent_cases.insert(0, path);
+        self.recent_cases.truncate(MAX_RECENT);
     }
 }
 

@@ -229,16 +229,25 @@ impl Viewer {
         self.cursor += normal * (depth - self.cursor.dot(normal));
     }
 
-    /// Sets the plane depth of view `i` to `mm` along its normal (clamped to the volume).
-    pub fn set_depth(&mut self, i: usize, mm: f64) {
-        let normal = self.axes[i].normal;
-        let (lo, hi) = extent_in(&self.volume, &self.axes[i]);
-        let depth = mm.clamp(lo.z, hi.z);
-        self.cursor += normal * (depth - self.cursor.dot(normal));
+    /// Shows slice `index` (from 0) of view `i` along the volume axis nearest its normal.
+    pub fn go_to_slice(&mut self, i: usize, index: usize) {
+        let (count, which) = self.nearest_axis(i);
+        let g = self.volume.geometry;
+        let Some(mut c) = g.coord_of(crate::geom::LpsPointMm(self.cursor)) else {
+            return;
+        };
+        let x = index.min(count.saturating_sub(1)) as f64;
+        match which {
+            0 => c.slice = x,
+            1 => c.row = x,
+            _ => c.col = x,
+        }
+        let p = g.position(c).0;
+        self.set_depth(i, p.dot(self.axes[i].normal));
     }
 
-    /// Slice index (1-based) and count of view `i` along the volume axis nearest its normal.
-    pub fn slice_index(&self, i: usize) -> (usize, usize) {
+    /// The volume axis nearest view `i`'s normal: (planes along it, 0 slice / 1 row / 2 column).
+    pub fn nearest_axis(&self, i: usize) -> (usize, usize) {
         let g = &self.volume.geometry;
         let n = self.axes[i].normal;
         let [ns, nr, nc] = self.volume.dims();
@@ -252,6 +261,21 @@ impl Viewer {
             .copied()
             .max_by(|a, b| a.0.dot(n).abs().total_cmp(&b.0.dot(n).abs()))
             .unwrap_or(axes[0]);
+        (count, which)
+    }
+
+    /// Sets the plane depth of view `i` to `mm` along its normal (clamped to the volume).
+    pub fn set_depth(&mut self, i: usize, mm: f64) {
+        let normal = self.axes[i].normal;
+        let (lo, hi) = extent_in(&self.volume, &self.axes[i]);
+        let depth = mm.clamp(lo.z, hi.z);
+        self.cursor += normal * (depth - self.cursor.dot(normal));
+    }
+
+    /// Slice index (1-based) and count of view `i` along the volume axis nearest its normal.
+    pub fn slice_index(&self, i: usize) -> (usize, usize) {
+        let g = &self.volume.geometry;
+        let (count, which) = self.nearest_axis(i);
         let c = g.coord_of(crate::geom::LpsPointMm(self.cursor));
         let x = c.map_or(0.0, |c| [c.slice, c.row, c.col][which]);
         (

@@ -3,6 +3,7 @@
 //! image itself is a wgpu paint callback.
 
 use super::callback::ViewCallback;
+use super::tools::ToolInput;
 use super::viewer::{ViewId, Viewer};
 use crate::gpu::Scene3d;
 use crate::gpu::renderer::ViewDraw;
@@ -23,6 +24,8 @@ pub enum Drag {
     Pan,
     /// Turning the 3D camera.
     Orbit,
+    /// An editing tool's gesture (a brush stroke).
+    Tool,
 }
 
 /// What the caller should do after a view's frame.
@@ -93,6 +96,7 @@ pub fn slice_view(
     id: ViewId,
     env: &ViewEnv,
     drag: &mut Option<Drag>,
+    tools: &mut ToolInput<'_>,
 ) -> Vec<ViewEvent> {
     let i = id.index();
     let mut events = Vec::new();
@@ -102,6 +106,9 @@ pub fn slice_view(
 
     // Input first, so this frame draws its result.
     if resp.hovered() {
+        tools.keys(ui);
+    }
+    if resp.hovered() && !tools.owns_wheel(ui) {
         let (scroll, zoom, up, down, pgup, pgdn) = ui.input(|inp| {
             (
                 inp.raw_scroll_delta.y,
@@ -169,6 +176,8 @@ pub fn slice_view(
             Some(Drag::Rotate(f64::from(p.y).atan2(f64::from(p.x))))
         } else if mods.ctrl {
             Some(Drag::WindowLevel)
+        } else if tools.takes_left_drag() {
+            Some(Drag::Tool)
         } else {
             Some(Drag::Crosshair)
         };
@@ -201,20 +210,45 @@ pub fn slice_view(
                 viewer.centres[i] -=
                     (a.right * f64::from(d.x) + a.down * f64::from(d.y)) * sv.mm_per_px;
             }
+            Some(Drag::Tool) => {
+                if let Some(p) = resp.interact_pointer_pos() {
+                    tools.drag(i, sv.point_at(local(p), size));
+                }
+            }
             Some(Drag::Orbit) | None => {}
         }
     }
     if resp.drag_stopped() {
+        if *drag == Some(Drag::Tool) {
+            tools.end_drag(
+                resp.interact_pointer_pos()
+                    .map(|p| sv.point_at(local(p), size)),
+            );
+        }
         *drag = None;
     }
+    let polygon_tool = tools.takes_click()
+        && matches!(
+            tools.editor.tool,
+            super::editor::Tool::Lasso | super::editor::Tool::Scissors
+        );
     if resp.clicked()
         && !mods.ctrl
         && let Some(p) = resp.interact_pointer_pos()
     {
-        viewer.cursor = sv.point_at(local(p), size);
+        let on_strip = tools.editor.tool == super::editor::Tool::Verify
+            && super::panels::verify::strip_rect(rect).contains(p);
+        if tools.takes_click() {
+            tools.click(i, sv.point_at(local(p), size), false);
+        } else if !on_strip {
+            viewer.cursor = sv.point_at(local(p), size);
+        }
     }
     if resp.double_clicked() {
-        events.push(ViewEvent::ToggleMaximise(id));
+        match resp.interact_pointer_pos() {
+            Some(p) if polygon_tool => tools.click(i, sv.point_at(local(p), size), true),
+            _ => events.push(ViewEvent::ToggleMaximise(id)),
+        }
     }
 
     // Image.
@@ -235,6 +269,11 @@ pub fn slice_view(
         ));
     } else {
         no_gpu(&painter, rect, &env.gpu_note);
+    }
+
+    tools.draw(&painter, rect, i, &sv, size, resp.hover_pos());
+    if let Some(jump) = super::panels::verify::strip(ui, &painter, rect, i, viewer, tools) {
+        viewer.go_to_slice(i, jump);
     }
 
     // Crosshair.

@@ -1,0 +1,63 @@
+//! The side panel's sections, one file each: display, segment (labels, tools, threshold,
+//! brush, operations), history, verification, model (reconstruct and export). Each reads
+//! the app's state and queues [`crate::ui::command::UiCommand`]s.
+
+pub mod display;
+pub mod history;
+pub mod model;
+pub mod segment;
+pub mod verify;
+
+use super::App;
+use super::browser::{self, BrowserAction};
+
+impl App {
+    /// The side panel: series, case, editor sections, display.
+    pub(crate) fn side_panel(&mut self, ctx: &egui::Context) {
+        egui::SidePanel::left("controls")
+            .default_width(360.0)
+            .max_width(620.0)
+            .resizable(true)
+            .show(ctx, |ui| {
+                // Long series descriptions are cut, with the full text on hover.
+                ui.style_mut().wrap_mode = Some(egui::TextWrapMode::Truncate);
+                egui::ScrollArea::vertical().show(ui, |ui| {
+                    if let Some(report) = &self.report {
+                        let selected = &mut self.selected;
+                        let action = egui::CollapsingHeader::new("Series")
+                            .default_open(self.loaded.is_none())
+                            .show(ui, |ui| browser::show(ui, report, selected))
+                            .body_returned
+                            .flatten();
+                        if let Some(BrowserAction::Load(id)) = action {
+                            self.load_series(&id);
+                        }
+                    } else if self.source.is_none() && self.loaded.is_none() {
+                        ui.label("File → Open folder… to choose a CT exam, or File → Open case….");
+                    }
+                    if self.loaded.is_some() || self.case_dir.is_some() {
+                        self.case_section(ui);
+                    }
+                    if self.case.is_some() {
+                        egui::CollapsingHeader::new("Segment")
+                            .default_open(true)
+                            .show(ui, |ui| self.segment_section(ui));
+                        egui::CollapsingHeader::new("History")
+                            .default_open(false)
+                            .show(ui, |ui| self.history_section(ui));
+                        egui::CollapsingHeader::new("Verify")
+                            .default_open(self.editor.tool == super::editor::Tool::Verify)
+                            .show(ui, |ui| self.verify_section(ui));
+                        egui::CollapsingHeader::new("Model and export")
+                            .default_open(true)
+                            .show(ui, |ui| self.model_section(ui));
+                    }
+                    if self.viewer.is_some() {
+                        egui::CollapsingHeader::new("Display")
+                            .default_open(self.case.is_none())
+                            .show(ui, |ui| self.display_controls(ui));
+                    }
+                });
+            });
+    }
+}

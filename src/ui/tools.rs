@@ -1,0 +1,256 @@
+//! The editing tools inside the slice views: what a left drag or click does with the brush,
+//! lasso, scissors and seeds, and what is drawn while it happens (the brush's true
+//! footprint, the stroke so far, the polygon). A finished gesture becomes one
+//! [`UiCommand`]; the views stay free of case logic.
+
+use super::command::UiCommand;
+use super::editor::{Editor, Tool};
+use crate::case::Case;
+use crate::segment::ops::brush::BrushShape;
+use crate::view::SliceView;
+use egui::{Color32, Pos2, Rect, Stroke, Vec2};
+use glam::DVec3;
+
+/// Slice view names as commands spell them.
+pub const VIEW_NAMES: [&str; 3] = ["axial", "coronal", "sagittal"];
+
+/// The tools' share of one frame.
+pub struct ToolInput<'a> {
+    /// The editor state.
+    pub editor: &'a mut Editor,
+    /// Whether a case is open (tools do nothing without one).
+    pub has_case: bool,
+    /// Commands the gestures produced.
+    pub commands: Vec<UiCommand>,
+}
+
+impl<'a> ToolInput<'a> {
+    /// The tools for this frame.
+    pub fn new(editor: &'a mut Editor, case: Option<&Case>) -> Self {
+        Self {
+            editor,
+            has_case: case.is_some(),
+            commands: Vec::new(),
+        }
+    }
+
+    /// True when a plain left drag belongs to the tool (not the crosshair).
+    pub fn takes_left_drag(&self) -> bool {
+        self.has_case && self.editor.tool == Tool::Brush
+    }
+
+    /// True when a plain left click belongs to the tool.
+    pub fn takes_click(&self) -> bool {
+        self.has_case
+            && matches!(
+                self.editor.tool,
+                Tool::Brush | Tool::Lasso | Tool::Scissors | Tool::Seed
+            )
+    }
+
+    /// A brush drag began or moved to `p` in view `i`.
+    pub fn drag(&mut self, i: usize, p: DVec3) {
+        let r = self.editor.brush.radius_mm;
+        match &mut self.editor.brush.stroke {
+            Some((v, pts)) if *v == i => {
+                // Samples a quarter radius apart; the operation fills between them.
+                if pts.last().is_none_or(|q| q.distance(p) >= 0.25 * r) {
+                    pts.push(p);
+                }
+            }
+            _ => self.editor.brush.stroke = Some((i, vec![p])),
+        }
+    }
+
+    /// The brush drag ended: the stroke becomes one operation.
+    pub fn end_drag(&mut self, p: Option<DVec3>) {
+        if let Some((i, mut pts)) = self.editor.brush.stroke.take() {
+            if let Some(p) = p
+                && pts.last() != Some(&p)
+            {
+                pts.push(p);
+            }
+            self.commands.push(UiCommand::Stroke {
+                view: VIEW_NAMES[i].into(),
+                points_mm: pts.iter().map(|q| q.to_array()).collect(),
+                radius_mm: None,
+                mode: None,
+                shape: None,
+            });
+        }
+    }
+
+    /// A click at `p` in view `i`; `double` closes a polygon.
+    pub fn click(&mut self, i: usize, p: DVec3, double: bool) {
+        match self.editor.tool {
+            Tool::Brush => {
+                self.editor.brush.stroke = Some((i, vec![p]));
+                self.end_drag(None);
+            }
+            Tool::Lasso | Tool::Scissors => {
+                let poly = &mut self.editor.polygon;
+                if poly.view != Some(i) {
+                    poly.view = Some(i);
+                    poly.points.clear();
+                }
+                if !double {
+                    poly.points.push(p);
+                }
+                if double {
+                    self.close_polygon();
+                }
+            }
+            Tool::Seed => self.editor.form.seeds.push(p),
+            _ => {}
+        }
+    }
+
+    /// Closes the polygon in progress into a lasso or scissors operation.
+    pub fn close_polygon(&mut self) {
+        let poly = std::mem::take(&mut self.editor.polygon);
+        let (Some(i), true) = (poly.view, poly.points.len() >= 3) else {
+            return;
+        };
+        let points_mm = poly.points.iter().map(|q| q.to_array()).collect();
+        let view = VIEW_NAMES[i].to_string();
+        self.commands.push(match self.editor.tool {
+            Tool::Lasso => UiCommand::Lasso {
+                view,
+                points_mm,
+                erase: poly.invert,
+            },
+            _ => UiCommand::Scissors {
+                view,
+                points_mm,
+                keep_inside: poly.invert,
+            },
+        });
+        self.editor.polygon.invert = poly.invert;
+    }
+
+    /// Keys over a slice view: `[` `]` and shift+wheel resize the brush, Enter closes a
+    /// polygon, Escape drops it.
+    pub fn keys(&mut self, ui: &egui::Ui) {
+        let (smaller, larger, wheel, shift, enter, escape) = ui.input(|i| {
+            (
+                i.key_pressed(egui::Key::OpenBracket),
+                i.key_pressed(egui::Key::CloseBracket),
+                i.raw_scroll_delta.y,
+                i.modifiers.shift,
+                i.key_pressed(egui::Key::Enter),
+                i.key_pressed(egui::Key::Escape),
+            )
+        });
+        let b = &mut self.editor.brush;
+        let step = |r: f64, up: bool| {
+            let f = if up { 1.2 } else { 1.0 / 1.2 };
+            (r * f).clamp(0.25, 50.0)
+        };
+        if smaller {
+            b.radius_mm = step(b.radius_mm, false);
+        }
+        if larger {
+            b.radius_mm = step(b.radius_mm, true);
+        }
+        if shift && wheel != 0.0 && self.editor.tool == Tool::Brush {
+            b.radius_mm = step(b.radius_mm, wheel > 0.0);
+        }
+        if enter && matches!(self.editor.tool, Tool::Lasso | Tool::Scissors) {
+            self.close_polygon();
+        }
+        if escape {
+            self.editor.polygon.points.clear();
+            self.editor.brush.stroke = None;
+        }
+    }
+
+    /// True when the wheel belongs to the tool this frame (shift+wheel with the brush).
+    pub fn owns_wheel(&self, ui: &egui::Ui) -> bool {
+        self.editor.tool == Tool::Brush && ui.input(|i| i.modifiers.shift)
+    }
+
+    /// Draws the brush footprint at the pointer, the stroke so far and the polygon.
+    pub fn draw(
+        &self,
+        painter: &egui::Painter,
+        rect: Rect,
+        i: usize,
+        sv: &SliceView,
+        size: [f64; 2],
+        hover: Option<Pos2>,
+    ) {
+        let to_screen = |p: DVec3| {
+            let q = sv.pixel_of(p, size);
+            rect.min + Vec2::new(q[0] as f32, q[1] as f32)
+        };
+        let e = &self.editor;
+        let colour = Color32::from_rgb(255, 210, 60);
+        match e.tool {
+            Tool::Brush => {
+                let r_px = (e.brush.radius_mm / sv.mm_per_px) as f32;
+                if let Some((v, pts)) = &e.brush.stroke
+                    && *v == i
+                {
+                    let line: Vec<Pos2> = pts.iter().map(|p| to_screen(*p)).collect();
+                    painter.add(egui::Shape::line(
+                        line.clone(),
+                        Stroke::new(2.0 * r_px, colour.gamma_multiply(0.35)),
+                    ));
+                    for p in line {
+                        painter.circle_filled(p, r_px, colour.gamma_multiply(0.12));
+                    }
+                }
+                if let Some(h) = hover {
+                    // The true footprint: a disc of the radius in this plane (a ball cuts
+                    // the plane in the same circle through its centre).
+                    painter.circle_stroke(h, r_px, Stroke::new(1.5, colour));
+                    if e.brush.shape == BrushShape::Sphere {
+                        painter.circle_stroke(
+                            h,
+                            r_px * 0.7,
+                            Stroke::new(0.8, colour.gamma_multiply(0.6)),
+                        );
+                    }
+                    painter.text(
+                        h + Vec2::new(r_px + 4.0, -r_px),
+                        egui::Align2::LEFT_BOTTOM,
+                        format!(
+                            "{} {:.1} mm",
+                            if e.brush.mode == crate::segment::ops::brush::BrushMode::Paint {
+                                "paint"
+                            } else {
+                                "erase"
+                            },
+                            e.brush.radius_mm
+                        ),
+                        egui::FontId::monospace(11.0),
+                        colour,
+                    );
+                }
+            }
+            Tool::Lasso | Tool::Scissors
+                if e.polygon.view == Some(i) && !e.polygon.points.is_empty() =>
+            {
+                let mut pts: Vec<Pos2> = e.polygon.points.iter().map(|p| to_screen(*p)).collect();
+                if let Some(h) = hover {
+                    pts.push(h);
+                }
+                painter.add(egui::Shape::line(pts.clone(), Stroke::new(1.5, colour)));
+                for p in &pts {
+                    painter.circle_filled(*p, 2.5, colour);
+                }
+            }
+            Tool::Seed => {
+                for p in &e.form.seeds {
+                    let s = to_screen(*p);
+                    painter.circle_stroke(
+                        s,
+                        5.0,
+                        Stroke::new(2.0, Color32::from_rgb(80, 220, 255)),
+                    );
+                }
+            }
+            _ => {}
+        }
+    }
+}
