@@ -6,33 +6,12 @@
 
 mod common;
 
+use common::ui::{button, drag, harness, push, settle, view_centre};
+
 use egui_kittest::Harness;
 use egui_kittest::kittest::Queryable;
 use hounsfield::gpu::WindowLevel;
 use hounsfield::ui::{App, Layout, Prefs, ViewId};
-use std::time::{Duration, Instant};
-
-fn harness(app: App) -> Harness<'static, App> {
-    Harness::builder()
-        .with_size(egui::vec2(1280.0, 800.0))
-        // Frames 1/60 s apart, as in the window (double clicks need two within 0.3 s).
-        .with_step_dt(1.0 / 60.0)
-        .build_state(|ctx, app: &mut App| app.ui(ctx), app)
-}
-
-/// Steps the UI until the background job is done.
-fn settle(h: &mut Harness<'static, App>) {
-    let t0 = Instant::now();
-    while h.state().job.is_some() {
-        assert!(
-            t0.elapsed() < Duration::from_secs(120),
-            "job did not finish"
-        );
-        std::thread::sleep(Duration::from_millis(20));
-        h.step();
-    }
-    h.run_steps(3);
-}
 
 #[test]
 fn series_browser_marks_localizer_and_secondary_capture_and_shows_the_findings_banner() {
@@ -180,48 +159,6 @@ fn the_readme_lists_every_binding() {
             "README lacks the binding `{k}` → `{a}`"
         );
     }
-}
-
-fn view_centre(h: &Harness<'static, App>, id: ViewId) -> egui::Pos2 {
-    h.state()
-        .view_rects
-        .iter()
-        .find(|(v, _)| *v == id)
-        .map(|(_, r)| r.center())
-        .unwrap()
-}
-
-fn push(h: &mut Harness<'static, App>, e: egui::Event) {
-    h.input_mut().events.push(e);
-    h.step();
-}
-
-fn button(
-    h: &mut Harness<'static, App>,
-    pos: egui::Pos2,
-    button: egui::PointerButton,
-    pressed: bool,
-) {
-    let modifiers = h.input().modifiers;
-    push(
-        h,
-        egui::Event::PointerButton {
-            pos,
-            button,
-            pressed,
-            modifiers,
-        },
-    );
-}
-
-fn drag(h: &mut Harness<'static, App>, from: egui::Pos2, to: egui::Pos2, b: egui::PointerButton) {
-    push(h, egui::Event::PointerMoved(from));
-    button(h, from, b, true);
-    for k in 1..=8 {
-        let t = k as f32 / 8.0;
-        push(h, egui::Event::PointerMoved(from + (to - from) * t));
-    }
-    button(h, to, b, false);
 }
 
 #[test]

@@ -496,7 +496,9 @@ impl eframe::App for WindowApp {
                 _ => None,
             })
         });
-        if let (Some(img), Some(out)) = (shot, self.pending_shot.take()) {
+        if let Some(img) = shot
+            && let Some(out) = self.pending_shot.take()
+        {
             let r = readback::save_png(
                 &readback::Image {
                     width: img.size[0] as u32,

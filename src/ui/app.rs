@@ -551,6 +551,7 @@ impl App {
                 .then(|| [f64::from(t.lo), f64::from(t.hi)]);
         }
         self.refresh_verification();
+        self.prune_messages();
         self.menu_bar(ctx);
         self.status_bar(ctx);
         self.banner(ctx);
@@ -561,6 +562,24 @@ impl App {
         self.file_browser_window(ctx);
         self.run_commands();
         self.sync_gpu();
+    }
+
+    /// Keeps every warning and error (until dismissed) and the last three notes.
+    fn prune_messages(&mut self) {
+        let infos = self
+            .messages
+            .iter()
+            .filter(|(s, _)| *s == Severity::Info)
+            .count();
+        let mut drop = infos.saturating_sub(3);
+        self.messages.retain(|(s, _)| {
+            if *s == Severity::Info && drop > 0 {
+                drop -= 1;
+                false
+            } else {
+                true
+            }
+        });
     }
 
     /// Keyboard shortcuts that apply anywhere: undo/redo, tool keys.

@@ -458,6 +458,7 @@ impl App {
                 shape,
             } => {
                 let i = view_index(&view)?;
+                let points_mm = self.snap_to_slice(i, &points_mm)?;
                 let b = &self.editor.brush;
                 let shape = shape.unwrap_or(b.shape);
                 let mut op = json!({
@@ -481,6 +482,7 @@ impl App {
                 erase,
             } => {
                 let i = view_index(&view)?;
+                let points_mm = self.snap_to_slice(i, &points_mm)?;
                 let mut op = json!({
                     "op": "lasso",
                     "points_mm": points_mm,
@@ -623,6 +625,32 @@ impl App {
             }
             UiCommand::Wait => Ok(()),
         }
+    }
+
+    /// Moves points onto the voxel layer view `i` shows (the nearest along the axis closest
+    /// to its normal, rounding as the slice shader does), so a stroke edits the slice on
+    /// screen even when the plane lies between two layers.
+    fn snap_to_slice(&self, i: usize, points: &[[f64; 3]]) -> Result<Vec<[f64; 3]>, String> {
+        let v = self.viewer.as_ref().ok_or("no volume is loaded")?;
+        let which = v.nearest_axis(i).1;
+        let g = v.volume.geometry;
+        Ok(points
+            .iter()
+            .map(
+                |p| match g.coord_of(crate::geom::LpsPointMm(glam::DVec3::from_array(*p))) {
+                    Some(mut c) => {
+                        let snap = |x: f64| (x + 0.5).floor();
+                        match which {
+                            0 => c.slice = snap(c.slice),
+                            1 => c.row = snap(c.row),
+                            _ => c.col = snap(c.col),
+                        }
+                        g.position(c).0.to_array()
+                    }
+                    None => *p,
+                },
+            )
+            .collect())
     }
 
     /// Sets the plane of a planar tool from view `i`: the enum field when the view is a

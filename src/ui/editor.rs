@@ -1,7 +1,7 @@
 //! The editor's state: the active tool, the label display, the threshold, brush and
 //! polygon in progress, the generic operation form, verification and reconstruction
-//! settings. Toolkit-free apart from nothing: panels read and write it, views feed it input,
-//! and everything that changes the case goes through a [`super::command::UiCommand`].
+//! settings. Panels read and write it, views feed it input, and everything that changes
+//! the case goes through a [`super::command::UiCommand`].
 
 use crate::case::ledger::{Coverage, Orientation};
 use crate::mesh::params::MeshParams;
@@ -235,6 +235,8 @@ pub struct Editor {
     pub new_label: String,
     /// An export waiting for the operator to accept incomplete verification.
     pub export_confirm: Option<(crate::case::event::ExportFormat, String)>,
+    /// Where the histogram was drawn last (points), for input tests.
+    pub histogram_rect: Option<egui::Rect>,
 }
 
 impl Default for Editor {
@@ -280,6 +282,7 @@ impl Default for Editor {
             histogram: None,
             new_label: String::new(),
             export_confirm: None,
+            histogram_rect: None,
         }
     }
 }

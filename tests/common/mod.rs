@@ -1,6 +1,8 @@
 //! Helpers shared by the end-to-end tests.
 #![allow(dead_code, clippy::expect_used, clippy::unwrap_used)]
 
+pub mod ui;
+
 use std::path::{Path, PathBuf};
 
 /// The repository root.

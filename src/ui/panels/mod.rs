@@ -45,7 +45,7 @@ impl App {
                         egui::CollapsingHeader::new("History")
                             .default_open(false)
                             .show(ui, |ui| self.history_section(ui));
-                        egui::CollapsingHeader::new("Verify")
+                        egui::CollapsingHeader::new("Verification")
                             .default_open(self.editor.tool == super::editor::Tool::Verify)
                             .show(ui, |ui| self.verify_section(ui));
                         egui::CollapsingHeader::new("Model and export")

@@ -58,69 +58,71 @@ impl App {
         let vox_mm3 = case.volume().voxel_volume_mm3();
         let mut cmds = Vec::new();
         let active = self.editor.active_label.clone();
-        egui::Grid::new("labels")
-            .num_columns(5)
-            .striped(true)
-            .show(ui, |ui| {
-                for l in seg.labels() {
-                    let name = &l.meta.name;
-                    let [r, g, b] = l.meta.color;
-                    let d = self.editor.display_of(name);
-                    let (rect, _) = ui.allocate_exact_size(Vec2::splat(12.0), Sense::hover());
-                    ui.painter()
-                        .rect_filled(rect, 2.0, Color32::from_rgb(r, g, b));
-                    if ui.selectable_label(&active == name, name).clicked() {
-                        cmds.push(UiCommand::SelectLabel { name: name.clone() });
-                    }
-                    let mut visible = d.visible;
-                    if ui
-                        .checkbox(&mut visible, "")
-                        .on_hover_text("Visible")
-                        .changed()
-                    {
-                        cmds.push(UiCommand::LabelDisplay {
-                            name: name.clone(),
-                            visible: Some(visible),
-                            opacity: None,
-                            locked: None,
-                        });
-                    }
-                    let mut opacity = d.opacity;
-                    if ui
-                        .add(egui::Slider::new(&mut opacity, 0.0..=1.0).show_value(false))
-                        .on_hover_text("Fill opacity")
-                        .changed()
-                    {
-                        cmds.push(UiCommand::LabelDisplay {
-                            name: name.clone(),
-                            visible: None,
-                            opacity: Some(opacity),
-                            locked: None,
-                        });
-                    }
-                    let mut locked = d.locked;
-                    if ui
-                        .checkbox(&mut locked, "🔒")
-                        .on_hover_text("Locked: tools leave it alone")
-                        .changed()
-                    {
-                        cmds.push(UiCommand::LabelDisplay {
-                            name: name.clone(),
-                            visible: None,
-                            opacity: None,
-                            locked: Some(locked),
-                        });
-                    }
-                    ui.end_row();
-                    let n = l.mask.count();
-                    ui.label("");
-                    ui.small(format!(
+        for l in seg.labels() {
+            let name = &l.meta.name;
+            let [r, g, b] = l.meta.color;
+            let d = self.editor.display_of(name);
+            let n = l.mask.count();
+            ui.horizontal(|ui| {
+                let (rect, _) = ui.allocate_exact_size(Vec2::splat(12.0), Sense::hover());
+                ui.painter()
+                    .rect_filled(rect, 2.0, Color32::from_rgb(r, g, b));
+                if ui
+                    .add_sized(
+                        [110.0, 18.0],
+                        egui::Button::selectable(&active == name, name.as_str()),
+                    )
+                    .on_hover_text(format!(
                         "{n} voxels, {:.1} cm³",
                         n as f64 * vox_mm3 / 1000.0
-                    ));
-                    ui.end_row();
+                    ))
+                    .clicked()
+                {
+                    cmds.push(UiCommand::SelectLabel { name: name.clone() });
                 }
+                let mut visible = d.visible;
+                if ui
+                    .checkbox(&mut visible, "")
+                    .on_hover_text("Visible")
+                    .changed()
+                {
+                    cmds.push(UiCommand::LabelDisplay {
+                        name: name.clone(),
+                        visible: Some(visible),
+                        opacity: None,
+                        locked: None,
+                    });
+                }
+                let mut opacity = d.opacity;
+                ui.spacing_mut().slider_width = 60.0;
+                if ui
+                    .add(egui::Slider::new(&mut opacity, 0.0..=1.0).show_value(false))
+                    .on_hover_text("Fill opacity")
+                    .changed()
+                {
+                    cmds.push(UiCommand::LabelDisplay {
+                        name: name.clone(),
+                        visible: None,
+                        opacity: Some(opacity),
+                        locked: None,
+                    });
+                }
+                let mut locked = d.locked;
+                if ui
+                    .checkbox(&mut locked, "lock")
+                    .on_hover_text("Locked: tools leave it alone")
+                    .changed()
+                {
+                    cmds.push(UiCommand::LabelDisplay {
+                        name: name.clone(),
+                        visible: None,
+                        opacity: None,
+                        locked: Some(locked),
+                    });
+                }
+                ui.small(format!("{:.0} cm³", n as f64 * vox_mm3 / 1000.0));
             });
+        }
         if seg.get(&active).is_none() {
             ui.small(format!(
                 "Active label `{active}`: created by the next operation that writes it."
@@ -174,7 +176,7 @@ impl App {
         let presets = self.presets();
         let t = &mut self.editor.threshold;
         if let Some(h) = &self.editor.histogram {
-            histogram_range(ui, h, &mut t.lo, &mut t.hi);
+            self.editor.histogram_rect = Some(histogram_range(ui, h, &mut t.lo, &mut t.hi));
         }
         ui.horizontal(|ui| {
             ui.add(
@@ -425,8 +427,9 @@ fn value_editor(ui: &mut egui::Ui, v: &mut Value) {
     }
 }
 
-/// The HU histogram (log counts) with the range shaded and two draggable handles.
-pub fn histogram_range(ui: &mut egui::Ui, h: &Histogram, lo: &mut i32, hi: &mut i32) {
+/// The HU histogram (log counts) with the range shaded and two draggable handles; returns
+/// where it was drawn.
+pub fn histogram_range(ui: &mut egui::Ui, h: &Histogram, lo: &mut i32, hi: &mut i32) -> Rect {
     let width = ui.available_width().max(120.0);
     let (rect, resp) = ui.allocate_exact_size(Vec2::new(width, 90.0), Sense::click_and_drag());
     let painter = ui.painter_at(rect);
@@ -493,4 +496,5 @@ pub fn histogram_range(ui: &mut egui::Ui, h: &Histogram, lo: &mut i32, hi: &mut 
             *hi = hu.max(*lo);
         }
     }
+    rect
 }

@@ -1,0 +1,255 @@
+//! The editor driven through its panels and views with egui_kittest (no GPU needed): the
+//! threshold handles and Apply, a brush stroke, undo, and slice verification that a later
+//! edit invalidates — each checked in the case the window writes.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use common::ui::{button, drag, harness, push, settle, view_centre};
+use egui_kittest::Harness;
+use egui_kittest::kittest::Queryable;
+use hounsfield::case::ledger::Orientation;
+use hounsfield::case::record::{Purpose, PurposeCategory};
+use hounsfield::segment::log::EntryStatus;
+use hounsfield::ui::command::UiCommand;
+use hounsfield::ui::editor::Tool;
+use hounsfield::ui::{App, Prefs, ViewId};
+
+/// The sample loaded, a case made and its findings acknowledged.
+fn editor(dir: &std::path::Path) -> Harness<'static, App> {
+    let mut app = App::new(None, Prefs::default());
+    app.open(&common::sample());
+    let mut h = harness(app);
+    settle(&mut h);
+    let s = h.state_mut();
+    s.execute(UiCommand::NewCase {
+        folder: dir.to_path_buf(),
+        name: "editor".into(),
+        purpose: Purpose {
+            category: PurposeCategory::Education,
+            text: "editor test".into(),
+        },
+        operator: "tester".into(),
+    })
+    .unwrap();
+    s.execute(UiCommand::Acknowledge).unwrap();
+    h.run_steps(2);
+    h
+}
+
+fn case<'a>(h: &'a Harness<'static, App>) -> &'a hounsfield::case::Case {
+    h.state().case.as_deref().expect("a case is open")
+}
+
+#[test]
+fn threshold_handles_set_the_range_and_apply_logs_exactly_those_values() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut h = editor(dir.path());
+    h.get_by_label("Threshold").click();
+    h.run_steps(2);
+    assert_eq!(h.state().editor.tool, Tool::Threshold);
+    let r = h
+        .state()
+        .editor
+        .histogram_rect
+        .expect("the histogram is drawn");
+    let (lo0, hi0) = (h.state().editor.threshold.lo, h.state().editor.threshold.hi);
+    // Drag the low handle (at 226 HU) to the left third of the histogram.
+    let span = 3071.0 + 1024.0;
+    let x = |hu: f32| r.min.x + (hu + 1024.0) / span * r.width();
+    let y = r.center().y;
+    drag(
+        &mut h,
+        egui::pos2(x(lo0 as f32), y),
+        egui::pos2(x(400.0), y),
+        egui::PointerButton::Primary,
+    );
+    let t = h.state().editor.threshold;
+    assert!((t.lo - 400).abs() <= 5, "low handle at {}", t.lo);
+    assert_eq!(t.hi, hi0, "the high handle stays");
+    // The preview follows the handles.
+    h.run_steps(1);
+    let preview = h.state().viewer.as_ref().unwrap().overlay.preview;
+    assert_eq!(preview, Some([f64::from(t.lo), f64::from(t.hi)]));
+    h.get_by_label("Apply to `bone`").click();
+    h.run_steps(1);
+    settle(&mut h);
+    let log = case(&h).session().log();
+    let e = log.entries.last().expect("an operation was applied");
+    assert_eq!(e.op.name(), "threshold");
+    let j = serde_json::to_value(&e.op).unwrap();
+    assert_eq!(
+        (j["lo"].as_i64(), j["hi"].as_i64()),
+        (Some(i64::from(t.lo)), Some(i64::from(t.hi)))
+    );
+    assert_eq!(j["label"], "bone");
+    // And it is in the journal on disk.
+    let files = hounsfield::case::CaseFiles::read(case(&h).dir()).unwrap();
+    assert!(files.events.iter().any(|e| e.name() == "applied"));
+}
+
+/// Presses a key and draws a frame.
+fn key(h: &mut Harness<'static, App>, k: egui::Key, modifiers: egui::Modifiers) {
+    h.input_mut().events.push(egui::Event::Key {
+        key: k,
+        physical_key: None,
+        pressed: true,
+        repeat: false,
+        modifiers,
+    });
+    h.input_mut().modifiers = modifiers;
+    h.step();
+    h.input_mut().events.push(egui::Event::Key {
+        key: k,
+        physical_key: None,
+        pressed: false,
+        repeat: false,
+        modifiers,
+    });
+    h.input_mut().modifiers = egui::Modifiers::NONE;
+    h.step();
+}
+
+#[test]
+fn a_brush_stroke_paints_where_dragged_and_undo_restores_the_hash() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut h = editor(dir.path());
+    h.get_by_label("Brush").click();
+    h.run_steps(2);
+    let before = case(&h).session().log().final_hash.clone();
+    let c = view_centre(&h, ViewId::Axial);
+    let from = c + egui::vec2(-30.0, 10.0);
+    let to = c + egui::vec2(30.0, 10.0);
+    // Where the stroke lies in the patient: the view's mapping of those points.
+    let rect = h
+        .state()
+        .view_rects
+        .iter()
+        .find(|(v, _)| *v == ViewId::Axial)
+        .unwrap()
+        .1;
+    let size = [f64::from(rect.width()), f64::from(rect.height())];
+    let mut viewer = h.state().viewer.clone().unwrap();
+    let sv = viewer.slice_view(0, size);
+    let local = |p: egui::Pos2| [f64::from(p.x - rect.min.x), f64::from(p.y - rect.min.y)];
+    let mid = sv.point_at(local(c + egui::vec2(0.0, 10.0)), size);
+    let off = sv.point_at(local(c + egui::vec2(0.0, 60.0)), size);
+    drag(&mut h, from, to, egui::PointerButton::Primary);
+    h.run_steps(2);
+    let case_now = case(&h);
+    let e = case_now
+        .session()
+        .log()
+        .entries
+        .last()
+        .expect("the stroke is an operation");
+    assert_eq!(e.op.name(), "brush");
+    assert_eq!(
+        case_now.session().log().entries.len(),
+        1,
+        "one stroke, one operation"
+    );
+    let seg = case_now.session().segmentation();
+    let mask = &seg.get("bone").expect("painted into the active label").mask;
+    let voxel = |p: glam::DVec3| {
+        let v = seg
+            .geometry
+            .coord_of(hounsfield::geom::LpsPointMm(p))
+            .unwrap();
+        // The slice shown: the layer nearest the plane, ties upwards (as the shader draws).
+        let k = (v.slice + 0.5).floor() as usize;
+        mask.get(k, v.row.round() as usize, v.col.round() as usize)
+    };
+    assert!(voxel(mid), "the middle of the stroke is painted");
+    assert!(!voxel(off), "50 px away is not");
+    assert!(e.changes[0].added > 0);
+    assert_ne!(case_now.session().log().final_hash, before);
+    // Ctrl+Z takes it back: the hash returns, and the log keeps the step as undone.
+    key(&mut h, egui::Key::Z, egui::Modifiers::COMMAND);
+    let log = case(&h).session().log();
+    assert_eq!(log.final_hash, before);
+    assert_eq!(log.entries[0].status, EntryStatus::Undone);
+    key(
+        &mut h,
+        egui::Key::Z,
+        egui::Modifiers::COMMAND | egui::Modifiers::SHIFT,
+    );
+    assert_ne!(case(&h).session().log().final_hash, before, "redo");
+}
+
+#[test]
+fn an_edit_after_verification_shows_the_slice_changed_and_coverage_drops() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut h = editor(dir.path());
+    {
+        let s = h.state_mut();
+        s.execute(UiCommand::ThresholdPreset {
+            preset: "bone".into(),
+        })
+        .unwrap();
+        s.execute(UiCommand::ApplyThreshold).unwrap();
+        s.finish_job();
+        s.execute(UiCommand::GoToSlice {
+            view: "axial".into(),
+            index: 30,
+        })
+        .unwrap();
+    }
+    // Let the panel settle (the new label's row moves the tool buttons down).
+    h.run_steps(3);
+    h.get_by_label("Verify").click();
+    h.run_steps(2);
+    assert_eq!(h.state().editor.tool, Tool::Verify);
+    // V three times: slices 30, 31, 32 confirmed, the view moves on each time.
+    for _ in 0..3 {
+        key(&mut h, egui::Key::V, egui::Modifiers::NONE);
+    }
+    let axial = |h: &Harness<'static, App>| {
+        case(h)
+            .coverage()
+            .into_iter()
+            .find(|c| c.label == "bone" && c.orientation == Orientation::Axial)
+            .unwrap()
+    };
+    let c = axial(&h);
+    assert_eq!((c.verified, c.changed_after_verification), (3, 0));
+    assert_eq!(h.state().viewer.as_ref().unwrap().slice_index(0).0 - 1, 33);
+    // The strip shows them.
+    let strip = &h.state().editor.verify.strip.as_ref().unwrap().4;
+    assert_eq!(
+        strip[30..33],
+        [hounsfield::ui::editor::PlaneState::Verified; 3]
+    );
+    // Paint on slice 31 with the brush: it shows as changed, coverage drops to 2.
+    {
+        let s = h.state_mut();
+        s.execute(UiCommand::GoToSlice {
+            view: "axial".into(),
+            index: 31,
+        })
+        .unwrap();
+    }
+    h.run_steps(3);
+    h.get_by_label("Brush").click();
+    h.run_steps(2);
+    let c0 = view_centre(&h, ViewId::Axial);
+    push(&mut h, egui::Event::PointerMoved(c0));
+    button(&mut h, c0, egui::PointerButton::Primary, true);
+    button(&mut h, c0, egui::PointerButton::Primary, false);
+    h.run_steps(2);
+    let c = axial(&h);
+    assert_eq!(
+        (c.verified, c.changed_after_verification, c.changed.clone()),
+        (2, 1, vec![31])
+    );
+    // The report says so too.
+    let r = hounsfield::report::Report::of(case(&h));
+    assert_eq!(r.verification.state, "partial");
+    assert!(
+        r.verification
+            .coverage
+            .iter()
+            .any(|c| c.changed == vec![31])
+    );
+}
