@@ -157,3 +157,189 @@ fn the_same_script_offscreen_gives_the_same_exports() {
     let (code, _, err) = hounsfield(&["view", s(&sample()), "--script", s(&bad)]);
     assert_eq!(code, 2, "{err}");
 }
+
+/// Saves a copy for people to look at when HOUNSFIELD_SHOTS names a folder.
+fn keep(img: &hounsfield::gpu::readback::Image, name: &str) {
+    if let Some(d) = std::env::var_os("HOUNSFIELD_SHOTS") {
+        hounsfield::gpu::readback::save_png(
+            img,
+            &std::path::Path::new(&d).join(format!("{name}.png")),
+        )
+        .unwrap();
+    }
+}
+
+/// Pixels in `rect` whose (r, g, b) pass `f`.
+fn count(
+    img: &hounsfield::gpu::readback::Image,
+    rect: egui::Rect,
+    f: impl Fn([i32; 3]) -> bool,
+) -> usize {
+    let mut n = 0;
+    for y in rect.min.y as u32..(rect.max.y as u32).min(img.height) {
+        for x in rect.min.x as u32..(rect.max.x as u32).min(img.width) {
+            let p = img.at(x, y);
+            n += usize::from(f([i32::from(p[0]), i32::from(p[1]), i32::from(p[2])]));
+        }
+    }
+    n
+}
+
+#[test]
+fn the_views_draw_labels_the_threshold_preview_the_brush_footprint_and_the_strip() {
+    use hounsfield::case::record::{Purpose, PurposeCategory};
+    use hounsfield::ui::command::UiCommand;
+    use hounsfield::ui::editor::Tool;
+    use hounsfield::ui::headless::Headless;
+    use hounsfield::ui::{App, Layout, Prefs, ViewId};
+    let mut h = match Headless::new([1280, 800]) {
+        Ok(h) => h,
+        Err(e) => {
+            assert!(!in_ci(), "CI=true but no GPU adapter: {e}");
+            eprintln!("skipping: {e}");
+            return;
+        }
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let mut app = App::new(Some(h.render_state()), Prefs::default());
+    app.open(&sample());
+    app.finish_job();
+    let run = |app: &mut App, c: UiCommand| {
+        app.execute(c).unwrap();
+        app.finish_job();
+    };
+    run(
+        &mut app,
+        UiCommand::NewCase {
+            folder: dir.path().to_path_buf(),
+            name: "views".into(),
+            purpose: Purpose {
+                category: PurposeCategory::Education,
+                text: "view test".into(),
+            },
+            operator: "tester".into(),
+        },
+    );
+    run(&mut app, UiCommand::Acknowledge);
+    app.prefs.layout = Layout::Single(ViewId::Axial);
+    // Threshold preview: green over bone before anything is applied.
+    run(
+        &mut app,
+        UiCommand::Tool {
+            tool: Tool::Threshold,
+        },
+    );
+    run(
+        &mut app,
+        UiCommand::ThresholdPreset {
+            preset: "bone".into(),
+        },
+    );
+    run(
+        &mut app,
+        UiCommand::GoToSlice {
+            view: "axial".into(),
+            index: 30,
+        },
+    );
+    let img = h.screenshot(&mut app).unwrap();
+    keep(&img, "editor-threshold-preview");
+    let view = app.view_rects[0].1;
+    let green = count(&img, view, |p| p[1] > p[0] + 60 && p[1] > p[2] + 60);
+    assert!(green > 2000, "{green} preview pixels");
+    // Applied: the label (bone colour) replaces the preview.
+    run(&mut app, UiCommand::ApplyThreshold);
+    run(
+        &mut app,
+        UiCommand::Apply {
+            op: serde_json::json!({"op": "keep_largest", "connectivity": 26}),
+        },
+    );
+    run(
+        &mut app,
+        UiCommand::Tool {
+            tool: Tool::Navigate,
+        },
+    );
+    let img = h.screenshot(&mut app).unwrap();
+    // The outline is drawn in the label's own colour (241, 214, 145).
+    let outline = count(&img, view, |p| {
+        (p[0] - 241).abs() < 4 && (p[1] - 214).abs() < 4 && (p[2] - 145).abs() < 4
+    });
+    assert!(outline > 1000, "{outline} outline pixels");
+    assert!(
+        app.uploaded_label_slices() >= 70,
+        "the label texture was filled"
+    );
+    // A stroke uploads only the slices it touched.
+    let before = app.uploaded_label_slices();
+    run(
+        &mut app,
+        UiCommand::Stroke {
+            view: "axial".into(),
+            points_mm: vec![[0.0, 60.0, 754.2], [10.0, 60.0, 754.2]],
+            radius_mm: Some(3.0),
+            mode: None,
+            shape: None,
+        },
+    );
+    h.frame(&mut app).unwrap();
+    assert_eq!(
+        app.uploaded_label_slices() - before,
+        1,
+        "a disc stroke changes one slice"
+    );
+    // The brush footprint follows the pointer: a ring of the brush colour around it.
+    run(&mut app, UiCommand::Tool { tool: Tool::Brush });
+    app.editor.brush.radius_mm = 10.0;
+    let c = view.center();
+    h.events.push(egui::Event::PointerMoved(c));
+    let img = h.screenshot(&mut app).unwrap();
+    keep(&img, "editor-brush-cursor");
+    let ring = count(
+        &img,
+        egui::Rect::from_center_size(c, egui::vec2(120.0, 120.0)),
+        |p| p[0] > 230 && p[1] > 190 && p[1] < 230 && p[2] < 100,
+    );
+    assert!(ring > 40, "{ring} footprint pixels");
+    // Verification: the strip beside the view, green for the slices confirmed.
+    run(&mut app, UiCommand::Tool { tool: Tool::Verify });
+    run(
+        &mut app,
+        UiCommand::Verify {
+            orientation: hounsfield::case::ledger::Orientation::Axial,
+            from: 0,
+            to: 34,
+            label: None,
+        },
+    );
+    let img = h.screenshot(&mut app).unwrap();
+    keep(&img, "editor-verification-strip");
+    let strip = hounsfield::ui::panels::verify::strip_rect(view);
+    let total = (strip.width() as usize) * (strip.height() as usize);
+    let ok = count(&img, strip, |p| p[1] > 180 && p[0] < 100);
+    // About half the strip (35 of 70 slices) is green.
+    assert!(
+        ok * 10 > total * 4 && ok * 10 < total * 6,
+        "{ok} of {total}"
+    );
+    // The model coloured by the smoothing deviation, with its legend.
+    run(
+        &mut app,
+        UiCommand::Reconstruct {
+            params: None,
+            labels: None,
+        },
+    );
+    app.prefs.layout = Layout::Single(ViewId::ThreeD);
+    let img = h.screenshot(&mut app).unwrap();
+    keep(&img, "editor-deviation-heat-map");
+    let three_d = app
+        .view_rects
+        .iter()
+        .find(|(v, _)| *v == ViewId::ThreeD)
+        .unwrap()
+        .1;
+    let coloured = count(&img, three_d, |p| (p[0] - p[2]).abs() > 40);
+    assert!(coloured > 500, "{coloured} heat-map pixels");
+}

@@ -17,6 +17,8 @@ pub struct Headless {
     target: Target,
     size: [u32; 2],
     start: Instant,
+    /// Input for the next frame (pointer moves, clicks, keys), as a window would get it.
+    pub events: Vec<egui::Event>,
 }
 
 impl Headless {
@@ -42,6 +44,7 @@ impl Headless {
             target,
             size,
             start: Instant::now(),
+            events: Vec::new(),
         })
     }
 
@@ -66,6 +69,7 @@ impl Headless {
             )),
             time: Some(self.start.elapsed().as_secs_f64()),
             max_texture_side: Some(self.gpu.device.limits().max_texture_dimension_2d as usize),
+            events: std::mem::take(&mut self.events),
             ..Default::default()
         };
         let out = self.ctx.run(input, |ctx| app.ui(ctx));
