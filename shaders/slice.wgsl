@@ -23,11 +23,16 @@ struct Slice {
     display: vec4<f32>,
     // fill opacity (0..1, times the label's own), outline (0/1), view width and height px.
     overlay: vec4<f32>,
-    // threshold preview: low HU, high HU, on (0/1), unused.
+    // threshold preview: low HU, high HU, on (0/1) and labels drawn (0/1): the pipeline's choice.
     preview: vec4<f32>,
     // threshold preview colour (rgb) and fill opacity.
     preview_colour: vec4<f32>,
 }
+
+// Pipeline constants: one pipeline per combination, so a view without labels or without
+// the preview runs none of that code (a software rasteriser runs both sides of a branch).
+override LABELS: bool = true;
+override PREVIEW: bool = true;
 
 @group(0) @binding(0) var<uniform> u: Slice;
 @group(0) @binding(1) var volume: texture_3d<f32>;
@@ -48,9 +53,9 @@ fn hu_at(lps: vec3<f32>) -> vec2<f32> {
     return vec2<f32>(textureSampleLevel(volume, volume_sampler, t, 0.0).r * u.dims.w, 1.0);
 }
 
-// The label number at the voxel nearest a patient point (0 outside the volume).
-fn label_at(lps: vec3<f32>) -> u32 {
-    let c = floor((u.ijk_from_lps * vec4<f32>(lps, 1.0)).xyz + vec3<f32>(0.5));
+// The label number at the voxel nearest continuous voxel index `c` (0 outside).
+fn label_at(c_in: vec3<f32>) -> u32 {
+    let c = floor(c_in + vec3<f32>(0.5));
     let n = u.dims.xyz;
     if any(c < vec3<f32>(0.0)) || any(c > n - vec3<f32>(1.0)) {
         return 0u;
@@ -58,45 +63,80 @@ fn label_at(lps: vec3<f32>) -> u32 {
     return textureLoad(labels, vec3<i32>(c), 0).r;
 }
 
-// Whether a point's HU lies in the preview range.
-fn in_range(lps: vec3<f32>) -> bool {
-    let h = hu_at(lps);
+// Whether a HU sample (value, inside the hull) lies in the preview range.
+fn in_range(h: vec2<f32>) -> bool {
     return h.y > 0.0 && h.x >= u.preview.x && h.x <= u.preview.y;
 }
 
-// Draws the labels and the threshold preview over the grey value `g` at point `p`.
-fn overlay(g: vec3<f32>, p: vec3<f32>) -> vec3<f32> {
+// A value at the pixels left, right, above and below, two of them read from the pixel's
+// 2×2 quad mates through fine derivatives (free) and two given (read by this pixel):
+// `far` holds the value at the neighbours outside the quad (x, y).
+fn neighbours(v: f32, far: vec2<f32>, frag: vec2<f32>) -> array<f32, 4> {
+    let odd = vec2<bool>((i32(floor(frag.x)) & 1) == 1, (i32(floor(frag.y)) & 1) == 1);
+    let ddx = dpdxFine(v);
+    let ddy = dpdyFine(v);
+    // Even column: the quad mate is on the right (v + ddx); odd: on the left (v - ddx).
+    let right = select(v + ddx, far.x, odd.x);
+    let left = select(far.x, v - ddx, odd.x);
+    let down = select(v + ddy, far.y, odd.y);
+    let up = select(far.y, v - ddy, odd.y);
+    return array<f32, 4>(right, left, down, up);
+}
+
+// The sign (+1 right/down, −1 left/up) of the neighbour a pixel reads itself.
+fn far_side(frag: vec2<f32>) -> vec2<f32> {
+    let odd = vec2<bool>((i32(floor(frag.x)) & 1) == 1, (i32(floor(frag.y)) & 1) == 1);
+    return select(vec2<f32>(-1.0), vec2<f32>(1.0), odd);
+}
+
+// Draws the labels and the threshold preview over the grey value `g` at point `p`, whose
+// plane HU sample is `h`. Every pixel runs this (no early return): the quad derivatives
+// need all four pixels. The outline marks a pixel when a 4-neighbour differs.
+fn overlay(g: vec3<f32>, p: vec3<f32>, h: vec2<f32>, frag: vec2<f32>) -> vec3<f32> {
     var rgb = g;
     // One screen pixel along each view axis, in mm.
     let dx = u.right.xyz / max(u.overlay.z, 1.0);
     let dy = u.down.xyz / max(u.overlay.w, 1.0);
-    let l = label_at(p);
-    if l > 0u {
-        let c = textureLoad(palette, vec2<i32>(i32(l), 0), 0);
-        rgb = mix(rgb, c.rgb, c.a * u.overlay.x);
-    }
-    if u.overlay.y > 0.0 {
-        // An outline where a neighbouring pixel shows another label: the boundary.
-        let ls = array<u32, 4>(label_at(p + dx), label_at(p - dx), label_at(p + dy), label_at(p - dy));
-        for (var k = 0; k < 4; k++) {
-            if ls[k] != l {
-                let edge = max(l, ls[k]);
-                let c = textureLoad(palette, vec2<i32>(i32(edge), 0), 0);
-                if c.a > 0.0 {
-                    rgb = c.rgb;
+    let side = far_side(frag);
+    if LABELS {
+        // The index map is affine: neighbours are one matrix product away.
+        let c = (u.ijk_from_lps * vec4<f32>(p, 1.0)).xyz;
+        let cx = (u.ijk_from_lps * vec4<f32>(dx, 0.0)).xyz;
+        let cy = (u.ijk_from_lps * vec4<f32>(dy, 0.0)).xyz;
+        let l = label_at(c);
+        let far = vec2<f32>(f32(label_at(c + side.x * cx)), f32(label_at(c + side.y * cy)));
+        let ls = neighbours(f32(l), far, frag);
+        if l > 0u {
+            let col = textureLoad(palette, vec2<i32>(i32(l), 0), 0);
+            rgb = mix(rgb, col.rgb, col.a * u.overlay.x);
+        }
+        if u.overlay.y > 0.0 {
+            // An outline where a neighbouring pixel shows another label: the boundary.
+            for (var k = 0; k < 4; k++) {
+                let o = u32(round(ls[k]));
+                if o != l {
+                    let edge = max(l, o);
+                    let col = textureLoad(palette, vec2<i32>(i32(edge), 0), 0);
+                    if col.a > 0.0 {
+                        rgb = col.rgb;
+                    }
+                    break;
                 }
-                break;
             }
         }
     }
-    if u.preview.z > 0.0 {
-        let inside = in_range(p);
+    if PREVIEW {
+        let inside = in_range(h);
         if inside {
             rgb = mix(rgb, u.preview_colour.rgb, u.preview_colour.a);
         }
-        let edge = in_range(p + dx) != inside || in_range(p - dx) != inside
-            || in_range(p + dy) != inside || in_range(p - dy) != inside;
-        if edge {
+        let far = vec2<f32>(
+            select(0.0, 1.0, in_range(hu_at(p + side.x * dx))),
+            select(0.0, 1.0, in_range(hu_at(p + side.y * dy))),
+        );
+        let ns = neighbours(select(0.0, 1.0, inside), far, frag);
+        let me = select(0.0, 1.0, inside);
+        if ns[0] != me || ns[1] != me || ns[2] != me || ns[3] != me {
             rgb = u.preview_colour.rgb;
         }
     }
@@ -111,8 +151,13 @@ fn fs_main(in: VsOut) -> @location(0) vec4<f32> {
     var acc = 0.0;
     var sum = 0.0;
     var count = 0.0;
+    // The sample on the plane itself, for the preview.
+    var plane = vec2<f32>(0.0, 0.0);
     for (var s = -m; s <= m; s++) {
         let h = hu_at(p + u.step.xyz * f32(s));
+        if s == 0 {
+            plane = h;
+        }
         if h.y > 0.0 {
             if count == 0.0 {
                 acc = h.x;
@@ -125,13 +170,12 @@ fn fs_main(in: VsOut) -> @location(0) vec4<f32> {
             count += 1.0;
         }
     }
-    if count == 0.0 {
-        return vec4<f32>(0.0, 0.0, 0.0, 1.0);
-    }
-    if mode == 3 {
+    if mode == 3 && count > 0.0 {
         acc = sum / count;
     }
     let lo = u.display.x - u.display.y * 0.5;
     let g = clamp((acc - lo) / max(u.display.y, 1.0), 0.0, 1.0);
-    return vec4<f32>(overlay(vec3<f32>(g, g, g), p), 1.0);
+    let rgb = overlay(vec3<f32>(g, g, g), p, plane, in.position.xy);
+    // Outside the volume: black (decided after the overlay, which needs every pixel).
+    return select(vec4<f32>(0.0, 0.0, 0.0, 1.0), vec4<f32>(rgb, 1.0), count > 0.0);
 }

@@ -424,6 +424,7 @@ fn labels_are_filled_and_outlined_and_the_threshold_preview_follows_hu() {
             outline: true,
             preview: None,
             preview_colour: [0.0, 1.0, 0.0],
+            labels: true,
         },
     );
     // Pixel (x, y) shows voxel (i, j) = (x, y): inside the box tinted red, outside plain.
@@ -440,9 +441,36 @@ fn labels_are_filled_and_outlined_and_the_threshold_preview_follows_hu() {
     // The boundary column x = 2 and row y = 4 are outlined in full red.
     assert_eq!(&labelled.at(2, 10)[..3], &[255, 0, 0]);
     assert_eq!(&labelled.at(10, 4)[..3], &[255, 0, 0]);
+    // Exactly the pixels with a 4-neighbour of another label are outlined, on both sides
+    // of the boundary and at even and odd positions (half the neighbours come from the
+    // pixel's quad mates, half are read).
+    let inside = |x: i64, y: i64| (2..18).contains(&x) && (4..20).contains(&y);
+    for y in 1..39_i64 {
+        for x in 1..39_i64 {
+            let me = inside(x, y);
+            let edge = [(1, 0), (-1, 0), (0, 1), (0, -1)]
+                .iter()
+                .any(|(a, b)| inside(x + a, y + b) != me);
+            let red = labelled.at(x as u32, y as u32)[..3] == [255, 0, 0];
+            assert_eq!(
+                red, edge,
+                "pixel ({x}, {y}): outlined {red}, boundary {edge}"
+            );
+        }
+    }
     // A hidden label (alpha 0) draws nothing.
     r.set_label_palette(&g.queue, &[[255, 0, 0, 0]]);
-    assert_eq!(draw(&mut r, &Overlay::default()).rgba, plain.rgba);
+    assert_eq!(
+        draw(
+            &mut r,
+            &Overlay {
+                labels: true,
+                ..Overlay::default()
+            }
+        )
+        .rgba,
+        plain.rgba
+    );
     // Preview 300..500 HU: sphere 1 (400 HU) tinted green, sphere 2 (900 HU) not.
     let preview = draw(
         &mut r,
@@ -451,6 +479,7 @@ fn labels_are_filled_and_outlined_and_the_threshold_preview_follows_hu() {
             outline: false,
             preview: Some([300.0, 500.0]),
             preview_colour: [0.0, 1.0, 0.0],
+            labels: false,
         },
     );
     let c = preview.at(10, 12);

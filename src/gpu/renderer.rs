@@ -170,7 +170,8 @@ struct Offscreen {
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Painted {
     Nothing,
-    Slice,
+    /// A slice, with the slice pipeline of this index.
+    Slice(usize),
     Offscreen,
 }
 
@@ -206,7 +207,9 @@ pub struct ViewRenderer {
     ray_layout: wgpu::BindGroupLayout,
     mesh_layout: wgpu::BindGroupLayout,
     blit_layout: wgpu::BindGroupLayout,
-    slice_pipeline: wgpu::RenderPipeline,
+    /// The slice shader without overlay, with labels, with the preview, with both
+    /// (index: labels + 2 × preview).
+    slice_pipelines: [wgpu::RenderPipeline; 4],
     ray_pipeline: wgpu::RenderPipeline,
     mesh_pipeline: wgpu::RenderPipeline,
     blit_pipeline: wgpu::RenderPipeline,
@@ -300,15 +303,27 @@ fn bind_group(
 
 /// A render pipeline with `vs_main`/`fs_main` of one module; `vertices` and `depth` only
 /// for surfaces (the full-view shaders make their triangle from the vertex index).
+/// What a pipeline draws with: the surface inputs (vertex buffers, depth) and the values of
+/// the shader's pipeline-overridable constants.
+#[derive(Default)]
+struct PipelineInputs<'a> {
+    vertices: &'a [wgpu::VertexBufferLayout<'a>],
+    depth: Option<wgpu::DepthStencilState>,
+    constants: &'a [(&'a str, f64)],
+}
+
 fn pipeline(
     device: &wgpu::Device,
-    label: &str,
-    source: &str,
+    (label, source): (&str, &str),
     layout: &wgpu::BindGroupLayout,
     format: wgpu::TextureFormat,
-    vertices: &[wgpu::VertexBufferLayout<'_>],
-    depth: Option<wgpu::DepthStencilState>,
+    inputs: PipelineInputs<'_>,
 ) -> wgpu::RenderPipeline {
+    let PipelineInputs {
+        vertices,
+        depth,
+        constants,
+    } = inputs;
     let module = device.create_shader_module(wgpu::ShaderModuleDescriptor {
         label: Some(label),
         source: wgpu::ShaderSource::Wgsl(source.into()),
@@ -335,7 +350,10 @@ fn pipeline(
                 blend: None,
                 write_mask: wgpu::ColorWrites::ALL,
             })],
-            compilation_options: Default::default(),
+            compilation_options: wgpu::PipelineCompilationOptions {
+                constants,
+                ..Default::default()
+            },
         }),
         // Surfaces are drawn from both sides (a cut model shows its inside).
         primitive: wgpu::PrimitiveState::default(),
@@ -353,7 +371,13 @@ fn fullscreen_pipeline(
     layout: &wgpu::BindGroupLayout,
     format: wgpu::TextureFormat,
 ) -> wgpu::RenderPipeline {
-    pipeline(device, label, source, layout, format, &[], None)
+    pipeline(
+        device,
+        (label, source),
+        layout,
+        format,
+        PipelineInputs::default(),
+    )
 }
 
 impl ViewRenderer {
@@ -442,13 +466,19 @@ impl ViewRenderer {
             label: Some("blit"),
             entries: &[texture_entry(0, d2, true), sampler_entry(1, true)],
         });
-        let slice_pipeline = fullscreen_pipeline(
-            device,
-            "slice",
-            shaders::SLICE,
-            &slice_layout,
-            target_format,
-        );
+        let slice_pipelines = std::array::from_fn(|variant| {
+            let flag = |bit: usize| if variant & bit != 0 { 1.0 } else { 0.0 };
+            pipeline(
+                device,
+                ("slice", shaders::SLICE),
+                &slice_layout,
+                target_format,
+                PipelineInputs {
+                    constants: &[("LABELS", flag(1)), ("PREVIEW", flag(2))],
+                    ..Default::default()
+                },
+            )
+        });
         let ray_pipeline = fullscreen_pipeline(
             device,
             "raycast",
@@ -475,7 +505,7 @@ impl ViewRenderer {
             ray_layout,
             mesh_layout,
             blit_layout,
-            slice_pipeline,
+            slice_pipelines,
             ray_pipeline,
             mesh_pipeline,
             blit_pipeline,
@@ -865,7 +895,8 @@ impl ViewRenderer {
             ViewDraw::Slice(u) => {
                 if slot.slice.is_some() {
                     queue.write_buffer(&slot.uniforms, 0, bytemuck::bytes_of(u));
-                    slot.painted = Painted::Slice;
+                    let on = |x: f32| usize::from(x > 0.0);
+                    slot.painted = Painted::Slice(on(u.preview[3]) + 2 * on(u.preview[2]));
                 }
             }
             ViewDraw::Scene { scene, camera, .. } => {
@@ -944,9 +975,9 @@ impl ViewRenderer {
         };
         match slot.painted {
             Painted::Nothing => {}
-            Painted::Slice => {
+            Painted::Slice(variant) => {
                 if let Some(bg) = &slot.slice {
-                    pass.set_pipeline(&self.slice_pipeline);
+                    pass.set_pipeline(&self.slice_pipelines[variant]);
                     pass.set_bind_group(0, bg, &[]);
                     pass.draw(0..3, 0..1);
                 }
@@ -1069,21 +1100,23 @@ fn mesh_pipeline(
 ) -> wgpu::RenderPipeline {
     pipeline(
         device,
-        "mesh",
-        shaders::MESH,
+        ("mesh", shaders::MESH),
         layout,
         format,
-        &[wgpu::VertexBufferLayout {
-            array_stride: 28,
-            step_mode: wgpu::VertexStepMode::Vertex,
-            attributes: &wgpu::vertex_attr_array![0 => Float32x3, 1 => Float32x3, 2 => Float32],
-        }],
-        Some(wgpu::DepthStencilState {
-            format: DEPTH_FORMAT,
-            depth_write_enabled: true,
-            depth_compare: wgpu::CompareFunction::Less,
-            stencil: Default::default(),
-            bias: Default::default(),
-        }),
+        PipelineInputs {
+            vertices: &[wgpu::VertexBufferLayout {
+                array_stride: 28,
+                step_mode: wgpu::VertexStepMode::Vertex,
+                attributes: &wgpu::vertex_attr_array![0 => Float32x3, 1 => Float32x3, 2 => Float32],
+            }],
+            depth: Some(wgpu::DepthStencilState {
+                format: DEPTH_FORMAT,
+                depth_write_enabled: true,
+                depth_compare: wgpu::CompareFunction::Less,
+                stencil: Default::default(),
+                bias: Default::default(),
+            }),
+            constants: &[],
+        },
     )
 }

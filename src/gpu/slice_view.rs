@@ -26,7 +26,7 @@ pub struct SliceUniforms {
     pub display: [f32; 4],
     /// Label fill opacity, outline (0/1), view width and height in pixels.
     pub overlay: [f32; 4],
-    /// Threshold preview: low HU, high HU, on (0/1), unused.
+    /// Threshold preview: low HU, high HU, on (0/1); labels drawn at all (0/1).
     pub preview: [f32; 4],
     /// Threshold preview colour (rgb) and opacity.
     pub preview_colour: [f32; 4],
@@ -46,6 +46,8 @@ pub struct Overlay {
     pub preview: Option<[f64; 2]>,
     /// Preview colour, sRGB 0..1.
     pub preview_colour: [f32; 3],
+    /// Whether there are labels to draw (skips the label lookups when not).
+    pub labels: bool,
 }
 
 impl Default for Overlay {
@@ -55,6 +57,7 @@ impl Default for Overlay {
             outline: true,
             preview: None,
             preview_colour: [0.2, 0.95, 0.35],
+            labels: false,
         }
     }
 }
@@ -66,6 +69,7 @@ impl Overlay {
         outline: false,
         preview: None,
         preview_colour: [0.0; 3],
+        labels: false,
     };
 
     fn write(&self, u: &mut SliceUniforms, size_px: [f64; 2]) {
@@ -78,6 +82,7 @@ impl Overlay {
         if let Some([lo, hi]) = self.preview {
             u.preview = [lo as f32, hi as f32, 1.0, 0.0];
         }
+        u.preview[3] = if self.labels { 1.0 } else { 0.0 };
         let [r, g, b] = self.preview_colour;
         u.preview_colour = [r, g, b, 0.35];
     }

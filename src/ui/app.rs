@@ -545,7 +545,12 @@ impl App {
             // Progress bars move while the job runs; its end wakes the window anyway.
             ctx.request_repaint_after(std::time::Duration::from_millis(100));
         }
+        let labels = self
+            .case
+            .as_deref()
+            .is_some_and(|c| !c.session().segmentation().labels().is_empty());
         if let Some(v) = &mut self.viewer {
+            v.overlay.labels = labels;
             let t = self.editor.threshold;
             v.overlay.preview = (self.editor.tool == super::editor::Tool::Threshold && t.preview)
                 .then(|| [f64::from(t.lo), f64::from(t.hi)]);
