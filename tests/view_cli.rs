@@ -128,16 +128,23 @@ fn bench_frames_reports_every_view() {
         "coronal",
         "sagittal",
         "3D volume rendering, interacting",
+        "editor: 2x2, threshold handles moving, preview",
+        "editor: 2x2, one 5 mm stroke per frame",
+        "editor: 2x2, undo of a stroke",
     ] {
         assert!(stdout.contains(v), "{v} missing in\n{stdout}");
     }
     let j: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
     let views = j["views"].as_array().unwrap();
-    assert_eq!(views.len(), 8);
+    assert!((12..=13).contains(&views.len()), "{}", views.len());
     for v in views {
         assert!(v["stats"]["mean_ms"].as_f64().unwrap() > 0.0);
-        assert_eq!(v["stats"]["frames"], 4);
+        let name = v["view"].as_str().unwrap_or_default();
+        // Undo runs every tenth stroke; the background row lasts as long as the job.
+        if !name.contains("undo") && !name.contains("while") {
+            assert_eq!(v["stats"]["frames"], 4, "{name}");
+        }
     }
 }
 

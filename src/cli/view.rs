@@ -452,6 +452,12 @@ fn bench(
         );
         rows.push(serde_json::json!({"view": name, "stats": s}));
     }
+    if a.only
+        .as_ref()
+        .is_none_or(|o| "editor".contains(o.as_str()) || o.contains("editor"))
+    {
+        rows.extend(bench_editor(&mut h, &mut app, n)?);
+    }
     if let Some(j) = &a.json {
         super::write_json(
             j,
@@ -465,6 +471,152 @@ fn bench(
         )?;
     }
     Ok(())
+}
+
+/// Times the editor's frames: the threshold preview while its handles move (against the
+/// same frames without the preview), painting one stroke per frame, undoing a stroke,
+/// and frames while an operation computes in the background.
+fn bench_editor(
+    h: &mut Headless,
+    app: &mut App,
+    n: usize,
+) -> Result<Vec<serde_json::Value>, Error> {
+    use crate::ui::command::UiCommand;
+    use crate::ui::editor::Tool;
+    let scratch =
+        std::env::temp_dir().join(format!("hounsfield-view-bench-{}", std::process::id()));
+    std::fs::create_dir_all(&scratch)
+        .map_err(|e| Error::Failed(format!("cannot create {}: {e}", scratch.display())))?;
+    struct Cleanup(PathBuf);
+    impl Drop for Cleanup {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
+    }
+    let _cleanup = Cleanup(scratch.clone());
+    let run = |app: &mut App, c: UiCommand| -> Result<(), Error> {
+        app.execute(c).map_err(Error::Failed)?;
+        app.finish_job();
+        Ok(())
+    };
+    run(
+        app,
+        UiCommand::NewCase {
+            folder: scratch.clone(),
+            name: "bench".into(),
+            purpose: crate::case::record::Purpose {
+                category: crate::case::record::PurposeCategory::Other,
+                text: "frame benchmark".into(),
+            },
+            operator: "bench".into(),
+        },
+    )?;
+    if app
+        .case
+        .as_ref()
+        .is_some_and(|c| !c.unacknowledged().is_empty())
+    {
+        run(app, UiCommand::Acknowledge)?;
+    }
+    run(
+        app,
+        UiCommand::ThresholdPreset {
+            preset: "bone".into(),
+        },
+    )?;
+    run(app, UiCommand::ApplyThreshold)?;
+    app.prefs.layout = Layout::Grid2x2;
+    let mut rows = Vec::new();
+    let mut report = |name: &str, times: &[std::time::Duration]| {
+        let s = FrameStats::of(times);
+        let max = times
+            .iter()
+            .map(|t| t.as_secs_f64() * 1000.0)
+            .fold(0.0, f64::max);
+        println!(
+            "  {name:<50} mean {:>7.2} ms  p95 {:>7.2} ms  max {max:>7.2} ms  ({:.1} fps)",
+            s.mean_ms, s.p95_ms, s.fps
+        );
+        rows.push(serde_json::json!({"view": name, "stats": s, "max_ms": max}));
+    };
+    for preview in [false, true] {
+        app.editor.tool = Tool::Threshold;
+        app.editor.threshold.preview = preview;
+        for _ in 0..3 {
+            h.frame(app).map_err(render_error)?;
+        }
+        let mut times = Vec::with_capacity(n);
+        for f in 0..n {
+            // A drag of the low handle back and forth between 150 and 450 HU.
+            let t = (f % 60) as i32;
+            app.editor.threshold.lo = 150 + 10 * if t < 30 { t } else { 60 - t };
+            times.push(h.frame(app).map_err(render_error)?);
+        }
+        report(
+            if preview {
+                "editor: 2x2, threshold handles moving, preview"
+            } else {
+                "editor: 2x2, threshold handles moving, no preview"
+            },
+            &times,
+        );
+    }
+    // Painting: a 5 mm stroke applied, logged, saved and drawn every frame.
+    app.editor.tool = Tool::Brush;
+    let centre = app.viewer.as_ref().map(|v| v.cursor).unwrap_or_default();
+    let mut times = Vec::with_capacity(n);
+    let mut undo_ms = Vec::new();
+    for f in 0..n {
+        let a = f as f64 * 0.2;
+        let p = |d: f64| {
+            [
+                centre.x + 30.0 * (a + d).cos(),
+                centre.y + 30.0 * (a + d).sin(),
+                centre.z,
+            ]
+        };
+        let t0 = std::time::Instant::now();
+        app.execute(UiCommand::Stroke {
+            view: "axial".into(),
+            points_mm: vec![p(0.0), p(0.1)],
+            radius_mm: Some(5.0),
+            mode: None,
+            shape: None,
+        })
+        .map_err(Error::Failed)?;
+        h.frame(app).map_err(render_error)?;
+        times.push(t0.elapsed());
+        // Every tenth stroke is undone (and the last, so a short run measures one too).
+        if f % 10 == 9 || (n < 10 && f + 1 == n) {
+            let t0 = std::time::Instant::now();
+            app.execute(UiCommand::Undo).map_err(Error::Failed)?;
+            h.frame(app).map_err(render_error)?;
+            undo_ms.push(t0.elapsed());
+        }
+    }
+    report(
+        "editor: 2x2, one 5 mm stroke per frame (apply + draw)",
+        &times,
+    );
+    report("editor: 2x2, undo of a stroke (undo + draw)", &undo_ms);
+    // Frames while keep-largest computes on a worker.
+    app.editor.tool = Tool::Navigate;
+    app.execute(UiCommand::Apply {
+        op: serde_json::json!({"op": "keep_largest", "connectivity": 26}),
+    })
+    .map_err(Error::Failed)?;
+    let mut times = Vec::new();
+    while app.job.is_some() && times.len() < 100_000 {
+        if let Some(v) = &mut app.viewer {
+            v.step_slice(0, if times.len() % 40 < 20 { 1 } else { -1 });
+        }
+        times.push(h.frame(app).map_err(render_error)?);
+    }
+    h.frame(app).map_err(render_error)?;
+    if !times.is_empty() {
+        report("editor: 2x2, scrolling while keep_largest runs", &times);
+    }
+    Ok(rows)
 }
 
 struct WindowApp {
