@@ -165,6 +165,10 @@ pub struct ModelState {
     pub reconstruction: Option<usize>,
     /// The thin region picked in the list.
     pub picked_thin: Option<usize>,
+    /// The exports' states as last checked: journal length, when, and (path, state)
+    /// lines. Checking hashes every file, so it is redone when the journal grows or
+    /// every few seconds (a file changed outside), not every frame.
+    pub export_lines: Option<(usize, std::time::Instant, Vec<String>)>,
 }
 
 /// HU histogram of the volume: the engine's own (one count per i16 value), so the Otsu and
@@ -278,6 +282,7 @@ impl Default for Editor {
                 export_name: "model".into(),
                 reconstruction: None,
                 picked_thin: None,
+                export_lines: None,
             },
             histogram: None,
             new_label: String::new(),

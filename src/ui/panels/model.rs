@@ -241,11 +241,32 @@ impl App {
             });
         }
         if let Some(c) = self.case.as_deref() {
-            let states = c.files().export_states();
-            if !states.is_empty() {
+            let events = c.files().events.len();
+            let stale = self
+                .editor
+                .model
+                .export_lines
+                .as_ref()
+                .is_none_or(|(n, at, _)| {
+                    *n != events || at.elapsed() > std::time::Duration::from_secs(5)
+                });
+            if stale {
+                let lines = c
+                    .files()
+                    .export_states()
+                    .iter()
+                    .rev()
+                    .take(8)
+                    .map(|(_, x, s)| format!("{} — {}", x.path, s.as_str()))
+                    .collect();
+                self.editor.model.export_lines = Some((events, std::time::Instant::now(), lines));
+            }
+            if let Some((_, _, lines)) = &self.editor.model.export_lines
+                && !lines.is_empty()
+            {
                 ui.small("Exports of this case:");
-                for (_, x, s) in states.iter().rev().take(8) {
-                    ui.small(format!("{} — {}", x.path, s.as_str()));
+                for l in lines {
+                    ui.small(l);
                 }
             }
         }
