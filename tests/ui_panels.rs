@@ -153,10 +153,37 @@ fn the_readme_lists_every_binding() {
     for (k, a) in hounsfield::ui::help::SLICE_BINDINGS
         .iter()
         .chain(hounsfield::ui::help::VIEW3D_BINDINGS)
+        .chain(hounsfield::ui::help::EDITOR_BINDINGS)
     {
         assert!(
             readme.contains(&format!("| {k} | {a} |")),
             "README lacks the binding `{k}` → `{a}`"
+        );
+    }
+}
+
+/// The script commands are a public contract: every one is in the README's table (serde
+/// lists the names it knows when it meets one it does not).
+#[test]
+fn the_readme_lists_every_script_command() {
+    let readme = std::fs::read_to_string(common::repo().join("README.md")).unwrap();
+    let err = hounsfield::ui::command::UiCommand::parse(&serde_json::json!({"cmd": "no-such"}))
+        .unwrap_err();
+    let (_, names) = err
+        .split_once("expected one of")
+        .expect("serde lists the commands");
+    let names: Vec<&str> = names
+        .split(',')
+        .map(|n| n.trim().trim_matches(|c| c == '`' || c == ' ' || c == '.'))
+        .filter(|n| !n.is_empty())
+        .collect();
+    assert!(names.len() >= 25, "{names:?}");
+    for n in names {
+        assert!(
+            readme.contains(&format!("| `{n}` |"))
+                || readme.contains(&format!("| `{n}`, `"))
+                || readme.contains(&format!(", `{n}` |")),
+            "README lacks the script command `{n}`"
         );
     }
 }

@@ -262,6 +262,7 @@ impl App {
                 for (title, list) in [
                     ("Slice views", super::help::SLICE_BINDINGS),
                     ("3D view", super::help::VIEW3D_BINDINGS),
+                    ("Editing", super::help::EDITOR_BINDINGS),
                 ] {
                     ui.strong(title);
                     egui::Grid::new(title).striped(true).show(ui, |ui| {

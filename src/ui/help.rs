@@ -30,3 +30,32 @@ pub const VIEW3D_BINDINGS: &[(&str, &str)] = &[
     ("Middle drag or right drag", "pan"),
     ("Double click", "maximise the view / back to the layout"),
 ];
+
+/// (input, action) pairs of the editing tools (with a case open).
+pub const EDITOR_BINDINGS: &[(&str, &str)] = &[
+    (
+        "Left drag (Brush)",
+        "paint or erase one stroke (one operation)",
+    ),
+    ("Left click (Brush)", "one dab"),
+    ("Shift+wheel, `[` / `]` (Brush)", "smaller / larger brush"),
+    (
+        "Left click (Lasso, Scissors)",
+        "add a polygon vertex; double click or Enter closes it",
+    ),
+    ("Escape", "drop the polygon or stroke in progress"),
+    (
+        "Left click (Seed)",
+        "add a seed for region growing or islands",
+    ),
+    (
+        "Ctrl+Z / Ctrl+Shift+Z",
+        "undo / redo (the button says what)",
+    ),
+    (
+        "V or Enter (Verify)",
+        "confirm this slice and go to the next",
+    ),
+    ("F (Verify)", "flag this slice with the note"),
+    ("Arrow up / down (Verify)", "move without confirming"),
+];
