@@ -119,6 +119,12 @@ mod tests {
             },
         );
         assert_eq!(job.wait(), Some(45));
+        // The waker runs just after the result is sent (so a woken window always finds it):
+        // give the worker a moment to get there.
+        let t0 = Instant::now();
+        while !woke.load(Ordering::SeqCst) && t0.elapsed().as_secs() < 10 {
+            std::thread::sleep(std::time::Duration::from_millis(1));
+        }
         assert!(woke.load(Ordering::SeqCst));
     }
 
