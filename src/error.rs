@@ -34,9 +34,12 @@ impl From<crate::dicom::LoadError> for Error {
     fn from(e: crate::dicom::LoadError) -> Self {
         use crate::dicom::LoadError as L;
         match e {
-            L::NotLoadable { .. } | L::BadSpacing(_) | L::Slices { .. } | L::TooLarge { .. } => {
-                Self::BadInput(e.to_string())
-            }
+            L::NotLoadable { .. }
+            | L::BadSpacing(_)
+            | L::Slices { .. }
+            | L::TooLarge { .. }
+            | L::ResampledTooLarge { .. }
+            | L::GapTooLarge { .. } => Self::BadInput(e.to_string()),
             L::Cancelled => Self::Failed(e.to_string()),
         }
     }

@@ -55,6 +55,8 @@ pub enum FindingCode {
     HuClamped,
     /// The source carries no acquisition protocol (a NIfTI volume).
     AcquisitionUnknown,
+    /// Images without Rescale Intercept or Modality LUT: stored values taken as HU.
+    RescaleMissing,
 }
 
 impl FindingCode {
@@ -78,11 +80,12 @@ impl FindingCode {
             Self::MetalArtefactSuspected => "metal-artefact-suspected",
             Self::HuClamped => "hu-clamped",
             Self::AcquisitionUnknown => "acquisition-unknown",
+            Self::RescaleMissing => "rescale-missing",
         }
     }
 
     /// Every code, in declaration order.
-    pub const ALL: [FindingCode; 17] = [
+    pub const ALL: [FindingCode; 18] = [
         Self::SliceDistanceAbove1mm,
         Self::VariableSliceDistance,
         Self::MissingSlices,
@@ -100,6 +103,7 @@ impl FindingCode {
         Self::MetalArtefactSuspected,
         Self::HuClamped,
         Self::AcquisitionUnknown,
+        Self::RescaleMissing,
     ];
 
     /// The code written as `text`, if it is one.
@@ -166,6 +170,16 @@ pub mod limits {
     pub const MISSING_GAP_RATIO: f64 = 1.5;
     /// Positions closer than this (mm, along the normal) are the same slice.
     pub const DUPLICATE_DISTANCE_MM: f64 = 0.01;
+    /// Resampled slice distances below this (mm) describe no CT (the thinnest
+    /// reconstructions are ~0.25 mm) and multiply the volume for nothing.
+    pub const MIN_OUTPUT_SLICE_DISTANCE_MM: f64 = 0.1;
+    /// Resampled slice distances above this (mm) discard most of any head CT.
+    pub const MAX_OUTPUT_SLICE_DISTANCE_MM: f64 = 20.0;
+    /// A gap is interpolated only when it spans at most this many median distances ...
+    pub const MAX_INTERPOLATED_GAP_RATIO: f64 = 5.0;
+    /// ... and at most this many mm (beyond, the "slices" would be invented anatomy); one
+    /// missing slice (two median distances) is always interpolated.
+    pub const MAX_INTERPOLATED_GAP_MM: f64 = 10.0;
     /// Tilt below this (degrees) is rounding in IPP, not tilt: 0.01 mm over 100 mm is
     /// 0.006°.
     pub const TILT_TOLERANCE_DEG: f64 = 0.05;

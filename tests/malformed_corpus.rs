@@ -119,3 +119,160 @@ fn every_malformed_file_is_reported_and_valid_files_still_import() {
         "largest allocation {largest} bytes"
     );
 }
+
+/// A stray slice 2 m away, an absurd requested slice distance, and an output above the cap
+/// are refused with a reason before the volume is allocated (before: 2,001 slices of
+/// invented anatomy, or an allocation that aborts).
+#[test]
+fn resample_bombs_are_refused_before_any_large_allocation() {
+    use common::series::{sample_volume, straight_slices, write_series};
+    let v = sample_volume();
+    let spacing = v.geometry.spacing.col;
+    let scan_one = |dir: &std::path::Path| {
+        let r = scan_path(dir, &ImportOptions::default()).expect("scan");
+        assert_eq!(r.series.len(), 1);
+        r
+    };
+    let far = tempfile::tempdir().unwrap();
+    let mut depths: Vec<f64> = (0..30).map(f64::from).collect();
+    depths.push(2000.0);
+    write_series(far.path(), &straight_slices(&v, &depths), spacing, None);
+    let close = tempfile::tempdir().unwrap();
+    let mut depths: Vec<f64> = (0..30).map(f64::from).collect();
+    depths.insert(11, 10.02);
+    write_series(close.path(), &straight_slices(&v, &depths), spacing, None);
+    drop(v);
+
+    let far_report = scan_one(far.path());
+    let close_report = scan_one(close.path());
+    LARGEST.store(0, Ordering::Relaxed);
+    let err = load(&far_report.series[0], &LoadOptions::default(), None)
+        .expect_err("a 1971 mm gap is not interpolated")
+        .to_string();
+    assert!(
+        err.contains("1971.00 mm apart") && err.contains("cannot be interpolated honestly"),
+        "{err}"
+    );
+    let err = load(
+        &close_report.series[0],
+        &LoadOptions {
+            slice_distance_mm: Some(1e-4),
+            ..Default::default()
+        },
+        None,
+    )
+    .expect_err("0.0001 mm is refused")
+    .to_string();
+    assert!(err.contains("invalid slice distance"), "{err}");
+    // The raw stack (31 slices) fits the cap; resampled at 0.1 mm (291 slices) it does not.
+    let raw = 31 * 256 * 256 * 2;
+    let err = load(
+        &close_report.series[0],
+        &LoadOptions {
+            slice_distance_mm: Some(0.1),
+            max_volume_bytes: 4 * raw,
+            ..Default::default()
+        },
+        None,
+    )
+    .expect_err("the resampled output is capped")
+    .to_string();
+    assert!(
+        err.contains("resampled at 0.1 mm") && err.contains("choose a larger slice distance"),
+        "{err}"
+    );
+    let largest = LARGEST.load(Ordering::Relaxed);
+    assert!(
+        largest < ALLOCATION_CAP,
+        "largest allocation {largest} bytes"
+    );
+    // The command line says the same and exits 2.
+    let out = far.path().join("out.nii.gz");
+    let (code, _, stderr) =
+        common::hounsfield(&["convert", common::s(far.path()), "--out", common::s(&out)]);
+    assert_eq!(code, 2, "{stderr}");
+    assert!(
+        stderr.contains("cannot be interpolated honestly"),
+        "{stderr}"
+    );
+    assert!(!out.exists());
+    let (code, _, stderr) = common::hounsfield(&[
+        "convert",
+        common::s(close.path()),
+        "--out",
+        common::s(&out),
+        "--slice-distance",
+        "1e-4",
+    ]);
+    assert_eq!(code, 2, "{stderr}");
+    assert!(stderr.contains("0.1 to 20 mm"), "{stderr}");
+}
+
+/// Before: "no volume series found; the series are: (none)", with no word on why.
+#[test]
+fn a_folder_of_unusable_files_says_why_each_was_skipped() {
+    let corpus = common::repo().join("tests/malformed");
+    let dir = tempfile::tempdir().unwrap();
+    for name in ["jpeg-ls-unsupported.dcm", "not-dicom.txt", "empty.dcm"] {
+        std::fs::copy(corpus.join(name), dir.path().join(name)).unwrap();
+    }
+    let out = dir.path().join("out.nii.gz");
+    let (code, _, err) =
+        common::hounsfield(&["convert", common::s(dir.path()), "--out", common::s(&out)]);
+    assert_eq!(code, 2, "{err}");
+    assert!(
+        err.contains("every one of the 3 files was skipped"),
+        "{err}"
+    );
+    assert!(err.contains("jpeg-ls-unsupported.dcm"), "{err}");
+    assert!(err.contains("not-dicom.txt"), "{err}");
+    assert!(err.contains("gdcmconv --raw"), "{err}");
+}
+
+/// The hostile NIfTI corpus (tests/malformed-nifti, made by its make-corpus.py): every
+/// broken file is refused with a reason, the legal variations (big-endian, metres,
+/// micrometres) read as the same volume, and nothing allocates what a header claims.
+#[test]
+fn hostile_nifti_files_are_refused_and_legal_variants_read_alike() {
+    use hounsfield::io::nifti::read_volume;
+    let corpus = common::repo().join("tests/malformed-nifti");
+    let expected: BTreeMap<String, String> =
+        serde_json::from_str(&std::fs::read_to_string(corpus.join("expected.json")).unwrap())
+            .unwrap();
+    assert!(expected.len() >= 12);
+    let valid = read_volume(&corpus.join("valid.nii")).expect("the valid file reads");
+    LARGEST.store(0, Ordering::Relaxed);
+    for (name, want) in &expected {
+        let r = read_volume(&corpus.join(name));
+        match want.strip_prefix("ok: ") {
+            Some(what) => {
+                let v = r.unwrap_or_else(|e| panic!("{name} ({what}): {e}"));
+                assert_eq!(v.hu, valid.hu, "{name}: voxels");
+                let (g, w) = (v.geometry, valid.geometry);
+                assert!(
+                    (g.origin.0 - w.origin.0).length() < 1e-3
+                        && (g.spacing.col - w.spacing.col).abs() < 1e-6
+                        && (g.spacing.row - w.spacing.row).abs() < 1e-6
+                        && (g.spacing.slice - w.spacing.slice).abs() < 1e-6,
+                    "{name}: {g:?} vs {w:?}"
+                );
+            }
+            None => {
+                let e = r.err().map(|e| e.to_string().to_lowercase());
+                assert!(
+                    e.as_deref().is_some_and(|e| e.contains(want.as_str())),
+                    "{name}: expected an error with `{want}`, got {e:?}"
+                );
+            }
+        }
+    }
+    let largest = LARGEST.load(Ordering::Relaxed);
+    assert!(
+        largest < ALLOCATION_CAP,
+        "largest allocation {largest} bytes"
+    );
+    // The command line: exit 2 with the reason.
+    let (code, _, err) = common::hounsfield(&["info", common::s(&corpus.join("zip-bomb.nii.gz"))]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("exceed the limit"), "{err}");
+}

@@ -154,3 +154,27 @@ fn a_dicomdir_is_followed_to_its_images() {
     assert_eq!(series_by_number(&j, 203)[0]["images"], 140);
     assert_eq!(j["series"].as_array().map(Vec::len), Some(8));
 }
+
+/// Before: File IDs were matched case-sensitively, so a disc mounted with lower-case names
+/// imported nothing from its DICOMDIR.
+#[test]
+fn a_dicomdir_on_a_lower_case_copy_still_finds_its_images() {
+    let Some(root) = phantom() else { return };
+    let src = root.join("S21570/S2010");
+    let dir = tempfile::tempdir().unwrap();
+    let dst = dir.path().join("s21570/s2010");
+    std::fs::create_dir_all(&dst).unwrap();
+    let mut n = 0;
+    for e in std::fs::read_dir(&src).unwrap() {
+        let p = e.unwrap().path();
+        let name = p.file_name().unwrap().to_string_lossy().to_lowercase();
+        std::fs::copy(&p, dst.join(&name)).unwrap();
+        n += 1;
+    }
+    let (code, out, err) =
+        hounsfield(&["info", "--json", "--headers-only", s(&dst.join("dirfile"))]);
+    assert_eq!(code, 0, "{err}");
+    let j: Value = serde_json::from_str(&out).unwrap();
+    // Every file but the index itself is an image of the 5 mm series.
+    assert_eq!(series_by_number(&j, 201)[0]["images"], n - 1, "{out}");
+}

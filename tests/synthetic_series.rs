@@ -5,61 +5,16 @@
 
 mod common;
 
+use common::series::{sample_volume, straight_slices, write_series};
+
 use glam::DVec3;
-use hounsfield::dicom::write::{CtSlice, write_ct_slice};
 use hounsfield::dicom::{ImportOptions, LoadOptions, ScanReport, load, scan_path};
 use hounsfield::feasibility::FindingCode;
-use hounsfield::geom::{LpsDirection, LpsPointMm, VoxelIndex};
+use hounsfield::geom::{LpsPointMm, VoxelIndex};
 use hounsfield::volume::Volume;
 use hounsfield::volume::resample::sample_at;
 use ndarray::{Array2, Axis, s};
 use std::path::Path;
-
-fn sample_volume() -> Volume {
-    let report = scan_path(&common::sample(), &ImportOptions::default()).expect("sample scans");
-    let series = report.volumes()[0];
-    load(series, &LoadOptions::default(), None)
-        .expect("sample loads")
-        .volume
-}
-
-/// Writes slices `(position, pixels)` as one series into `dir`.
-fn write_series(
-    dir: &Path,
-    slices: &[(LpsPointMm, Array2<i16>)],
-    spacing: f64,
-    tilt_tag: Option<f64>,
-) {
-    for (k, (pos, px)) in slices.iter().enumerate() {
-        let (rows, cols) = px.dim();
-        let data = px
-            .as_standard_layout()
-            .to_owned()
-            .into_raw_vec_and_offset()
-            .0;
-        let sop = format!("2.25.1000{k}");
-        write_ct_slice(
-            &dir.join(format!("IM{k:04}.dcm")),
-            &CtSlice {
-                study_uid: "2.25.77",
-                series_uid: "2.25.78",
-                sop_uid: &sop,
-                series_number: 7,
-                instance_number: k as i32 + 1,
-                position: *pos,
-                col_dir: LpsDirection::X,
-                row_dir: LpsDirection::Y,
-                pixel_spacing_mm: [spacing, spacing],
-                rows: rows as u16,
-                columns: cols as u16,
-                hu: &data,
-                gantry_tilt_deg: tilt_tag,
-                study_date: "20260101",
-            },
-        )
-        .expect("slice written");
-    }
-}
 
 fn scan(dir: &Path) -> ScanReport {
     scan_path(dir, &ImportOptions::default()).expect("scan")
@@ -205,19 +160,6 @@ fn fractional_tilt_on_a_linear_ramp_is_exact_at_every_original_pixel() {
     assert!(checked > n * rows * cols * 3 / 4, "checked {checked}");
 }
 
-fn straight_slices(v: &Volume, depths: &[f64]) -> Vec<(LpsPointMm, Array2<i16>)> {
-    depths
-        .iter()
-        .enumerate()
-        .map(|(k, z)| {
-            (
-                LpsPointMm::new(-100.0, -80.0, 700.0 + z),
-                v.hu.index_axis(Axis(0), 20 + k).to_owned(),
-            )
-        })
-        .collect()
-}
-
 #[test]
 fn a_removed_slice_gives_missing_slices_and_an_interpolated_uniform_volume() {
     let v = sample_volume();
@@ -317,4 +259,62 @@ fn mixed_spacing_is_reported_and_resampled_to_uniform() {
     )
     .unwrap();
     assert_eq!(out.volume.dims()[0], 27);
+}
+
+#[test]
+fn a_close_pair_does_not_set_the_output_slice_distance() {
+    // Two slices 0.02 mm apart in a 1 mm series: the default used to be the smallest
+    // distance, asking for 50 times the slices.
+    let v = sample_volume();
+    let mut depths: Vec<f64> = (0..20).map(f64::from).collect();
+    depths.insert(6, 5.02);
+    let dir = tempfile::tempdir().unwrap();
+    write_series(
+        dir.path(),
+        &straight_slices(&v, &depths),
+        v.geometry.spacing.col,
+        None,
+    );
+    let report = scan(dir.path());
+    let out = load(&report.series[0], &LoadOptions::default(), None).unwrap();
+    let rec = out.resampling.expect("non-uniform: resampled");
+    let dz = out.volume.geometry.spacing.slice;
+    assert!((0.98 - 1e-9..=1.0 + 1e-9).contains(&dz), "dz {dz}");
+    assert!(out.volume.dims()[0] <= 21, "{:?}", out.volume.dims());
+    assert!(
+        rec.slice_distance_rule.contains("half the median"),
+        "{}",
+        rec.slice_distance_rule
+    );
+}
+
+#[test]
+fn images_without_rescale_intercept_are_reported() {
+    let v = sample_volume();
+    let depths: Vec<f64> = (0..12).map(f64::from).collect();
+    let dir = tempfile::tempdir().unwrap();
+    write_series(
+        dir.path(),
+        &straight_slices(&v, &depths),
+        v.geometry.spacing.col,
+        None,
+    );
+    assert!(!codes(&scan(dir.path())).contains(&FindingCode::RescaleMissing));
+    let mut files: Vec<_> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    files.sort();
+    for p in &files[..3] {
+        let mut obj = dicom_object::open_file(p).unwrap();
+        obj.remove_element(dicom_dictionary_std::tags::RESCALE_INTERCEPT);
+        obj.write_to_file(p).unwrap();
+    }
+    let report = scan(dir.path());
+    let f = report.series[0]
+        .findings
+        .iter()
+        .find(|f| f.code == FindingCode::RescaleMissing)
+        .expect("reported");
+    assert!(f.message.starts_with("3 of 12 images"), "{}", f.message);
 }

@@ -120,13 +120,10 @@ pub fn select<'a>(
                 .collect();
             match vols.as_slice() {
                 [one] => Ok(one),
+                [] if report.series.is_empty() => Err(SourceError::Input(nothing_usable(report))),
                 [] => Err(SourceError::Input(format!(
                     "no volume series found; the series are:\n{}",
-                    if report.series.is_empty() {
-                        "  (none)".to_string()
-                    } else {
-                        choices()
-                    }
+                    choices()
                 ))),
                 _ => Err(SourceError::Input(format!(
                     "{} volume series found; choose one with --series:\n{}",
@@ -136,6 +133,34 @@ pub fn select<'a>(
             }
         }
     }
+}
+
+/// Why a scan found no series at all: the skip reasons, most frequent first, each with a
+/// file it applies to, and what to do.
+fn nothing_usable(report: &ScanReport) -> String {
+    let mut by_reason: std::collections::BTreeMap<&str, (usize, &Path)> = Default::default();
+    for f in &report.skipped {
+        by_reason.entry(f.reason.as_str()).or_insert((0, &f.path)).0 += 1;
+    }
+    if by_reason.is_empty() {
+        return "no DICOM images were found there: give the folder that holds the series (or its DICOMDIR)".into();
+    }
+    let mut rows: Vec<_> = by_reason.into_iter().collect();
+    rows.sort_by(|a, b| b.1.0.cmp(&a.1.0).then(a.0.cmp(b.0)));
+    let mut out = format!(
+        "no series could be read: every one of the {} files was skipped:",
+        report.skipped.len()
+    );
+    for (reason, (n, example)) in rows.iter().take(8) {
+        out.push_str(&format!("\n  {n} × {reason} (e.g. {})", example.display()));
+    }
+    if rows.len() > 8 {
+        out.push_str(&format!("\n  … and {} other reasons", rows.len() - 8));
+    }
+    out.push_str(
+        "\nGive the folder that holds the CT images; compressed files whose transfer syntax is not supported can be converted to an uncompressed one first (e.g. `gdcmconv --raw` or `dcmdjpeg`).",
+    );
+    out
 }
 
 /// The folder a path's files are recorded relative to: the path itself when a folder,

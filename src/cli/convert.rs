@@ -53,12 +53,9 @@ pub fn run(a: &ConvertArgs) -> Result<(), Error> {
             a.out.display()
         )));
     }
-    if let Some(dz) = a.slice_distance
-        && !(dz.is_finite() && dz > 0.0)
-    {
-        return Err(Error::BadInput(format!(
-            "--slice-distance {dz} must be a positive number of mm"
-        )));
+    if let Some(dz) = a.slice_distance {
+        LoadOptions::check_slice_distance(dz)
+            .map_err(|e| Error::BadInput(format!("--slice-distance: {e}")))?;
     }
     super::check_out_dir(&a.out)?;
     let opts = a.import.options()?;

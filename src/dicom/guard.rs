@@ -93,6 +93,18 @@ fn fmt_tag(t: Tag) -> String {
 /// Checks the bytes of a whole file. On success the meta information is returned and the
 /// data set is known to be structurally sound: every declared length fits in the file,
 /// every sequence and item is terminated, and nesting stays within the limit.
+/// The File Meta Information alone (transfer syntax, SOP class) from the start of a file:
+/// enough to tell a DICOMDIR without reading, or checking, the rest.
+pub fn meta_only(prefix: &[u8], limits: &GuardLimits) -> Result<MetaInfo, FileError> {
+    if prefix.len() < 132 || &prefix[128..132] != b"DICM" {
+        return Err(FileError::NotDicom(
+            "no \"DICM\" marker at byte 128 (not a DICOM Part 10 file)".into(),
+        ));
+    }
+    let (meta, _) = Walker::new(prefix, Encoding::ExplicitLe, limits.max_depth).meta(132)?;
+    Ok(meta)
+}
+
 pub fn check(bytes: &[u8], limits: &GuardLimits) -> Result<MetaInfo, FileError> {
     if bytes.is_empty() {
         return Err(FileError::Empty);

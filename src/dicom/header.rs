@@ -64,6 +64,8 @@ pub struct ImageHeader {
     pub has_pixel_data: bool,
     /// Whether Lossy Image Compression (0028,2110) is "01".
     pub lossy_flag: bool,
+    /// Rescale Intercept or a Modality LUT is present (else stored values are taken as HU).
+    pub hu_mapping_given: bool,
     /// Gantry/Detector Tilt, degrees.
     pub gantry_tilt_deg: Option<f64>,
     /// X-Ray Tube Current, mA.
@@ -143,6 +145,16 @@ pub fn read_checked(path: &Path, limits: &GuardLimits) -> Result<(Vec<u8>, MetaI
     let bytes = std::fs::read(path).map_err(|e| FileError::Io(e.to_string()))?;
     let meta = guard::check(&bytes, limits)?;
     Ok((bytes, meta))
+}
+
+/// The File Meta Information of a file, reading only its first 64 KiB.
+pub fn read_meta(path: &Path, limits: &GuardLimits) -> Result<MetaInfo, FileError> {
+    use std::io::Read;
+    let mut prefix = Vec::with_capacity(64 << 10);
+    std::fs::File::open(path)
+        .and_then(|f| f.take(64 << 10).read_to_end(&mut prefix))
+        .map_err(|e| FileError::Io(e.to_string()))?;
+    guard::meta_only(&prefix, limits)
 }
 
 /// Parses checked bytes with dicom-object, up to (not including) the pixel data when
@@ -258,6 +270,8 @@ pub fn extract(path: &Path, obj: &DefaultDicomObject, meta: &MetaInfo) -> ImageH
         photometric: text(obj, tags::PHOTOMETRIC_INTERPRETATION).unwrap_or_default(),
         has_pixel_data: meta.pixel_data.is_some(),
         lossy_flag: text(obj, tags::LOSSY_IMAGE_COMPRESSION).as_deref() == Some("01"),
+        hu_mapping_given: obj.get(tags::RESCALE_INTERCEPT).is_some()
+            || obj.get(tags::MODALITY_LUT_SEQUENCE).is_some(),
         gantry_tilt_deg: number(obj, tags::GANTRY_DETECTOR_TILT),
         tube_current_ma: number(obj, tags::X_RAY_TUBE_CURRENT),
         exposure_mas: number(obj, tags::EXPOSURE),

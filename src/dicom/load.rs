@@ -45,8 +45,46 @@ pub enum LoadError {
         limit: u64,
     },
     /// A resampling parameter is invalid.
-    #[error("invalid slice distance {0} mm: give a positive number of millimetres")]
+    #[error(
+        "invalid slice distance {0} mm: give {min} to {max} mm",
+        min = feasibility::limits::MIN_OUTPUT_SLICE_DISTANCE_MM,
+        max = feasibility::limits::MAX_OUTPUT_SLICE_DISTANCE_MM
+    )]
     BadSpacing(f64),
+    /// The resampled volume would exceed the memory cap.
+    #[error(
+        "series {id}: resampled at {dz_mm} mm the volume would be {} × {} × {} voxels ({bytes} bytes), above the limit of {limit} bytes; choose a larger slice distance",
+        dims[2], dims[1], dims[0]
+    )]
+    ResampledTooLarge {
+        /// Series selector.
+        id: String,
+        /// Output slice distance, mm.
+        dz_mm: f64,
+        /// Output `[slices, rows, columns]`.
+        dims: [usize; 3],
+        /// Needed.
+        bytes: u64,
+        /// Cap.
+        limit: u64,
+    },
+    /// Two neighbouring slices lie too far apart to interpolate between them.
+    #[error(
+        "series {id}: slices {k} and {} lie {gap_mm:.2} mm apart (median distance {median_mm:.3} mm); more than {limit_mm:.2} mm cannot be interpolated honestly — check the Image Position (Patient) of those files, remove the stray slice, or load without resampling",
+        k + 1
+    )]
+    GapTooLarge {
+        /// Series selector.
+        id: String,
+        /// Index (from 0, in stack order) of the slice before the gap.
+        k: usize,
+        /// The gap, mm.
+        gap_mm: f64,
+        /// Median slice distance, mm.
+        median_mm: f64,
+        /// Widest gap interpolated, mm.
+        limit_mm: f64,
+    },
     /// Cancelled by the caller.
     #[error("cancelled")]
     Cancelled,
@@ -59,7 +97,8 @@ pub struct LoadOptions {
     pub limits: GuardLimits,
     /// Resample irregular stacks (tilt, variable distance) onto a regular grid.
     pub resample: bool,
-    /// Output slice distance when resampling; default: the smallest measured distance.
+    /// Output slice distance when resampling; default:
+    /// [`resample::default_slice_distance`].
     pub slice_distance_mm: Option<f64>,
     /// Largest volume accepted, bytes.
     pub max_volume_bytes: u64,
@@ -71,7 +110,23 @@ impl Default for LoadOptions {
             limits: GuardLimits::default(),
             resample: true,
             slice_distance_mm: None,
-            max_volume_bytes: 8 << 30,
+            max_volume_bytes: crate::volume::MAX_VOLUME_BYTES,
+        }
+    }
+}
+
+impl LoadOptions {
+    /// Refuses a requested output slice distance outside
+    /// [`feasibility::limits::MIN_OUTPUT_SLICE_DISTANCE_MM`] ..
+    /// [`feasibility::limits::MAX_OUTPUT_SLICE_DISTANCE_MM`] (or not a number).
+    pub fn check_slice_distance(dz_mm: f64) -> Result<(), LoadError> {
+        use feasibility::limits::{MAX_OUTPUT_SLICE_DISTANCE_MM, MIN_OUTPUT_SLICE_DISTANCE_MM};
+        if dz_mm.is_finite()
+            && (MIN_OUTPUT_SLICE_DISTANCE_MM..=MAX_OUTPUT_SLICE_DISTANCE_MM).contains(&dz_mm)
+        {
+            Ok(())
+        } else {
+            Err(LoadError::BadSpacing(dz_mm))
         }
     }
 }
@@ -116,17 +171,18 @@ pub fn load(
                 .unwrap_or_else(|| "no slice geometry".into()),
         });
     };
-    if let Some(dz) = opts.slice_distance_mm
-        && !(dz.is_finite() && dz > 0.0)
-    {
-        return Err(LoadError::BadSpacing(dz));
+    if let Some(dz) = opts.slice_distance_mm {
+        LoadOptions::check_slice_distance(dz)?;
     }
     let (n, rows, cols) = (
         series.images.len(),
         series.rows as usize,
         series.columns as usize,
     );
-    let bytes = (n * rows * cols * 2) as u64;
+    let bytes = (n as u64)
+        .saturating_mul(rows as u64)
+        .saturating_mul(cols as u64)
+        .saturating_mul(2);
     if bytes > opts.max_volume_bytes {
         return Err(LoadError::TooLarge {
             id: series.id.clone(),
@@ -134,6 +190,14 @@ pub fn load(
             limit: opts.max_volume_bytes,
         });
     }
+    let plane = plane_geometry(series, stack);
+    let regular = stack.is_regular();
+    // Everything about the resampling is decided (and refused) before any pixel is read.
+    let resample_plan = if !regular && opts.resample {
+        Some(plan_resampling(series, stack, &plane, opts)?)
+    } else {
+        None
+    };
     let mut raw = Array3::<i16>::zeros((n, rows, cols));
     let clamped = AtomicUsize::new(0);
     let failures: Vec<(PathBuf, FileError)> = raw
@@ -174,8 +238,6 @@ pub fn load(
             failures,
         });
     }
-    let plane = plane_geometry(series, stack);
-    let regular = stack.is_regular();
     let (volume, resampling) = if regular {
         let mut g = plane;
         let span = stack.depths_mm[n - 1] - stack.depths_mm[0];
@@ -187,15 +249,7 @@ pub fn load(
             },
             None,
         )
-    } else if opts.resample {
-        let dz = opts.slice_distance_mm.unwrap_or_else(|| {
-            stack
-                .distances_mm
-                .iter()
-                .copied()
-                .filter(|d| *d > 0.0)
-                .fold(f64::INFINITY, f64::min)
-        });
+    } else if let Some((dz, rule)) = resample_plan {
         let mut reasons = Vec::new();
         if stack.tilt_measured_deg > feasibility::limits::TILT_TOLERANCE_DEG {
             reasons.push(format!(
@@ -212,7 +266,8 @@ pub fn load(
             depths_mm: &stack.depths_mm,
             offsets_mm: &stack.offsets_mm,
         };
-        let (v, rec) = resample::resample_stack(&raw, &layout, dz, reasons);
+        let (v, mut rec) = resample::resample_stack(&raw, &layout, dz, reasons);
+        rec.slice_distance_rule = rule;
         drop(raw);
         (v, Some(rec))
     } else {
@@ -277,6 +332,60 @@ pub fn verify_images(series: &Series, limits: &GuardLimits) -> Vec<super::Skippe
 }
 
 /// The geometry of slice 0 with the plane normal as slice direction.
+/// The output slice distance and how it was chosen; refuses gaps too wide to interpolate
+/// and outputs above the memory cap.
+fn plan_resampling(
+    series: &Series,
+    stack: &Stack,
+    plane: &VolumeGeometry,
+    opts: &LoadOptions,
+) -> Result<(f64, String), LoadError> {
+    let median = stack.distance().map(|m| m.median).unwrap_or(1.0);
+    let limit_mm = resample::max_interpolated_gap_mm(median);
+    if let Some((k, gap)) = stack
+        .distances_mm
+        .iter()
+        .enumerate()
+        .find(|(_, d)| **d > limit_mm + 1e-6)
+    {
+        return Err(LoadError::GapTooLarge {
+            id: series.id.clone(),
+            k,
+            gap_mm: *gap,
+            median_mm: median,
+            limit_mm,
+        });
+    }
+    let (dz, rule) = match opts.slice_distance_mm {
+        Some(dz) => (dz, "as requested".to_string()),
+        None => resample::default_slice_distance(&stack.distances_mm)
+            .unwrap_or((1.0, "1 mm (no distance could be measured)".into())),
+    };
+    let layout = StackLayout {
+        origin: plane.origin,
+        plane,
+        depths_mm: &stack.depths_mm,
+        offsets_mm: &stack.offsets_mm,
+    };
+    let raw = [
+        series.images.len(),
+        series.rows as usize,
+        series.columns as usize,
+    ];
+    let dims = resample::output_dims(raw, &layout, dz);
+    let bytes = dims.iter().fold(2u64, |b, d| b.saturating_mul(*d as u64));
+    if bytes > opts.max_volume_bytes {
+        return Err(LoadError::ResampledTooLarge {
+            id: series.id.clone(),
+            dz_mm: dz,
+            dims,
+            bytes,
+            limit: opts.max_volume_bytes,
+        });
+    }
+    Ok((dz, rule))
+}
+
 fn plane_geometry(series: &Series, stack: &Stack) -> VolumeGeometry {
     VolumeGeometry {
         origin: series.images[0]

@@ -77,7 +77,7 @@ pub fn decode_into(
             info.length
         )));
     }
-    let transform = modality_transform(&obj);
+    let transform = modality_transform(&obj)?;
     let decoded = super::contain::contain(|| obj.decode_pixel_data())
         .ok_or_else(|| FileError::Damaged("the pixel data codec failed on this file".into()))?
         .map_err(|e| FileError::Damaged(format!("cannot decode pixel data: {e}")))?;
@@ -128,7 +128,7 @@ pub fn check_decodes(path: &Path, limits: &GuardLimits) -> Result<(), FileError>
     Ok(())
 }
 
-fn modality_transform(obj: &DefaultDicomObject) -> ModalityTransform {
+fn modality_transform(obj: &DefaultDicomObject) -> Result<ModalityTransform, FileError> {
     if let Some(item) = obj
         .get(tags::MODALITY_LUT_SEQUENCE)
         .and_then(|e| e.items())
@@ -140,21 +140,56 @@ fn modality_transform(obj: &DefaultDicomObject) -> ModalityTransform {
         let data = item
             .get(tags::LUT_DATA)
             .and_then(|e| e.to_multi_int::<i64>().ok());
-        if let (Some(d), Some(t)) = (desc, data)
-            && d.len() == 3
-            && !t.is_empty()
-        {
-            return ModalityTransform::Lut {
-                first: d[1],
-                table: t.into_iter().map(|v| v as f64).collect(),
-            };
-        }
+        let signed = header::integer(obj, tags::PIXEL_REPRESENTATION) == Some(1);
+        return match (desc, data) {
+            (Some(d), Some(t)) => modality_lut(&d, t, signed).map_err(FileError::BadImage),
+            _ => Err(FileError::BadImage(
+                "the Modality LUT lacks its LUT Descriptor or LUT Data".into(),
+            )),
+        };
     }
     let slope = number(obj, tags::RESCALE_SLOPE)
         .filter(|s| *s != 0.0)
         .unwrap_or(1.0);
     let intercept = number(obj, tags::RESCALE_INTERCEPT).unwrap_or(0.0);
-    ModalityTransform::Rescale { slope, intercept }
+    Ok(ModalityTransform::Rescale { slope, intercept })
+}
+
+/// A Modality LUT from its descriptor (entries, first stored value mapped, bits) and data
+/// (PS3.3 C.11.1.1). The first mapped value is signed when the pixels are (Pixel
+/// Representation 1) even where the descriptor is written as US — read as unsigned, −2048
+/// became 63488 and mapped every pixel to the first entry. 0 entries means 65536.
+fn modality_lut(
+    desc: &[i64],
+    data: Vec<i64>,
+    signed_pixels: bool,
+) -> Result<ModalityTransform, String> {
+    let [entries, first, _bits] = desc else {
+        return Err(format!(
+            "the Modality LUT Descriptor has {} values, not 3",
+            desc.len()
+        ));
+    };
+    // Both US and SS encodings of the 16-bit fields read back as the same bits.
+    let entries = match *entries as u16 {
+        0 => 65536,
+        n => usize::from(n),
+    };
+    let first = if signed_pixels {
+        i64::from(*first as u16 as i16)
+    } else {
+        i64::from(*first as u16)
+    };
+    if data.len() != entries {
+        return Err(format!(
+            "the Modality LUT holds {} entries but its descriptor says {entries}",
+            data.len()
+        ));
+    }
+    Ok(ModalityTransform::Lut {
+        first,
+        table: data.into_iter().map(|v| v as f64).collect(),
+    })
 }
 
 /// Converts raw little-endian samples to HU, clamping to i16. Returns the clamp count.
@@ -278,6 +313,29 @@ mod tests {
         };
         to_hu(&7u16.to_le_bytes(), 2, 16, false, &t, &mut out);
         assert_eq!(out[0], 5); // 4.5 rounds away from zero
+    }
+
+    #[test]
+    fn a_signed_lut_start_and_a_wrong_length_are_read_right() {
+        // Before: −2048 written as US 63488 mapped every pixel to the first entry.
+        let t = modality_lut(&[4, 63488, 16], vec![-1000, 0, 500, 1000], true).unwrap();
+        let data: Vec<u8> = [-2048i16, -2047, -2046, -2045]
+            .iter()
+            .flat_map(|v| v.to_le_bytes())
+            .collect();
+        let mut out = [0i16; 4];
+        to_hu(&data, 2, 16, true, &t, &mut out);
+        assert_eq!(out, [-1000, 0, 500, 1000]);
+        // The same bits for unsigned pixels start at 63488.
+        assert!(matches!(
+            modality_lut(&[4, 63488, 16], vec![0; 4], false),
+            Ok(ModalityTransform::Lut { first: 63488, .. })
+        ));
+        let e = modality_lut(&[4, 0, 16], vec![0; 3], false)
+            .err()
+            .unwrap_or_default();
+        assert!(e.contains("3 entries but its descriptor says 4"), "{e}");
+        assert!(modality_lut(&[0, 0, 16], vec![0; 65536], false).is_ok());
     }
 
     #[test]

@@ -149,7 +149,34 @@ fn collect_files(
 }
 
 fn is_dicomdir(path: &Path, limits: &GuardLimits) -> bool {
-    header::read_checked(path, limits).is_ok_and(|(_, m)| m.sop_class == DICOMDIR_SOP_CLASS)
+    header::read_meta(path, limits).is_ok_and(|m| m.sop_class == DICOMDIR_SOP_CLASS)
+}
+
+/// `root` joined with `parts`, matching each name case-insensitively where the exact one
+/// is absent: File IDs are upper case, but discs are often mounted with lower-case names.
+fn find_file(root: &Path, parts: &[String]) -> Option<PathBuf> {
+    let exact: PathBuf = parts.iter().fold(root.to_path_buf(), |p, s| p.join(s));
+    if exact.is_file() {
+        return Some(exact);
+    }
+    let mut cur = root.to_path_buf();
+    for part in parts {
+        let direct = cur.join(part);
+        cur = if direct.exists() {
+            direct
+        } else {
+            std::fs::read_dir(&cur)
+                .ok()?
+                .flatten()
+                .map(|e| e.path())
+                .find(|p| {
+                    p.file_name()
+                        .and_then(|n| n.to_str())
+                        .is_some_and(|n| n.eq_ignore_ascii_case(part))
+                })?
+        };
+    }
+    cur.is_file().then_some(cur)
 }
 
 /// Follows a DICOMDIR's Referenced File IDs. They are relative to the file-set root, which
@@ -209,8 +236,7 @@ fn collect_dicomdir(
         let found = path
             .ancestors()
             .skip(1)
-            .map(|root| root.join(&rel))
-            .find(|cand| cand.is_file());
+            .find_map(|root| find_file(root, &parts));
         match found {
             Some(f) if is_dicomdir(&f, limits) => {
                 collect_dicomdir(&f, limits, files, skipped, seen, depth + 1)

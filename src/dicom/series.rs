@@ -526,6 +526,20 @@ fn make_series(
             .with_value(images.len() as f64),
         );
     }
+    let unmapped = images.iter().filter(|h| !h.hu_mapping_given).count();
+    if unmapped > 0 && kind == SeriesKind::Volume {
+        findings.push(
+            Finding::new(
+                FindingCode::RescaleMissing,
+                Severity::Warning,
+                format!(
+                    "{unmapped} of {} images carry neither Rescale Intercept nor a Modality LUT: their stored values were taken as HU (intercept 0); check that bone reads several hundred HU before thresholding",
+                    images.len()
+                ),
+            )
+            .with_value(unmapped as f64),
+        );
+    }
     let lossy = images
         .iter()
         .any(|h| h.lossy_flag || is_lossy_transfer_syntax(&h.transfer_syntax));

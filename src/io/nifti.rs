@@ -78,8 +78,6 @@ const DT_INT8: i16 = 256;
 const DT_UINT16: i16 = 512;
 const NIFTI_UNITS_MM: u8 = 2;
 const XFORM_SCANNER_ANAT: i16 = 1;
-/// Largest volume read, bytes of voxel data.
-const MAX_READ_BYTES: u64 = 8 << 30;
 
 fn is_gz(path: &Path) -> bool {
     path.extension()
@@ -386,9 +384,11 @@ pub fn read_volume(path: &Path) -> Result<Volume, NiftiError> {
     };
     let mut reader = open_reader(path)?;
     let mut h = vec![0u8; HEADER_SIZE];
-    reader
-        .read_exact(&mut h)
-        .map_err(|e| fmt(format!("cannot read the 348-byte NIfTI header: {e}")))?;
+    reader.read_exact(&mut h).map_err(|e| {
+        fmt(format!(
+            "cannot read the 348-byte NIfTI header (the file is truncated or damaged): {e}"
+        ))
+    })?;
     let le = i32::from_le_bytes([h[0], h[1], h[2], h[3]]) == HEADER_SIZE as i32;
     let be = i32::from_be_bytes([h[0], h[1], h[2], h[3]]) == HEADER_SIZE as i32;
     if !le && !be {
@@ -447,30 +447,29 @@ pub fn read_volume(path: &Path) -> Result<Volume, NiftiError> {
         DT_FLOAT64 => 8,
         other => return Err(fmt(format!("unsupported NIfTI datatype code {other}"))),
     };
+    // The cap is on the volume built (i16 HU), shared with DICOM, and checked before
+    // anything is read: a small .nii.gz may declare gigabytes.
     let n = ni * nj * nk;
-    let total = (n * bytes_per) as u64;
-    if total > MAX_READ_BYTES {
+    let out_bytes = n as u64 * 2;
+    if out_bytes > crate::volume::MAX_VOLUME_BYTES {
         return Err(fmt(format!(
-            "{total} bytes of voxels exceed the limit of {MAX_READ_BYTES}"
+            "{ni}x{nj}x{nk} voxels ({out_bytes} bytes as HU) exceed the limit of {} bytes",
+            crate::volume::MAX_VOLUME_BYTES
         )));
     }
     let vox_offset = f32_at(108);
-    if vox_offset.is_nan() || vox_offset < HEADER_SIZE as f64 || vox_offset > 1e9 {
+    // A single-file NIfTI has the 4-byte extender after the header.
+    if !(vox_offset.is_finite() && vox_offset >= (HEADER_SIZE + 4) as f64 && vox_offset <= 4e9) {
         return Err(fmt(format!("invalid vox_offset {vox_offset}")));
     }
-    let mut skip = vec![0u8; vox_offset as usize - HEADER_SIZE];
-    reader
-        .read_exact(&mut skip)
-        .map_err(|e| fmt(format!("file ends before the voxel data: {e}")))?;
-    let mut raw = Vec::new();
-    reader
-        .take(total)
-        .read_to_end(&mut raw)
-        .map_err(|e| fmt(format!("cannot read voxel data: {e}")))?;
-    if (raw.len() as u64) < total {
+    // Skip the extender and the extensions without allocating what they declare.
+    let gap = vox_offset as u64 - HEADER_SIZE as u64;
+    let skipped = std::io::copy(&mut (&mut reader).take(gap), &mut std::io::sink())
+        .map_err(|e| fmt(format!("cannot read the header extensions: {e}")))?;
+    if skipped < gap {
         return Err(fmt(format!(
-            "truncated: {} bytes of voxel data, expected {total} for {ni}x{nj}x{nk}",
-            raw.len()
+            "the file ends before the voxel data (vox_offset {vox_offset}, {} bytes after the header)",
+            skipped
         )));
     }
     let mut slope = f32_at(112);
@@ -479,22 +478,21 @@ pub fn read_volume(path: &Path) -> Result<Volume, NiftiError> {
         slope = 1.0;
     }
     let inter = if inter.is_finite() { inter } else { 0.0 };
-    let value = |i: usize| -> f64 {
-        let b = &raw[i * bytes_per..(i + 1) * bytes_per];
-        let v = match (datatype, bytes_per) {
-            (DT_UINT8, _) => f64::from(b[0]),
-            (DT_INT8, _) => f64::from(b[0] as i8),
-            (DT_INT16, _) => f64::from(if le {
+    let value = |b: &[u8]| -> i16 {
+        let v = match datatype {
+            DT_UINT8 => f64::from(b[0]),
+            DT_INT8 => f64::from(b[0] as i8),
+            DT_INT16 => f64::from(if le {
                 i16::from_le_bytes([b[0], b[1]])
             } else {
                 i16::from_be_bytes([b[0], b[1]])
             }),
-            (DT_UINT16, _) => f64::from(if le {
+            DT_UINT16 => f64::from(if le {
                 u16::from_le_bytes([b[0], b[1]])
             } else {
                 u16::from_be_bytes([b[0], b[1]])
             }),
-            (DT_INT32, _) => {
+            DT_INT32 => {
                 let a = [b[0], b[1], b[2], b[3]];
                 f64::from(if le {
                     i32::from_le_bytes(a)
@@ -502,7 +500,7 @@ pub fn read_volume(path: &Path) -> Result<Volume, NiftiError> {
                     i32::from_be_bytes(a)
                 })
             }
-            (DT_FLOAT32, _) => {
+            DT_FLOAT32 => {
                 let a = [b[0], b[1], b[2], b[3]];
                 f64::from(if le {
                     f32::from_le_bytes(a)
@@ -512,7 +510,7 @@ pub fn read_volume(path: &Path) -> Result<Volume, NiftiError> {
             }
             _ => {
                 let mut a = [0u8; 8];
-                a.copy_from_slice(b);
+                a.copy_from_slice(&b[..8]);
                 if le {
                     f64::from_le_bytes(a)
                 } else {
@@ -522,14 +520,38 @@ pub fn read_volume(path: &Path) -> Result<Volume, NiftiError> {
         };
         let hu = v * slope + inter;
         if hu.is_nan() {
-            0.0
+            0
         } else {
-            hu.round().clamp(f64::from(i16::MIN), f64::from(i16::MAX))
+            hu.round().clamp(f64::from(i16::MIN), f64::from(i16::MAX)) as i16
         }
     };
-    let data: Vec<i16> = (0..n).map(|i| value(i) as i16).collect();
-    drop(raw);
+    // Decoded a chunk at a time straight into the volume: no copy of the raw bytes.
+    let mut data: Vec<i16> = Vec::new();
+    data.try_reserve_exact(n).map_err(|_| {
+        fmt(format!(
+            "not enough memory for {ni}x{nj}x{nk} voxels ({out_bytes} bytes)"
+        ))
+    })?;
+    let mut chunk = vec![0u8; bytes_per * (1 << 16)];
+    while data.len() < n {
+        let want = (n - data.len()).min(1 << 16) * bytes_per;
+        let buf = &mut chunk[..want];
+        reader.read_exact(buf).map_err(|e| {
+            fmt(format!(
+                "truncated or damaged voxel data: {} of {n} voxels of {ni}x{nj}x{nk} read ({e})",
+                data.len()
+            ))
+        })?;
+        data.extend(buf.chunks_exact(bytes_per).map(value));
+    }
     let hu = Array3::from_shape_vec((nk, nj, ni), data).map_err(|e| fmt(e.to_string()))?;
+    // Spatial units (xyzt_units, low 3 bits): metres and micrometres exist; millimetres
+    // and "unknown" are read as mm.
+    let unit_mm = match h[123] & 0x07 {
+        1 => 1000.0,
+        3 => 0.001,
+        _ => 1.0,
+    };
     let pixdim = |i: usize| f32_at(76 + 4 * i);
     let ras = if i16_at(254) > 0 {
         let row = |o: usize| [f32_at(o), f32_at(o + 4), f32_at(o + 8), f32_at(o + 12)];
@@ -550,7 +572,17 @@ pub fn read_volume(path: &Path) -> Result<Volume, NiftiError> {
             [0.0, 0.0, 0.0, 1.0],
         ]
     };
+    if ras.iter().flatten().any(|v| !v.is_finite()) || (1..=3).any(|i| !pixdim(i).is_finite()) {
+        return Err(fmt(
+            "the voxel-to-patient affine (sform/qform or pixdim) is not finite".into(),
+        ));
+    }
     let mut lps = ras;
+    for row in lps.iter_mut().take(3) {
+        for v in row.iter_mut() {
+            *v *= unit_mm;
+        }
+    }
     for v in &mut lps[0] {
         *v = -*v;
     }

@@ -8,6 +8,10 @@ pub use geometry::VolumeGeometry;
 
 use ndarray::Array3;
 
+/// Largest volume any reader builds (bytes of i16 HU; 4 G voxels): DICOM, NIfTI and
+/// resampling check it before allocating, so a header cannot ask for more.
+pub const MAX_VOLUME_BYTES: u64 = 8 << 30;
+
 /// A CT volume: HU values indexed `[slice, row, column]` and where they lie in LPS space.
 #[derive(Debug, Clone)]
 pub struct Volume {

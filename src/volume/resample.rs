@@ -51,6 +51,74 @@ pub struct ResampleRecord {
     /// away from every acquired slice: image content that was interpolated, not acquired.
     #[serde(default)]
     pub interpolated_slices: Vec<usize>,
+    /// How the output slice distance was chosen.
+    #[serde(default)]
+    pub slice_distance_rule: String,
+}
+
+/// The output slice distance when none is asked for, and the rule in words: the smallest
+/// measured distance that is at least half the median (closer pairs are position errors or
+/// overlapping reconstructions, not resolution — a pair 0.02 mm apart in a 1 mm series
+/// would otherwise ask for 50× the slices), never below
+/// [`crate::feasibility::limits::MIN_OUTPUT_SLICE_DISTANCE_MM`].
+pub fn default_slice_distance(distances_mm: &[f64]) -> Option<(f64, String)> {
+    let median = crate::dicom::acquisition::MinMedMax::of(distances_mm)?.median;
+    let floor = crate::feasibility::limits::MIN_OUTPUT_SLICE_DISTANCE_MM;
+    let dz = distances_mm
+        .iter()
+        .copied()
+        .filter(|d| d.is_finite() && *d >= 0.5 * median)
+        .fold(f64::INFINITY, f64::min)
+        .max(floor);
+    dz.is_finite().then(|| {
+        (
+            dz,
+            format!(
+                "smallest measured distance at least half the median ({median:.3} mm), not below {floor} mm"
+            ),
+        )
+    })
+}
+
+/// The widest gap between neighbouring slices that may be interpolated, for a median
+/// distance (see [`crate::feasibility::limits::MAX_INTERPOLATED_GAP_MM`]).
+pub fn max_interpolated_gap_mm(median_mm: f64) -> f64 {
+    use crate::feasibility::limits::{MAX_INTERPOLATED_GAP_MM, MAX_INTERPOLATED_GAP_RATIO};
+    (MAX_INTERPOLATED_GAP_RATIO * median_mm)
+        .min(MAX_INTERPOLATED_GAP_MM)
+        .max(2.0 * median_mm)
+}
+
+/// The output `[slices, rows, columns]` of [`resample_stack`] for a raw stack of
+/// `[n, rows, cols]`, computed before anything is allocated (saturating: an absurd request
+/// gives a huge number, never an overflow).
+pub fn output_dims(raw: [usize; 3], layout: &StackLayout<'_>, dz_mm: f64) -> [usize; 3] {
+    let [n, rows, cols] = raw;
+    let (min_c, max_c, min_r, max_r) = offset_extent(layout.offsets_mm);
+    let extra = |span: f64, s: f64| ((span / s) - 1e-3).ceil().max(0.0) as usize;
+    let span = layout.depths_mm[n.max(1) - 1] - layout.depths_mm[0];
+    // `as usize` saturates for huge or infinite values.
+    let out_n = (((span / dz_mm) + 1e-6).floor() as usize).saturating_add(1);
+    [
+        out_n,
+        rows.saturating_add(extra(max_r - min_r, layout.plane.spacing.row)),
+        cols.saturating_add(extra(max_c - min_c, layout.plane.spacing.col)),
+    ]
+}
+
+/// (min, max) of the in-plane offsets along columns, then rows.
+fn offset_extent(offsets: &[(f64, f64)]) -> (f64, f64, f64, f64) {
+    let fold = |f: fn(&(f64, f64)) -> f64| {
+        offsets
+            .iter()
+            .map(f)
+            .fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), x| {
+                (lo.min(x), hi.max(x))
+            })
+    };
+    let (min_c, max_c) = fold(|o| o.0);
+    let (min_r, max_r) = fold(|o| o.1);
+    (min_c, max_c, min_r, max_r)
 }
 
 /// Resamples `raw` (`[slice, row, column]`, slices in layout order) onto an orthogonal grid
@@ -64,33 +132,9 @@ pub fn resample_stack(
     let (n, rows, cols) = raw.dim();
     let sx = layout.plane.spacing.col;
     let sy = layout.plane.spacing.row;
-    let min_c = layout
-        .offsets_mm
-        .iter()
-        .map(|o| o.0)
-        .fold(f64::INFINITY, f64::min);
-    let max_c = layout
-        .offsets_mm
-        .iter()
-        .map(|o| o.0)
-        .fold(f64::NEG_INFINITY, f64::max);
-    let min_r = layout
-        .offsets_mm
-        .iter()
-        .map(|o| o.1)
-        .fold(f64::INFINITY, f64::min);
-    let max_r = layout
-        .offsets_mm
-        .iter()
-        .map(|o| o.1)
-        .fold(f64::NEG_INFINITY, f64::max);
-    // Offsets below a thousandth of a pixel are rounding, not extent.
-    let extra = |span: f64, s: f64| ((span / s) - 1e-3).ceil().max(0.0) as usize;
-    let out_cols = cols + extra(max_c - min_c, sx);
-    let out_rows = rows + extra(max_r - min_r, sy);
+    let (min_c, _, min_r, _) = offset_extent(layout.offsets_mm);
+    let [out_n, out_rows, out_cols] = output_dims([n, rows, cols], layout, dz_mm);
     let d0 = layout.depths_mm[0];
-    let span = layout.depths_mm[n - 1] - d0;
-    let out_n = ((span / dz_mm) + 1e-6).floor() as usize + 1;
     let g = layout.plane;
     let origin = layout
         .origin
@@ -169,6 +213,7 @@ pub fn resample_stack(
         slice_distance_mm: dz_mm,
         fill_hu: FILL_HU,
         interpolated_slices,
+        slice_distance_rule: "as requested".into(),
     };
     (Volume { hu: out, geometry }, record)
 }
