@@ -239,3 +239,38 @@ fn obj_round_trips_through_tobj() {
         );
     }
 }
+
+/// Before: the shell filter ran only inside repair, which a closed marching-cubes surface
+/// never needs, so `keep_largest_shell` removed nothing.
+#[test]
+fn keep_largest_shell_removes_the_small_shell_and_says_so() {
+    let (n, s) = (40, 0.5);
+    let c = (n as f64 - 1.0) * s / 2.0;
+    // A ball of 6 mm and, apart from it, a ball of 2 mm.
+    let m = Mask::from_fn([n, n, n], |k, j, i| {
+        let p = [i, j, k].map(|x| x as f64 * s - c);
+        let big = (p[0] * p[0] + p[1] * p[1] + p[2] * p[2]).sqrt() <= 6.0;
+        let q = [p[0] - 7.0, p[1] - 7.0, p[2] - 7.0];
+        let small = (q[0] * q[0] + q[1] * q[1] + q[2] * q[2]).sqrt() <= 2.0;
+        big || small
+    });
+    let g = grid(s);
+    let opts = |keep| ReconstructOptions {
+        self_intersections: false,
+        repair: hounsfield::mesh::repair::RepairOptions {
+            keep_largest_shell: keep,
+            ..Default::default()
+        },
+        ..Default::default()
+    };
+    let all = reconstruct(&m, &g, None, &opts(false)).unwrap();
+    let one = reconstruct(&m, &g, None, &opts(true)).unwrap();
+    assert_eq!(all.repair.removed_shells, 0);
+    assert_eq!(one.repair.removed_shells, 1);
+    assert_eq!(
+        one.repair.removed_shell_triangles,
+        all.mesh.triangles.len() - one.mesh.triangles.len()
+    );
+    assert!(one.repair.removed_shell_triangles > 100);
+    assert!(one.certificate.closed && one.certificate.manifold);
+}

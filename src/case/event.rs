@@ -209,6 +209,12 @@ pub struct ExportSpec {
     /// For volume formats: what the voxels hold.
     #[serde(default)]
     pub content: Option<VolumeContent>,
+    /// For surfaces: write it even if it is open or non-manifold (recorded).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub allow_open: bool,
+    /// For surfaces: write it even if it faces inwards or intersects itself (recorded).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub allow_defects: bool,
 }
 
 /// A file written by the case.

@@ -135,7 +135,7 @@ pub fn write(
             for l in &spec.labels {
                 label(l)?;
             }
-            (Some(seg.label_map()), None)
+            (Some(seg.label_map()?), None)
         }
         VolumeContent::MaskedHu => {
             let inside = label(&spec.labels[0])?.mask.to_u8(1);
@@ -194,6 +194,8 @@ mod tests {
             format,
             labels: labels.iter().map(|s| s.to_string()).collect(),
             content,
+            allow_open: false,
+            allow_defects: false,
         }
     }
 

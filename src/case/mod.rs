@@ -707,6 +707,10 @@ impl Case {
                     "journal record {seq} is not a reconstruction"
                 )));
             };
+            // A printer rejects or misprints these: refused unless the spec allows it.
+            if let Some(why) = r.record.refusal(spec.allow_open, spec.allow_defects) {
+                return Err(CaseError::Input(format!("{}: {why}", spec.file)));
+            }
             for m in &r.masks {
                 if hashes.get(&m.label) != Some(&m.mask_hash) {
                     return Err(CaseError::Input(format!(

@@ -95,6 +95,8 @@ pub struct Recipe {
     pub reconstruction: Option<ReconstructOptions>,
     /// Refuse to export a surface that is not closed and manifold (default), or not.
     pub allow_open: bool,
+    /// Refuse to export a surface that faces inwards or intersects itself (default), or not.
+    pub allow_defects: bool,
     /// The exports, resolved.
     pub exports: Vec<ExportSpec>,
 }
@@ -161,12 +163,9 @@ pub fn parse(text: &str) -> Result<Recipe, CaseError> {
     raw.purpose
         .check()
         .map_err(|m| bad(format!("recipe field `purpose.text`: {m}")))?;
-    if let Some(dz) = raw.source.slice_distance_mm
-        && !(dz.is_finite() && dz > 0.0)
-    {
-        return Err(bad(format!(
-            "recipe field `source.slice_distance_mm`: {dz} must be a positive number of mm"
-        )));
+    if let Some(dz) = raw.source.slice_distance_mm {
+        crate::dicom::LoadOptions::check_slice_distance(dz)
+            .map_err(|e| bad(format!("recipe field `source.slice_distance_mm`: {e}")))?;
     }
     for c in &raw.acknowledge {
         if crate::feasibility::FindingCode::parse(c).is_none() {
@@ -191,6 +190,7 @@ pub fn parse(text: &str) -> Result<Recipe, CaseError> {
         .map_err(|m| bad(format!("recipe: {m}")))?;
     let mut reconstruct_labels = vec![label.clone()];
     let mut allow_open = false;
+    let mut allow_defects = false;
     let reconstruction = match raw.reconstruction {
         None => None,
         Some(mut map) => {
@@ -202,10 +202,17 @@ pub fn parse(text: &str) -> Result<Recipe, CaseError> {
                         bad("recipe field `reconstruction.labels`: give a non-empty list of label names")
                     })?;
             }
-            if let Some(a) = map.remove("allow_open") {
-                allow_open = a.as_bool().ok_or_else(|| {
-                    bad("recipe field `reconstruction.allow_open`: true or false")
-                })?;
+            for (key, flag) in [
+                ("allow_open", &mut allow_open),
+                ("allow_defects", &mut allow_defects),
+            ] {
+                if let Some(a) = map.remove(key) {
+                    *flag = a.as_bool().ok_or_else(|| {
+                        bad(format!(
+                            "recipe field `reconstruction.{key}`: true or false"
+                        ))
+                    })?;
+                }
             }
             let params: MeshParams =
                 serde_path_to_error::deserialize(serde_json::Value::Object(map)).map_err(|e| {
@@ -266,6 +273,8 @@ pub fn parse(text: &str) -> Result<Recipe, CaseError> {
             format,
             labels,
             content: x.content,
+            allow_open: allow_open && format.is_surface(),
+            allow_defects: allow_defects && format.is_surface(),
         };
         if x.content != Some(VolumeContent::LabelMap) || !spec.labels.is_empty() {
             exports::check_spec(&spec).map_err(|m| bad(format!("{}: {m}", field("file"))))?;
@@ -301,6 +310,7 @@ pub fn parse(text: &str) -> Result<Recipe, CaseError> {
         reconstruct_labels,
         reconstruction,
         allow_open,
+        allow_defects,
         exports: specs,
     })
 }
@@ -467,16 +477,13 @@ pub fn run(
         )));
         let seq = case.reconstruct(&recipe.reconstruct_labels, opts)?;
         reconstruction = Some(seq);
-        if !recipe.allow_open
-            && let Some(super::event::Event::Reconstructed(r)) = case.files().events.get(seq)
+        if let Some(super::event::Event::Reconstructed(r)) = case.files().events.get(seq)
+            && recipe.exports.iter().any(|s| s.format.is_surface())
+            && let Some(why) = r.record.refusal(recipe.allow_open, recipe.allow_defects)
         {
-            let open = r.record.open_labels();
-            if !open.is_empty() && recipe.exports.iter().any(|s| s.format.is_surface()) {
-                return Err(CaseError::Failed(format!(
-                    "the surface of {} is not closed and manifold: no surface was exported (the reconstruction is recorded in the case); fix the mask or set \"allow_open\": true",
-                    open.join(", ")
-                )));
-            }
+            return Err(CaseError::Failed(format!(
+                "{why}: no surface was exported (the reconstruction is recorded in the case); set \"allow_open\" or \"allow_defects\": true to export anyway"
+            )));
         }
     }
     for spec in &recipe.exports {

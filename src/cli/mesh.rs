@@ -7,7 +7,6 @@ use crate::error::Error;
 use crate::export::surface::{self, SurfaceFormat, SurfaceMeta};
 use crate::export::volume::{self as volume_model, MaskProvenance};
 use crate::io::nifti;
-use crate::mesh::check::Certificate;
 use crate::mesh::params::MeshParams;
 use crate::mesh::pipeline::{self, Reconstruction};
 use crate::mesh::record::{FRAME, ReconstructionRecord};
@@ -56,6 +55,9 @@ pub struct MeshArgs {
     /// Write even a model that is not closed and manifold (the sidecar says so).
     #[arg(long)]
     pub allow_open: bool,
+    /// Write even a model that faces inwards or intersects itself (the sidecar says so).
+    #[arg(long)]
+    pub allow_defects: bool,
     /// ASCII STL instead of binary.
     #[arg(long)]
     pub ascii: bool,
@@ -76,28 +78,6 @@ pub fn sidecar_path(out: &Path) -> PathBuf {
     let mut s = out.as_os_str().to_os_string();
     s.push(".json");
     PathBuf::from(s)
-}
-
-/// The labels whose surface is not closed and manifold; an error (exit 1) when there are
-/// any and `allow_open` is not set.
-fn open_labels<'a>(
-    certs: &[(&'a str, &Certificate)],
-    allow_open: bool,
-    out: &Path,
-) -> Result<Vec<&'a str>, Error> {
-    let open: Vec<&str> = certs
-        .iter()
-        .filter(|(_, c)| !(c.closed && c.manifold))
-        .map(|(n, _)| *n)
-        .collect();
-    if !open.is_empty() && !allow_open {
-        return Err(Error::Failed(format!(
-            "refusing to write {}: the surface of {} is not closed and manifold; fix the mask or pass --allow-open",
-            out.display(),
-            open.join(", ")
-        )));
-    }
-    Ok(open)
 }
 
 /// Smoothing per label: one object for one label, a list for several (the sidecar's
@@ -140,6 +120,9 @@ struct MeshSidecar<'a> {
     thin_regions: Vec<ThinRow<'a>>,
     allow_open: bool,
     written_open: bool,
+    allow_defects: bool,
+    /// Labels written although they face inwards or intersect themselves.
+    written_with_defects: Vec<&'a str>,
     reconstruction: &'a ReconstructionRecord,
 }
 
@@ -264,12 +247,14 @@ pub fn run(a: &MeshArgs) -> Result<(), Error> {
         .map(|(n, h, r)| (n.clone(), h.clone(), r))
         .collect();
     let record = ReconstructionRecord::of(&models, &opts);
-    let certs: Vec<(&str, &Certificate)> = record
-        .labels
-        .iter()
-        .map(|l| (l.name.as_str(), &l.certificate))
-        .collect();
-    let open = open_labels(&certs, a.allow_open, &a.out)?;
+    if let Some(why) = record.refusal(a.allow_open, a.allow_defects) {
+        return Err(Error::Failed(format!(
+            "refusing to write {}: {why} (--allow-open, --allow-defects)",
+            a.out.display()
+        )));
+    }
+    let open = record.open_labels();
+    let defective: Vec<&str> = record.defective_labels().iter().map(|(n, _)| *n).collect();
     let meta = SurfaceMeta {
         software: surface::software(),
         pseudonym: provenance.as_ref().and_then(|p| p.pseudonym.clone()),
@@ -320,6 +305,8 @@ pub fn run(a: &MeshArgs) -> Result<(), Error> {
             .collect(),
         allow_open: a.allow_open,
         written_open: !open.is_empty(),
+        allow_defects: a.allow_defects,
+        written_with_defects: defective,
         reconstruction: &record,
     };
     let write_all = || -> Result<(), Error> {
@@ -354,38 +341,6 @@ pub fn run(a: &MeshArgs) -> Result<(), Error> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::mesh::Mesh;
-
-    #[test]
-    fn open_surfaces_are_refused_unless_allowed() {
-        let closed = crate::mesh::check::certify(&Mesh {
-            vertices: vec![
-                [0.0, 0.0, 0.0],
-                [1.0, 0.0, 0.0],
-                [0.0, 1.0, 0.0],
-                [0.0, 0.0, 1.0],
-            ],
-            triangles: vec![[0, 2, 1], [0, 1, 3], [0, 3, 2], [1, 2, 3]],
-        });
-        let mut open = closed.clone();
-        open.closed = false;
-        open.boundary_edges = 3;
-        let out = Path::new("model.stl");
-        assert_eq!(
-            open_labels(&[("a", &closed)], false, out).ok(),
-            Some(vec![])
-        );
-        let e = open_labels(&[("a", &closed), ("b", &open)], false, out);
-        assert!(
-            matches!(&e, Err(Error::Failed(m)) if m.contains("label") || m.contains("b")),
-            "{e:?}"
-        );
-        assert_eq!(e.err().map(|x| x.exit_code()), Some(1));
-        assert_eq!(
-            open_labels(&[("b", &open)], true, out).ok(),
-            Some(vec!["b"])
-        );
-    }
 
     #[test]
     fn sidecar_sits_beside_the_model_with_its_extension() {

@@ -318,9 +318,10 @@ impl Bvh {
                 };
                 let cr = (b - a).cross(c - a);
                 let len = cr.length();
-                // |cross| is the same at every corner; the third angle completes pi.
-                let a0 = len.atan2((b - a).dot(c - a));
-                let a1 = len.atan2((c - b).dot(a - b));
+                // |cross| is the same at every corner; the third angle completes pi. libm:
+                // the same bits on every platform (deviations are recorded and replayed).
+                let a0 = libm::atan2(len, (b - a).dot(c - a));
+                let a1 = libm::atan2(len, (c - b).dot(a - b));
                 let a2 = (std::f64::consts::PI - a0 - a1).max(0.0);
                 (cr.normalize_or_zero(), [a0, a1, a2])
             })

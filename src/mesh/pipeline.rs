@@ -34,7 +34,8 @@ pub struct ReconstructOptions {
     pub max_move_mm: Option<f64>,
     /// Decimation.
     pub decimation: Option<Decimation>,
-    /// Repair options (repair runs only when a check fails, and then says what it did).
+    /// Repair options (repair runs when a check fails or the largest shell alone is asked
+    /// for, and then says what it did).
     pub repair: RepairOptions,
     /// Thin-feature threshold, mm.
     pub thin_mm: f64,
@@ -236,7 +237,9 @@ pub fn reconstruct_with(
     timings.extract_ms = lap(&mut t);
     stage(1)?;
     let mut repair_report = RepairReport::default();
-    if needs_repair(&check::certify(&mesh)) {
+    // A surface from marching cubes is always closed, so the shell filter must not wait
+    // for a failed check.
+    if opts.repair.keep_largest_shell || needs_repair(&check::certify(&mesh)) {
         repair_report = repair::repair(&mut mesh, opts.repair);
     }
     timings.repair_ms = lap(&mut t);
@@ -277,13 +280,7 @@ pub fn reconstruct_with(
         timings.deviation_ms += lap(&mut t);
         let c = check::certify(&mesh);
         if needs_repair(&c) {
-            let r = repair::repair(&mut mesh, opts.repair);
-            repair_report.merged_vertices += r.merged_vertices;
-            repair_report.removed_degenerate += r.removed_degenerate;
-            repair_report.removed_duplicates += r.removed_duplicates;
-            repair_report.flipped += r.flipped;
-            repair_report.holes_filled += r.holes_filled;
-            repair_report.removed_shells += r.removed_shells;
+            repair_report.add(&repair::repair(&mut mesh, opts.repair));
         }
     }
     if let (Some(reference), Some(_)) = (reference, opts.decimation) {

@@ -183,6 +183,46 @@ impl ReconstructionRecord {
             .collect()
     }
 
+    /// Labels whose surface faces inwards or intersects itself, with what is wrong.
+    pub fn defective_labels(&self) -> Vec<(&str, String)> {
+        self.labels
+            .iter()
+            .filter_map(|l| {
+                let c = &l.certificate;
+                let mut what = Vec::new();
+                if !c.outward {
+                    what.push("faces inwards".to_string());
+                }
+                if let Some(n) = c.self_intersections.filter(|n| *n > 0) {
+                    what.push(format!("has {n} self-intersecting triangle pairs"));
+                }
+                (!what.is_empty()).then(|| (l.name.as_str(), what.join(" and ")))
+            })
+            .collect()
+    }
+
+    /// Why these surfaces may not be written as a model, or `None` when they may: an open
+    /// or non-manifold surface unless `allow_open`, one facing inwards or intersecting
+    /// itself unless `allow_defects` (a printer rejects or misprints both).
+    pub fn refusal(&self, allow_open: bool, allow_defects: bool) -> Option<String> {
+        let mut why = Vec::new();
+        let open = self.open_labels();
+        if !allow_open && !open.is_empty() {
+            why.push(format!(
+                "the surface of {} is not closed and manifold (fix the mask, or allow open surfaces)",
+                open.join(", ")
+            ));
+        }
+        if !allow_defects {
+            for (name, what) in self.defective_labels() {
+                why.push(format!(
+                    "the surface of {name} {what} (fix the mask or the smoothing, or allow defects)"
+                ));
+            }
+        }
+        (!why.is_empty()).then(|| why.join("; "))
+    }
+
     /// The same record with the timings zeroed: what must be equal when a reconstruction
     /// is recomputed.
     pub fn without_timings(&self) -> Self {
@@ -197,6 +237,46 @@ impl ReconstructionRecord {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Before: only open surfaces were refused; an inside-out or self-intersecting model
+    /// was written with exit 0 and called certified.
+    #[test]
+    fn inward_and_self_intersecting_surfaces_are_refused_unless_allowed() {
+        use crate::mesh::pipeline::{ReconstructOptions, reconstruct};
+        let g = crate::volume::VolumeGeometry::axis_aligned(crate::geom::SpacingMm {
+            col: 1.0,
+            row: 1.0,
+            slice: 1.0,
+        });
+        let mask = crate::segment::Mask::from_fn([8, 8, 8], |k, j, i| {
+            (2..6).contains(&k) && (2..6).contains(&j) && (2..6).contains(&i)
+        });
+        let opts = ReconstructOptions::default();
+        let good = reconstruct(&mask, &g, None, &opts).expect("a cube reconstructs");
+        let mut inside_out = good.clone();
+        for t in &mut inside_out.mesh.triangles {
+            t.swap(1, 2);
+        }
+        inside_out.certificate = crate::mesh::check::certify(&inside_out.mesh);
+        assert!(!inside_out.certificate.outward);
+        let mut crossing = good.clone();
+        crossing.certificate.self_intersections = Some(3);
+        let record =
+            |r: &Reconstruction| ReconstructionRecord::of(&[("bone".to_string(), None, r)], &opts);
+        assert_eq!(record(&good).refusal(false, false), None);
+        let why = record(&inside_out)
+            .refusal(false, false)
+            .unwrap_or_default();
+        assert!(why.contains("bone faces inwards"), "{why}");
+        let why = record(&crossing).refusal(true, false).unwrap_or_default();
+        assert!(why.contains("3 self-intersecting"), "{why}");
+        assert_eq!(record(&crossing).refusal(false, true), None);
+        let mut open = good.clone();
+        open.certificate.closed = false;
+        let why = record(&open).refusal(false, true).unwrap_or_default();
+        assert!(why.contains("not closed and manifold"), "{why}");
+        assert_eq!(record(&open).refusal(true, false), None);
+    }
 
     #[test]
     fn mesh_hash_sees_every_coordinate_and_index() {

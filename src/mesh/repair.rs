@@ -40,6 +40,22 @@ pub struct RepairReport {
     pub holes_filled: usize,
     /// Shells removed (with `keep_largest_shell`).
     pub removed_shells: usize,
+    /// Triangles of the removed shells.
+    #[serde(default)]
+    pub removed_shell_triangles: usize,
+}
+
+impl RepairReport {
+    /// Adds what a later repair pass changed.
+    pub fn add(&mut self, r: &RepairReport) {
+        self.merged_vertices += r.merged_vertices;
+        self.removed_degenerate += r.removed_degenerate;
+        self.removed_duplicates += r.removed_duplicates;
+        self.flipped += r.flipped;
+        self.holes_filled += r.holes_filled;
+        self.removed_shells += r.removed_shells;
+        self.removed_shell_triangles += r.removed_shell_triangles;
+    }
 }
 
 fn area2(m: &Mesh, t: &[u32; 3]) -> f64 {
@@ -96,7 +112,9 @@ pub fn repair(m: &mut Mesh, opts: RepairOptions) -> RepairReport {
     r.holes_filled = fill_holes(m, opts.max_hole_edges);
     r.flipped = orient(m);
     if opts.keep_largest_shell {
+        let before = m.triangles.len();
         r.removed_shells = keep_largest(m);
+        r.removed_shell_triangles = before - m.triangles.len();
     }
     compact(m);
     r
@@ -349,6 +367,8 @@ mod tests {
         assert_eq!(r.removed_duplicates, 1);
         assert_eq!(r.holes_filled, 1);
         assert_eq!(r.removed_shells, 1);
+        // The small tetrahedron: three faces and the three of the fan closing its hole.
+        assert_eq!(r.removed_shell_triangles, 6);
         let c = certify(&m);
         assert!(c.printable(), "{c:?}");
         assert_eq!(c.triangles, 4);

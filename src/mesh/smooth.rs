@@ -105,9 +105,10 @@ impl Smoothing {
 /// frequency with gain exactly 1 (the window alone would cut it).
 pub fn sinc_coefficients(n: usize, k_pb: f64) -> Vec<f64> {
     use std::f64::consts::PI;
-    let theta = (1.0 - 0.5 * k_pb).clamp(-1.0, 1.0).acos();
+    // libm: the same coefficients, so the same mesh hash, on every platform.
+    let theta = libm::acos((1.0 - 0.5 * k_pb).clamp(-1.0, 1.0));
     let w: Vec<f64> = (0..=n)
-        .map(|i| 0.54 + 0.46 * (i as f64 * PI / (n as f64 + 1.0)).cos())
+        .map(|i| 0.54 + 0.46 * libm::cos(i as f64 * PI / (n as f64 + 1.0)))
         .collect();
     let c_of = |s: f64| -> Vec<f64> {
         (0..=n)
@@ -115,7 +116,7 @@ pub fn sinc_coefficients(n: usize, k_pb: f64) -> Vec<f64> {
                 if i == 0 {
                     (theta + s) / PI
                 } else {
-                    2.0 * (i as f64 * (theta + s)).sin() / (i as f64 * PI)
+                    2.0 * libm::sin(i as f64 * (theta + s)) / (i as f64 * PI)
                 }
             })
             .collect()
@@ -124,16 +125,16 @@ pub fn sinc_coefficients(n: usize, k_pb: f64) -> Vec<f64> {
     for _ in 0..100 {
         let c = c_of(sigma);
         let f: f64 = (0..=n)
-            .map(|i| w[i] * c[i] * (i as f64 * theta).cos())
+            .map(|i| w[i] * c[i] * libm::cos(i as f64 * theta))
             .sum();
         let fp: f64 = (0..=n)
             .map(|i| {
                 let d = if i == 0 {
                     1.0 / PI
                 } else {
-                    2.0 * (i as f64 * (theta + sigma)).cos() / PI
+                    2.0 * libm::cos(i as f64 * (theta + sigma)) / PI
                 };
-                w[i] * d * (i as f64 * theta).cos()
+                w[i] * d * libm::cos(i as f64 * theta)
             })
             .sum();
         if (f - 1.0).abs() < 1e-10 || fp.abs() < 1e-12 {

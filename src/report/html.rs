@@ -556,13 +556,14 @@ pub fn render(r: &Report, pictures: &[Picture]) -> String {
                 .map_or("—".into(), |d| format!("{:.3} mm", d.deviation.max_mm));
             let rp = &l.repair;
             let repair = format!(
-                "merged {}, degenerate {}, duplicates {}, flipped {}, holes {}, shells {}",
+                "merged {}, degenerate {}, duplicates {}, flipped {}, holes {}, shells {} ({} triangles)",
                 rp.merged_vertices,
                 rp.removed_degenerate,
                 rp.removed_duplicates,
                 rp.flipped,
                 rp.holes_filled,
-                rp.removed_shells
+                rp.removed_shells,
+                rp.removed_shell_triangles
             );
             let _ = write!(
                 o,

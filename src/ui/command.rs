@@ -205,6 +205,9 @@ pub enum UiCommand {
         /// Export although slices are unverified (the coverage is recorded).
         #[serde(default)]
         override_verification: bool,
+        /// Export a surface although it faces inwards or intersects itself (recorded).
+        #[serde(default)]
+        allow_defects: bool,
     },
     /// Write the case's report.
     WriteReport,
@@ -603,7 +606,8 @@ impl App {
             UiCommand::Export {
                 file,
                 override_verification,
-            } => self.export(&file, override_verification),
+                allow_defects,
+            } => self.export(&file, override_verification, allow_defects),
             UiCommand::WriteReport => {
                 let c = self.case.as_deref().ok_or("no case is open")?;
                 let dir = c.dir().to_path_buf();
@@ -718,7 +722,12 @@ impl App {
     }
 
     /// Writes an export into the case.
-    fn export(&mut self, file: &str, override_verification: bool) -> Result<(), String> {
+    fn export(
+        &mut self,
+        file: &str,
+        override_verification: bool,
+        allow_defects: bool,
+    ) -> Result<(), String> {
         self.idle()?;
         let format = ExportFormat::from_file_name(file).ok_or_else(|| {
             format!("{file}: use .stl, .3mf, .obj, .nii, .nii.gz, .nrrd or .json")
@@ -743,6 +752,8 @@ impl App {
             format,
             labels,
             content: (!format.is_surface()).then_some(VolumeContent::Mask),
+            allow_open: false,
+            allow_defects: allow_defects && format.is_surface(),
         };
         let rec = case
             .export_with(&spec, reconstruction, gap)

@@ -165,6 +165,8 @@ pub struct ModelState {
     pub reconstruction: Option<usize>,
     /// The thin region picked in the list.
     pub picked_thin: Option<usize>,
+    /// Export surfaces that face inwards or intersect themselves (recorded in the export).
+    pub allow_defects: bool,
     /// The exports' states as last checked: journal length, when, and (path, state)
     /// lines. Checking hashes every file, so it is redone when the journal grows or
     /// every few seconds (a file changed outside), not every frame.
@@ -282,6 +284,7 @@ impl Default for Editor {
                 export_name: "model".into(),
                 reconstruction: None,
                 picked_thin: None,
+                allow_defects: false,
                 export_lines: None,
             },
             histogram: None,

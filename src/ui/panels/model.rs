@@ -188,6 +188,23 @@ impl App {
                 egui::TextEdit::singleline(&mut self.editor.model.export_name).desired_width(120.0),
             );
         });
+        if let Some(r) = &record {
+            let defects = r.record.defective_labels();
+            if defects.is_empty() {
+                self.editor.model.allow_defects = false;
+            } else {
+                for (name, what) in &defects {
+                    ui.colored_label(
+                        Color32::from_rgb(230, 90, 70),
+                        format!("The surface of {name} {what}: a printer may reject it."),
+                    );
+                }
+                ui.checkbox(
+                    &mut self.editor.model.allow_defects,
+                    "Export it anyway (recorded in the export)",
+                );
+            }
+        }
         let stem = self.editor.model.export_name.trim().to_string();
         ui.horizontal_wrapped(|ui| {
             let surface = record.is_some() && !busy && !stem.is_empty();
@@ -200,6 +217,7 @@ impl App {
                     cmds.push(UiCommand::Export {
                         file: format!("{stem}.{ext}"),
                         override_verification: false,
+                        allow_defects: self.editor.model.allow_defects,
                     });
                 }
             }
@@ -213,6 +231,7 @@ impl App {
                 cmds.push(UiCommand::Export {
                     file: format!("{stem}-mask.nii.gz"),
                     override_verification: false,
+                    allow_defects: false,
                 });
             }
         });
@@ -233,6 +252,7 @@ impl App {
                     cmds.push(UiCommand::Export {
                         file: file.clone(),
                         override_verification: true,
+                        allow_defects: self.editor.model.allow_defects,
                     });
                 }
                 if ui.button("Cancel").clicked() {
