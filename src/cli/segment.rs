@@ -130,7 +130,11 @@ pub fn run_segment(a: &SegmentArgs) -> Result<(), Error> {
     let seg = session.segmentation();
     let hashes = crate::case::replay::mask_hashes(seg);
     let (data, label): (Vec<u8>, Option<String>) = if a.all_labels {
-        (seg.label_map(), None)
+        (
+            seg.label_map()
+                .map_err(|e| Error::BadInput(format!("--all-labels: {e}")))?,
+            None,
+        )
     } else {
         let name = match &a.label {
             Some(l) => l.clone(),

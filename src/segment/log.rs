@@ -106,6 +106,10 @@ pub struct OperationLog {
     pub version: u32,
     /// Hounsfield version that wrote it.
     pub software: String,
+    /// Where it was written (`ARCH-OS`, e.g. `x86_64-linux`): every hashed operation uses
+    /// portable arithmetic (libm), so a log replays the same elsewhere; this says where.
+    #[serde(default)]
+    pub platform: String,
     /// The source volume.
     pub source: SourceRecord,
     /// Entries in order of application.
@@ -128,6 +132,7 @@ impl OperationLog {
             format: FORMAT.into(),
             version: 1,
             software: format!("hounsfield {}", env!("CARGO_PKG_VERSION")),
+            platform: format!("{}-{}", std::env::consts::ARCH, std::env::consts::OS),
             source: SourceRecord {
                 description: description.into(),
                 series_uid,

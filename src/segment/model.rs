@@ -158,11 +158,19 @@ impl Segmentation {
     }
 
     /// Voxel values for a label map: 0 outside, label index + 1 inside (later labels win).
-    pub fn label_map(&self) -> Vec<u8> {
+    /// More than [`MAX_LABEL_MAP_LABELS`] labels are refused: merging them into 255 would
+    /// write a map that says something the segmentation does not.
+    pub fn label_map(&self) -> Result<Vec<u8>, String> {
+        if self.labels.len() > MAX_LABEL_MAP_LABELS {
+            return Err(format!(
+                "{} labels: a uint8 label map holds at most {MAX_LABEL_MAP_LABELS}; export the labels one at a time, or delete or merge some",
+                self.labels.len()
+            ));
+        }
         let [n, r, c] = self.dims;
         let mut out = vec![0u8; n * r * c];
         for (li, l) in self.labels.iter().enumerate() {
-            let v = (li + 1).min(255) as u8;
+            let v = (li + 1) as u8;
             for k in 0..n {
                 for j in 0..r {
                     for (s, e) in l.mask.row_runs(k, j) {
@@ -172,6 +180,33 @@ impl Segmentation {
                 }
             }
         }
-        out
+        Ok(out)
+    }
+}
+
+/// Labels a uint8 label map can hold (0 is background).
+pub const MAX_LABEL_MAP_LABELS: usize = 255;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Before: label 256 and beyond were written as 255, merged with label 255.
+    #[test]
+    fn a_label_map_of_more_than_255_labels_is_refused() {
+        let g = VolumeGeometry::axis_aligned(crate::geom::SpacingMm {
+            col: 1.0,
+            row: 1.0,
+            slice: 1.0,
+        });
+        let mut s = Segmentation::new([1, 1, 300], g);
+        for i in 0..255 {
+            s.ensure(&format!("l{i}")).mask.set(0, 0, i, true);
+        }
+        let map = s.label_map();
+        assert_eq!(map.as_ref().map(|m| m[254]), Ok(255));
+        s.ensure("one too many").mask.set(0, 0, 299, true);
+        let err = s.label_map().err().unwrap_or_default();
+        assert!(err.contains("256 labels"), "{err}");
     }
 }

@@ -84,12 +84,16 @@ impl Staged {
             .iter()
             .filter_map(|n| before.get(n).map(|l| (n.clone(), l.mask.clone())))
             .collect();
-        let delta = Delta::between(
-            before.metas(),
-            &before_masks,
-            &after,
-            outcome.renamed.clone(),
-        );
+        let delta = if before.dims() != after.dims() || before.geometry != after.geometry {
+            Delta::regrid(&before, &after)
+        } else {
+            Delta::between(
+                before.metas(),
+                &before_masks,
+                &after,
+                outcome.renamed.clone(),
+            )
+        };
         let changes = label_changes(&before_masks, &after, &outcome);
         let mut hashes = BTreeMap::new();
         for name in &outcome.changed {

@@ -18,6 +18,9 @@ pub struct Delta {
     pub renamed: Vec<(String, String)>,
     /// Mask xors, keyed by the label's name before the step (after, for new labels).
     pub masks: Vec<(String, XorRuns)>,
+    /// A step that changed the grid (resample): xors cannot span two grids, so the whole
+    /// segmentation before and after is kept (bit masks: 1 bit per voxel per label).
+    pub regrid: Option<Box<(Segmentation, Segmentation)>>,
 }
 
 impl Delta {
@@ -72,12 +75,27 @@ impl Delta {
             after: after.metas(),
             renamed,
             masks,
+            regrid: None,
+        }
+    }
+
+    /// The delta of a step that moved the segmentation to another grid.
+    pub fn regrid(before: &Segmentation, after: &Segmentation) -> Self {
+        Self {
+            before: before.metas(),
+            after: after.metas(),
+            renamed: Vec::new(),
+            masks: Vec::new(),
+            regrid: Some(Box::new((before.clone(), after.clone()))),
         }
     }
 
     /// True when the step changed nothing.
     pub fn is_empty(&self) -> bool {
-        self.masks.is_empty() && self.before == self.after && self.renamed.is_empty()
+        self.masks.is_empty()
+            && self.before == self.after
+            && self.renamed.is_empty()
+            && self.regrid.is_none()
     }
 
     /// Memory held, bytes.
@@ -94,10 +112,21 @@ impl Delta {
                 .iter()
                 .map(|(n, r)| n.len() + 48 + r.size_bytes())
                 .sum::<usize>()
+            + self.regrid.as_ref().map_or(0, |b| {
+                [&b.0, &b.1]
+                    .iter()
+                    .flat_map(|s| s.labels())
+                    .map(|l| l.mask.words().len() * 8)
+                    .sum()
+            })
     }
 
     /// Takes `seg` from the state after the step back to the state before it.
     pub fn undo(&self, seg: &mut Segmentation) {
+        if let Some(b) = &self.regrid {
+            *seg = b.0.clone();
+            return;
+        }
         for (from, to) in &self.renamed {
             if let Some(l) = seg.get_mut(to) {
                 l.meta.name = from.clone();
@@ -109,6 +138,10 @@ impl Delta {
 
     /// Takes `seg` from the state before the step to the state after it.
     pub fn redo(&self, seg: &mut Segmentation) {
+        if let Some(b) = &self.regrid {
+            *seg = b.1.clone();
+            return;
+        }
         self.xor(seg);
         for (from, to) in &self.renamed {
             if let Some(l) = seg.get_mut(from) {

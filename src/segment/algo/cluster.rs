@@ -502,7 +502,8 @@ fn fcm_update(bins: &[Bin], centers: &[f64], m: f64) -> Vec<f64> {
                 fcm_memberships(v, centers, p, &mut u);
                 let w = b.count as f64;
                 for j in 0..k {
-                    let um = w * u[j].powf(m);
+                    // libm: the same bits on every platform (hashed, replayed).
+                    let um = w * libm::pow(u[j], m);
                     num[j] += um * v;
                     den[j] += um;
                 }
@@ -548,7 +549,7 @@ fn fcm_memberships(v: f64, centers: &[f64], p: f64, u: &mut [f64]) {
     }
     let mut total = 0.0;
     for (uj, &c) in u.iter_mut().zip(centers) {
-        *uj = (dmin / (v - c).abs()).powf(p);
+        *uj = libm::pow(dmin / (v - c).abs(), p);
         total += *uj;
     }
     for uj in u.iter_mut() {

@@ -618,7 +618,8 @@ fn gaussian_kernel(sigma: f64, len: usize) -> Vec<f64> {
     let mut k: Vec<f64> = (0..=2 * radius)
         .map(|i| {
             let x = i as f64 - radius as f64;
-            (-0.5 * x * x / (sigma * sigma)).exp()
+            // libm: the same bits on every platform (the output is hashed and replayed).
+            libm::exp(-0.5 * x * x / (sigma * sigma))
         })
         .collect();
     let total: f64 = k.iter().sum();

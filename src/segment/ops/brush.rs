@@ -81,6 +81,18 @@ pub struct Brush {
 /// Largest brush accepted, mm.
 const MAX_RADIUS_MM: f64 = 100.0;
 
+/// Most brush positions one stroke may expand to (centres plus the ones filled in between):
+/// a recipe with centres metres apart must not paint for hours.
+pub const MAX_STROKE_POSITIONS: usize = 200_000;
+
+/// Positions [`densify`] makes for a stroke (saturating).
+fn stroke_positions(centres: &[[f64; 3]], r: f64) -> usize {
+    centres.windows(2).fold(centres.len(), |n, w| {
+        let d = DVec3::from_array(w[0]).distance(DVec3::from_array(w[1]));
+        n.saturating_add((d / (0.5 * r)).ceil().min(1e12) as usize)
+    })
+}
+
 impl SegOp for Brush {
     fn validate(&self, v: &Volume, seg: &Segmentation) -> Result<(), OpError> {
         same_grid(v, seg)?;
@@ -108,6 +120,15 @@ impl SegOp for Brush {
             return Err(OpError::invalid(
                 &format!("centres_mm[{n}]"),
                 "not a finite point",
+            ));
+        }
+        let n = stroke_positions(&self.centres_mm, self.radius_mm);
+        if n > MAX_STROKE_POSITIONS {
+            return Err(OpError::invalid(
+                "centres_mm",
+                format!(
+                    "the stroke spans {n} brush positions (half a radius apart), more than {MAX_STROKE_POSITIONS}: split it into shorter strokes or use a larger radius"
+                ),
             ));
         }
         if let Some(n) = self.normal {
@@ -246,7 +267,8 @@ fn densify(centres: &[[f64; 3]], r: f64) -> Vec<DVec3> {
     for (n, p) in pts.iter().enumerate() {
         if n > 0 {
             let prev = pts[n - 1];
-            let steps = ((p.distance(prev) / (0.5 * r)).ceil() as usize).min(10_000);
+            // Bounded by validation (`MAX_STROKE_POSITIONS` over the whole stroke).
+            let steps = (p.distance(prev) / (0.5 * r)).ceil() as usize;
             for s in 1..steps {
                 out.push(prev + (*p - prev) * (s as f64 / steps as f64));
             }
