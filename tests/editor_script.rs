@@ -10,10 +10,6 @@ mod common;
 
 use common::{hounsfield, repo, s, sample};
 
-fn in_ci() -> bool {
-    std::env::var("CI").is_ok_and(|v| v == "true")
-}
-
 fn check_case(case: &std::path::Path) {
     let (code, stdout, err) = hounsfield(&["replay", s(case)]);
     assert_eq!(code, 0, "{stdout}{err}");
@@ -60,18 +56,7 @@ fn check_case(case: &std::path::Path) {
 
 #[test]
 fn the_sample_editor_script_runs_in_a_window_under_xvfb() {
-    let xvfb = std::process::Command::new("sh")
-        .args(["-c", "command -v xvfb-run"])
-        .output()
-        .is_ok_and(|o| o.status.success());
-    if !xvfb {
-        assert!(!in_ci(), "CI=true but xvfb-run is missing");
-        eprintln!("skipping: no xvfb-run");
-        return;
-    }
-    if let Err(e) = hounsfield::gpu::Gpu::headless() {
-        assert!(!in_ci(), "CI=true but no GPU adapter: {e}");
-        eprintln!("skipping: {e}");
+    if !common::have_xvfb() || common::gpu().is_none() {
         return;
     }
     let dir = tempfile::tempdir().unwrap();
@@ -112,9 +97,7 @@ fn the_sample_editor_script_runs_in_a_window_under_xvfb() {
 
 #[test]
 fn the_same_script_offscreen_gives_the_same_exports() {
-    if let Err(e) = hounsfield::gpu::Gpu::headless() {
-        assert!(!in_ci(), "CI=true but no GPU adapter: {e}");
-        eprintln!("skipping: {e}");
+    if common::gpu().is_none() {
         return;
     }
     let dir = tempfile::tempdir().unwrap();
@@ -195,8 +178,7 @@ fn the_views_draw_labels_the_threshold_preview_the_brush_footprint_and_the_strip
     let mut h = match Headless::new([1280, 800]) {
         Ok(h) => h,
         Err(e) => {
-            assert!(!in_ci(), "CI=true but no GPU adapter: {e}");
-            eprintln!("skipping: {e}");
+            common::skip(&format!("no GPU adapter: {e}"));
             return;
         }
     };

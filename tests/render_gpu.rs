@@ -6,6 +6,8 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod common;
+
 use glam::DVec3;
 use hounsfield::geom::SpacingMm;
 use hounsfield::gpu::readback::{self, Image};
@@ -17,16 +19,7 @@ use hounsfield::volume::{Volume, VolumeGeometry};
 use ndarray::Array3;
 
 fn gpu() -> Option<Gpu> {
-    match Gpu::headless() {
-        Ok(g) => Some(g),
-        Err(e) if std::env::var("CI").is_ok_and(|v| v == "true") => {
-            panic!("CI=true but no GPU adapter (install mesa-vulkan-drivers): {e}")
-        }
-        Err(e) => {
-            eprintln!("skipping: {e}");
-            None
-        }
-    }
+    common::gpu()
 }
 
 fn renderer(g: &Gpu, v: &Volume) -> ViewRenderer {

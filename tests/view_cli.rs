@@ -9,19 +9,8 @@ mod common;
 use common::{hounsfield, sample};
 use std::path::Path;
 
-fn in_ci() -> bool {
-    std::env::var("CI").is_ok_and(|v| v == "true")
-}
-
 fn have_gpu() -> bool {
-    match hounsfield::gpu::Gpu::headless() {
-        Ok(_) => true,
-        Err(e) if in_ci() => panic!("CI=true but no GPU adapter: {e}"),
-        Err(e) => {
-            eprintln!("skipping: {e}");
-            false
-        }
-    }
+    common::gpu().is_some()
 }
 
 fn png(path: &Path) -> (u32, u32, Vec<u8>) {
@@ -150,16 +139,7 @@ fn bench_frames_reports_every_view() {
 
 #[test]
 fn the_window_under_xvfb_takes_its_own_screenshot() {
-    let xvfb = std::process::Command::new("sh")
-        .args(["-c", "command -v xvfb-run"])
-        .output()
-        .is_ok_and(|o| o.status.success());
-    if !xvfb {
-        assert!(
-            !in_ci(),
-            "CI=true but xvfb-run is missing (packaging/setup-debian.sh installs it)"
-        );
-        eprintln!("skipping: no xvfb-run");
+    if !common::have_xvfb() {
         return;
     }
     if !have_gpu() {

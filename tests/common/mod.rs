@@ -1,6 +1,7 @@
 //! Helpers shared by the end-to-end tests.
 #![allow(dead_code, clippy::expect_used, clippy::unwrap_used)]
 
+pub mod series;
 pub mod ui;
 
 use std::path::{Path, PathBuf};
@@ -15,24 +16,76 @@ pub fn sample() -> PathBuf {
     repo().join("assets/sample-s2030")
 }
 
-/// `../shared/data/ct-head-phantom`, or `None` when absent (a user's fresh clone). In CI
-/// (`CI=true`) its absence is a failure, so tests on real data can never vanish silently.
+/// Whether this is the CI run (`CI=true`), where nothing may be skipped.
+pub fn in_ci() -> bool {
+    std::env::var("CI").is_ok_and(|v| v == "true")
+}
+
+/// Where skipped tests are listed; `packaging/test.sh` empties it first and prints it last.
+pub fn skip_list() -> PathBuf {
+    Path::new(env!("CARGO_TARGET_TMPDIR")).join("skipped-tests.txt")
+}
+
+/// Records that the calling test cannot run here because `reason` (data, a tool or an
+/// adapter is absent): a failure under `CI=true`; otherwise a line in [`skip_list`] — cargo
+/// hides a passing test's stderr, so a skip must be counted where the summary sees it.
+pub fn skip(reason: &str) {
+    assert!(!in_ci(), "CI=true but {reason}");
+    let exe = std::env::current_exe().ok();
+    let binary = exe
+        .as_deref()
+        .and_then(Path::file_stem)
+        .and_then(|s| s.to_str())
+        .map_or("?", |s| s.split('-').next().unwrap_or(s));
+    let test = std::thread::current().name().unwrap_or("?").to_string();
+    eprintln!("skipping {binary}::{test}: {reason}");
+    use std::io::Write;
+    if let Ok(mut f) = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(skip_list())
+    {
+        let _ = writeln!(f, "{binary}::{test}: {reason}");
+    }
+}
+
+/// `../shared/data/ct-head-phantom`, or `None` when absent (a user's fresh clone); see
+/// [`skip`].
 pub fn phantom() -> Option<PathBuf> {
     let p = repo().join("../shared/data/ct-head-phantom");
     if p.is_dir() {
         return Some(p);
     }
-    if std::env::var("CI").is_ok_and(|v| v == "true") {
-        panic!(
-            "CI=true but {} is missing: the real-data tests cannot run",
-            p.display()
-        );
-    }
-    eprintln!(
-        "skipping: {} not found (tests on real data need ../shared)",
+    skip(&format!(
+        "{} is missing (tests on real data need ../shared)",
         p.display()
-    );
+    ));
     None
+}
+
+/// A wgpu adapter (Mesa's lavapipe is enough), or `None` after [`skip`].
+pub fn gpu() -> Option<hounsfield::gpu::Gpu> {
+    match hounsfield::gpu::Gpu::headless() {
+        Ok(g) => Some(g),
+        Err(e) => {
+            skip(&format!(
+                "no GPU adapter (install mesa-vulkan-drivers): {e}"
+            ));
+            None
+        }
+    }
+}
+
+/// Whether `xvfb-run` exists; [`skip`] when not.
+pub fn have_xvfb() -> bool {
+    let ok = std::process::Command::new("sh")
+        .args(["-c", "command -v xvfb-run"])
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !ok {
+        skip("xvfb-run is missing (packaging/setup-debian.sh installs it)");
+    }
+    ok
 }
 
 /// The Python interpreter of the test virtualenv made by packaging/setup-debian.sh, or
@@ -42,16 +95,10 @@ pub fn python() -> Option<PathBuf> {
     if p.is_file() {
         return Some(p);
     }
-    if std::env::var("CI").is_ok_and(|v| v == "true") {
-        panic!(
-            "CI=true but {} is missing: run packaging/setup-debian.sh",
-            p.display()
-        );
-    }
-    eprintln!(
-        "skipping: {} not found (run packaging/setup-debian.sh)",
+    skip(&format!(
+        "{} is missing (run packaging/setup-debian.sh)",
         p.display()
-    );
+    ));
     None
 }
 
