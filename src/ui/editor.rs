@@ -278,7 +278,8 @@ impl Default for Editor {
             model: ModelState {
                 labels: Vec::new(),
                 params: MeshParams {
-                    smooth: Some("sinc:20:0.1".into()),
+                    // 20 x 0.1 left self-intersections on the head phantom; 0.2 does not.
+                    smooth: Some("sinc:20:0.2".into()),
                     ..Default::default()
                 },
                 export_name: "model".into(),
