@@ -274,3 +274,38 @@ fn keep_largest_shell_removes_the_small_shell_and_says_so() {
     assert!(one.repair.removed_shell_triangles > 100);
     assert!(one.certificate.closed && one.certificate.manifold);
 }
+
+/// Before: at 0.45–1 mm voxels and the 0.3 mm default nothing could ever be flagged, and the
+/// empty list said nothing of it.
+#[test]
+fn a_thin_limit_below_one_voxel_is_reported_as_unable_to_find_anything() {
+    use hounsfield::mesh::record::ReconstructionRecord;
+    let m = plate(1);
+    let g = grid(0.5);
+    let run = |thin_mm: f64| {
+        let opts = ReconstructOptions {
+            thin_mm,
+            self_intersections: false,
+            ..Default::default()
+        };
+        let r = reconstruct(&m, &g, None, &opts).unwrap();
+        (
+            r.thin_regions.len(),
+            ReconstructionRecord::of(&[("plate".into(), None, &r)], &opts),
+        )
+    };
+    let (found, rec) = run(0.3);
+    assert_eq!(
+        found, 0,
+        "a one-voxel (0.5 mm) wall cannot be thinner than 0.5 mm"
+    );
+    assert_eq!(rec.labels[0].thin_detectable_mm, Some(0.5));
+    let w = rec.thin_check_warnings();
+    assert!(
+        w.len() == 1 && w[0].contains("below the thinnest wall"),
+        "{w:?}"
+    );
+    let (found, rec) = run(0.6);
+    assert!(found > 0, "the one-voxel plate is found at 0.6 mm");
+    assert!(rec.thin_check_warnings().is_empty());
+}

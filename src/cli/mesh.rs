@@ -253,6 +253,9 @@ pub fn run(a: &MeshArgs) -> Result<(), Error> {
             a.out.display()
         )));
     }
+    for w in record.thin_check_warnings() {
+        eprintln!("warning: {w}");
+    }
     let open = record.open_labels();
     let defective: Vec<&str> = record.defective_labels().iter().map(|(n, _)| *n).collect();
     let meta = SurfaceMeta {

@@ -107,6 +107,9 @@ pub struct Reconstruction {
     pub vertex_thickness_mm: Vec<f64>,
     /// Regions thinner than the threshold.
     pub thin_regions: Vec<ThinRegion>,
+    /// The thinnest wall this grid can show, mm (one voxel along its finest axis): a wall
+    /// extracted from a mask is never thinner, so a lower thin limit can flag nothing.
+    pub thin_detectable_mm: f64,
     /// How long each stage took.
     pub timings: StageTimings,
 }
@@ -324,6 +327,11 @@ pub fn reconstruct_with(
         vertex_deviation_mm,
         vertex_thickness_mm,
         thin_regions,
+        thin_detectable_mm: geometry
+            .spacing
+            .col
+            .min(geometry.spacing.row)
+            .min(geometry.spacing.slice),
         timings,
     })
 }

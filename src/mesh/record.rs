@@ -41,6 +41,9 @@ pub struct LabelModel {
     pub decimation: Option<DecimationSummary>,
     /// Regions thinner than the threshold.
     pub thin_regions: Vec<ThinRegion>,
+    /// The thinnest wall the grid can show, mm: below it the thin check finds nothing.
+    #[serde(default)]
+    pub thin_detectable_mm: Option<f64>,
     /// blake3 of the final mesh (see [`mesh_hash`]).
     pub mesh_hash: String,
     /// Stage times.
@@ -145,6 +148,7 @@ impl ReconstructionRecord {
                     simplifier_error_estimate_mm: *e,
                 }),
                 thin_regions: r.thin_regions.clone(),
+                thin_detectable_mm: Some(r.thin_detectable_mm),
                 mesh_hash: mesh_hash(&r.mesh),
                 timings_ms: r.timings,
             })
@@ -180,6 +184,24 @@ impl ReconstructionRecord {
             .iter()
             .filter(|l| !(l.certificate.closed && l.certificate.manifold))
             .map(|l| l.name.as_str())
+            .collect()
+    }
+
+    /// Warnings that the thin-wall check could not have found anything: its limit lies below
+    /// the thinnest wall the grid can show, so an empty list proves nothing.
+    pub fn thin_check_warnings(&self) -> Vec<String> {
+        let limit = self.options.thin_mm;
+        self.labels
+            .iter()
+            .filter_map(|l| {
+                let d = l.thin_detectable_mm?;
+                (limit < d).then(|| {
+                    format!(
+                        "label {}: the thin-wall limit {limit} mm is below the thinnest wall this grid can show ({d:.2} mm, one voxel): no thin region can be found; set the limit to {d:.2} mm or more to check walls of one voxel",
+                        l.name
+                    )
+                })
+            })
             .collect()
     }
 

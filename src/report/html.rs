@@ -646,8 +646,13 @@ pub fn render(r: &Report, pictures: &[Picture]) -> String {
                 "<h3>Thin features (below {} mm, may not print)</h3>",
                 num(q.thin_threshold_mm, 2)
             );
-            if q.thin_regions.is_empty() {
+            for w in &q.thin_check_warnings {
+                let _ = write!(o, "<p class=\"bad\">{}</p>", esc(w));
+            }
+            if q.thin_regions.is_empty() && q.thin_check_warnings.is_empty() {
                 o.push_str("<p class=\"ok\">None found.</p>");
+            } else if q.thin_regions.is_empty() {
+                o.push_str("<p>None found (see above: the check could not find any).</p>");
             } else {
                 let _ = write!(
                     o,

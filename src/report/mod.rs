@@ -205,6 +205,9 @@ pub struct MeshQc {
     pub thin_threshold_mm: Option<f64>,
     /// Regions thinner than that, by label.
     pub thin_regions: Vec<(String, ThinRegion)>,
+    /// Why an empty list would prove nothing (the limit is below what the grid can show).
+    #[serde(default)]
+    pub thin_check_warnings: Vec<String>,
 }
 
 /// Physician review (§6.5).
@@ -425,6 +428,9 @@ impl Report {
                         .flat_map(|l| l.thin_regions.iter().map(|t| (l.name.clone(), t.clone())))
                         .collect()
                 })
+                .unwrap_or_default(),
+            thin_check_warnings: latest
+                .map(|r| r.record.thin_check_warnings())
                 .unwrap_or_default(),
         };
         let exports = files
