@@ -185,16 +185,8 @@ impl App {
             }
         }
         if flag {
-            let note = std::mem::take(&mut self.editor.verify.note);
-            self.push(UiCommand::Flag {
-                orientation: o,
-                index: k,
-                note: if note.trim().is_empty() {
-                    "flagged".into()
-                } else {
-                    note
-                },
-            });
+            let c = flag_command(&mut self.editor.verify.note, o, k);
+            self.push(c);
         }
         // Arrows move the verified view even when the pointer is elsewhere.
         let hovered_view = self.hover.is_some();
@@ -275,16 +267,7 @@ impl App {
                             .desired_width(120.0),
                     );
                     if ui.button("Flag (F)").clicked() {
-                        let note = std::mem::take(&mut self.editor.verify.note);
-                        cmds.push(UiCommand::Flag {
-                            orientation: o,
-                            index: k,
-                            note: if note.trim().is_empty() {
-                                "flagged".into()
-                            } else {
-                                note
-                            },
-                        });
+                        cmds.push(flag_command(&mut self.editor.verify.note, o, k));
                     }
                 });
                 if let Some(empty) = self.empty_unverified_planes()
@@ -343,5 +326,19 @@ impl App {
                 .map(|(k, _)| k)
                 .collect(),
         )
+    }
+}
+
+/// Flags slice `k` with the note typed so far (taken; "flagged" when empty).
+fn flag_command(note: &mut String, orientation: Orientation, k: usize) -> UiCommand {
+    let note = std::mem::take(note);
+    UiCommand::Flag {
+        orientation,
+        index: k,
+        note: if note.trim().is_empty() {
+            "flagged".into()
+        } else {
+            note
+        },
     }
 }
