@@ -708,7 +708,11 @@ impl Case {
                 )));
             };
             // A printer rejects or misprints these: refused unless the spec allows it.
-            if let Some(why) = r.record.refusal(spec.allow_open, spec.allow_defects) {
+            if let Some(why) = r
+                .record
+                .only(&spec.labels)
+                .refusal(spec.allow_open, spec.allow_defects)
+            {
                 return Err(CaseError::Input(format!("{}: {why}", spec.file)));
             }
             for m in &r.masks {

@@ -477,9 +477,18 @@ pub fn run(
         )));
         let seq = case.reconstruct(&recipe.reconstruct_labels, opts)?;
         reconstruction = Some(seq);
+        // Checked before any export, so a refused surface leaves no partial set of files.
+        let surface_labels: Vec<String> = recipe
+            .exports
+            .iter()
+            .filter(|s| s.format.is_surface())
+            .flat_map(|s| s.labels.iter().cloned())
+            .collect();
         if let Some(super::event::Event::Reconstructed(r)) = case.files().events.get(seq)
-            && recipe.exports.iter().any(|s| s.format.is_surface())
-            && let Some(why) = r.record.refusal(recipe.allow_open, recipe.allow_defects)
+            && let Some(why) = r
+                .record
+                .only(&surface_labels)
+                .refusal(recipe.allow_open, recipe.allow_defects)
         {
             return Err(CaseError::Failed(format!(
                 "{why}: no surface was exported (the reconstruction is recorded in the case); set \"allow_open\" or \"allow_defects\": true to export anyway"

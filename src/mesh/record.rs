@@ -178,6 +178,13 @@ impl ReconstructionRecord {
         }
     }
 
+    /// The record of some of its labels only (an export of those labels is judged on them).
+    pub fn only(&self, labels: &[String]) -> Self {
+        let mut r = self.clone();
+        r.labels.retain(|l| labels.contains(&l.name));
+        r
+    }
+
     /// Labels whose surface is not closed and manifold (a printer would reject them).
     pub fn open_labels(&self) -> Vec<&str> {
         self.labels
@@ -293,6 +300,16 @@ mod tests {
         let why = record(&crossing).refusal(true, false).unwrap_or_default();
         assert!(why.contains("3 self-intersecting"), "{why}");
         assert_eq!(record(&crossing).refusal(false, true), None);
+        // An export of other labels is not held back by this one.
+        let two = ReconstructionRecord::of(
+            &[
+                ("good".to_string(), None, &good),
+                ("bone".to_string(), None, &crossing),
+            ],
+            &opts,
+        );
+        assert!(two.refusal(false, false).is_some());
+        assert_eq!(two.only(&["good".to_string()]).refusal(false, false), None);
         let mut open = good.clone();
         open.certificate.closed = false;
         let why = record(&open).refusal(false, true).unwrap_or_default();
