@@ -125,22 +125,19 @@ fn every_malformed_file_is_reported_and_valid_files_still_import() {
 /// invented anatomy, or an allocation that aborts).
 #[test]
 fn resample_bombs_are_refused_before_any_large_allocation() {
-    use common::series::{sample_volume, straight_slices, write_series};
+    use common::series::{sample_volume, straight_series};
     let v = sample_volume();
-    let spacing = v.geometry.spacing.col;
     let scan_one = |dir: &std::path::Path| {
         let r = scan_path(dir, &ImportOptions::default()).expect("scan");
         assert_eq!(r.series.len(), 1);
         r
     };
-    let far = tempfile::tempdir().unwrap();
     let mut depths: Vec<f64> = (0..30).map(f64::from).collect();
     depths.push(2000.0);
-    write_series(far.path(), &straight_slices(&v, &depths), spacing, None);
-    let close = tempfile::tempdir().unwrap();
+    let far = straight_series(&v, &depths);
     let mut depths: Vec<f64> = (0..30).map(f64::from).collect();
     depths.insert(11, 10.02);
-    write_series(close.path(), &straight_slices(&v, &depths), spacing, None);
+    let close = straight_series(&v, &depths);
     drop(v);
 
     let far_report = scan_one(far.path());

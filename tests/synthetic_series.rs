@@ -5,7 +5,7 @@
 
 mod common;
 
-use common::series::{sample_volume, straight_slices, write_series};
+use common::series::{sample_volume, straight_series, straight_slices, write_series};
 
 use glam::DVec3;
 use hounsfield::dicom::{ImportOptions, LoadOptions, ScanReport, load, scan_path};
@@ -167,13 +167,7 @@ fn a_removed_slice_gives_missing_slices_and_an_interpolated_uniform_volume() {
         .filter(|k| *k != 6)
         .map(|k| k as f64 * 2.0)
         .collect();
-    let dir = tempfile::tempdir().unwrap();
-    write_series(
-        dir.path(),
-        &straight_slices(&v, &depths),
-        v.geometry.spacing.col,
-        None,
-    );
+    let dir = straight_series(&v, &depths);
     let report = scan(dir.path());
     assert!(
         codes(&report).contains(&FindingCode::MissingSlices),
@@ -218,13 +212,7 @@ fn a_duplicated_slice_is_reported_and_never_stacked() {
 fn mixed_spacing_is_reported_and_resampled_to_uniform() {
     let v = sample_volume();
     let depths = [0.0, 1.0, 2.0, 3.0, 4.0, 5.5, 7.0, 8.5, 10.0, 11.5, 13.0];
-    let dir = tempfile::tempdir().unwrap();
-    write_series(
-        dir.path(),
-        &straight_slices(&v, &depths),
-        v.geometry.spacing.col,
-        None,
-    );
+    let dir = straight_series(&v, &depths);
     let report = scan(dir.path());
     let c = codes(&report);
     assert!(c.contains(&FindingCode::VariableSliceDistance), "{c:?}");
@@ -268,13 +256,7 @@ fn a_close_pair_does_not_set_the_output_slice_distance() {
     let v = sample_volume();
     let mut depths: Vec<f64> = (0..20).map(f64::from).collect();
     depths.insert(6, 5.02);
-    let dir = tempfile::tempdir().unwrap();
-    write_series(
-        dir.path(),
-        &straight_slices(&v, &depths),
-        v.geometry.spacing.col,
-        None,
-    );
+    let dir = straight_series(&v, &depths);
     let report = scan(dir.path());
     let out = load(&report.series[0], &LoadOptions::default(), None).unwrap();
     let rec = out.resampling.expect("non-uniform: resampled");
@@ -292,13 +274,7 @@ fn a_close_pair_does_not_set_the_output_slice_distance() {
 fn images_without_rescale_intercept_are_reported() {
     let v = sample_volume();
     let depths: Vec<f64> = (0..12).map(f64::from).collect();
-    let dir = tempfile::tempdir().unwrap();
-    write_series(
-        dir.path(),
-        &straight_slices(&v, &depths),
-        v.geometry.spacing.col,
-        None,
-    );
+    let dir = straight_series(&v, &depths);
     assert!(!codes(&scan(dir.path())).contains(&FindingCode::RescaleMissing));
     let mut files: Vec<_> = std::fs::read_dir(dir.path())
         .unwrap()

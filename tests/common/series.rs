@@ -68,3 +68,16 @@ pub fn straight_slices(v: &Volume, depths: &[f64]) -> Vec<(LpsPointMm, Array2<i1
         })
         .collect()
 }
+
+/// A folder holding slices 20, 21, … of `v` straight above each other at `depths` (mm),
+/// written as one series with `v`'s pixel spacing.
+pub fn straight_series(v: &Volume, depths: &[f64]) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().expect("temporary folder");
+    write_series(
+        dir.path(),
+        &straight_slices(v, depths),
+        v.geometry.spacing.col,
+        None,
+    );
+    dir
+}
