@@ -20,12 +20,14 @@ pub mod error;
 pub mod export;
 pub mod feasibility;
 pub mod geom;
+#[cfg(feature = "gui")]
 pub mod gpu;
 pub mod io;
 pub mod jobs;
 pub mod mesh;
 pub mod report;
 pub mod segment;
+#[cfg(feature = "gui")]
 pub mod ui;
 pub mod view;
 pub mod volume;

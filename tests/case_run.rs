@@ -444,3 +444,38 @@ fn outputs_that_are_inputs_exit_2_and_leave_the_inputs_untouched() {
     );
     assert_eq!(side["reconstruction"]["labels"][0]["name"], "segment");
 }
+
+/// The README's command-line quick start, taken from the README itself: the bundled recipe
+/// must run to every export it lists and replay, or the first thing a user tries fails.
+#[test]
+fn the_readme_quick_start_recipe_runs_exports_everything_and_replays() {
+    let readme = std::fs::read_to_string(common::repo().join("README.md")).unwrap();
+    let line = readme
+        .lines()
+        .find(|l| l.contains("cargo run --release -- run "))
+        .expect("README has the `run` quick start");
+    let recipe = line
+        .split_whitespace()
+        .skip_while(|w| *w != "run")
+        .nth(1)
+        .expect("the quick start names a recipe");
+    let recipe = common::repo().join(recipe);
+    let listed: Vec<String> = read_json(&recipe)["exports"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["file"].as_str().unwrap().to_string())
+        .collect();
+    assert!(!listed.is_empty());
+    let dir = tempfile::tempdir().unwrap();
+    let case = dir.path().join("sample.hfcase");
+    let (code, stdout, err) = hounsfield(&["run", s(&recipe), "--out", s(&case)]);
+    assert_eq!(code, 0, "the quick-start recipe failed: {err}");
+    for f in &listed {
+        let p = case.join("exports").join(f);
+        assert!(p.is_file(), "{f} not exported: {stdout}");
+    }
+    assert!(case.join("report.html").is_file());
+    let (code, _, err) = hounsfield(&["replay", s(&case)]);
+    assert_eq!(code, 0, "{err}");
+}

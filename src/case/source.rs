@@ -279,7 +279,14 @@ pub fn from_series(
     progress: Option<&dicom::Progress>,
 ) -> Result<OpenedSource, SourceError> {
     let root = root_of(scanned)?;
-    let files: Vec<PathBuf> = s.images.iter().map(|h| h.path.clone()).collect();
+    // Each file once: the frames of a multi-frame file share it.
+    let mut seen = std::collections::HashSet::new();
+    let files: Vec<PathBuf> = s
+        .images
+        .iter()
+        .filter(|h| seen.insert(&h.path))
+        .map(|h| h.path.clone())
+        .collect();
     let description = format!("{} series {}", scanned.display(), s.id);
     load_series(s, root, &files, None, settings, description, progress)
 }

@@ -10,6 +10,7 @@ mod input;
 mod mesh;
 mod render;
 mod segment;
+#[cfg(feature = "gui")]
 pub mod view;
 
 use crate::error::Error;
@@ -65,6 +66,7 @@ pub enum Command {
     Render(render::RenderArgs),
     /// Open the workstation window, or render one frame of it offscreen (--screenshot),
     /// or measure frame times (--bench-frames).
+    #[cfg(feature = "gui")]
     View(view::ViewArgs),
     /// Measure performance on real data.
     Bench(bench::BenchArgs),
@@ -116,8 +118,14 @@ pub fn run(cli: Cli) -> Result<(), Error> {
         Some(Command::ExportVolume(a)) => export_volume::run(&a),
         Some(Command::Render(a)) => render::run(&a),
         Some(Command::Bench(a)) => bench::run(&a),
+        #[cfg(feature = "gui")]
         Some(Command::View(a)) => view::run(&a),
+        #[cfg(feature = "gui")]
         None => view::window(cli.path, None, None, [1400, 900], None),
+        #[cfg(not(feature = "gui"))]
+        None => Err(Error::BadInput(
+            "this build has no window (built without the `gui` feature): give a subcommand".into(),
+        )),
     }
 }
 

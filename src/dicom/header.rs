@@ -8,7 +8,7 @@ use crate::geom::{LpsDirection, LpsPointMm};
 use dicom_core::Tag;
 use dicom_dictionary_std::tags;
 use dicom_object::file::ReadPreamble;
-use dicom_object::{DefaultDicomObject, OpenFileOptions};
+use dicom_object::{DefaultDicomObject, InMemDicomObject, OpenFileOptions};
 use glam::DVec3;
 use std::path::{Path, PathBuf};
 
@@ -52,8 +52,11 @@ pub struct ImageHeader {
     pub col_dir: Option<LpsDirection>,
     /// Image Orientation (Patient): direction of increasing row index.
     pub row_dir: Option<LpsDirection>,
-    /// Number of Frames (1 when absent).
+    /// Number of Frames (1 when absent; 1 for each frame of an Enhanced CT, see `frame`).
     pub frames: u32,
+    /// The frame (0-based) of an Enhanced (multi-frame) CT file this header describes;
+    /// `None` for a single-frame image.
+    pub frame: Option<u32>,
     /// Samples per Pixel.
     pub samples_per_pixel: u16,
     /// Bits Allocated.
@@ -76,6 +79,16 @@ pub struct ImageHeader {
     pub acq: SeriesAttributes,
     /// Patient-identifying attributes.
     pub patient: PatientRecord,
+}
+
+impl ImageHeader {
+    /// The file, and the frame for a frame of a multi-frame file: how messages name an image.
+    pub fn name(&self) -> String {
+        match self.frame {
+            Some(k) => format!("{} (frame {})", self.path.display(), k + 1),
+            None => self.path.display().to_string(),
+        }
+    }
 }
 
 /// Series-level acquisition attributes, taken from one representative file.
@@ -180,14 +193,14 @@ pub fn parse(bytes: &[u8], headers_only: bool) -> Result<DefaultDicomObject, Fil
 }
 
 /// Text value of a tag, trimmed; `None` when absent or empty.
-pub fn text(obj: &DefaultDicomObject, tag: Tag) -> Option<String> {
+pub fn text(obj: &InMemDicomObject, tag: Tag) -> Option<String> {
     let s = obj.get(tag)?.to_str().ok()?;
     let s = s.trim_matches(|c: char| c == '\0' || c.is_whitespace());
     (!s.is_empty()).then(|| s.to_string())
 }
 
 /// All text values of a tag, trimmed, empty ones dropped.
-pub fn texts(obj: &DefaultDicomObject, tag: Tag) -> Vec<String> {
+pub fn texts(obj: &InMemDicomObject, tag: Tag) -> Vec<String> {
     obj.get(tag)
         .and_then(|e| e.to_multi_str().ok().map(|v| v.to_vec()))
         .unwrap_or_default()
@@ -201,38 +214,53 @@ pub fn texts(obj: &DefaultDicomObject, tag: Tag) -> Vec<String> {
 }
 
 /// First numeric value of a tag, if finite.
-pub fn number(obj: &DefaultDicomObject, tag: Tag) -> Option<f64> {
+pub fn number(obj: &InMemDicomObject, tag: Tag) -> Option<f64> {
     let v = obj.get(tag)?.to_float64().ok()?;
     v.is_finite().then_some(v)
 }
 
 /// All numeric values of a tag, if all finite.
-pub fn numbers(obj: &DefaultDicomObject, tag: Tag) -> Option<Vec<f64>> {
+pub fn numbers(obj: &InMemDicomObject, tag: Tag) -> Option<Vec<f64>> {
     let v = obj.get(tag)?.to_multi_float64().ok()?;
     v.iter().all(|x| x.is_finite()).then_some(v)
 }
 
 /// Integer value of a tag.
-pub fn integer(obj: &DefaultDicomObject, tag: Tag) -> Option<i64> {
+pub fn integer(obj: &InMemDicomObject, tag: Tag) -> Option<i64> {
     obj.get(tag)?.to_int::<i64>().ok()
 }
 
-/// Extracts an [`ImageHeader`] from a parsed object.
-pub fn extract(path: &Path, obj: &DefaultDicomObject, meta: &MetaInfo) -> ImageHeader {
-    let iop = numbers(obj, tags::IMAGE_ORIENTATION_PATIENT).filter(|v| v.len() == 6);
-    let (col_dir, row_dir) = match iop {
+/// Image Orientation (Patient) of a data set (or a functional group item): the column and
+/// row directions.
+pub fn orientation_of(obj: &InMemDicomObject) -> (Option<LpsDirection>, Option<LpsDirection>) {
+    match numbers(obj, tags::IMAGE_ORIENTATION_PATIENT).filter(|v| v.len() == 6) {
         Some(v) => (
             LpsDirection::new(DVec3::new(v[0], v[1], v[2])),
             LpsDirection::new(DVec3::new(v[3], v[4], v[5])),
         ),
         None => (None, None),
-    };
-    let position = numbers(obj, tags::IMAGE_POSITION_PATIENT)
+    }
+}
+
+/// Image Position (Patient) of a data set (or a functional group item).
+pub fn position_of(obj: &InMemDicomObject) -> Option<LpsPointMm> {
+    numbers(obj, tags::IMAGE_POSITION_PATIENT)
         .filter(|v| v.len() == 3)
-        .map(|v| LpsPointMm::new(v[0], v[1], v[2]));
-    let pixel_spacing_mm = numbers(obj, tags::PIXEL_SPACING)
+        .map(|v| LpsPointMm::new(v[0], v[1], v[2]))
+}
+
+/// Pixel Spacing `[row, column]` of a data set (or a functional group item), when positive.
+pub fn pixel_spacing_of(obj: &InMemDicomObject) -> Option<[f64; 2]> {
+    numbers(obj, tags::PIXEL_SPACING)
         .filter(|v| v.len() == 2 && v[0] > 0.0 && v[1] > 0.0)
-        .map(|v| [v[0], v[1]]);
+        .map(|v| [v[0], v[1]])
+}
+
+/// Extracts an [`ImageHeader`] from a parsed object.
+pub fn extract(path: &Path, obj: &DefaultDicomObject, meta: &MetaInfo) -> ImageHeader {
+    let (col_dir, row_dir) = orientation_of(obj);
+    let position = position_of(obj);
+    let pixel_spacing_mm = pixel_spacing_of(obj);
     let mut kernel = texts(obj, tags::CONVOLUTION_KERNEL);
     // Vendor equivalents: Siemens enhanced CT (0018,9315) Reconstruction Algorithm.
     for extra in texts(obj, tags::RECONSTRUCTION_ALGORITHM) {
@@ -265,6 +293,7 @@ pub fn extract(path: &Path, obj: &DefaultDicomObject, meta: &MetaInfo) -> ImageH
         frames: integer(obj, tags::NUMBER_OF_FRAMES)
             .and_then(|v| u32::try_from(v).ok())
             .unwrap_or(1),
+        frame: None,
         samples_per_pixel: u16_of(tags::SAMPLES_PER_PIXEL).unwrap_or(1),
         bits_allocated: u16_of(tags::BITS_ALLOCATED).unwrap_or(0),
         photometric: text(obj, tags::PHOTOMETRIC_INTERPRETATION).unwrap_or_default(),
@@ -313,15 +342,29 @@ pub fn extract(path: &Path, obj: &DefaultDicomObject, meta: &MetaInfo) -> ImageH
     }
 }
 
-/// Reads, checks and parses the header of one file. DICOMDIRs are reported as
+/// Reads, checks and parses the header of one file: one header per image, so an Enhanced
+/// (multi-frame) CT gives one per frame (see [`super::enhanced`]). DICOMDIRs are reported as
 /// [`FileError::DicomDir`] so that the scanner can follow or skip them.
-pub fn read_header(path: &Path, limits: &GuardLimits) -> Result<ImageHeader, FileError> {
+pub fn read_headers(path: &Path, limits: &GuardLimits) -> Result<Vec<ImageHeader>, FileError> {
     let (bytes, meta) = read_checked(path, limits)?;
     if meta.sop_class == DICOMDIR_SOP_CLASS {
         return Err(FileError::DicomDir);
     }
     let obj = parse(&bytes, true)?;
-    let h = extract(path, &obj, &meta);
+    drop(bytes);
+    let h = checked_header(path, &obj, &meta)?;
+    if super::enhanced::is_enhanced_ct(&h.sop_class_uid) && h.has_pixel_data {
+        return super::enhanced::frame_headers(h, &obj);
+    }
+    Ok(vec![h])
+}
+
+fn checked_header(
+    path: &Path,
+    obj: &DefaultDicomObject,
+    meta: &MetaInfo,
+) -> Result<ImageHeader, FileError> {
+    let h = extract(path, obj, meta);
     if let Some(px) = meta.pixel_data {
         super::pixels::check_transfer_syntax(&meta.transfer_syntax)?;
         if h.rows == 0 || h.columns == 0 {

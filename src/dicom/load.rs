@@ -11,7 +11,8 @@ use crate::volume::resample::{self, ResampleRecord, StackLayout};
 use crate::volume::{Volume, VolumeGeometry};
 use ndarray::{Array3, Axis};
 use rayon::prelude::*;
-use std::path::PathBuf;
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use thiserror::Error;
 
@@ -198,6 +199,18 @@ pub fn load(
     } else {
         None
     };
+    // A multi-frame file is read and parsed once; its frames decode in parallel from it.
+    let mut multi_frame: HashMap<&Path, Result<pixels::ImageFile, FileError>> = HashMap::new();
+    for h in series.images.iter().filter(|h| h.frame.is_some()) {
+        multi_frame.entry(h.path.as_path()).or_insert_with(|| {
+            super::contain::contain(|| pixels::ImageFile::open(&h.path, &opts.limits))
+                .unwrap_or_else(|| {
+                    Err(FileError::Damaged(
+                        "the DICOM reader failed on this file".into(),
+                    ))
+                })
+        });
+    }
     let mut raw = Array3::<i16>::zeros((n, rows, cols));
     let clamped = AtomicUsize::new(0);
     let failures: Vec<(PathBuf, FileError)> = raw
@@ -209,14 +222,21 @@ pub fn load(
                 return None;
             }
             let out = slice.as_slice_mut()?;
-            let r = super::contain::contain(|| {
-                pixels::decode_into(&h.path, series.rows, series.columns, &opts.limits, out)
-            })
-            .unwrap_or_else(|| {
-                Err(FileError::Damaged(
-                    "the pixel decoder failed on this file".into(),
-                ))
-            });
+            let r =
+                super::contain::contain(|| match (h.frame, multi_frame.get(h.path.as_path())) {
+                    (Some(k), Some(Ok(file))) => {
+                        file.decode_into(Some(k), series.rows, series.columns, out)
+                    }
+                    (Some(_), Some(Err(e))) => Err(e.clone()),
+                    _ => {
+                        pixels::decode_into(&h.path, series.rows, series.columns, &opts.limits, out)
+                    }
+                })
+                .unwrap_or_else(|| {
+                    Err(FileError::Damaged(
+                        "the pixel decoder failed on this file".into(),
+                    ))
+                });
             if let Some(p) = progress {
                 p.done.fetch_add(1, Ordering::Relaxed);
             }
@@ -313,18 +333,26 @@ pub fn load(
 /// Decodes every image of a series that is not loaded as a volume (localizers, secondary
 /// captures, single images) to find damaged ones; returns them with reasons.
 pub fn verify_images(series: &Series, limits: &GuardLimits) -> Vec<super::SkippedFile> {
-    series
+    // Each file once: the frames of a multi-frame file share it.
+    let mut seen = std::collections::HashSet::new();
+    let files: Vec<&Path> = series
         .images
-        .par_iter()
-        .filter_map(|h| {
-            let r = super::contain::contain(|| pixels::check_decodes(&h.path, limits))
-                .unwrap_or_else(|| {
+        .iter()
+        .map(|h| h.path.as_path())
+        .filter(|p| seen.insert(*p))
+        .collect();
+    files
+        .into_par_iter()
+        .filter_map(|path| {
+            let r = super::contain::contain(|| pixels::check_decodes(path, limits)).unwrap_or_else(
+                || {
                     Err(FileError::Damaged(
                         "the pixel decoder failed on this file".into(),
                     ))
-                });
+                },
+            );
             r.err().map(|e| super::SkippedFile {
-                path: h.path.clone(),
+                path: path.to_path_buf(),
                 reason: e.to_string(),
             })
         })

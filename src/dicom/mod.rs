@@ -7,6 +7,7 @@
 
 pub mod acquisition;
 pub mod contain;
+pub mod enhanced;
 pub mod error;
 pub mod guard;
 pub mod header;

@@ -1,11 +1,11 @@
 //! Decoding one image's pixels into Hounsfield units.
 
 use super::error::FileError;
-use super::guard::GuardLimits;
+use super::guard::{GuardLimits, PixelDataInfo};
 use super::header::{self, number};
 use dicom_dictionary_std::tags;
 use dicom_encoding::transfer_syntax::TransferSyntaxIndex;
-use dicom_object::DefaultDicomObject;
+use dicom_object::{DefaultDicomObject, InMemDicomObject};
 use dicom_pixeldata::PixelDecoder;
 use dicom_transfer_syntax_registry::TransferSyntaxRegistry;
 use std::path::Path;
@@ -43,62 +43,105 @@ pub fn decode_into(
     limits: &GuardLimits,
     out: &mut [i16],
 ) -> Result<usize, FileError> {
-    let (bytes, meta) = header::read_checked(path, limits)?;
-    check_transfer_syntax(&meta.transfer_syntax)?;
-    let info = meta
-        .pixel_data
-        .ok_or_else(|| FileError::NoPixelData("no Pixel Data element".into()))?;
-    let obj = header::parse(&bytes, false)?;
-    drop(bytes);
-    let r = header::integer(&obj, tags::ROWS).unwrap_or(0);
-    let c = header::integer(&obj, tags::COLUMNS).unwrap_or(0);
-    if r != i64::from(rows) || c != i64::from(columns) {
-        return Err(FileError::FrameSize(format!(
-            "image is {c}x{r}, the series is {columns}x{rows}"
-        )));
+    ImageFile::open(path, limits)?.decode_into(None, rows, columns, out)
+}
+
+/// A checked, parsed image file whose frames can be decoded (in parallel: decoding takes
+/// `&self`), so a multi-frame file is read once, not once per frame.
+pub struct ImageFile {
+    obj: DefaultDicomObject,
+    info: PixelDataInfo,
+}
+
+impl ImageFile {
+    /// Reads, checks and parses a file with pixel data in a supported transfer syntax.
+    pub fn open(path: &Path, limits: &GuardLimits) -> Result<Self, FileError> {
+        let (bytes, meta) = header::read_checked(path, limits)?;
+        check_transfer_syntax(&meta.transfer_syntax)?;
+        let info = meta
+            .pixel_data
+            .ok_or_else(|| FileError::NoPixelData("no Pixel Data element".into()))?;
+        let obj = header::parse(&bytes, false)?;
+        Ok(Self { obj, info })
     }
-    let bits = header::integer(&obj, tags::BITS_ALLOCATED).unwrap_or(0);
-    if !matches!(bits, 8 | 16 | 32) {
-        return Err(FileError::BadImage(format!(
-            "Bits Allocated {bits} is not 8, 16 or 32"
-        )));
-    }
-    let pixels = rows as usize * columns as usize;
-    if pixels == 0 || out.len() != pixels {
-        return Err(FileError::BadImage(format!(
-            "image of {columns}x{rows} pixels"
-        )));
-    }
-    let bytes_per = (bits / 8) as usize;
-    if !info.encapsulated && info.length < (pixels * bytes_per) as u64 {
-        return Err(FileError::FrameSize(format!(
-            "{columns}x{rows} pixels of {bits} bits need {} bytes but Pixel Data holds {}",
-            pixels * bytes_per,
-            info.length
-        )));
-    }
-    let transform = modality_transform(&obj)?;
-    let decoded = super::contain::contain(|| obj.decode_pixel_data())
+
+    /// Decodes one frame (`None`: a single-frame file) into `out` (`rows × columns` HU
+    /// values, row-major), with the frame's own rescale for an Enhanced CT. Returns how many
+    /// values were clamped to the i16 range.
+    pub fn decode_into(
+        &self,
+        frame: Option<u32>,
+        rows: u32,
+        columns: u32,
+        out: &mut [i16],
+    ) -> Result<usize, FileError> {
+        let obj = &self.obj;
+        let r = header::integer(obj, tags::ROWS).unwrap_or(0);
+        let c = header::integer(obj, tags::COLUMNS).unwrap_or(0);
+        if r != i64::from(rows) || c != i64::from(columns) {
+            return Err(FileError::FrameSize(format!(
+                "image is {c}x{r}, the series is {columns}x{rows}"
+            )));
+        }
+        let bits = header::integer(obj, tags::BITS_ALLOCATED).unwrap_or(0);
+        if !matches!(bits, 8 | 16 | 32) {
+            return Err(FileError::BadImage(format!(
+                "Bits Allocated {bits} is not 8, 16 or 32"
+            )));
+        }
+        let pixels = rows as usize * columns as usize;
+        if pixels == 0 || out.len() != pixels {
+            return Err(FileError::BadImage(format!(
+                "image of {columns}x{rows} pixels"
+            )));
+        }
+        let frames = header::integer(obj, tags::NUMBER_OF_FRAMES)
+            .and_then(|n| u32::try_from(n).ok())
+            .unwrap_or(1)
+            .max(1);
+        if let Some(k) = frame
+            && k >= frames
+        {
+            return Err(FileError::BadImage(format!(
+                "frame {} asked of a file of {frames} frame(s)",
+                k + 1
+            )));
+        }
+        let bytes_per = (bits / 8) as usize;
+        let need =
+            (pixels * bytes_per) as u64 * u64::from(if frame.is_some() { frames } else { 1 });
+        if !self.info.encapsulated && self.info.length < need {
+            return Err(FileError::FrameSize(format!(
+                "{frames} frame(s) of {columns}x{rows} pixels of {bits} bits need {need} bytes but Pixel Data holds {}",
+                self.info.length
+            )));
+        }
+        let transform = modality_transform(obj, frame)?;
+        let decoded = super::contain::contain(|| match frame {
+            Some(k) => obj.decode_pixel_data_frame(k),
+            None => obj.decode_pixel_data(),
+        })
         .ok_or_else(|| FileError::Damaged("the pixel data codec failed on this file".into()))?
         .map_err(|e| FileError::Damaged(format!("cannot decode pixel data: {e}")))?;
-    let data = decoded.data();
-    if data.len() < pixels * bytes_per {
-        return Err(FileError::FrameSize(format!(
-            "decoded {} bytes, expected {} for {columns}x{rows} pixels of {bits} bits",
-            data.len(),
-            pixels * bytes_per
-        )));
+        let data = decoded.data();
+        if data.len() < pixels * bytes_per {
+            return Err(FileError::FrameSize(format!(
+                "decoded {} bytes, expected {} for {columns}x{rows} pixels of {bits} bits",
+                data.len(),
+                pixels * bytes_per
+            )));
+        }
+        let signed = decoded.pixel_representation() == dicom_pixeldata::PixelRepresentation::Signed;
+        let stored = u32::from(decoded.bits_stored()).clamp(1, bits as u32);
+        Ok(to_hu(
+            &data[..pixels * bytes_per],
+            bytes_per,
+            stored,
+            signed,
+            &transform,
+            out,
+        ))
     }
-    let signed = decoded.pixel_representation() == dicom_pixeldata::PixelRepresentation::Signed;
-    let stored = u32::from(decoded.bits_stored()).clamp(1, bits as u32);
-    Ok(to_hu(
-        &data[..pixels * bytes_per],
-        bytes_per,
-        stored,
-        signed,
-        &transform,
-        out,
-    ))
 }
 
 /// Decodes a file's pixel data only to prove that it decodes (any photometry, any frame
@@ -128,7 +171,19 @@ pub fn check_decodes(path: &Path, limits: &GuardLimits) -> Result<(), FileError>
     Ok(())
 }
 
-fn modality_transform(obj: &DefaultDicomObject) -> Result<ModalityTransform, FileError> {
+/// How `frame`'s stored values become HU: an Enhanced CT frame's Pixel Value
+/// Transformation (its own, else the shared one), else the top level's Modality LUT or
+/// rescale.
+fn modality_transform(
+    obj: &DefaultDicomObject,
+    frame: Option<u32>,
+) -> Result<ModalityTransform, FileError> {
+    if let Some(k) = frame
+        && let Some(item) =
+            super::enhanced::FrameGroups::of(obj, k).item(tags::PIXEL_VALUE_TRANSFORMATION_SEQUENCE)
+    {
+        return Ok(rescale_of(item));
+    }
     if let Some(item) = obj
         .get(tags::MODALITY_LUT_SEQUENCE)
         .and_then(|e| e.items())
@@ -148,11 +203,15 @@ fn modality_transform(obj: &DefaultDicomObject) -> Result<ModalityTransform, Fil
             )),
         };
     }
+    Ok(rescale_of(obj))
+}
+
+fn rescale_of(obj: &InMemDicomObject) -> ModalityTransform {
     let slope = number(obj, tags::RESCALE_SLOPE)
         .filter(|s| *s != 0.0)
         .unwrap_or(1.0);
     let intercept = number(obj, tags::RESCALE_INTERCEPT).unwrap_or(0.0);
-    Ok(ModalityTransform::Rescale { slope, intercept })
+    ModalityTransform::Rescale { slope, intercept }
 }
 
 /// A Modality LUT from its descriptor (entries, first stored value mapped, bits) and data

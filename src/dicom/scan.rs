@@ -65,11 +65,11 @@ fn read_headers(
     limits: &GuardLimits,
 ) -> ScanResult {
     let files_scanned = files.len() + pre_skipped.len();
-    let results: Vec<(PathBuf, Result<ImageHeader, FileError>)> = files
+    let results: Vec<(PathBuf, Result<Vec<ImageHeader>, FileError>)> = files
         .into_par_iter()
         .map(|p| {
             let r =
-                super::contain::contain(|| header::read_header(&p, limits)).unwrap_or_else(|| {
+                super::contain::contain(|| header::read_headers(&p, limits)).unwrap_or_else(|| {
                     Err(FileError::Damaged(
                         "the DICOM reader failed on this file".into(),
                     ))
@@ -84,7 +84,7 @@ fn read_headers(
     };
     for (p, r) in results {
         match r {
-            Ok(h) => out.headers.push(h),
+            Ok(h) => out.headers.extend(h),
             Err(e) => {
                 tracing::debug!("skipping {}: {e}", p.display());
                 out.skipped.push(SkippedFile {

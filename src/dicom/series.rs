@@ -381,7 +381,9 @@ fn make_series(
     opts: &ImportOptions,
     skipped: &mut Vec<SkippedFile>,
 ) -> Option<Series> {
-    images.sort_by(|a, b| (a.instance_number, &a.path).cmp(&(b.instance_number, &b.path)));
+    images.sort_by(|a, b| {
+        (a.instance_number, &a.path, a.frame).cmp(&(b.instance_number, &b.path, b.frame))
+    });
     let (mut kind, mut not_loadable) = classify(&images);
     if matches!(kind, SeriesKind::Volume | SeriesKind::SingleImage)
         || (kind == SeriesKind::Other && not_loadable.is_none())
@@ -389,11 +391,14 @@ fn make_series(
         // Cross-sectional images without usable geometry cannot be placed: skip each.
         let (good, bad): (Vec<_>, Vec<_>) = images.into_iter().partition(has_geometry);
         for h in bad {
+            let frame = h
+                .frame
+                .map(|k| format!(" (frame {})", k + 1))
+                .unwrap_or_default();
             skipped.push(SkippedFile {
-                reason: FileError::Geometry(
-                    "Image Position/Orientation (Patient) or Pixel Spacing missing or invalid"
-                        .into(),
-                )
+                reason: FileError::Geometry(format!(
+                    "Image Position/Orientation (Patient) or Pixel Spacing missing or invalid{frame}"
+                ))
                 .to_string(),
                 path: h.path,
             });
@@ -479,7 +484,7 @@ fn make_series(
                         dupes.len(),
                         dupes
                             .iter()
-                            .map(|h| h.path.display().to_string())
+                            .map(ImageHeader::name)
                             .collect::<Vec<_>>()
                             .join(", ")
                     ),
@@ -615,7 +620,7 @@ fn sort_stack(images: &mut Vec<ImageHeader>) -> (Stack, Vec<ImageHeader>) {
     images.sort_by(|a, b| {
         depth(a)
             .total_cmp(&depth(b))
-            .then((a.instance_number, &a.path).cmp(&(b.instance_number, &b.path)))
+            .then((a.instance_number, &a.path, a.frame).cmp(&(b.instance_number, &b.path, b.frame)))
     });
     let mut kept: Vec<ImageHeader> = Vec::with_capacity(images.len());
     let mut dupes = Vec::new();
