@@ -1,19 +1,21 @@
 #!/usr/bin/env bash
 # Installs what Hounsfield needs on Debian 12 beyond the Rust toolchain. `--app`: only what
-# the window needs at run time (Vulkan loader, Mesa's Vulkan drivers incl. the lavapipe
+# the build and the window need (CMake and a C++ compiler for the CharLS JPEG-LS codec,
+# Vulkan loader, Mesa's Vulkan drivers incl. the lavapipe
 # software renderer, X11/Wayland keyboard and cursor libraries, zenity for the system file
 # dialog where no desktop portal runs). Without it, also what the
-# tests need: Xvfb for the window tests, admesh, and the Python virtualenv (.venv-test)
+# tests need: Xvfb for the window tests, admesh, DCMTK (an independent DICOM encoder for the
+# JPEG-LS tests), and the Python virtualenv (.venv-test)
 # whose nibabel/pydicom/trimesh give the tests an independent reference.
 # Idempotent: a second run installs nothing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-app_packages=(libvulkan1 mesa-vulkan-drivers libxkbcommon-x11-0 libxcursor1 libxrandr2 libxi6
+app_packages=(cmake g++ libvulkan1 mesa-vulkan-drivers libxkbcommon-x11-0 libxcursor1 libxrandr2 libxi6
   libx11-xcb1 libwayland-client0 libwayland-cursor0 libwayland-egl1 zenity)
 packages=("${app_packages[@]}")
 if [ "${1:-}" != "--app" ]; then
-  packages+=(python3 python3-venv python3-pip admesh xvfb xauth)
+  packages+=(python3 python3-venv python3-pip admesh xvfb xauth dcmtk)
 fi
 missing=()
 for p in "${packages[@]}"; do

@@ -7,6 +7,8 @@ cd "$(dirname "$0")/.."
 ./packaging/setup-debian.sh
 cargo fmt --check
 cargo clippy --locked --all-targets -- -D warnings
+# The headless core (what the fuzz targets build) must stand without the window crates.
+cargo clippy --locked --lib --bins --no-default-features -- -D warnings
 # Tests that cannot run here (no ../shared, no adapter, no xvfb-run) list themselves in
 # this file instead of passing silently (with CI=true they fail instead).
 skips=target/tmp/skipped-tests.txt

@@ -210,7 +210,7 @@ fn resample_bombs_are_refused_before_any_large_allocation() {
 fn a_folder_of_unusable_files_says_why_each_was_skipped() {
     let corpus = common::repo().join("tests/malformed");
     let dir = tempfile::tempdir().unwrap();
-    for name in ["jpeg-ls-unsupported.dcm", "not-dicom.txt", "empty.dcm"] {
+    for name in ["jpeg-extended-12bit.dcm", "not-dicom.txt", "empty.dcm"] {
         std::fs::copy(corpus.join(name), dir.path().join(name)).unwrap();
     }
     let out = dir.path().join("out.nii.gz");
@@ -221,7 +221,7 @@ fn a_folder_of_unusable_files_says_why_each_was_skipped() {
         err.contains("every one of the 3 files was skipped"),
         "{err}"
     );
-    assert!(err.contains("jpeg-ls-unsupported.dcm"), "{err}");
+    assert!(err.contains("jpeg-extended-12bit.dcm"), "{err}");
     assert!(err.contains("not-dicom.txt"), "{err}");
     assert!(err.contains("gdcmconv --raw"), "{err}");
 }

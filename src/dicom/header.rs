@@ -366,7 +366,7 @@ fn checked_header(
 ) -> Result<ImageHeader, FileError> {
     let h = extract(path, obj, meta);
     if let Some(px) = meta.pixel_data {
-        super::pixels::check_transfer_syntax(&meta.transfer_syntax)?;
+        super::pixels::check_codec(&meta.transfer_syntax, h.bits_allocated)?;
         if h.rows == 0 || h.columns == 0 {
             return Err(FileError::FrameSize(format!(
                 "declared image size is {}x{} pixels",

@@ -19,6 +19,23 @@ enum ModalityTransform {
     Lut { first: i64, table: Vec<f64> },
 }
 
+/// JPEG Extended (Process 2 & 4): 8-bit samples decode, 12-bit ones do not.
+const JPEG_EXTENDED: &str = "1.2.840.10008.1.2.4.51";
+
+/// Checks that a built-in decoder reads this transfer syntax at this sample size
+/// (Bits Allocated): the JPEG decoder reads 8-bit samples only, so 12-bit JPEG Extended —
+/// common in older archives — is refused by name rather than reported as damaged.
+pub fn check_codec(uid: &str, bits_allocated: u16) -> Result<(), FileError> {
+    check_transfer_syntax(uid)?;
+    if uid == JPEG_EXTENDED && bits_allocated > 8 {
+        return Err(FileError::UnsupportedTransferSyntax {
+            uid: uid.to_string(),
+            name: "JPEG Extended with 12-bit samples: the built-in JPEG decoder reads 8-bit samples only".into(),
+        });
+    }
+    Ok(())
+}
+
 /// Checks that the transfer syntax has a built-in decoder.
 pub fn check_transfer_syntax(uid: &str) -> Result<(), FileError> {
     match TransferSyntaxRegistry.get(uid) {
@@ -84,6 +101,10 @@ impl ImageFile {
             )));
         }
         let bits = header::integer(obj, tags::BITS_ALLOCATED).unwrap_or(0);
+        check_codec(
+            obj.meta().transfer_syntax().trim_end_matches('\0'),
+            u16::try_from(bits).unwrap_or(0),
+        )?;
         if !matches!(bits, 8 | 16 | 32) {
             return Err(FileError::BadImage(format!(
                 "Bits Allocated {bits} is not 8, 16 or 32"

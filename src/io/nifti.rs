@@ -525,16 +525,40 @@ pub fn read_volume(path: &Path) -> Result<Volume, NiftiError> {
             hu.round().clamp(f64::from(i16::MIN), f64::from(i16::MAX)) as i16
         }
     };
-    // Decoded a chunk at a time straight into the volume: no copy of the raw bytes.
-    let mut data: Vec<i16> = Vec::new();
-    data.try_reserve_exact(n).map_err(|_| {
+    // A plain file must hold what its header declares before the volume is allocated (a
+    // 1 KB file declaring 3 GiB was allocated in full, found by fuzzing). A gzip stream's
+    // length is unknown until read: there the volume grows only with the data decompressed.
+    let declared = vox_offset as u64 + n as u64 * bytes_per as u64;
+    if !is_gz(path) {
+        let len = std::fs::metadata(path)
+            .map_err(|e| NiftiError::Io {
+                path: path.to_path_buf(),
+                source: e,
+            })?
+            .len();
+        if len < declared {
+            return Err(fmt(format!(
+                "the file holds {len} bytes but its header declares {declared}                  (vox_offset + {ni}x{nj}x{nk} voxels of {bytes_per} bytes): truncated, or a wrong header"
+            )));
+        }
+    }
+    const CHUNK: usize = 1 << 16;
+    let oom = || {
         fmt(format!(
             "not enough memory for {ni}x{nj}x{nk} voxels ({out_bytes} bytes)"
         ))
-    })?;
-    let mut chunk = vec![0u8; bytes_per * (1 << 16)];
+    };
+    // Decoded a chunk at a time straight into the volume: no copy of the raw bytes.
+    let mut data: Vec<i16> = Vec::new();
+    data.try_reserve_exact(if is_gz(path) { n.min(1 << 24) } else { n })
+        .map_err(|_| oom())?;
+    let mut chunk = vec![0u8; bytes_per * CHUNK];
     while data.len() < n {
-        let want = (n - data.len()).min(1 << 16) * bytes_per;
+        if data.capacity() - data.len() < CHUNK {
+            let more = (n - data.len()).min(data.len().max(CHUNK));
+            data.try_reserve_exact(more).map_err(|_| oom())?;
+        }
+        let want = (n - data.len()).min(CHUNK) * bytes_per;
         let buf = &mut chunk[..want];
         reader.read_exact(buf).map_err(|e| {
             fmt(format!(

@@ -88,6 +88,19 @@ pub fn have_xvfb() -> bool {
     ok
 }
 
+/// Whether DCMTK's command-line tools (an independent DICOM codec implementation) are on
+/// the PATH; see [`skip`].
+pub fn have_dcmtk() -> bool {
+    let ok = std::process::Command::new("sh")
+        .args(["-c", "command -v dcmcjpls && command -v dcmdrle"])
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !ok {
+        skip("DCMTK (dcmcjpls, dcmdrle) is missing (packaging/setup-debian.sh installs it)");
+    }
+    ok
+}
+
 /// The Python interpreter of the test virtualenv made by packaging/setup-debian.sh, or
 /// `None` when absent outside CI.
 pub fn python() -> Option<PathBuf> {

@@ -76,6 +76,13 @@ case("truncated.nii.gz", gzip.compress(full, mtime=0)[:200], "truncated")
 # 4096^3 uint8 declared (64 G voxels), followed by 8 MiB of zeros: refused at the header.
 bomb = header(dims=(4096, 4096, 4096), datatype=2, bitpix=8) + EXT + bytes(8 << 20)
 case("zip-bomb.nii.gz", bomb, "exceed", gz=True)
+# 1024x1024x1500 int16 declared (3 GiB as HU, under the cap) with 768 bytes of voxels: found
+# by fuzzing — the whole volume was allocated before a byte of it was read.
+case("declares-3gib-holds-768-bytes.nii", header(dims=(1024, 1024, 1500)) + EXT + voxels(),
+     "declares")
+# The same inside gzip: memory may grow only with the data actually decompressed.
+case("declares-3gib-holds-768-bytes.nii.gz", header(dims=(1024, 1024, 1500)) + EXT + voxels(),
+     "truncated", gz=True)
 case("vox-offset-beyond-file.nii", header(vox_offset=9.0e8) + EXT + voxels(), "ends before the voxel data")
 case("vox-offset-inside-header.nii", header(vox_offset=100.0) + EXT + voxels(), "vox_offset")
 case("unknown-datatype.nii", header(datatype=1536, bitpix=128) + EXT + voxels(), "datatype")

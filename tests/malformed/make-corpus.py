@@ -33,6 +33,7 @@ from pydicom.uid import (
     CTImageStorage,
     ExplicitVRLittleEndian,
     JPEGBaseline8Bit,
+    JPEGExtended12Bit,
     JPEGLSLossless,
     RLELossless,
     generate_uid,
@@ -277,12 +278,18 @@ def case_jpeg_baseline_garbage() -> bytes:
     return to_bytes(encapsulated(ds, JPEGBaseline8Bit, fragment))
 
 
-def case_jpeg_ls_unsupported() -> bytes:
-    """Transfer syntax JPEG-LS Lossless (1.2.840.10008.1.2.4.80), which Hounsfield does not decode."""
-    # SOI + SOF55 marker start, then filler: looks like JPEG-LS at a glance;
-    # the importer should refuse on the transfer syntax before decoding.
+def case_jpeg_ls_garbage() -> bytes:
+    """JPEG-LS Lossless (1.2.840.10008.1.2.4.80) whose fragment is SOI + SOF55 then filler."""
+    # Looks like JPEG-LS at a glance; the CharLS decoder must fail cleanly on it.
     fragment = b"\xff\xd8\xff\xf7" + filler(124, "jpeg-ls")
-    return to_bytes(encapsulated(base_dataset("jpeg-ls-unsupported"), JPEGLSLossless, fragment))
+    return to_bytes(encapsulated(base_dataset("jpeg-ls-garbage"), JPEGLSLossless, fragment))
+
+
+def case_jpeg_extended_12bit() -> bytes:
+    """JPEG Extended (1.2.840.10008.1.2.4.51) with 16-bit allocated (12-bit) samples, which no
+    built-in JPEG decoder reads: refused on the transfer syntax and the sample size, by name."""
+    fragment = b"\xff\xd8\xff\xc1" + filler(124, "jpeg-extended")
+    return to_bytes(encapsulated(base_dataset("jpeg-extended-12bit"), JPEGExtended12Bit, fragment))
 
 
 def case_no_pixel_data() -> bytes:
@@ -313,7 +320,8 @@ CASES = {
     "frame-size-mismatch.dcm": (case_frame_size_mismatch, "frame size", "Rows x Columns x bytes per pixel must match the pixel data"),
     "rle-bad-offsets.dcm": (case_rle_bad_offsets, "damaged", "RLE segment offsets are bounds-checked"),
     "jpeg-baseline-garbage.dcm": (case_jpeg_baseline_garbage, "damaged", "a JPEG decode error skips the file instead of panicking"),
-    "jpeg-ls-unsupported.dcm": (case_jpeg_ls_unsupported, "transfer syntax", "unsupported transfer syntaxes are named and skipped"),
+    "jpeg-ls-garbage.dcm": (case_jpeg_ls_garbage, "damaged", "a JPEG-LS decode error skips the file instead of panicking"),
+    "jpeg-extended-12bit.dcm": (case_jpeg_extended_12bit, "12-bit", "unsupported codecs are named and skipped"),
     "no-pixel-data.dcm": (case_no_pixel_data, "no pixel data", "header-only objects are not stacked into a volume"),
     "missing-geometry.dcm": (case_missing_geometry, "geometry", "slices without position/orientation are not guessed into place"),
     "rows-zero.dcm": (case_rows_zero, "frame size", "zero image dimensions are rejected (no divide by zero or empty volume)"),
