@@ -165,3 +165,37 @@ fn render_writes_radiological_pngs() {
     let (code, _, _) = hounsfield(&["render", s(&sample), "--out", s(&dir.path().join("x.jpg"))]);
     assert_eq!(code, 2);
 }
+
+/// The wall thickness measured on the mask reaches the sidecar and the operator: with a
+/// limit of a few voxels the sample's skull has thin regions (each below the limit, none
+/// thinner than one voxel); with a limit below one voxel it has none, and says so.
+#[test]
+fn mesh_reports_wall_thickness_measured_on_the_mask() {
+    let dir = tempfile::tempdir().unwrap();
+    let mask = bone_mask(dir.path());
+    let out = dir.path().join("bone.stl");
+    let measured = |limit: &str| {
+        let (code, _, err) = hounsfield(&["mesh", s(&mask), "--out", s(&out), "--thin", limit]);
+        assert_eq!(code, 0, "{err}");
+        let side: serde_json::Value = serde_json::from_str(
+            &std::fs::read_to_string(dir.path().join("bone.stl.json")).unwrap(),
+        )
+        .unwrap();
+        (
+            side["reconstruction"]["labels"][0]["mask_thickness"].clone(),
+            err,
+        )
+    };
+    let (m, err) = measured("3");
+    assert!(err.contains("on the mask,"), "{err}");
+    let regions = m["thin_regions"].as_array().unwrap();
+    assert!(!regions.is_empty(), "{m}");
+    assert!(m["thin_region_count"].as_u64().unwrap() >= regions.len() as u64);
+    for r in regions {
+        let t = r["thickness_mm"].as_f64().unwrap();
+        assert!((0.9..3.0).contains(&t), "{r}");
+    }
+    let (m, err) = measured("0.3");
+    assert_eq!(m["thin_region_count"], 0, "{m}");
+    assert!(err.contains("no wall thinner than 0.3 mm"), "{err}");
+}

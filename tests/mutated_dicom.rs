@@ -49,8 +49,9 @@ fn damaged_copies_of_a_real_slice_never_crash_the_import() {
         }
         let p = dir.path().join(format!("m{n}.dcm"));
         std::fs::write(&p, &bytes).unwrap();
-        match header::read_header(&p, &limits) {
-            Ok(h) => {
+        match header::read_headers(&p, &limits) {
+            Ok(hs) => {
+                let h = &hs[0];
                 let mut out = vec![0i16; (h.rows as usize * h.columns as usize).min(1 << 24)];
                 let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
                     pixels::decode_into(&p, h.rows, h.columns, &limits, &mut out)

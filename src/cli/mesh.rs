@@ -253,6 +253,11 @@ pub fn run(a: &MeshArgs) -> Result<(), Error> {
             a.out.display()
         )));
     }
+    for l in &record.labels {
+        if let Some(m) = &l.mask_thickness {
+            eprintln!("wall thickness {}", m.summary(&l.name));
+        }
+    }
     for w in record.thin_check_warnings() {
         eprintln!("warning: {w}");
     }

@@ -8,6 +8,7 @@ pub mod check;
 pub mod decimate;
 pub mod deviation;
 pub mod extract;
+pub mod mask_thickness;
 pub mod params;
 pub mod pipeline;
 pub mod record;

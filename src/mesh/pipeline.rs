@@ -6,6 +6,7 @@ use super::check::{self, Certificate};
 use super::decimate::{self, Decimation};
 use super::deviation;
 use super::extract::{self, IsoEdges, Midpoint};
+use super::mask_thickness::MaskThickness;
 use super::repair::{self, RepairOptions, RepairReport};
 use super::smooth::{self, Smoothing};
 use super::thickness::{self, ThinRegion};
@@ -110,6 +111,8 @@ pub struct Reconstruction {
     /// The thinnest wall this grid can show, mm (one voxel along its finest axis): a wall
     /// extracted from a mask is never thinner, so a lower thin limit can flag nothing.
     pub thin_detectable_mm: f64,
+    /// Wall thickness measured on the mask itself against the same limit.
+    pub mask_thickness: MaskThickness,
     /// How long each stage took.
     pub timings: StageTimings,
 }
@@ -132,8 +135,11 @@ pub struct StageTimings {
     pub certify_ms: f64,
     /// Self-intersection count.
     pub self_intersections_ms: f64,
-    /// Wall thickness and thin regions.
+    /// Wall thickness and thin regions on the surface.
     pub thickness_ms: f64,
+    /// Wall thickness on the mask.
+    #[serde(default)]
+    pub mask_thickness_ms: f64,
     /// Everything.
     pub total_ms: f64,
 }
@@ -308,6 +314,7 @@ pub fn reconstruct_with(
     stage(5)?;
     let vertex_thickness_mm =
         thickness::vertex_thickness_with(&tree, &mesh.vertices, &mesh.triangles, THICKNESS_CAP_MM);
+    drop(tree);
     let thin_regions = thickness::thin_regions(
         &mesh.vertices,
         &mesh.triangles,
@@ -315,6 +322,8 @@ pub fn reconstruct_with(
         opts.thin_mm,
     );
     timings.thickness_ms = lap(&mut t);
+    let mask_thickness = super::mask_thickness::measure(mask, geometry, opts.thin_mm);
+    timings.mask_thickness_ms = lap(&mut t);
     stage(STAGES)?;
     timings.total_ms = started.elapsed().as_secs_f64() * 1000.0;
     Ok(Reconstruction {
@@ -327,6 +336,7 @@ pub fn reconstruct_with(
         vertex_deviation_mm,
         vertex_thickness_mm,
         thin_regions,
+        mask_thickness,
         thin_detectable_mm: geometry
             .spacing
             .col

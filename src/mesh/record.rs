@@ -5,6 +5,7 @@
 
 use super::Mesh;
 use super::check::Certificate;
+use super::mask_thickness::MaskThickness;
 use super::pipeline::{DeviationSummary, ReconstructOptions, Reconstruction, StageTimings};
 use super::repair::RepairReport;
 use super::thickness::ThinRegion;
@@ -44,6 +45,10 @@ pub struct LabelModel {
     /// The thinnest wall the grid can show, mm: below it the thin check finds nothing.
     #[serde(default)]
     pub thin_detectable_mm: Option<f64>,
+    /// Wall thickness measured on the mask against the same limit (`None` in records made
+    /// before it was measured).
+    #[serde(default)]
+    pub mask_thickness: Option<MaskThickness>,
     /// blake3 of the final mesh (see [`mesh_hash`]).
     pub mesh_hash: String,
     /// Stage times.
@@ -149,6 +154,7 @@ impl ReconstructionRecord {
                 }),
                 thin_regions: r.thin_regions.clone(),
                 thin_detectable_mm: Some(r.thin_detectable_mm),
+                mask_thickness: Some(r.mask_thickness.clone()),
                 mesh_hash: mesh_hash(&r.mesh),
                 timings_ms: r.timings,
             })

@@ -681,6 +681,27 @@ pub fn render(r: &Report, pictures: &[Picture]) -> String {
                     );
                 }
             }
+            // The same limit measured on the mask (distance to the background along the
+            // middle of each wall), independent of the surface.
+            for (label, m) in &q.mask_thickness {
+                let class = if m.thin_region_count > 0 { "bad" } else { "ok" };
+                let _ = write!(o, "<p class=\"{class}\">{}</p>", esc(&m.summary(label)));
+                if !m.thin_regions.is_empty() {
+                    o.push_str("<table><tr><th>Centroid (LPS mm)</th><th>Thickness (median)</th><th>Ridge voxels</th></tr>");
+                    for t in &m.thin_regions {
+                        let _ = write!(
+                            o,
+                            "<tr><td>{:.1}, {:.1}, {:.1}</td><td class=\"num\">{:.2} mm</td><td class=\"num\">{}</td></tr>",
+                            t.centroid_mm[0],
+                            t.centroid_mm[1],
+                            t.centroid_mm[2],
+                            t.thickness_mm,
+                            t.voxels
+                        );
+                    }
+                    o.push_str("</table>");
+                }
+            }
         }
     }
 

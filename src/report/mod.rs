@@ -208,6 +208,9 @@ pub struct MeshQc {
     /// Why an empty list would prove nothing (the limit is below what the grid can show).
     #[serde(default)]
     pub thin_check_warnings: Vec<String>,
+    /// Wall thickness measured on each label's mask against the same limit.
+    #[serde(default)]
+    pub mask_thickness: Vec<(String, crate::mesh::mask_thickness::MaskThickness)>,
 }
 
 /// Physician review (§6.5).
@@ -431,6 +434,15 @@ impl Report {
                 .unwrap_or_default(),
             thin_check_warnings: latest
                 .map(|r| r.record.thin_check_warnings())
+                .unwrap_or_default(),
+            mask_thickness: latest
+                .map(|r| {
+                    r.record
+                        .labels
+                        .iter()
+                        .filter_map(|l| Some((l.name.clone(), l.mask_thickness.clone()?)))
+                        .collect()
+                })
                 .unwrap_or_default(),
         };
         let exports = files

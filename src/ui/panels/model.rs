@@ -140,6 +140,11 @@ impl App {
                     ));
                 }
             }
+            for l in &r.record.labels {
+                if let Some(m) = &l.mask_thickness {
+                    ui.label(m.summary(&l.name));
+                }
+            }
             let thin: Vec<(String, crate::mesh::thickness::ThinRegion)> = r
                 .record
                 .labels
