@@ -59,6 +59,12 @@ fn mesh_writes_every_format_with_a_certified_sidecar() {
         }
         assert_eq!(side["closed"], true);
         assert!(side["smoothing"]["max_mm"].as_f64().is_some());
+        // Smoothed: searched, not assumed.
+        assert!(side["self_intersections"].as_u64().is_some());
+        assert_eq!(
+            side["reconstruction"]["labels"][0]["self_intersections_rule"],
+            serde_json::Value::Null
+        );
         let hash = blake3::hash(&std::fs::read(&out).unwrap())
             .to_hex()
             .to_string();
@@ -181,10 +187,16 @@ fn mesh_reports_wall_thickness_measured_on_the_mask() {
             &std::fs::read_to_string(dir.path().join("bone.stl.json")).unwrap(),
         )
         .unwrap();
-        (
-            side["reconstruction"]["labels"][0]["mask_thickness"].clone(),
-            err,
-        )
+        // Unsmoothed marching cubes: the search is skipped, and the record says why.
+        let label = &side["reconstruction"]["labels"][0];
+        assert_eq!(side["self_intersections"], 0);
+        assert!(
+            label["self_intersections_rule"]
+                .as_str()
+                .is_some_and(|r| r.contains("cannot intersect")),
+            "{label}"
+        );
+        (label["mask_thickness"].clone(), err)
     };
     let (m, err) = measured("3");
     assert!(err.contains("on the mask,"), "{err}");

@@ -616,6 +616,9 @@ mod mesh_tests {
             "{what}: {c:?}"
         );
         assert_eq!(c.degenerate_triangles, 0, "{what}");
+        // What lets the pipeline skip the self-intersection search on these surfaces.
+        let tree = crate::mesh::bvh::Bvh::build(&mesh.vertices, &mesh.triangles);
+        assert_eq!(tree.count_self_intersections(), 0, "{what}");
         if voxels > 0.0 {
             assert!(c.outward, "{what}: volume {}", c.volume_mm3);
         }

@@ -49,6 +49,10 @@ pub struct LabelModel {
     /// before it was measured).
     #[serde(default)]
     pub mask_thickness: Option<MaskThickness>,
+    /// Why self-intersections were not searched for (see
+    /// [`super::pipeline::MC_CANNOT_INTERSECT`]); `None`: searched, or not asked.
+    #[serde(default)]
+    pub self_intersections_rule: Option<String>,
     /// blake3 of the final mesh (see [`mesh_hash`]).
     pub mesh_hash: String,
     /// Stage times.
@@ -155,6 +159,7 @@ impl ReconstructionRecord {
                 thin_regions: r.thin_regions.clone(),
                 thin_detectable_mm: Some(r.thin_detectable_mm),
                 mask_thickness: Some(r.mask_thickness.clone()),
+                self_intersections_rule: r.self_intersections_rule.clone(),
                 mesh_hash: mesh_hash(&r.mesh),
                 timings_ms: r.timings,
             })

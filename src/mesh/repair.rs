@@ -46,6 +46,20 @@ pub struct RepairReport {
 }
 
 impl RepairReport {
+    /// Whether nothing but whole shells was removed (which moves no remaining triangle).
+    pub fn only_removed_shells(&self) -> bool {
+        let Self {
+            merged_vertices,
+            removed_degenerate,
+            removed_duplicates,
+            flipped,
+            holes_filled,
+            removed_shells: _,
+            removed_shell_triangles: _,
+        } = *self;
+        merged_vertices + removed_degenerate + removed_duplicates + flipped + holes_filled == 0
+    }
+
     /// Adds what a later repair pass changed.
     pub fn add(&mut self, r: &RepairReport) {
         self.merged_vertices += r.merged_vertices;
