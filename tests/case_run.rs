@@ -456,8 +456,7 @@ fn the_readme_quick_start_recipe_runs_exports_everything_and_replays() {
         .expect("README has the `run` quick start");
     let recipe = line
         .split_whitespace()
-        .skip_while(|w| *w != "run")
-        .nth(1)
+        .find(|w| w.ends_with(".json"))
         .expect("the quick start names a recipe");
     let recipe = common::repo().join(recipe);
     let listed: Vec<String> = read_json(&recipe)["exports"]
