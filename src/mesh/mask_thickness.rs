@@ -120,22 +120,38 @@ pub fn measure(mask: &Mask, geometry: &VolumeGeometry, limit_mm: f64) -> MaskThi
         ));
         return out;
     }
-    let background = Mask::from_fn(dims, |k, j, i| {
-        let inside = |c: usize, a: usize| c >= 1 && c - 1 + lo[a] <= hi[a];
-        !(inside(k, 0)
-            && inside(j, 1)
-            && inside(i, 2)
-            && mask.get(k - 1 + lo[0], j - 1 + lo[1], i - 1 + lo[2]))
-    });
-    let d2 = edt::squared_distance(&background, spacing, false);
     let [n, rows, cols] = dims;
+    // The box's rows of runs (the mask's, shifted): built and scanned run by run, never
+    // voxel by voxel (the box of a skull holds ~30 M voxels, 2 M of them bone).
+    let runs_of = |k: usize, j: usize| -> Vec<(usize, usize)> {
+        if k < 1 || k > hi[0] - lo[0] + 1 || j < 1 || j > hi[1] - lo[1] + 1 {
+            return Vec::new();
+        }
+        mask.row_runs(k - 1 + lo[0], j - 1 + lo[1])
+            .map(|(a, b)| (a + 1 - lo[2], b + 1 - lo[2]))
+            .collect()
+    };
+    let mut background = Mask::new(dims);
+    {
+        let rw = background.row_words();
+        for (r, row) in background.words_mut().chunks_mut(rw).enumerate() {
+            components::set_bits(row, 0, cols);
+            for (a, b) in runs_of(r / rows, r % rows) {
+                for i in a..b {
+                    row[i / 64] &= !(1u64 << (i % 64));
+                }
+            }
+        }
+    }
+    let d2 = edt::squared_distance(&background, spacing, false);
     // Thickness at each ridge voxel (NaN elsewhere), slice by slice in parallel.
-    let thickness: Vec<Vec<f32>> = (1..n - 1)
+    // Per slice, (j * cols + i, thickness) of its ridge voxels, in index order.
+    let thickness: Vec<Vec<(usize, f32)>> = (1..n - 1)
         .into_par_iter()
         .map(|k| {
-            let mut t = vec![f32::NAN; rows * cols];
+            let mut t = Vec::new();
             for j in 1..rows - 1 {
-                for i in 1..cols - 1 {
+                for i in runs_of(k, j).into_iter().flat_map(|(a, b)| a..b) {
                     let d = d2[[k, j, i]];
                     if d == 0.0 {
                         continue;
@@ -188,7 +204,7 @@ pub fn measure(mask: &Mask, geometry: &VolumeGeometry, limit_mm: f64) -> MaskThi
                         }
                     }
                     if best.is_finite() {
-                        t[j * cols + i] = best as f32;
+                        t.push((j * cols + i, best as f32));
                     }
                 }
             }
@@ -206,10 +222,19 @@ pub fn measure(mask: &Mask, geometry: &VolumeGeometry, limit_mm: f64) -> MaskThi
             .0
             .to_array()
     };
-    let at = |k: usize, j: usize, i: usize| f64::from(thickness[k - 1][j * cols + i]);
-    let thin = Mask::from_fn(dims, |k, j, i| {
-        k >= 1 && k < n - 1 && at(k, j, i) < limit_mm
-    });
+    let at = |k: usize, j: usize, i: usize| {
+        let t = &thickness[k - 1];
+        t.binary_search_by_key(&(j * cols + i), |e| e.0)
+            .map_or(f64::NAN, |x| f64::from(t[x].1))
+    };
+    let mut thin = Mask::new(dims);
+    for (kk, t) in thickness.iter().enumerate() {
+        for &(idx, v) in t {
+            if f64::from(v) < limit_mm {
+                thin.set(kk + 1, idx / cols, idx % cols, true);
+            }
+        }
+    }
     if thin.is_empty() {
         return out;
     }
