@@ -158,24 +158,46 @@ fn inflate_capped(data: &[u8], cap: u64) -> Result<Vec<u8>, FileError> {
     Ok(out)
 }
 
-/// VRs whose explicit encoding has 2 reserved bytes and a 32-bit length.
+/// Whether a VR's explicit encoding has 2 reserved bytes and a 32-bit length: every VR but
+/// the short ones of PS3.5 7.1.2 — including codes that are no VR at all, which dicom-rs
+/// reads as UN (long). The guard must read every header exactly as the parser will: a file
+/// with VR bytes `S\0` was checked as a short element while the parser took a 1.6 GB length
+/// from the same bytes and allocated it (found by fuzzing).
 fn has_long_length(vr: &[u8]) -> bool {
-    matches!(
+    !matches!(
         vr,
-        b"OB"
-            | b"OW"
-            | b"OF"
-            | b"OD"
-            | b"OL"
-            | b"OV"
-            | b"SQ"
-            | b"UT"
-            | b"UN"
-            | b"UC"
-            | b"UR"
-            | b"SV"
-            | b"UV"
+        b"AE"
+            | b"AS"
+            | b"AT"
+            | b"CS"
+            | b"DA"
+            | b"DS"
+            | b"DT"
+            | b"FL"
+            | b"FD"
+            | b"IS"
+            | b"LO"
+            | b"LT"
+            | b"PN"
+            | b"SH"
+            | b"SL"
+            | b"SS"
+            | b"ST"
+            | b"TM"
+            | b"UI"
+            | b"UL"
+            | b"US"
     )
+}
+
+/// Whether two bytes are one of the standard VR codes (dicom-rs reads any other as UN).
+fn is_vr(vr: &[u8]) -> bool {
+    const ALL: [&[u8; 2]; 34] = [
+        b"AE", b"AS", b"AT", b"CS", b"DA", b"DS", b"DT", b"FD", b"FL", b"IS", b"LO", b"LT", b"OB",
+        b"OD", b"OF", b"OL", b"OV", b"OW", b"PN", b"SH", b"SL", b"SQ", b"SS", b"ST", b"SV", b"TM",
+        b"UC", b"UI", b"UL", b"UN", b"UR", b"US", b"UT", b"UV",
+    ];
+    ALL.iter().any(|v| v.as_slice() == vr)
 }
 
 impl<'a> Walker<'a> {
@@ -355,9 +377,13 @@ impl<'a> Walker<'a> {
                 if depth + 1 > self.max_depth {
                     return Err(FileError::Nesting(self.max_depth));
                 }
-                // An undefined-length UN in explicit VR holds an implicit VR sequence.
+                // An undefined-length UN in explicit VR holds an implicit VR sequence (and
+                // the parser reads a code that is no VR as UN).
                 let implicit_un = self.enc == Encoding::ExplicitLe
-                    && self.buf.get(pos + 4..pos + 6) == Some(b"UN".as_slice());
+                    && self
+                        .buf
+                        .get(pos + 4..pos + 6)
+                        .is_some_and(|vr| vr == b"UN" || !is_vr(vr));
                 let inner = Walker::new(
                     self.buf,
                     if implicit_un {

@@ -237,6 +237,14 @@ def case_private_element_4gb() -> bytes:
     return set_length(to_bytes(ds), TAG_PRIVATE_OB, HUGE)
 
 
+def case_invalid_vr_long_length() -> bytes:
+    """An element whose VR bytes are no VR (`S\\0`): read as UN, its 32-bit length is 1.6 GB."""
+    # Found by fuzzing: the guard read it as a short element (2-byte length 10) while the
+    # parser, like PS3.5 for an unknown VR, reads 2 reserved bytes and a 32-bit length.
+    raw = struct.pack("<HH", 0x0008, 0x4305) + b"S\0" + b"\x0a\x00" + struct.pack("<I", 0x5F4F0000) + b"\x00" * 6
+    return insert_before(to_bytes(base_dataset("invalid-vr-long-length")), 0x00084305, raw)
+
+
 def case_pixel_data_4gb() -> bytes:
     """Pixel Data declares 0xFFFFFFF0 bytes (about 4 GiB) but the file holds 512."""
     return set_length(to_bytes(base_dataset("pixel-data-4gb-length")), TAG_PIXEL_DATA, HUGE)
@@ -315,6 +323,7 @@ CASES = {
     "preamble-only.dcm": (case_preamble_only, "truncated", "EOF right after the magic is caught while reading the meta header"),
     "truncated-pixel-data.dcm": (case_truncated_pixel_data, "truncated", "short reads inside a value are errors, not zero-filled"),
     "private-element-4gb-length.dcm": (case_private_element_4gb, "declared length", "element lengths are checked against the bytes left before allocating"),
+    "invalid-vr-long-length.dcm": (case_invalid_vr_long_length, "declared length", "headers are read exactly as the parser reads them, unknown VRs included"),
     "pixel-data-4gb-length.dcm": (case_pixel_data_4gb, "declared length", "no 4 GiB allocation driven by an untrusted pixel length"),
     "nested-sequences-5000.dcm": (case_nested_sequences, "nesting", "sequence depth is capped (no stack overflow from recursion)"),
     "frame-size-mismatch.dcm": (case_frame_size_mismatch, "frame size", "Rows x Columns x bytes per pixel must match the pixel data"),
