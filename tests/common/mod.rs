@@ -76,29 +76,31 @@ pub fn gpu() -> Option<hounsfield::gpu::Gpu> {
     }
 }
 
-/// Whether `xvfb-run` exists; [`skip`] when not.
-pub fn have_xvfb() -> bool {
-    let ok = std::process::Command::new("sh")
-        .args(["-c", "command -v xvfb-run"])
-        .output()
-        .is_ok_and(|o| o.status.success());
+/// Whether every one of `tools` is on the PATH; [`skip`] naming `what` when not.
+fn have_tools(tools: &[&str], what: &str) -> bool {
+    let ok = tools.iter().all(|t| {
+        std::process::Command::new("sh")
+            .args(["-c", &format!("command -v {t}")])
+            .output()
+            .is_ok_and(|o| o.status.success())
+    });
     if !ok {
-        skip("xvfb-run is missing (packaging/setup-debian.sh installs it)");
+        skip(&format!(
+            "{what} is missing (packaging/setup-debian.sh installs it)"
+        ));
     }
     ok
 }
 
+/// Whether `xvfb-run` exists; [`skip`] when not.
+pub fn have_xvfb() -> bool {
+    have_tools(&["xvfb-run"], "xvfb-run")
+}
+
 /// Whether DCMTK's command-line tools (an independent DICOM codec implementation) are on
-/// the PATH; see [`skip`].
+/// the PATH; [`skip`] when not.
 pub fn have_dcmtk() -> bool {
-    let ok = std::process::Command::new("sh")
-        .args(["-c", "command -v dcmcjpls && command -v dcmdrle"])
-        .output()
-        .is_ok_and(|o| o.status.success());
-    if !ok {
-        skip("DCMTK (dcmcjpls, dcmdrle) is missing (packaging/setup-debian.sh installs it)");
-    }
-    ok
+    have_tools(&["dcmcjpls", "dcmdrle"], "DCMTK (dcmcjpls, dcmdrle)")
 }
 
 /// The Python interpreter of the test virtualenv made by packaging/setup-debian.sh, or
