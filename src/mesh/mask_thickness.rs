@@ -144,8 +144,7 @@ pub fn measure(mask: &Mask, geometry: &VolumeGeometry, limit_mm: f64) -> MaskThi
         }
     }
     let d2 = edt::squared_distance(&background, spacing, false);
-    // Thickness at each ridge voxel (NaN elsewhere), slice by slice in parallel.
-    // Per slice, (j * cols + i, thickness) of its ridge voxels, in index order.
+    // Per slice (in parallel), (j * cols + i, thickness) of its ridge voxels, in index order.
     let thickness: Vec<Vec<(usize, f32)>> = (1..n - 1)
         .into_par_iter()
         .map(|k| {
