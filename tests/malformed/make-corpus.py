@@ -276,6 +276,14 @@ def case_rle_bad_offsets() -> bytes:
     return to_bytes(encapsulated(base_dataset("rle-bad-offsets"), RLELossless, fragment))
 
 
+def case_rle_segment_count_huge() -> bytes:
+    """RLE Lossless fragment whose header declares 0x7FFFFFFF segments (at most 15 exist)."""
+    # Found by fuzzing: the RLE decoder sized a table of 8 GB from this count.
+    header = struct.pack("<16I", 0x7FFFFFFF, 64, *([0] * 14))
+    fragment = header + filler(64, "rle-count")
+    return to_bytes(encapsulated(base_dataset("rle-segment-count-huge"), RLELossless, fragment))
+
+
 def case_jpeg_baseline_garbage() -> bytes:
     """JPEG Baseline (8-bit image) whose fragment is SOI followed by marker-free garbage."""
     # No 0xFF bytes after SOI: a decoder finds no SOF/SOS marker at all and
@@ -328,6 +336,7 @@ CASES = {
     "nested-sequences-5000.dcm": (case_nested_sequences, "nesting", "sequence depth is capped (no stack overflow from recursion)"),
     "frame-size-mismatch.dcm": (case_frame_size_mismatch, "frame size", "Rows x Columns x bytes per pixel must match the pixel data"),
     "rle-bad-offsets.dcm": (case_rle_bad_offsets, "damaged", "RLE segment offsets are bounds-checked"),
+    "rle-segment-count-huge.dcm": (case_rle_segment_count_huge, "segments", "RLE headers are checked before the decoder sizes anything from them"),
     "jpeg-baseline-garbage.dcm": (case_jpeg_baseline_garbage, "damaged", "a JPEG decode error skips the file instead of panicking"),
     "jpeg-ls-garbage.dcm": (case_jpeg_ls_garbage, "damaged", "a JPEG-LS decode error skips the file instead of panicking"),
     "jpeg-extended-12bit.dcm": (case_jpeg_extended_12bit, "12-bit", "unsupported codecs are named and skipped"),
