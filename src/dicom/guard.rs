@@ -348,6 +348,15 @@ impl<'a> Walker<'a> {
             }
             let (tag, len, value_pos) = self.header(pos)?;
             if tag == ITEM_DELIM {
+                // Only an undefined-length item ends at a delimiter. Anywhere else the parser
+                // reads on past it, so the guard must not stop there (a stray delimiter at
+                // the top level hid a 3.7 GB length from the guard: found by fuzzing).
+                if depth == 0 || end.is_some() {
+                    return Err(FileError::Damaged(format!(
+                        "unexpected {} at offset {pos}",
+                        fmt_tag(tag)
+                    )));
+                }
                 return Ok(value_pos);
             }
             if tag.0 == 0xFFFE {

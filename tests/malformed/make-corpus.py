@@ -245,6 +245,15 @@ def case_invalid_vr_long_length() -> bytes:
     return insert_before(to_bytes(base_dataset("invalid-vr-long-length")), 0x00084305, raw)
 
 
+def case_stray_item_delimiter() -> bytes:
+    """A top-level Item Delimitation Item, then an OB element declaring 3.7 GB."""
+    # Found by fuzzing: the guard took the delimiter for the end of the data set and stopped
+    # checking, while the parser read on and allocated the declared length.
+    raw = struct.pack("<HHI", 0xFFFE, 0xE00D, 0)
+    raw += struct.pack("<HH", 0x0009, 0x1010) + b"OB\0\0" + struct.pack("<I", 0xE0DE0000) + b"\0" * 8
+    return insert_before(to_bytes(base_dataset("stray-item-delimiter")), 0x00091010, raw)
+
+
 def case_pixel_data_4gb() -> bytes:
     """Pixel Data declares 0xFFFFFFF0 bytes (about 4 GiB) but the file holds 512."""
     return set_length(to_bytes(base_dataset("pixel-data-4gb-length")), TAG_PIXEL_DATA, HUGE)
@@ -332,6 +341,7 @@ CASES = {
     "truncated-pixel-data.dcm": (case_truncated_pixel_data, "truncated", "short reads inside a value are errors, not zero-filled"),
     "private-element-4gb-length.dcm": (case_private_element_4gb, "declared length", "element lengths are checked against the bytes left before allocating"),
     "invalid-vr-long-length.dcm": (case_invalid_vr_long_length, "declared length", "headers are read exactly as the parser reads them, unknown VRs included"),
+    "stray-item-delimiter.dcm": (case_stray_item_delimiter, "unexpected (fffe,e00d)", "the guard checks every element the parser will read"),
     "pixel-data-4gb-length.dcm": (case_pixel_data_4gb, "declared length", "no 4 GiB allocation driven by an untrusted pixel length"),
     "nested-sequences-5000.dcm": (case_nested_sequences, "nesting", "sequence depth is capped (no stack overflow from recursion)"),
     "frame-size-mismatch.dcm": (case_frame_size_mismatch, "frame size", "Rows x Columns x bytes per pixel must match the pixel data"),
