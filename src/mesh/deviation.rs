@@ -267,8 +267,8 @@ fn fraction_above(f: [f64; 3], t: f64) -> f64 {
 
 #[cfg(test)]
 mod tests {
-    use super::super::bvh::test_meshes::*;
     use super::*;
+    use crate::mesh::test_meshes::*;
     use std::f64::consts::PI;
 
     /// Largest depth of an inscribed polyhedron below its sphere (see the bvh tests).

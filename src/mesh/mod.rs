@@ -14,7 +14,10 @@ pub mod pipeline;
 pub mod record;
 pub mod repair;
 pub mod smooth;
+#[cfg(test)]
+pub(crate) mod test_meshes;
 pub mod thickness;
+pub(crate) mod tri;
 
 use serde::Serialize;
 

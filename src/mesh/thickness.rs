@@ -258,8 +258,8 @@ fn union(parent: &mut [u32], a: u32, b: u32) {
 
 #[cfg(test)]
 mod tests {
-    use super::super::bvh::test_meshes::*;
     use super::*;
+    use crate::mesh::test_meshes::*;
 
     /// Closed plate `w` x `w` x `th` at `lo`, faces split into 0.5 mm squares in-plane and a
     /// single row across the thickness, so every vertex lies on the top or the bottom.
