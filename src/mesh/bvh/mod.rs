@@ -16,10 +16,14 @@
 //! triangle index), and every query returns the minimum of a total order (distance or ray
 //! parameter, then triangle index), so results are bit-identical for any rayon thread count.
 
-use crate::mesh::tri::geometry::{Local, closest_on_triangle, ray_triangle, usable_triangle};
+use crate::mesh::tri::geometry::{Local, closest_on_triangle, ray_triangle};
 use crate::mesh::tri::intersect::pair_intersects;
 use glam::DVec3;
 use rayon::prelude::*;
+use surface::{Near, Surface, corner};
+
+mod build;
+mod surface;
 
 /// Most triangles in a leaf; median splits then leave 2..=4 per leaf.
 const LEAF_SIZE: usize = 4;
@@ -162,42 +166,17 @@ struct Slot {
     id: u32,
 }
 
-/// Triangle reference carried through the build: the centroid (f32 is plenty to choose
-/// splits, and halves the memory traffic) is copied in so the median selection touches one
-/// contiguous array.
-#[derive(Clone, Copy)]
-struct Item {
-    c: [f32; 3],
-    id: u32,
-}
-
-/// Nearest-point result in internal (slot) terms.
-#[derive(Clone, Copy, Debug)]
-struct Near {
-    slot: usize,
-    point: DVec3,
-    d2: f64,
-    local: Local,
-}
-
 /// Bounding-volume hierarchy over the usable triangles of one mesh, with the adjacency and
 /// pseudo-normals needed for signed distances.
 #[derive(Clone, Debug)]
 pub struct Bvh {
-    vertices: Vec<DVec3>,
+    surface: Surface,
     /// Whole tree; `None` when no triangle is usable.
     root: Option<Child>,
     /// Internal nodes, depth-first: a node's left subtree follows it, then its right subtree.
     nodes: Vec<Node>,
+    /// Usable triangles in tree order: a leaf is a range of them.
     slots: Vec<Slot>,
-    /// Input triangle index -> slot, `u32::MAX` for skipped triangles.
-    slot_of: Vec<u32>,
-    /// Vertex -> incident slots (CSR, ascending slot order): `vt_slots[vt_start[v]..vt_start[v+1]]`.
-    vt_start: Vec<usize>,
-    vt_slots: Vec<u32>,
-    /// Angle-weighted vertex pseudo-normals (Baerentzen & Aanaes 2005), unnormalised.
-    vertex_normals: Vec<DVec3>,
-    skipped: usize,
 }
 
 /// Fixed-capacity traversal stack; see [`STACK`] for why it cannot overflow.
@@ -228,124 +207,6 @@ impl<T: Copy> Stack<T> {
 }
 
 impl Bvh {
-    /// Builds the tree over the usable triangles of `vertices`/`triangles` (parallel, deterministic).
-    pub fn build(vertices: &[[f64; 3]], triangles: &[[u32; 3]]) -> Bvh {
-        let verts: Vec<DVec3> = vertices.par_iter().map(|v| DVec3::from_array(*v)).collect();
-        // Rayon's collect keeps input order, so `items` is in triangle-index order.
-        let mut items: Vec<Item> = triangles
-            .par_iter()
-            .enumerate()
-            .filter_map(|(i, t)| {
-                let id = u32::try_from(i).ok()?;
-                let [a, b, c] = usable_triangle(&verts, *t)?;
-                Some(Item {
-                    c: ((a + b + c) / 3.0).to_array().map(|x| x as f32),
-                    id,
-                })
-            })
-            .collect();
-        let skipped = triangles.len() - items.len();
-
-        let n = items.len();
-        let mut nodes = vec![
-            Node {
-                c: [Child::EMPTY; 2]
-            };
-            internal_nodes(n)
-        ];
-        let root = (n > 0).then(|| build_node(&mut nodes, &mut items, 0, 0, &verts, triangles).0);
-
-        let slots: Vec<Slot> = items
-            .iter()
-            .map(|it| Slot {
-                v: triangles.get(it.id as usize).copied().unwrap_or([0; 3]),
-                id: it.id,
-            })
-            .collect();
-        let mut slot_of = vec![u32::MAX; triangles.len()];
-        for (s, sl) in slots.iter().enumerate() {
-            if let Some(x) = slot_of.get_mut(sl.id as usize) {
-                *x = s as u32;
-            }
-        }
-
-        // Vertex -> incident slots, filled in slot order so every list is ascending and any
-        // sum over it has a fixed order.
-        let nv = verts.len();
-        let mut vt_start = vec![0usize; nv + 1];
-        for sl in &slots {
-            for &v in &sl.v {
-                if let Some(c) = vt_start.get_mut(v as usize + 1) {
-                    *c += 1;
-                }
-            }
-        }
-        for i in 0..nv {
-            vt_start[i + 1] += vt_start[i];
-        }
-        let mut fill: Vec<usize> = vt_start[..nv].to_vec();
-        let mut vt_slots = vec![0u32; vt_start[nv]];
-        for (s, sl) in slots.iter().enumerate() {
-            for &v in &sl.v {
-                if let Some(f) = fill.get_mut(v as usize) {
-                    if let Some(dst) = vt_slots.get_mut(*f) {
-                        *dst = s as u32;
-                    }
-                    *f += 1;
-                }
-            }
-        }
-
-        // Angle-weighted vertex pseudo-normals: per-triangle unit normal and corner angles in
-        // parallel, then a per-vertex gather in ascending slot order (fixed summation order).
-        let per_slot: Vec<(DVec3, [f64; 3])> = slots
-            .par_iter()
-            .map(|sl| {
-                let [Some(&a), Some(&b), Some(&c)] = sl.v.map(|v| verts.get(v as usize)) else {
-                    return (DVec3::ZERO, [0.0; 3]);
-                };
-                let cr = (b - a).cross(c - a);
-                let len = cr.length();
-                // |cross| is the same at every corner; the third angle completes pi. libm:
-                // the same bits on every platform (deviations are recorded and replayed).
-                let a0 = libm::atan2(len, (b - a).dot(c - a));
-                let a1 = libm::atan2(len, (c - b).dot(a - b));
-                let a2 = (std::f64::consts::PI - a0 - a1).max(0.0);
-                (cr.normalize_or_zero(), [a0, a1, a2])
-            })
-            .collect();
-        let vertex_normals: Vec<DVec3> = (0..nv)
-            .into_par_iter()
-            .map(|v| {
-                let (s, e) = (vt_start[v], vt_start[v + 1]);
-                let mut n = DVec3::ZERO;
-                for &slot in vt_slots.get(s..e).unwrap_or(&[]) {
-                    let (Some(sl), Some((un, ang))) =
-                        (slots.get(slot as usize), per_slot.get(slot as usize))
-                    else {
-                        continue;
-                    };
-                    if let Some(k) = sl.v.iter().position(|&x| x as usize == v) {
-                        n += ang[k] * *un;
-                    }
-                }
-                n
-            })
-            .collect();
-
-        Bvh {
-            vertices: verts,
-            root,
-            nodes,
-            slots,
-            slot_of,
-            vt_start,
-            vt_slots,
-            vertex_normals,
-            skipped,
-        }
-    }
-
     /// Number of triangles in the tree (usable input triangles).
     pub fn triangle_count(&self) -> usize {
         self.slots.len()
@@ -353,7 +214,7 @@ impl Bvh {
 
     /// Number of input triangles left out: out-of-range index, non-finite vertex or zero area.
     pub fn skipped_triangles(&self) -> usize {
-        self.skipped
+        self.surface.skipped()
     }
 
     /// Whether the tree holds no triangle (every query then returns `None` or 0).
@@ -365,14 +226,13 @@ impl Bvh {
     /// tree is empty or `p` is not finite.
     pub fn closest(&self, p: [f64; 3]) -> Option<Hit> {
         let near = self.nearest(DVec3::from_array(p))?;
-        let slot = self.slots.get(near.slot)?;
         let feature = match near.local {
             Local::Face => Feature::Face,
-            Local::Edge(e) => Feature::Edge(corner(slot.v, e), corner(slot.v, e + 1)),
-            Local::Vertex(k) => Feature::Vertex(corner(slot.v, k)),
+            Local::Edge(e) => Feature::Edge(corner(near.v, e), corner(near.v, e + 1)),
+            Local::Vertex(k) => Feature::Vertex(corner(near.v, k)),
         };
         Some(Hit {
-            triangle: slot.id,
+            triangle: near.id,
             point: near.point.to_array(),
             distance: near.d2.sqrt(),
             feature,
@@ -386,13 +246,7 @@ impl Bvh {
     pub fn signed_distance(&self, p: [f64; 3]) -> Option<f64> {
         let q = DVec3::from_array(p);
         let near = self.nearest(q)?;
-        let d = near.d2.sqrt();
-        if d == 0.0 {
-            return Some(0.0);
-        }
-        let n = self.local_pseudo_normal(near.slot, near.local);
-        // Exactly zero only for points on the boundary of the normal cone; call them outside.
-        Some(if (q - near.point).dot(n) < 0.0 { -d } else { d })
+        Some(self.surface.signed(q, &near))
     }
 
     /// As [`Self::signed_distance`], given an upper bound on the distance (for example the
@@ -406,32 +260,27 @@ impl Bvh {
             f64::INFINITY
         };
         let near = self.nearest_within(q, max_d2).or_else(|| self.nearest(q))?;
-        let d = near.d2.sqrt();
-        if d == 0.0 {
-            return Some(0.0);
-        }
-        let n = self.local_pseudo_normal(near.slot, near.local);
-        Some(if (q - near.point).dot(n) < 0.0 { -d } else { d })
+        Some(self.surface.signed(q, &near))
     }
 
     /// Unit angle-weighted pseudo-normal of the feature a [`Hit`] lies on (`None` for a
     /// triangle not in the tree or a zero normal sum).
     pub fn pseudo_normal(&self, hit: &Hit) -> Option<[f64; 3]> {
-        let slot = *self.slot_of.get(hit.triangle as usize)? as usize;
-        let sl = self.slots.get(slot)?;
+        let v = self.surface.triangle(hit.triangle)?;
         let local = match hit.feature {
             Feature::Face => Local::Face,
             Feature::Edge(a, b) => (0..3u8)
                 .find(|&e| {
-                    let (p, q) = (corner(sl.v, e), corner(sl.v, e + 1));
+                    let (p, q) = (corner(v, e), corner(v, e + 1));
                     (p, q) == (a, b) || (q, p) == (a, b)
                 })
                 .map(Local::Edge)?,
-            Feature::Vertex(v) => (0..3u8)
-                .find(|&k| corner(sl.v, k) == v)
-                .map(Local::Vertex)?,
+            Feature::Vertex(w) => (0..3u8).find(|&k| corner(v, k) == w).map(Local::Vertex)?,
         };
-        let n = self.local_pseudo_normal(slot, local).normalize_or_zero();
+        let n = self
+            .surface
+            .pseudo_normal(hit.triangle, local)
+            .normalize_or_zero();
         (n != DVec3::ZERO).then(|| n.to_array())
     }
 
@@ -563,62 +412,7 @@ impl Bvh {
 
     /// Corner positions of a triangle.
     fn corners(&self, v: [u32; 3]) -> Option<[DVec3; 3]> {
-        Some([
-            *self.vertices.get(v[0] as usize)?,
-            *self.vertices.get(v[1] as usize)?,
-            *self.vertices.get(v[2] as usize)?,
-        ])
-    }
-
-    /// Unit normal of a slot's triangle (zero if it cannot be formed).
-    fn unit_normal(&self, slot: usize) -> DVec3 {
-        self.slots
-            .get(slot)
-            .and_then(|sl| self.corners(sl.v))
-            .map_or(DVec3::ZERO, |[a, b, c]| {
-                (b - a).cross(c - a).normalize_or_zero()
-            })
-    }
-
-    /// Incident slots of a vertex.
-    fn incident(&self, v: u32) -> &[u32] {
-        let v = v as usize;
-        match (self.vt_start.get(v), self.vt_start.get(v + 1)) {
-            (Some(&s), Some(&e)) => self.vt_slots.get(s..e).unwrap_or(&[]),
-            _ => &[],
-        }
-    }
-
-    /// Edge pseudo-normal: sum of the unit normals of every tree triangle containing both
-    /// vertices (two on a manifold edge; one on a boundary; all of them if non-manifold).
-    fn edge_normal(&self, a: u32, b: u32) -> DVec3 {
-        let mut n = DVec3::ZERO;
-        for &s in self.incident(a) {
-            if self
-                .slots
-                .get(s as usize)
-                .is_some_and(|sl| sl.v.contains(&b))
-            {
-                n += self.unit_normal(s as usize);
-            }
-        }
-        n
-    }
-
-    /// Pseudo-normal (unnormalised) of a local feature of a slot.
-    fn local_pseudo_normal(&self, slot: usize, local: Local) -> DVec3 {
-        let Some(sl) = self.slots.get(slot) else {
-            return DVec3::ZERO;
-        };
-        match local {
-            Local::Face => self.unit_normal(slot),
-            Local::Edge(e) => self.edge_normal(corner(sl.v, e), corner(sl.v, e + 1)),
-            Local::Vertex(k) => self
-                .vertex_normals
-                .get(corner(sl.v, k) as usize)
-                .copied()
-                .unwrap_or(DVec3::ZERO),
-        }
+        self.surface.corners(v)
     }
 
     /// Nearest point over the whole tree; minimum of (squared distance, triangle index).
@@ -645,8 +439,7 @@ impl Bvh {
                 continue;
             }
             if ch.count > 0 {
-                let first = ch.index as usize;
-                for (k, sl) in self.leaf(&ch).iter().enumerate() {
+                for sl in self.leaf(&ch) {
                     let Some([a, b, c]) = self.corners(sl.v) else {
                         continue;
                     };
@@ -664,7 +457,8 @@ impl Bvh {
                         best_d2 = d2;
                         best_id = sl.id;
                         best = Some(Near {
-                            slot: first + k,
+                            id: sl.id,
+                            v: sl.v,
                             point: q,
                             d2,
                             local,
@@ -741,11 +535,6 @@ impl Bvh {
     }
 }
 
-/// Vertex index at local corner `k` (mod 3).
-fn corner(v: [u32; 3], k: u8) -> u32 {
-    v[usize::from(k % 3)]
-}
-
 /// Internal nodes in the subtree over `n` triangles. The shape depends on `n` alone (halves
 /// of `n/2` and `n - n/2`), which lets every subtree be written into its own pre-sized
 /// slice in parallel. Evaluated on the pair (g(k), g(k+1)) so it costs O(log n).
@@ -766,98 +555,6 @@ fn internal_nodes(n: usize) -> usize {
         (gk, gk1)
     }
     g_pair(n).0
-}
-
-/// Writes the subtree over `items` (non-empty) into `nodes` (exactly
-/// `internal_nodes(items.len())` long) and returns its reference and exact box. `first` is
-/// the slot of `items[0]`, `base` the index of `nodes[0]`.
-fn build_node(
-    nodes: &mut [Node],
-    items: &mut [Item],
-    first: usize,
-    base: usize,
-    verts: &[DVec3],
-    tris: &[[u32; 3]],
-) -> (Child, DVec3, DVec3) {
-    let n = items.len();
-    if n <= LEAF_SIZE {
-        let mut lo = DVec3::INFINITY;
-        let mut hi = DVec3::NEG_INFINITY;
-        for it in items.iter() {
-            let t = tris.get(it.id as usize).copied().unwrap_or([0; 3]);
-            for &v in &t {
-                if let Some(&p) = verts.get(v as usize) {
-                    lo = lo.min(p);
-                    hi = hi.max(p);
-                }
-            }
-        }
-        return (Child::new(lo, hi, first as u32, n as u32), lo, hi);
-    }
-    // Min and max are exact, so a parallel reduction gives the same bounds in any order.
-    let bounds = |ch: &[Item]| {
-        ch.iter().fold(
-            ([f32::INFINITY; 3], [f32::NEG_INFINITY; 3]),
-            |(lo, hi), it| {
-                (
-                    std::array::from_fn(|k| lo[k].min(it.c[k])),
-                    std::array::from_fn(|k| hi[k].max(it.c[k])),
-                )
-            },
-        )
-    };
-    let (clo, chi) = if n >= 4 * PAR_BUILD_MIN {
-        items.par_chunks(PAR_BUILD_MIN).map(bounds).reduce(
-            || ([f32::INFINITY; 3], [f32::NEG_INFINITY; 3]),
-            |(l1, h1), (l2, h2)| {
-                (
-                    std::array::from_fn(|k| l1[k].min(l2[k])),
-                    std::array::from_fn(|k| h1[k].max(h2[k])),
-                )
-            },
-        )
-    } else {
-        bounds(items)
-    };
-    let ext: [f32; 3] = std::array::from_fn(|k| chi[k] - clo[k]);
-    let axis = if ext[0] >= ext[1] && ext[0] >= ext[2] {
-        0
-    } else if ext[1] >= ext[2] {
-        1
-    } else {
-        2
-    };
-    let mid = n / 2;
-    // Unique key (coordinate, index): the two halves are fully determined by the input.
-    // One monomorphised selection per axis keeps the comparator free of bounds checks.
-    fn select<const A: usize>(items: &mut [Item], mid: usize) {
-        items.select_nth_unstable_by(mid, |p, q| p.c[A].total_cmp(&q.c[A]).then(p.id.cmp(&q.id)));
-    }
-    match axis {
-        0 => select::<0>(items, mid),
-        1 => select::<1>(items, mid),
-        _ => select::<2>(items, mid),
-    }
-    let (li, ri) = items.split_at_mut(mid);
-    let nl = internal_nodes(mid);
-    let Some((head, rest)) = nodes.split_first_mut() else {
-        return (Child::EMPTY, DVec3::ZERO, DVec3::ZERO);
-    };
-    let (ln, rn) = rest.split_at_mut(nl.min(rest.len()));
-    let ((lc, llo, lhi), (rc, rlo, rhi)) = if n >= PAR_BUILD_MIN {
-        rayon::join(
-            || build_node(ln, li, first, base + 1, verts, tris),
-            || build_node(rn, ri, first + mid, base + 1 + nl, verts, tris),
-        )
-    } else {
-        (
-            build_node(ln, li, first, base + 1, verts, tris),
-            build_node(rn, ri, first + mid, base + 1 + nl, verts, tris),
-        )
-    };
-    head.c = [lc, rc];
-    let (lo, hi) = (llo.min(rlo), lhi.max(rhi));
-    (Child::new(lo, hi, base as u32, 0), lo, hi)
 }
 
 #[cfg(test)]
