@@ -17,12 +17,11 @@
 //! parameter, then triangle index), so results are bit-identical for any rayon thread count.
 
 use crate::mesh::tri::geometry::{Local, closest_on_triangle, ray_triangle};
-use crate::mesh::tri::intersect::pair_intersects;
 use glam::DVec3;
-use rayon::prelude::*;
 use surface::{Near, Surface, corner};
 
 mod build;
+mod intersections;
 mod surface;
 
 /// Most triangles in a leaf; median splits then leave 2..=4 per leaf.
@@ -369,39 +368,6 @@ impl Bvh {
         best
     }
 
-    /// Number of unordered triangle pairs that intersect (touching counts), decided with exact
-    /// orientation predicates; see [`Bvh::self_intersecting_pairs`] for which pairs are tested.
-    pub fn count_self_intersections(&self) -> usize {
-        (0..self.slots.len())
-            .into_par_iter()
-            .map(|s| {
-                let mut n = 0usize;
-                self.intersections_of(s, |_| n += 1);
-                n
-            })
-            .sum()
-    }
-
-    /// Intersecting pairs `(i, j)`, `i < j` input triangle indices, sorted. Pairs sharing no
-    /// vertex: any contact. Sharing one vertex: contact anywhere but that vertex (a fold).
-    /// Sharing an edge: only coplanar fold-over. Vertices are shared by index, so the mesh
-    /// must be welded (unwelded copies touch their neighbours and are reported). Duplicate
-    /// triangles (all three indices shared) are not reported.
-    pub fn self_intersecting_pairs(&self) -> Vec<(u32, u32)> {
-        let per_slot: Vec<Vec<(u32, u32)>> = (0..self.slots.len())
-            .into_par_iter()
-            .map(|s| {
-                let mut v = Vec::new();
-                let id = self.slots.get(s).map_or(0, |sl| sl.id);
-                self.intersections_of(s, |other| v.push((id, other)));
-                v
-            })
-            .collect();
-        let mut pairs: Vec<(u32, u32)> = per_slot.into_iter().flatten().collect();
-        pairs.sort_unstable();
-        pairs
-    }
-
     // ---- internals ----
 
     /// Slots of a leaf (empty if the reference is malformed).
@@ -488,51 +454,6 @@ impl Bvh {
         }
         best
     }
-
-    /// Calls `f(other)` for every triangle (input index above this slot's) that intersects
-    /// the triangle in slot `s`, by the rules of [`Bvh::self_intersecting_pairs`].
-    fn intersections_of(&self, s: usize, mut f: impl FnMut(u32)) {
-        let Some(me) = self.slots.get(s) else {
-            return;
-        };
-        let Some(p) = self.corners(me.v) else {
-            return;
-        };
-        let lo = p[0].min(p[1]).min(p[2]);
-        let hi = p[0].max(p[1]).max(p[2]);
-        let mut stack = Stack::new(Child::EMPTY);
-        if let Some(root) = self.root {
-            stack.push(root);
-        }
-        while let Some(ch) = stack.pop() {
-            if !ch.overlaps(lo, hi) {
-                continue;
-            }
-            if ch.count == 0 {
-                if let Some(node) = self.nodes.get(ch.index as usize) {
-                    stack.push(node.c[1]);
-                    stack.push(node.c[0]);
-                }
-                continue;
-            }
-            for other in self.leaf(&ch) {
-                if other.id <= me.id {
-                    continue;
-                }
-                let Some(q) = self.corners(other.v) else {
-                    continue;
-                };
-                let qlo = q[0].min(q[1]).min(q[2]);
-                let qhi = q[0].max(q[1]).max(q[2]);
-                if qlo.cmpgt(hi).any() || qhi.cmplt(lo).any() {
-                    continue;
-                }
-                if pair_intersects(me.v, p, other.v, q) {
-                    f(other.id);
-                }
-            }
-        }
-    }
 }
 
 /// Internal nodes in the subtree over `n` triangles. The shape depends on `n` alone (halves
@@ -561,6 +482,8 @@ fn internal_nodes(n: usize) -> usize {
 mod tests {
     use super::*;
     use crate::mesh::test_meshes::*;
+    use crate::mesh::tri::intersect::pair_intersects;
+    use rayon::prelude::*;
 
     fn unit_box() -> Mesh {
         grid_box([0.0, 0.0, 0.0], [2.0, 3.0, 4.0], 1)
