@@ -63,17 +63,31 @@ pub fn deviation(
     modified_triangles: &[[u32; 3]],
     tolerance_mm: f64,
 ) -> Deviation {
+    let modified = Bvh::build(modified_vertices, modified_triangles);
+    deviation_given(
+        &modified,
+        original_vertices,
+        original_triangles,
+        modified_vertices,
+        modified_triangles,
+        tolerance_mm,
+    )
+}
+
+/// [`deviation`] reusing a tree already built over exactly the modified mesh (the checks
+/// that follow smoothing need the same tree). Same result.
+pub fn deviation_given(
+    modified: &Bvh,
+    original_vertices: &[[f64; 3]],
+    original_triangles: &[[u32; 3]],
+    modified_vertices: &[[f64; 3]],
+    modified_triangles: &[[u32; 3]],
+    tolerance_mm: f64,
+) -> Deviation {
     // Same triangles and vertex count (smoothing moves vertices only): vertex i of one
     // mesh lies on the other's surface near vertex i, which bounds every search.
     let same_topology = original_vertices.len() == modified_vertices.len()
         && original_triangles == modified_triangles;
-    let (hint_fwd, hint_rev) = if same_topology {
-        (Some(original_vertices), Some(modified_vertices))
-    } else {
-        (None, None)
-    };
-    // One tree at a time: a tree over 1.6 M triangles holds ~185 MB, and each build and
-    // query is parallel on its own, so building both at once only raised the peak memory.
     let (forward, skipped_original) = {
         let original = Bvh::build(original_vertices, original_triangles);
         let d = signed_distances(
@@ -81,21 +95,18 @@ pub fn deviation(
             modified_vertices,
             modified_triangles,
             1.0,
-            hint_fwd,
+            same_topology.then_some(original_vertices),
         );
         (d, original.skipped_triangles())
     };
-    let (reverse, skipped_modified) = {
-        let modified = Bvh::build(modified_vertices, modified_triangles);
-        let d = signed_distances(
-            &modified,
-            original_vertices,
-            original_triangles,
-            -1.0,
-            hint_rev,
-        );
-        (d, modified.skipped_triangles())
-    };
+    let reverse = signed_distances(
+        modified,
+        original_vertices,
+        original_triangles,
+        -1.0,
+        same_topology.then_some(modified_vertices),
+    );
+    let skipped_modified = modified.skipped_triangles();
 
     let mut pooled: Vec<f64> = forward
         .iter()
@@ -220,12 +231,13 @@ fn signed_distances(
             if !u {
                 return f64::NAN;
             }
+            // Vertex i of the other mesh lies on that surface: its distance bounds the search.
             let bound = hints.and_then(|h| h.get(i)).map_or(f64::INFINITY, |q| {
                 ((p[0] - q[0]).powi(2) + (p[1] - q[1]).powi(2) + (p[2] - q[2]).powi(2)).sqrt()
             });
+            let d = bvh.signed_distance_within(*p, bound);
             // No negative zero: an exact hit reads 0 in both directions.
-            bvh.signed_distance_within(*p, bound)
-                .map_or(f64::NAN, |d| if d == 0.0 { 0.0 } else { sign * d })
+            d.map_or(f64::NAN, |d| if d == 0.0 { 0.0 } else { sign * d })
         })
         .collect()
 }

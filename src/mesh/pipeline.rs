@@ -268,10 +268,15 @@ pub fn reconstruct_with(
     let reference = (opts.smoothing.is_some() || opts.decimation.is_some()).then(|| mesh.clone());
     let mut smoothing = None;
     let mut vertex_deviation_mm = None;
+    // The tree over the current `mesh`, built once and shared by deviation, the
+    // self-intersection search and the thickness rays; dropped whenever the mesh changes.
+    let mut tree: Option<Bvh> = None;
     if let (Some(s), Some(reference)) = (opts.smoothing, &reference) {
         smooth::smooth(&mut mesh, s, opts.max_move_mm);
         timings.smooth_ms = lap(&mut t);
-        let d = deviation::deviation(
+        let smoothed = Bvh::build(&mesh.vertices, &mesh.triangles);
+        let d = deviation::deviation_given(
+            &smoothed,
             &reference.vertices,
             &reference.triangles,
             &mesh.vertices,
@@ -280,11 +285,13 @@ pub fn reconstruct_with(
         );
         smoothing = Some(summary(&d, opts.tolerance_mm));
         vertex_deviation_mm = Some(d.per_vertex_mm);
+        tree = Some(smoothed);
         timings.deviation_ms += lap(&mut t);
     }
     stage(3)?;
     let mut decimation = None;
     if let Some(d) = opts.decimation {
+        tree = None;
         let before = mesh.clone();
         let (out, estimate) = decimate::decimate(&mesh, d)?;
         mesh = out;
@@ -317,7 +324,7 @@ pub fn reconstruct_with(
     stage(4)?;
     let mut certificate = check::certify(&mesh);
     timings.certify_ms = lap(&mut t);
-    let tree = Bvh::build(&mesh.vertices, &mesh.triangles);
+    let tree = tree.unwrap_or_else(|| Bvh::build(&mesh.vertices, &mesh.triangles));
     let mut self_intersections_rule = None;
     if opts.self_intersections {
         if opts.iso_hu.is_none()
