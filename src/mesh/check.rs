@@ -145,88 +145,15 @@ pub fn certify(m: &Mesh) -> Certificate {
         .copied()
         .filter(|t| t.iter().all(|i| (*i as usize) < nv))
         .collect();
-    // Directed edges, keyed so that both directions of an edge sort together.
-    let mut keys: Vec<u64> = tris
-        .par_iter()
-        .flat_map_iter(|t| {
-            (0..3).map(move |e| {
-                let (a, b) = (t[e], t[(e + 1) % 3]);
-                let (lo, hi, dir) = if a < b { (a, b, 0u64) } else { (b, a, 1u64) };
-                ((u64::from(lo) << 32 | u64::from(hi)) << 1) | dir
-            })
-        })
-        .collect();
-    keys.par_sort_unstable();
-    let (mut boundary, mut nonmanifold, mut misoriented, mut edges) =
-        (0usize, 0usize, 0usize, 0usize);
-    let mut i = 0;
-    while i < keys.len() {
-        let base = keys[i] >> 1;
-        let mut j = i;
-        let (mut fwd, mut back) = (0, 0);
-        while j < keys.len() && keys[j] >> 1 == base {
-            if keys[j] & 1 == 0 {
-                fwd += 1;
-            } else {
-                back += 1;
-            }
-            j += 1;
-        }
-        edges += 1;
-        match fwd + back {
-            1 => boundary += 1,
-            2 if fwd == 1 => {}
-            2 => misoriented += 1,
-            _ => nonmanifold += 1,
-        }
-        i = j;
-    }
-    drop(keys);
-    // Vertex fans: the link of each vertex (the opposite edges of its triangles) must be
-    // one connected piece.
-    let mut corners: Vec<(u32, u32, u32)> = tris
-        .iter()
-        .flat_map(|t| (0..3).map(move |c| (t[c], t[(c + 1) % 3], t[(c + 2) % 3])))
-        .collect();
-    corners.par_sort_unstable();
-    let mut nonmanifold_vertices = 0;
-    let mut i = 0;
-    while i < corners.len() {
-        let v = corners[i].0;
-        let mut j = i;
-        while j < corners.len() && corners[j].0 == v {
-            j += 1;
-        }
-        let group = &corners[i..j];
-        let mut ids: Vec<u32> = group.iter().flat_map(|c| [c.1, c.2]).collect();
-        ids.sort_unstable();
-        ids.dedup();
-        let mut uf = Uf((0..ids.len() as u32).collect());
-        let mut pieces = ids.len();
-        for c in group {
-            let (a, b) = (ids.binary_search(&c.1), ids.binary_search(&c.2));
-            if let (Ok(a), Ok(b)) = (a, b)
-                && uf.union(a as u32, b as u32)
-            {
-                pieces -= 1;
-            }
-        }
-        if pieces != 1 {
-            nonmanifold_vertices += 1;
-        }
-        i = j;
-    }
-    let used_vertices = {
-        let mut used = vec![false; nv];
-        for t in &tris {
-            for v in t {
-                used[*v as usize] = true;
-            }
-        }
-        used
-    };
+    let Topology {
+        edges,
+        boundary,
+        nonmanifold,
+        misoriented,
+        nonmanifold_vertices,
+        used: used_vertices,
+    } = topology(&tris, nv);
     let vertices = used_vertices.iter().filter(|u| **u).count();
-    drop(corners);
     let mut uf = Uf((0..nv as u32).collect());
     for t in &tris {
         uf.union(t[0], t[1]);
@@ -285,5 +212,334 @@ pub fn certify(m: &Mesh) -> Certificate {
         area_mm2,
         bbox_min_mm: lo,
         bbox_max_mm: hi,
+    }
+}
+
+/// Edge and vertex-fan counts of a triangle list whose indices are all below `nv`.
+#[derive(Debug, PartialEq)]
+struct Topology {
+    /// Distinct undirected edges (a self-edge `a -> a` counts as one).
+    edges: usize,
+    /// Edges in one triangle.
+    boundary: usize,
+    /// Edges in more than two triangles.
+    nonmanifold: usize,
+    /// Edges in two triangles that run the same way along it.
+    misoriented: usize,
+    /// Vertices whose link (the opposite edges of their triangles) is not one piece.
+    nonmanifold_vertices: usize,
+    /// Whether each vertex is in some triangle.
+    used: Vec<bool>,
+}
+
+/// [`Topology`] in one parallel pass over the vertices: every triangle corner
+/// `(v, next, previous)` is filed under `v` (counted, then filled, in parallel), and each
+/// vertex then classifies the edges to its higher neighbours and checks its own link.
+///
+/// Why that finds every edge once: triangle `(v, x, y)` has the directed edges `v -> x`,
+/// `x -> y` and `y -> v`; the corner at `v` records `v -> x` as `x` and `y -> v` as `y`.
+/// So for an edge `{lo, hi}` with `lo < hi`, the corners at `lo` hold every `lo -> hi`
+/// (as `x == hi`) and every `hi -> lo` (as `y == hi`). A self-edge `a -> a` is recorded
+/// once, as `x == a`, and counted like a reversed edge (as the sorted-key method did).
+/// Fans up to this many corners are checked without allocating.
+const FAN_ON_STACK: usize = 32;
+
+fn topology(tris: &[[u32; 3]], nv: usize) -> Topology {
+    use std::sync::atomic::{AtomicU32, AtomicU64, Ordering::Relaxed};
+    let counts: Vec<AtomicU32> = (0..nv).into_par_iter().map(|_| AtomicU32::new(0)).collect();
+    tris.par_iter().for_each(|t| {
+        for &v in t {
+            if let Some(c) = counts.get(v as usize) {
+                c.fetch_add(1, Relaxed);
+            }
+        }
+    });
+    let mut start = Vec::with_capacity(nv + 1);
+    let mut acc = 0usize;
+    start.push(0usize);
+    for c in &counts {
+        acc += c.load(Relaxed) as usize;
+        start.push(acc);
+    }
+    let used: Vec<bool> = counts.par_iter().map(|c| c.load(Relaxed) > 0).collect();
+    counts.par_iter().for_each(|c| c.store(0, Relaxed));
+    // (next, previous) packed in one word so a corner is written in one store.
+    let filled: Vec<AtomicU64> = (0..acc)
+        .into_par_iter()
+        .map(|_| AtomicU64::new(0))
+        .collect();
+    tris.par_iter().for_each(|t| {
+        for c in 0..3 {
+            let (v, x, y) = (t[c], t[(c + 1) % 3], t[(c + 2) % 3]);
+            let (Some(k), Some(&s)) = (counts.get(v as usize), start.get(v as usize)) else {
+                continue;
+            };
+            if let Some(e) = filled.get(s + k.fetch_add(1, Relaxed) as usize) {
+                e.store(u64::from(x) << 32 | u64::from(y), Relaxed);
+            }
+        }
+    });
+    drop(counts);
+    let corners: Vec<(u32, u32)> = filled
+        .into_par_iter()
+        .map(|e| {
+            let e = e.into_inner();
+            ((e >> 32) as u32, e as u32)
+        })
+        .collect();
+    let per_vertex = |v: usize| -> [usize; 5] {
+        let (Some(&s), Some(&e)) = (start.get(v), start.get(v + 1)) else {
+            return [0; 5];
+        };
+        let group = corners.get(s..e).unwrap_or(&[]);
+        if group.is_empty() {
+            return [0; 5];
+        }
+        let v = v as u32;
+        let mut out = [0usize; 5];
+        // The distinct vertices of the link, on the stack for ordinary fans.
+        let mut stack = [0u32; 2 * FAN_ON_STACK];
+        let mut heap = Vec::new();
+        let ids: &mut [u32] = if group.len() <= FAN_ON_STACK {
+            &mut stack[..2 * group.len()]
+        } else {
+            heap.resize(2 * group.len(), 0);
+            &mut heap
+        };
+        for (k, &(x, y)) in group.iter().enumerate() {
+            ids[2 * k] = x;
+            ids[2 * k + 1] = y;
+        }
+        ids.sort_unstable();
+        let mut n = 0;
+        for k in 0..ids.len() {
+            if k == 0 || ids[k] != ids[n - 1] {
+                ids[n] = ids[k];
+                n += 1;
+            }
+        }
+        let ids = &mut ids[..n];
+        let self_edges = group.iter().filter(|&&(x, _)| x == v).count();
+        // Each neighbour above v once (and v itself when it has self-edges).
+        for &w in ids.iter() {
+            let (fwd, back) = if w == v {
+                (0, self_edges)
+            } else if w > v {
+                (
+                    group.iter().filter(|&&(x, _)| x == w).count(),
+                    group.iter().filter(|&&(_, y)| y == w).count(),
+                )
+            } else {
+                continue;
+            };
+            if fwd + back == 0 {
+                continue;
+            }
+            out[0] += 1;
+            match fwd + back {
+                1 => out[1] += 1,
+                2 if fwd == 1 => {}
+                2 => out[3] += 1,
+                _ => out[2] += 1,
+            }
+        }
+        // The link: one connected piece? Union-find over positions in `ids`.
+        let mut pstack = [0u32; 2 * FAN_ON_STACK];
+        let mut pheap = Vec::new();
+        let parent: &mut [u32] = if n <= 2 * FAN_ON_STACK {
+            &mut pstack[..n]
+        } else {
+            pheap.resize(n, 0);
+            &mut pheap
+        };
+        for (k, p) in parent.iter_mut().enumerate() {
+            *p = k as u32;
+        }
+        let find = |parent: &mut [u32], mut x: u32| {
+            while parent[x as usize] != x {
+                let p = parent[x as usize];
+                parent[x as usize] = parent[p as usize];
+                x = p;
+            }
+            x
+        };
+        let mut pieces = n;
+        for &(x, y) in group {
+            if let (Ok(a), Ok(b)) = (ids.binary_search(&x), ids.binary_search(&y)) {
+                let (ra, rb) = (find(parent, a as u32), find(parent, b as u32));
+                if ra != rb {
+                    parent[ra.max(rb) as usize] = ra.min(rb);
+                    pieces -= 1;
+                }
+            }
+        }
+        out[4] = usize::from(pieces != 1);
+        out
+    };
+    let sums = (0..nv)
+        .into_par_iter()
+        .map(per_vertex)
+        .reduce(|| [0; 5], |a, b| std::array::from_fn(|k| a[k] + b[k]));
+    Topology {
+        edges: sums[0],
+        boundary: sums[1],
+        nonmanifold: sums[2],
+        misoriented: sums[3],
+        nonmanifold_vertices: sums[4],
+        used,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::mesh::test_meshes::*;
+
+    /// The reference: every directed edge as a sorted key, every corner sorted by vertex.
+    fn topology_by_sorting(tris: &[[u32; 3]], nv: usize) -> Topology {
+        // Directed edges, keyed so that both directions of an edge sort together.
+        let mut keys: Vec<u64> = tris
+            .par_iter()
+            .flat_map_iter(|t| {
+                (0..3).map(move |e| {
+                    let (a, b) = (t[e], t[(e + 1) % 3]);
+                    let (lo, hi, dir) = if a < b { (a, b, 0u64) } else { (b, a, 1u64) };
+                    ((u64::from(lo) << 32 | u64::from(hi)) << 1) | dir
+                })
+            })
+            .collect();
+        keys.par_sort_unstable();
+        let (mut boundary, mut nonmanifold, mut misoriented, mut edges) =
+            (0usize, 0usize, 0usize, 0usize);
+        let mut i = 0;
+        while i < keys.len() {
+            let base = keys[i] >> 1;
+            let mut j = i;
+            let (mut fwd, mut back) = (0, 0);
+            while j < keys.len() && keys[j] >> 1 == base {
+                if keys[j] & 1 == 0 {
+                    fwd += 1;
+                } else {
+                    back += 1;
+                }
+                j += 1;
+            }
+            edges += 1;
+            match fwd + back {
+                1 => boundary += 1,
+                2 if fwd == 1 => {}
+                2 => misoriented += 1,
+                _ => nonmanifold += 1,
+            }
+            i = j;
+        }
+        drop(keys);
+        // Vertex fans: the link of each vertex (the opposite edges of its triangles) must be
+        // one connected piece.
+        let mut corners: Vec<(u32, u32, u32)> = tris
+            .iter()
+            .flat_map(|t| (0..3).map(move |c| (t[c], t[(c + 1) % 3], t[(c + 2) % 3])))
+            .collect();
+        corners.par_sort_unstable();
+        let mut nonmanifold_vertices = 0;
+        let mut i = 0;
+        while i < corners.len() {
+            let v = corners[i].0;
+            let mut j = i;
+            while j < corners.len() && corners[j].0 == v {
+                j += 1;
+            }
+            let group = &corners[i..j];
+            let mut ids: Vec<u32> = group.iter().flat_map(|c| [c.1, c.2]).collect();
+            ids.sort_unstable();
+            ids.dedup();
+            let mut uf = Uf((0..ids.len() as u32).collect());
+            let mut pieces = ids.len();
+            for c in group {
+                let (a, b) = (ids.binary_search(&c.1), ids.binary_search(&c.2));
+                if let (Ok(a), Ok(b)) = (a, b)
+                    && uf.union(a as u32, b as u32)
+                {
+                    pieces -= 1;
+                }
+            }
+            if pieces != 1 {
+                nonmanifold_vertices += 1;
+            }
+            i = j;
+        }
+        let mut used = vec![false; nv];
+        for t in tris {
+            for v in t {
+                used[*v as usize] = true;
+            }
+        }
+        Topology {
+            edges,
+            boundary,
+            nonmanifold,
+            misoriented,
+            nonmanifold_vertices,
+            used,
+        }
+    }
+
+    #[test]
+    fn one_pass_topology_equals_the_sorted_reference() {
+        let mut rng = Rng(31);
+        let mut meshes = vec![
+            icosphere(3.0, [0.0; 3], 2),
+            grid_box([0.0; 3], [1.0, 2.0, 3.0], 3),
+            merge(&[
+                icosphere(1.0, [0.0; 3], 1),
+                icosphere(1.0, [0.5, 0.0, 0.0], 1),
+            ]),
+        ];
+        for _ in 0..300 {
+            meshes.push(soup(&mut rng));
+        }
+        // Damaged closed meshes: a triangle removed, one flipped, one duplicated, a vertex
+        // repeated in a triangle, two spheres glued at a vertex.
+        let (v, t) = icosphere(2.0, [0.0; 3], 1);
+        let mut holes = t.clone();
+        holes.remove(3);
+        let mut flipped = t.clone();
+        flipped[5].swap(1, 2);
+        let mut dup = t.clone();
+        dup.push(t[7]);
+        let mut repeated = t.clone();
+        repeated[9] = [repeated[9][0], repeated[9][0], repeated[9][1]];
+        for tt in [holes, flipped, dup, repeated] {
+            meshes.push((v.clone(), tt));
+        }
+        let (v2, t2) = icosphere(2.0, [4.0, 0.0, 0.0], 1);
+        let n = v.len() as u32;
+        let mut glued_v = v.clone();
+        glued_v.extend(v2);
+        let mut glued_t = t.clone();
+        glued_t.extend(t2.iter().map(|f| f.map(|i| if i == 0 { 0 } else { i + n })));
+        meshes.push((glued_v, glued_t));
+        for (k, (v, t)) in meshes.iter().enumerate() {
+            let nv = v.len();
+            let tris: Vec<[u32; 3]> = t
+                .iter()
+                .copied()
+                .filter(|f| f.iter().all(|&i| (i as usize) < nv))
+                .collect();
+            assert_eq!(
+                topology(&tris, nv),
+                topology_by_sorting(&tris, nv),
+                "mesh {k}"
+            );
+        }
+        // The damaged ones are not all clean (the reference is being exercised).
+        let bad = meshes[meshes.len() - 5..]
+            .iter()
+            .filter(|(v, t)| {
+                let r = topology(t, v.len());
+                r.boundary + r.nonmanifold + r.misoriented + r.nonmanifold_vertices > 0
+            })
+            .count();
+        assert_eq!(bad, 5);
     }
 }
