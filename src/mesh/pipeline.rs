@@ -146,9 +146,10 @@ pub struct StageTimings {
     pub certify_ms: f64,
     /// Self-intersection count.
     pub self_intersections_ms: f64,
-    /// Wall thickness and thin regions on the surface.
+    /// Wall thickness and thin regions on the surface (runs beside `mask_thickness_ms`:
+    /// the two overlap).
     pub thickness_ms: f64,
-    /// Wall thickness on the mask.
+    /// Wall thickness on the mask (beside the surface rays).
     #[serde(default)]
     pub mask_thickness_ms: f64,
     /// Everything.
@@ -340,18 +341,30 @@ pub fn reconstruct_with(
     }
     timings.self_intersections_ms = lap(&mut t);
     stage(5)?;
-    let vertex_thickness_mm =
-        thickness::vertex_thickness_with(&tree, &mesh.vertices, &mesh.triangles, THICKNESS_CAP_MM);
-    drop(tree);
-    let thin_regions = thickness::thin_regions(
-        &mesh.vertices,
-        &mesh.triangles,
-        &vertex_thickness_mm,
-        opts.thin_mm,
+    // The two thickness measures are independent (surface rays, the mask's distance
+    // transform): run side by side so that one's serial parts fill the other's gaps.
+    let ((vertex_thickness_mm, thin_regions, surface_ms), (mask_thickness, mask_ms)) = rayon::join(
+        || {
+            let t0 = std::time::Instant::now();
+            let v = thickness::vertex_thickness_with(
+                &tree,
+                &mesh.vertices,
+                &mesh.triangles,
+                THICKNESS_CAP_MM,
+            );
+            let r = thickness::thin_regions(&mesh.vertices, &mesh.triangles, &v, opts.thin_mm);
+            (v, r, t0.elapsed().as_secs_f64() * 1000.0)
+        },
+        || {
+            let t0 = std::time::Instant::now();
+            let m = super::mask_thickness::measure(mask, geometry, opts.thin_mm);
+            (m, t0.elapsed().as_secs_f64() * 1000.0)
+        },
     );
-    timings.thickness_ms = lap(&mut t);
-    let mask_thickness = super::mask_thickness::measure(mask, geometry, opts.thin_mm);
-    timings.mask_thickness_ms = lap(&mut t);
+    drop(tree);
+    timings.thickness_ms = surface_ms;
+    timings.mask_thickness_ms = mask_ms;
+    lap(&mut t);
     stage(STAGES)?;
     timings.total_ms = started.elapsed().as_secs_f64() * 1000.0;
     Ok(Reconstruction {
