@@ -39,9 +39,10 @@ pub enum BenchWhat {
         #[arg(long, default_value_t = 3)]
         repeats: usize,
     },
-    /// The case's cost: journal appends (each fsynced) on this disk, and a recipe run
-    /// through the case against the same work without one (import, operations,
-    /// reconstruction, exports).
+    /// The whole job and the case's cost: journal appends (each fsynced) on this disk, and
+    /// a recipe run through the case against the same work without one (import,
+    /// operations, reconstruction, exports), then the report; names the peer route.
+    #[command(alias = "e2e")]
     Case {
         /// A recipe (e.g. assets/recipes/phantom-bone.json).
         recipe: PathBuf,
@@ -243,6 +244,13 @@ fn case(
     })?;
     println!(
         "  report (JSON + HTML with four CPU-rendered pictures): min {rmin:.3} s  median {rmed:.3} s"
+    );
+    println!(
+        "  whole job in one process (through a case, plus the report): median {:.3} s",
+        cmed + rmed
+    );
+    println!(
+        "    peer (no checks, STL only): python ../shared/bench/peers/peers.py --e2e pydicom-cc3d-vtk --dir SERIES_FOLDER; packaging/bench-e2e.sh races `hounsfield run` against it as whole processes, alternating"
     );
     Ok(())
 }
