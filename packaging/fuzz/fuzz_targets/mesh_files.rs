@@ -1,9 +1,12 @@
 //! The mesh files: an arbitrary mesh (any coordinates, any indices) goes to the STL, OBJ and
 //! 3MF writers, which must refuse bad geometry with a message; what they accept must read
-//! back. And arbitrary bytes go to the STL reader.
+//! back. The same mesh goes through the certificate and the surface queries (tree,
+//! self-intersections, signed distance, rays), which must answer without panicking. And
+//! arbitrary bytes go to the STL reader.
 #![no_main]
 
 use hounsfield::export::{obj, stl, threemf};
+use hounsfield::mesh::{Mesh, bvh::Bvh, check};
 use libfuzzer_sys::fuzz_target;
 
 #[path = "scratch.rs"]
@@ -45,4 +48,17 @@ fuzz_target!(|data: &[u8]| {
         triangles: &triangles,
     };
     let _ = threemf::write(&p.with_file_name("out.3mf"), &[object], &[("Title", "fuzz")]);
+
+    let mesh = Mesh {
+        vertices: vertices.clone(),
+        triangles: triangles.clone(),
+    };
+    let c = check::certify(&mesh);
+    assert_eq!(c.triangles, triangles.len());
+    let tree = Bvh::build(&vertices, &triangles);
+    assert_eq!(tree.self_intersecting_pairs().len(), tree.count_self_intersections());
+    for p in vertices.iter().take(8) {
+        let _ = tree.signed_distance(*p);
+        let _ = tree.ray(*p, [0.3, -0.2, 1.0], 0.0, 10.0, None);
+    }
 });
