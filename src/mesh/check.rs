@@ -72,23 +72,33 @@ pub const DEGENERATE_AREA_MM2: f64 = 1e-6;
 struct Uf(Vec<u32>);
 
 impl Uf {
-    fn find(&mut self, mut x: u32) -> u32 {
-        while self.0[x as usize] != x {
-            let p = self.0[x as usize];
-            self.0[x as usize] = self.0[p as usize];
-            x = p;
-        }
-        x
+    fn find(&mut self, x: u32) -> u32 {
+        find(&mut self.0, x)
     }
     fn union(&mut self, a: u32, b: u32) -> bool {
-        let (a, b) = (self.find(a), self.find(b));
-        if a == b {
-            return false;
-        }
-        let (lo, hi) = if a < b { (a, b) } else { (b, a) };
-        self.0[hi as usize] = lo;
-        true
+        union(&mut self.0, a, b)
     }
+}
+
+/// Root of `x` in a union-find forest (path halving).
+fn find(parent: &mut [u32], mut x: u32) -> u32 {
+    while parent[x as usize] != x {
+        let p = parent[x as usize];
+        parent[x as usize] = parent[p as usize];
+        x = p;
+    }
+    x
+}
+
+/// Joins the sets of `a` and `b` under the lower root; false if they were one set.
+fn union(parent: &mut [u32], a: u32, b: u32) -> bool {
+    let (a, b) = (find(parent, a), find(parent, b));
+    if a == b {
+        return false;
+    }
+    let (lo, hi) = if a < b { (a, b) } else { (b, a) };
+    parent[hi as usize] = lo;
+    true
 }
 
 fn sub(a: [f64; 3], b: [f64; 3]) -> [f64; 3] {
@@ -355,22 +365,12 @@ fn topology(tris: &[[u32; 3]], nv: usize) -> Topology {
         for (k, p) in parent.iter_mut().enumerate() {
             *p = k as u32;
         }
-        let find = |parent: &mut [u32], mut x: u32| {
-            while parent[x as usize] != x {
-                let p = parent[x as usize];
-                parent[x as usize] = parent[p as usize];
-                x = p;
-            }
-            x
-        };
         let mut pieces = n;
         for &(x, y) in group {
-            if let (Ok(a), Ok(b)) = (ids.binary_search(&x), ids.binary_search(&y)) {
-                let (ra, rb) = (find(parent, a as u32), find(parent, b as u32));
-                if ra != rb {
-                    parent[ra.max(rb) as usize] = ra.min(rb);
-                    pieces -= 1;
-                }
+            if let (Ok(a), Ok(b)) = (ids.binary_search(&x), ids.binary_search(&y))
+                && union(parent, a as u32, b as u32)
+            {
+                pieces -= 1;
             }
         }
         out[4] = usize::from(pieces != 1);

@@ -232,6 +232,7 @@ fn fan_is_height_field(surface: &Surface, v: u32) -> bool {
     };
     // Rim edges a -> b of the triangles (v, a, b), and the fan's normal.
     let mut rim = [(0u32, 0u32); FAN_MAX];
+    let mut rim_at = [(DVec3::ZERO, DVec3::ZERO); FAN_MAX];
     let mut normal = DVec3::ZERO;
     for (k, &id) in ids.iter().enumerate() {
         let Some(t) = surface.triangle(id) else {
@@ -252,6 +253,7 @@ fn fan_is_height_field(surface: &Surface, v: u32) -> bool {
         };
         normal += (pa - pv).cross(pb - pv);
         rim[k] = (a, b);
+        rim_at[k] = (pa, pb);
     }
     let rim = &rim[..ids.len()];
     // One closed cycle: every a is some b, each once, and following a -> b visits all.
@@ -294,13 +296,7 @@ fn fan_is_height_field(surface: &Surface, v: u32) -> bool {
     let proj = |p: DVec3| [p[u], p[w]];
     let o = proj(pv);
     let mut crossings = 0;
-    for &(a, b) in rim {
-        let (Some(&pa), Some(&pb)) = (
-            surface.vertices.get(a as usize),
-            surface.vertices.get(b as usize),
-        ) else {
-            return false;
-        };
+    for &(pa, pb) in &rim_at[..rim.len()] {
         let (qa, qb) = (proj(pa), proj(pb));
         if orient2d(o, qa, qb) <= 0 {
             return false;
