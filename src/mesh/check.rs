@@ -172,32 +172,13 @@ pub fn certify(m: &Mesh) -> Certificate {
     let shells = (0..nv as u32)
         .filter(|v| used_vertices[*v as usize] && uf.find(*v) == *v)
         .count();
-    let degenerate_triangles = tris
-        .par_iter()
-        .filter(|t| {
-            if t[0] == t[1] || t[1] == t[2] || t[0] == t[2] {
-                return true;
-            }
-            let [a, b, c] = t.map(|i| m.vertices[i as usize]);
-            let n = cross(sub(b, a), sub(c, a));
-            0.5 * (n[0] * n[0] + n[1] * n[1] + n[2] * n[2]).sqrt() < DEGENERATE_AREA_MM2
-        })
-        .count();
-    let (volume_mm3, area_mm2) = volume_and_area(m);
-    let mut lo = [f64::INFINITY; 3];
-    let mut hi = [f64::NEG_INFINITY; 3];
-    for (v, used) in m.vertices.iter().zip(&used_vertices) {
-        if *used {
-            for d in 0..3 {
-                lo[d] = lo[d].min(v[d]);
-                hi[d] = hi[d].max(v[d]);
-            }
-        }
-    }
-    if vertices == 0 {
-        lo = [0.0; 3];
-        hi = [0.0; 3];
-    }
+    let Measures {
+        degenerate_triangles,
+        volume_mm3,
+        area_mm2,
+        lo,
+        hi,
+    } = measures(m, &tris, &used_vertices);
     let euler = vertices as i64 - edges as i64 + tris.len() as i64;
     let closed = boundary == 0;
     let manifold = nonmanifold == 0 && nonmanifold_vertices == 0 && boundary == 0;
@@ -222,6 +203,90 @@ pub fn certify(m: &Mesh) -> Certificate {
         area_mm2,
         bbox_min_mm: lo,
         bbox_max_mm: hi,
+    }
+}
+
+/// [`certify`] of a mesh whose vertices moved (smoothing) since `before` was computed on it:
+/// the topology (edges, fans, shells, genus) is `before`'s, only the figures that depend
+/// on positions (degenerate triangles, volume, area, orientation, box) are measured again.
+/// The caller guarantees the same triangles and vertex count (the tests check that the
+/// result then equals [`certify`]).
+pub fn certify_moved(m: &Mesh, before: &Certificate) -> Certificate {
+    let nv = m.vertices.len();
+    let tris: Vec<[u32; 3]> = m
+        .triangles
+        .iter()
+        .copied()
+        .filter(|t| t.iter().all(|i| (*i as usize) < nv))
+        .collect();
+    let mut used = vec![false; nv];
+    for t in &tris {
+        for &i in t {
+            used[i as usize] = true;
+        }
+    }
+    let Measures {
+        degenerate_triangles,
+        volume_mm3,
+        area_mm2,
+        lo,
+        hi,
+    } = measures(m, &tris, &used);
+    Certificate {
+        degenerate_triangles,
+        outward: volume_mm3 > 0.0,
+        self_intersections: None,
+        volume_mm3,
+        area_mm2,
+        bbox_min_mm: lo,
+        bbox_max_mm: hi,
+        ..before.clone()
+    }
+}
+
+/// The figures of a certificate that depend on vertex positions.
+struct Measures {
+    degenerate_triangles: usize,
+    volume_mm3: f64,
+    area_mm2: f64,
+    lo: [f64; 3],
+    hi: [f64; 3],
+}
+
+/// [`Measures`] of `m` over its in-range triangles `tris`, the box over the `used` vertices.
+fn measures(m: &Mesh, tris: &[[u32; 3]], used: &[bool]) -> Measures {
+    let degenerate_triangles = tris
+        .par_iter()
+        .filter(|t| {
+            if t[0] == t[1] || t[1] == t[2] || t[0] == t[2] {
+                return true;
+            }
+            let [a, b, c] = t.map(|i| m.vertices[i as usize]);
+            let n = cross(sub(b, a), sub(c, a));
+            0.5 * (n[0] * n[0] + n[1] * n[1] + n[2] * n[2]).sqrt() < DEGENERATE_AREA_MM2
+        })
+        .count();
+    let (volume_mm3, area_mm2) = volume_and_area(m);
+    let mut lo = [f64::INFINITY; 3];
+    let mut hi = [f64::NEG_INFINITY; 3];
+    for (v, used) in m.vertices.iter().zip(used) {
+        if *used {
+            for d in 0..3 {
+                lo[d] = lo[d].min(v[d]);
+                hi[d] = hi[d].max(v[d]);
+            }
+        }
+    }
+    if !used.iter().any(|u| *u) {
+        lo = [0.0; 3];
+        hi = [0.0; 3];
+    }
+    Measures {
+        degenerate_triangles,
+        volume_mm3,
+        area_mm2,
+        lo,
+        hi,
     }
 }
 
@@ -481,6 +546,45 @@ mod tests {
             misoriented,
             nonmanifold_vertices,
             used,
+        }
+    }
+
+    #[test]
+    fn certificate_after_moving_vertices_equals_the_full_one() {
+        let mut rng = Rng(17);
+        let mut meshes = vec![
+            icosphere(3.0, [0.0; 3], 2),
+            grid_box([0.0; 3], [1.0, 2.0, 3.0], 3),
+        ];
+        for _ in 0..100 {
+            meshes.push(soup(&mut rng));
+        }
+        for (k, (v, t)) in meshes.into_iter().enumerate() {
+            let before = crate::mesh::Mesh {
+                vertices: v.clone(),
+                triangles: t.clone(),
+            };
+            let c = certify(&before);
+            // Moved: jittered; collapsed onto one vertex (degenerate); mirrored (inward).
+            let jitter: Vec<[f64; 3]> = v
+                .iter()
+                .map(|p| p.map(|x| x + rng.range(-0.2, 0.2)))
+                .collect();
+            let collapsed: Vec<[f64; 3]> = v
+                .iter()
+                .map(|_| v.first().copied().unwrap_or_default())
+                .collect();
+            let mirrored: Vec<[f64; 3]> = v.iter().map(|p| [-p[0], p[1], p[2]]).collect();
+            for moved in [jitter, collapsed, mirrored] {
+                let m = crate::mesh::Mesh {
+                    vertices: moved,
+                    triangles: t.clone(),
+                };
+                let full = certify(&m);
+                // NaN volumes (soups with infinite corners) compare by their bits.
+                let fast = certify_moved(&m, &c);
+                assert_eq!(format!("{fast:?}"), format!("{full:?}"), "mesh {k}");
+            }
         }
     }
 

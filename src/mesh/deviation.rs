@@ -5,7 +5,8 @@
 //! Every floating-point reduction sums fixed-size chunks and adds the partial sums in chunk
 //! order, so results are bit-identical for any rayon thread count.
 
-use super::bvh::Bvh;
+use super::bvh::{Bvh, LatticeCells};
+use crate::volume::VolumeGeometry;
 use glam::DVec3;
 use rayon::prelude::*;
 
@@ -66,6 +67,7 @@ pub fn deviation(
     let modified = Bvh::build(modified_vertices, modified_triangles);
     deviation_given(
         &modified,
+        None,
         original_vertices,
         original_triangles,
         modified_vertices,
@@ -75,9 +77,13 @@ pub fn deviation(
 }
 
 /// [`deviation`] reusing a tree already built over exactly the modified mesh (the checks
-/// that follow smoothing need the same tree). Same result.
+/// that follow smoothing need the same tree), and, when the original is a marching-cubes
+/// surface on the voxel lattice of `lattice`, searching it through that lattice instead of a
+/// second tree ([`LatticeCells`]; checked, and the tree is used if it does not fit). Same
+/// result either way.
 pub fn deviation_given(
     modified: &Bvh,
+    lattice: Option<&VolumeGeometry>,
     original_vertices: &[[f64; 3]],
     original_triangles: &[[u32; 3]],
     modified_vertices: &[[f64; 3]],
@@ -88,19 +94,33 @@ pub fn deviation_given(
     // mesh lies on the other's surface near vertex i, which bounds every search.
     let same_topology = original_vertices.len() == modified_vertices.len()
         && original_triangles == modified_triangles;
-    let (forward, skipped_original) = {
-        let original = Bvh::build(original_vertices, original_triangles);
-        let d = signed_distances(
-            &original,
-            modified_vertices,
-            modified_triangles,
-            1.0,
-            same_topology.then_some(original_vertices),
-        );
-        (d, original.skipped_triangles())
+    let hints = same_topology.then_some(original_vertices);
+    let cells = lattice.and_then(|g| LatticeCells::build(original_vertices, original_triangles, g));
+    let (forward, skipped_original) = match cells {
+        Some(cells) => {
+            let d = signed_distances(
+                |p, b| cells.signed_distance_within(p, b),
+                modified_vertices,
+                modified_triangles,
+                1.0,
+                hints,
+            );
+            (d, cells.skipped_triangles())
+        }
+        None => {
+            let original = Bvh::build(original_vertices, original_triangles);
+            let d = signed_distances(
+                |p, b| original.signed_distance_within(p, b),
+                modified_vertices,
+                modified_triangles,
+                1.0,
+                hints,
+            );
+            (d, original.skipped_triangles())
+        }
     };
     let reverse = signed_distances(
-        modified,
+        |p, b| modified.signed_distance_within(p, b),
         original_vertices,
         original_triangles,
         -1.0,
@@ -204,10 +224,11 @@ fn chunked_sum<T: Sync>(items: &[T], f: impl Fn(&T) -> f64 + Sync) -> f64 {
     partial.iter().sum()
 }
 
-/// `sign` x signed distance of each vertex of (`vertices`, `triangles`) to the surface in
-/// `bvh`; NaN for vertices in no in-range triangle or when there is no surface.
+/// `sign` x signed distance of each vertex of (`vertices`, `triangles`) to the other surface
+/// (`query(point, bound)`, as [`Bvh::signed_distance_within`]); NaN for vertices in no
+/// in-range triangle or when there is no surface.
 fn signed_distances(
-    bvh: &Bvh,
+    query: impl Fn([f64; 3], f64) -> Option<f64> + Sync,
     vertices: &[[f64; 3]],
     triangles: &[[u32; 3]],
     sign: f64,
@@ -235,7 +256,7 @@ fn signed_distances(
             let bound = hints.and_then(|h| h.get(i)).map_or(f64::INFINITY, |q| {
                 ((p[0] - q[0]).powi(2) + (p[1] - q[1]).powi(2) + (p[2] - q[2]).powi(2)).sqrt()
             });
-            let d = bvh.signed_distance_within(*p, bound);
+            let d = query(*p, bound);
             // No negative zero: an exact hit reads 0 in both directions.
             d.map_or(f64::NAN, |d| if d == 0.0 { 0.0 } else { sign * d })
         })
@@ -481,6 +502,65 @@ mod tests {
         assert_eq!((max, mean, p95), (100.0, 50.5, 95.0));
         assert!((rms - (338350.0f64 / 100.0).sqrt()).abs() < 1e-12);
         assert_eq!(summary(&mut [3.0]), (3.0, 3.0, 3.0, 3.0));
+    }
+
+    #[test]
+    fn the_lattice_search_gives_the_trees_result_bit_for_bit() {
+        use crate::geom::{LpsDirection, LpsPointMm, SpacingMm};
+        use crate::mesh::extract::{Midpoint, extract};
+        use crate::segment::mask::Mask;
+        use crate::volume::VolumeGeometry;
+        let dir = |x: f64, y: f64, z: f64| {
+            LpsDirection::new(glam::DVec3::new(x, y, z).normalize()).expect("unit")
+        };
+        // Tilted (sheared), anisotropic, far from the origin.
+        let g = VolumeGeometry {
+            origin: LpsPointMm::new(-80.0, 40.5, 1200.0),
+            col_dir: dir(1.0, 0.0, 0.0),
+            row_dir: dir(0.0, 1.0, 0.0),
+            slice_dir: dir(0.0, 0.25, 1.0),
+            spacing: SpacingMm {
+                col: 0.45,
+                row: 0.45,
+                slice: 1.0,
+            },
+        };
+        let mut rng = Rng(77);
+        let noise: Vec<bool> = (0..12 * 14 * 13).map(|_| rng.next() < 0.08).collect();
+        let mask = Mask::from_fn([12, 14, 13], |k, j, i| {
+            let d = (k as f64 - 6.0).powi(2) / 16.0
+                + (j as f64 - 7.0).powi(2) / 30.0
+                + (i as f64 - 6.0).powi(2) / 20.0;
+            (d < 1.0 && d > 0.35) || noise[(k * 14 + j) * 13 + i]
+        });
+        let original = extract(&mask, &g, &Midpoint);
+        for iterations in [5, 20] {
+            let mut smoothed = original.clone();
+            crate::mesh::smooth::smooth(
+                &mut smoothed,
+                crate::mesh::smooth::Smoothing::Sinc {
+                    iterations,
+                    pass_band: 0.1,
+                },
+                None,
+            );
+            let tree = Bvh::build(&smoothed.vertices, &smoothed.triangles);
+            let run = |lattice: Option<&VolumeGeometry>| {
+                deviation_given(
+                    &tree,
+                    lattice,
+                    &original.vertices,
+                    &original.triangles,
+                    &smoothed.vertices,
+                    &smoothed.triangles,
+                    0.1,
+                )
+            };
+            let (by_tree, by_lattice) = (run(None), run(Some(&g)));
+            assert!(LatticeCells::build(&original.vertices, &original.triangles, &g).is_some());
+            assert!(by_tree.max_mm > 0.05, "the smoothing moved the surface");
+            assert_eq!(format!("{by_tree:?}"), format!("{by_lattice:?}"));
+        }
     }
 
     #[test]

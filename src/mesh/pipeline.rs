@@ -259,9 +259,12 @@ pub fn reconstruct_with(
     stage(1)?;
     let mut repair_report = RepairReport::default();
     // A surface from marching cubes is always closed, so the shell filter must not wait
-    // for a failed check.
-    if opts.repair.keep_largest_shell || needs_repair(&check::certify(&mesh)) {
+    // for a failed check. The check's topology stays valid while only vertices move.
+    let mut extracted_certificate =
+        (!opts.repair.keep_largest_shell).then(|| check::certify(&mesh));
+    if extracted_certificate.as_ref().is_none_or(needs_repair) {
         repair_report = repair::repair(&mut mesh, opts.repair);
+        extracted_certificate = None;
     }
     timings.repair_ms = lap(&mut t);
     stage(2)?;
@@ -278,6 +281,7 @@ pub fn reconstruct_with(
         let smoothed = Bvh::build(&mesh.vertices, &mesh.triangles);
         let d = deviation::deviation_given(
             &smoothed,
+            Some(geometry),
             &reference.vertices,
             &reference.triangles,
             &mesh.vertices,
@@ -311,6 +315,12 @@ pub fn reconstruct_with(
             repair_report.add(&repair::repair(&mut mesh, opts.repair));
         }
     }
+    // Smoothing moves vertices only; with nothing else changed the extraction's topology
+    // still holds for the final certificate.
+    let topology_kept = decimation.is_none()
+        && reference.as_ref().is_none_or(|r| {
+            r.triangles == mesh.triangles && r.vertices.len() == mesh.vertices.len()
+        });
     if let (Some(reference), Some(_)) = (reference, opts.decimation) {
         // The heat map shows the final surface against the unsmoothed, undecimated one.
         let b = Bvh::build(&reference.vertices, &reference.triangles);
@@ -323,7 +333,10 @@ pub fn reconstruct_with(
         timings.deviation_ms += lap(&mut t);
     }
     stage(4)?;
-    let mut certificate = check::certify(&mesh);
+    let mut certificate = match extracted_certificate {
+        Some(c) if topology_kept => check::certify_moved(&mesh, &c),
+        _ => check::certify(&mesh),
+    };
     timings.certify_ms = lap(&mut t);
     let tree = tree.unwrap_or_else(|| Bvh::build(&mesh.vertices, &mesh.triangles));
     let mut self_intersections_rule = None;

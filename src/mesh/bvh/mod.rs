@@ -17,10 +17,12 @@
 //! parameter, then triangle index), so results are bit-identical for any rayon thread count.
 
 use crate::mesh::tri::geometry::{Local, closest_on_triangle, ray_triangle};
+pub use cells::LatticeCells;
 use glam::DVec3;
 use surface::{Near, Surface, corner};
 
 mod build;
+mod cells;
 mod intersections;
 mod surface;
 
