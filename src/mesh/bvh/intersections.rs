@@ -122,7 +122,7 @@ impl<R: Send> Traversal<'_, R> {
 
     /// Every pair with one triangle in `a` and one in `b` (disjoint subtrees).
     fn between(&self, a: Child, b: Child, depth: u32) -> R {
-        if !a.overlaps(b.lo(), b.hi()) {
+        if !a.overlaps_child(&b) {
             return (self.zero)();
         }
         if a.count > 0 && b.count > 0 {

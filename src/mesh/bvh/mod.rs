@@ -105,9 +105,20 @@ impl Child {
             .length_squared()
     }
 
-    /// Whether the box overlaps the closed box `lo..hi`.
-    fn overlaps(&self, lo: DVec3, hi: DVec3) -> bool {
-        !(self.lo().cmpgt(hi).any() || self.hi().cmplt(lo).any())
+    /// Whether the two boxes overlap (closed), compared in f32 as stored (exact).
+    fn overlaps_child(&self, b: &Child) -> bool {
+        (0..3).all(|k| self.lo[k] <= b.hi[k] && b.lo[k] <= self.hi[k])
+    }
+
+    /// [`Self::entry`] for a ray whose inverse direction is finite in every component:
+    /// the same slab arithmetic without branches (no lane can be NaN then), so the same
+    /// answer.
+    fn entry_finite(&self, o: DVec3, inv: DVec3, t_min: f64, t_max: f64) -> Option<f64> {
+        let ta = (self.lo() - o) * inv;
+        let tb = (self.hi() - o) * inv;
+        let t0 = ta.min(tb).max_element().max(t_min);
+        let t1 = ta.max(tb).min_element().min(t_max);
+        (t0 <= t1).then_some(t0)
     }
 
     /// Ray parameter where the ray enters the box within `[t_min, t_max]`, if it does.
@@ -318,6 +329,7 @@ impl Bvh {
             return None;
         }
         let inv = DVec3::ONE / d;
+        let finite = inv.is_finite();
         let mut best: Option<(u32, f64)> = None;
         let mut best_t = t_max;
         let mut stack = Stack::new((Child::EMPTY, 0.0f64));
@@ -349,8 +361,17 @@ impl Bvh {
                     continue;
                 };
                 let [l, r] = node.c;
-                let tl = l.entry(o, d, inv, t_min, best_t);
-                let tr = r.entry(o, d, inv, t_min, best_t);
+                let (tl, tr) = if finite {
+                    (
+                        l.entry_finite(o, inv, t_min, best_t),
+                        r.entry_finite(o, inv, t_min, best_t),
+                    )
+                } else {
+                    (
+                        l.entry(o, d, inv, t_min, best_t),
+                        r.entry(o, d, inv, t_min, best_t),
+                    )
+                };
                 // Push the farther child first so the nearer one is searched first.
                 match (tl, tr) {
                     (Some(x), Some(y)) if x <= y => {
@@ -706,6 +727,33 @@ mod tests {
             naive_wrong > 100,
             "test should cover cases naive normals get wrong"
         );
+    }
+
+    #[test]
+    fn branchless_slab_test_equals_the_branching_one() {
+        let mut r = Rng(41);
+        // Coarse values so that origins land exactly on box faces and rays run along them.
+        let v = |r: &mut Rng| (r.next() * 8.0).floor() * 0.25 - 1.0;
+        for _ in 0..20000 {
+            let (a, b) = (
+                DVec3::new(v(&mut r), v(&mut r), v(&mut r)),
+                DVec3::new(v(&mut r), v(&mut r), v(&mut r)),
+            );
+            let ch = Child::new(a.min(b), a.max(b), 0, 1);
+            let o = DVec3::new(v(&mut r), v(&mut r), v(&mut r));
+            let d =
+                DVec3::new(v(&mut r), v(&mut r), v(&mut r)) * 3.0 + DVec3::splat(0.1 * r.next());
+            let inv = DVec3::ONE / d;
+            if !inv.is_finite() {
+                continue;
+            }
+            let (t0, t1) = (r.range(-1.0, 1.0), r.range(0.0, 4.0));
+            assert_eq!(
+                ch.entry_finite(o, inv, t0, t1),
+                ch.entry(o, d, inv, t0, t1),
+                "{o} {d}"
+            );
+        }
     }
 
     #[test]
