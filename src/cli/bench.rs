@@ -317,7 +317,7 @@ fn mesh(path: &std::path::Path, series: Option<&str>, repeats: usize) -> Result<
         "  BVH build (smoothed surface; built once, shared by the checks below): min {bmin:.3} s  median {bmed:.3} s"
     );
     let ((dmin, dmed), d) = time(repeats.min(3), || {
-        Ok(crate::mesh::deviation::deviation_given(
+        crate::mesh::deviation::deviation_given(
             &tree,
             Some(&v.geometry),
             &m.vertices,
@@ -325,7 +325,9 @@ fn mesh(path: &std::path::Path, series: Option<&str>, repeats: usize) -> Result<
             &smoothed.vertices,
             &smoothed.triangles,
             0.2,
-        ))
+            &std::sync::atomic::AtomicBool::new(false),
+        )
+        .ok_or_else(|| Error::Failed("the deviation was cancelled".into()))
     })?;
     println!(
         "  deviation both ways (signed, given the tree): min {dmin:.3} s  median {dmed:.3} s  (max {:.3} mm, mean {:.3} mm, volume {:+.4} %; target <= 0.25 s)",

@@ -9,6 +9,7 @@ use super::bvh::{Bvh, LatticeCells};
 use crate::volume::VolumeGeometry;
 use glam::DVec3;
 use rayon::prelude::*;
+use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
 
 /// Elements per chunk of every floating-point reduction (fixed, so that chunk boundaries and
 /// hence rounding never depend on the thread count).
@@ -65,7 +66,7 @@ pub fn deviation(
     tolerance_mm: f64,
 ) -> Deviation {
     let modified = Bvh::build(modified_vertices, modified_triangles);
-    deviation_given(
+    measure(
         &modified,
         None,
         original_vertices,
@@ -73,6 +74,7 @@ pub fn deviation(
         modified_vertices,
         modified_triangles,
         tolerance_mm,
+        &AtomicBool::new(false),
     )
 }
 
@@ -81,6 +83,9 @@ pub fn deviation(
 /// surface on the voxel lattice of `lattice`, searching it through that lattice instead of a
 /// second tree ([`LatticeCells`]; checked, and the tree is used if it does not fit). Same
 /// result either way.
+///
+/// Stops early and returns `None` once `cancel` is set (checked at every vertex).
+#[allow(clippy::too_many_arguments)]
 pub fn deviation_given(
     modified: &Bvh,
     lattice: Option<&VolumeGeometry>,
@@ -89,6 +94,33 @@ pub fn deviation_given(
     modified_vertices: &[[f64; 3]],
     modified_triangles: &[[u32; 3]],
     tolerance_mm: f64,
+    cancel: &AtomicBool,
+) -> Option<Deviation> {
+    let d = measure(
+        modified,
+        lattice,
+        original_vertices,
+        original_triangles,
+        modified_vertices,
+        modified_triangles,
+        tolerance_mm,
+        cancel,
+    );
+    (!cancel.load(Relaxed)).then_some(d)
+}
+
+/// [`deviation_given`]; the figures are meaningless once `cancel` is set (vertices left
+/// unmeasured).
+#[allow(clippy::too_many_arguments)]
+fn measure(
+    modified: &Bvh,
+    lattice: Option<&VolumeGeometry>,
+    original_vertices: &[[f64; 3]],
+    original_triangles: &[[u32; 3]],
+    modified_vertices: &[[f64; 3]],
+    modified_triangles: &[[u32; 3]],
+    tolerance_mm: f64,
+    cancel: &AtomicBool,
 ) -> Deviation {
     // Same triangles and vertex count (smoothing moves vertices only): vertex i of one
     // mesh lies on the other's surface near vertex i, which bounds every search.
@@ -104,6 +136,7 @@ pub fn deviation_given(
                 modified_triangles,
                 1.0,
                 hints,
+                cancel,
             );
             (d, cells.skipped_triangles())
         }
@@ -115,6 +148,7 @@ pub fn deviation_given(
                 modified_triangles,
                 1.0,
                 hints,
+                cancel,
             );
             (d, original.skipped_triangles())
         }
@@ -125,6 +159,7 @@ pub fn deviation_given(
         original_triangles,
         -1.0,
         same_topology.then_some(modified_vertices),
+        cancel,
     );
     let skipped_modified = modified.skipped_triangles();
 
@@ -233,6 +268,7 @@ fn signed_distances(
     triangles: &[[u32; 3]],
     sign: f64,
     hints: Option<&[[f64; 3]]>,
+    cancel: &AtomicBool,
 ) -> Vec<f64> {
     let mut used = vec![false; vertices.len()];
     for t in triangles {
@@ -249,7 +285,7 @@ fn signed_distances(
         .enumerate()
         .zip(used.par_iter())
         .map(|((i, p), &u)| {
-            if !u {
+            if !u || cancel.load(Relaxed) {
                 return f64::NAN;
             }
             // Vertex i of the other mesh lies on that surface: its distance bounds the search.
@@ -510,6 +546,7 @@ mod tests {
         use crate::mesh::extract::{Midpoint, extract};
         use crate::segment::mask::Mask;
         use crate::volume::VolumeGeometry;
+        use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
         let dir = |x: f64, y: f64, z: f64| {
             LpsDirection::new(glam::DVec3::new(x, y, z).normalize()).expect("unit")
         };
@@ -554,13 +591,36 @@ mod tests {
                     &smoothed.vertices,
                     &smoothed.triangles,
                     0.1,
+                    &AtomicBool::new(false),
                 )
+                .expect("not cancelled")
             };
             let (by_tree, by_lattice) = (run(None), run(Some(&g)));
             assert!(LatticeCells::build(&original.vertices, &original.triangles, &g).is_some());
             assert!(by_tree.max_mm > 0.05, "the smoothing moved the surface");
             assert_eq!(format!("{by_tree:?}"), format!("{by_lattice:?}"));
         }
+    }
+
+    #[test]
+    fn a_cancelled_deviation_gives_no_figures() {
+        let a = icosphere(10.0, [0.0; 3], 3);
+        let b = icosphere(10.1, [0.0; 3], 3);
+        let tree = Bvh::build(&b.0, &b.1);
+        let run = |c: bool| {
+            deviation_given(
+                &tree,
+                None,
+                &a.0,
+                &a.1,
+                &b.0,
+                &b.1,
+                0.1,
+                &AtomicBool::new(c),
+            )
+        };
+        assert!(run(true).is_none());
+        assert_eq!(run(false), Some(deviation(&a.0, &a.1, &b.0, &b.1, 0.1)));
     }
 
     #[test]

@@ -203,13 +203,17 @@ pub fn reconstruct(
     )
 }
 
+/// The error of a reconstruction stopped through `Progress::cancel`.
+const CANCELLED: &str = "cancelled";
+
 /// Stages [`reconstruct_with`] reports in `Progress::done` (one per finished stage).
 pub const STAGES: usize = 6;
 
 /// As [`reconstruct`], setting `progress.done` to `offset` plus the stages finished
 /// (extraction, repair, smoothing, decimation, certificate and self-intersections,
 /// thickness: [`STAGES`] in all) and stopping with `Err("cancelled")` at the next stage
-/// once `progress.cancel` is set.
+/// once `progress.cancel` is set (the deviation, self-intersection and thickness stages
+/// also check it inside, so a cancel takes effect within milliseconds).
 pub fn reconstruct_with(
     mask: &Mask,
     geometry: &VolumeGeometry,
@@ -222,7 +226,7 @@ pub fn reconstruct_with(
     let stage = |n: usize| -> Result<(), String> {
         progress.done.store(offset + n, Ordering::Relaxed);
         if progress.cancel.load(Ordering::Relaxed) {
-            Err("cancelled".to_string())
+            Err(CANCELLED.to_string())
         } else {
             Ok(())
         }
@@ -287,7 +291,9 @@ pub fn reconstruct_with(
             &mesh.vertices,
             &mesh.triangles,
             opts.tolerance_mm,
-        );
+            &progress.cancel,
+        )
+        .ok_or(CANCELLED)?;
         smoothing = Some(summary(&d, opts.tolerance_mm));
         vertex_deviation_mm = Some(d.per_vertex_mm);
         tree = Some(smoothed);
@@ -349,7 +355,10 @@ pub fn reconstruct_with(
             certificate.self_intersections = Some(0);
             self_intersections_rule = Some(MC_CANNOT_INTERSECT.to_string());
         } else {
-            certificate.self_intersections = Some(tree.count_self_intersections());
+            certificate.self_intersections = Some(
+                tree.count_self_intersections_cancellable(&progress.cancel)
+                    .ok_or(CANCELLED)?,
+            );
         }
     }
     timings.self_intersections_ms = lap(&mut t);
@@ -359,12 +368,14 @@ pub fn reconstruct_with(
     let ((vertex_thickness_mm, thin_regions, surface_ms), (mask_thickness, mask_ms)) = rayon::join(
         || {
             let t0 = std::time::Instant::now();
-            let v = thickness::vertex_thickness_with(
+            let v = thickness::vertex_thickness_cancellable(
                 &tree,
                 &mesh.vertices,
                 &mesh.triangles,
                 THICKNESS_CAP_MM,
-            );
+                &progress.cancel,
+            )
+            .unwrap_or_default();
             let r = thickness::thin_regions(&mesh.vertices, &mesh.triangles, &v, opts.thin_mm);
             (v, r, t0.elapsed().as_secs_f64() * 1000.0)
         },
@@ -375,6 +386,10 @@ pub fn reconstruct_with(
         },
     );
     drop(tree);
+    // A cancelled ray pass left no thickness; the stage check below says so.
+    if progress.cancel.load(Ordering::Relaxed) {
+        return Err(CANCELLED.to_string());
+    }
     timings.thickness_ms = surface_ms;
     timings.mask_thickness_ms = mask_ms;
     lap(&mut t);

@@ -7,6 +7,7 @@
 use super::bvh::Bvh;
 use glam::DVec3;
 use rayon::prelude::*;
+use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
 
 /// A connected patch of vertices thinner than the threshold.
 #[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
@@ -46,6 +47,30 @@ pub fn vertex_thickness_with(
     triangles: &[[u32; 3]],
     max_mm: f64,
 ) -> Vec<f64> {
+    rays(bvh, vertices, triangles, max_mm, &AtomicBool::new(false))
+}
+
+/// [`vertex_thickness_with`], stopping early with `None` once `cancel` is set (checked
+/// before every ray).
+pub fn vertex_thickness_cancellable(
+    bvh: &Bvh,
+    vertices: &[[f64; 3]],
+    triangles: &[[u32; 3]],
+    max_mm: f64,
+    cancel: &AtomicBool,
+) -> Option<Vec<f64>> {
+    let v = rays(bvh, vertices, triangles, max_mm, cancel);
+    (!cancel.load(Relaxed)).then_some(v)
+}
+
+/// The inward rays of [`vertex_thickness_with`]; NaN for every ray after `cancel` is set.
+fn rays(
+    bvh: &Bvh,
+    vertices: &[[f64; 3]],
+    triangles: &[[u32; 3]],
+    max_mm: f64,
+    cancel: &AtomicBool,
+) -> Vec<f64> {
     let cap = max_mm.max(0.0);
     let normals = area_weighted_normals(vertices, triangles);
     vertices
@@ -54,7 +79,7 @@ pub fn vertex_thickness_with(
         .enumerate()
         .map(|(i, (p, n))| {
             let dir = -n.normalize_or_zero();
-            if dir == DVec3::ZERO || !DVec3::from_array(*p).is_finite() {
+            if dir == DVec3::ZERO || !DVec3::from_array(*p).is_finite() || cancel.load(Relaxed) {
                 return f64::NAN;
             }
             let vi = i as u32;
@@ -335,6 +360,13 @@ mod tests {
         assert!(capped.iter().all(|d| *d == 4.0));
         let bvh = Bvh::build(&v, &t);
         assert_eq!(vertex_thickness_with(&bvh, &v, &t, 20.0), th);
+        let stop = AtomicBool::new(true);
+        assert!(vertex_thickness_cancellable(&bvh, &v, &t, 20.0, &stop).is_none());
+        stop.store(false, Relaxed);
+        assert_eq!(
+            vertex_thickness_cancellable(&bvh, &v, &t, 20.0, &stop),
+            Some(th)
+        );
         assert!(thin_regions(&v, &t, &capped, 4.0).is_empty());
         let all = thin_regions(&v, &t, &capped, 4.5);
         assert_eq!(all.len(), 1);

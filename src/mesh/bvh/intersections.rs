@@ -9,6 +9,7 @@ use crate::mesh::tri::intersect::pair_intersects;
 use crate::mesh::tri::predicates::orient2d;
 use glam::DVec3;
 use rayon::prelude::*;
+use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
 
 /// Traversal steps this close to the root fork onto rayon (2^10 tasks and more: plenty
 /// to balance, few enough to cost nothing).
@@ -19,7 +20,16 @@ impl Bvh {
     /// orientation predicates; see [`Bvh::self_intersecting_pairs`] for which pairs are tested.
     pub fn count_self_intersections(&self) -> usize {
         let safe = safe_fans(&self.surface);
-        self.traverse(&safe, &|| 0usize, &|n, _, _| *n += 1, &|a, b| a + b)
+        let never = AtomicBool::new(false);
+        self.traverse(&safe, &never, &|| 0usize, &|n, _, _| *n += 1, &|a, b| a + b)
+    }
+
+    /// [`Bvh::count_self_intersections`], stopping early with `None` once `cancel` is set
+    /// (checked at every step of the traversal).
+    pub fn count_self_intersections_cancellable(&self, cancel: &AtomicBool) -> Option<usize> {
+        let safe = safe_fans(&self.surface);
+        let n = self.traverse(&safe, cancel, &|| 0usize, &|n, _, _| *n += 1, &|a, b| a + b);
+        (!cancel.load(Relaxed)).then_some(n)
     }
 
     /// Intersecting pairs `(i, j)`, `i < j` input triangle indices, sorted. Pairs sharing no
@@ -31,6 +41,7 @@ impl Bvh {
         let safe = safe_fans(&self.surface);
         let mut pairs = self.traverse(
             &safe,
+            &AtomicBool::new(false),
             &Vec::new,
             &|v, a, b| v.push((a.min(b), a.max(b))),
             &|mut a, mut b| {
@@ -48,6 +59,7 @@ impl Bvh {
     fn traverse<R: Send>(
         &self,
         safe: &[bool],
+        cancel: &AtomicBool,
         zero: &(dyn Fn() -> R + Sync),
         hit: &(dyn Fn(&mut R, u32, u32) + Sync),
         merge: &(dyn Fn(R, R) -> R + Sync),
@@ -58,6 +70,7 @@ impl Bvh {
         let t = Traversal {
             bvh: self,
             safe,
+            cancel,
             zero,
             hit,
             merge,
@@ -70,6 +83,8 @@ impl Bvh {
 struct Traversal<'a, R> {
     bvh: &'a Bvh,
     safe: &'a [bool],
+    /// Once set, every further step returns `zero` (the caller discards the result).
+    cancel: &'a AtomicBool,
     zero: &'a (dyn Fn() -> R + Sync),
     hit: &'a (dyn Fn(&mut R, u32, u32) + Sync),
     merge: &'a (dyn Fn(R, R) -> R + Sync),
@@ -91,6 +106,9 @@ const LEAF_MAX: usize = super::LEAF_SIZE;
 impl<R: Send> Traversal<'_, R> {
     /// Every pair inside one subtree.
     fn within(&self, ch: Child, depth: u32) -> R {
+        if self.cancel.load(Relaxed) {
+            return (self.zero)();
+        }
         if ch.count > 0 {
             let a = self.load(&ch);
             let mut acc = (self.zero)();
@@ -122,7 +140,7 @@ impl<R: Send> Traversal<'_, R> {
 
     /// Every pair with one triangle in `a` and one in `b` (disjoint subtrees).
     fn between(&self, a: Child, b: Child, depth: u32) -> R {
-        if !a.overlaps_child(&b) {
+        if !a.overlaps_child(&b) || self.cancel.load(Relaxed) {
             return (self.zero)();
         }
         if a.count > 0 && b.count > 0 {
@@ -367,6 +385,13 @@ mod tests {
             let want = brute(&m);
             assert_eq!(bvh.self_intersecting_pairs(), want, "round {round}");
             assert_eq!(bvh.count_self_intersections(), want.len());
+            let stop = AtomicBool::new(false);
+            assert_eq!(
+                bvh.count_self_intersections_cancellable(&stop),
+                Some(want.len())
+            );
+            stop.store(true, Relaxed);
+            assert_eq!(bvh.count_self_intersections_cancellable(&stop), None);
             let safe = safe_fans(&bvh.surface);
             skipped_some |= safe.iter().any(|&s| s);
             found_some |= !want.is_empty();
