@@ -546,7 +546,6 @@ mod tests {
         use crate::mesh::extract::{Midpoint, extract};
         use crate::segment::mask::Mask;
         use crate::volume::VolumeGeometry;
-        use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
         let dir = |x: f64, y: f64, z: f64| {
             LpsDirection::new(glam::DVec3::new(x, y, z).normalize()).expect("unit")
         };
