@@ -12,8 +12,7 @@
 //! [`Surface`]. Whether a mesh qualifies is checked when the index is built, triangle by
 //! triangle; one that does not gets no index (the caller uses the tree).
 
-use super::surface::{Near, Surface};
-use crate::mesh::tri::geometry::closest_on_triangle;
+use super::surface::{Near, Nearest, Surface};
 use crate::volume::VolumeGeometry;
 use glam::{DMat3, DVec3};
 use rayon::prelude::*;
@@ -244,9 +243,7 @@ impl LatticeCells {
         } else {
             ([0; 3], top)
         };
-        let mut best: Option<Near> = None;
-        let mut best_d2 = max_d2;
-        let mut best_id = u32::MAX;
+        let mut near = Nearest::within(max_d2);
         for k in a[2]..=z[2] {
             for j in a[1]..=z[1] {
                 let row = (j + k * self.dims[1] as i64) as usize;
@@ -262,36 +259,15 @@ impl LatticeCells {
                     if i64::from(c) > z[0] {
                         break;
                     }
-                    let Some(t) = self.surface.triangles.get(id as usize).copied() else {
-                        continue;
-                    };
-                    let Some([ta, tb, tc]) = self.surface.corners(t) else {
-                        continue;
-                    };
-                    // The triangle's own box first, as in the tree.
-                    let bd = (ta.min(tb).min(tc) - p)
-                        .max(p - ta.max(tb).max(tc))
-                        .max(DVec3::ZERO);
-                    if bd.length_squared() > best_d2 {
-                        continue;
-                    }
-                    let (point, local) = closest_on_triangle(p, ta, tb, tc);
-                    let d2 = (p - point).length_squared();
-                    if d2 < best_d2 || (d2 == best_d2 && id < best_id) {
-                        best_d2 = d2;
-                        best_id = id;
-                        best = Some(Near {
-                            id,
-                            v: t,
-                            point,
-                            d2,
-                            local,
-                        });
+                    if let Some(t) = self.surface.triangles.get(id as usize).copied()
+                        && let Some(corners) = self.surface.corners(t)
+                    {
+                        near.offer(p, id, t, corners);
                     }
                 }
             }
         }
-        best
+        near.best
     }
 }
 
@@ -303,6 +279,7 @@ mod tests {
     use crate::mesh::bvh::Bvh;
     use crate::mesh::extract::{Midpoint, extract};
     use crate::mesh::test_meshes::{Rng, icosphere};
+    use crate::mesh::tri::geometry::closest_on_triangle;
     use crate::segment::mask::Mask;
 
     /// An oblique, anisotropic, sheared (tilted) lattice far from the origin.

@@ -16,10 +16,10 @@
 //! triangle index), and every query returns the minimum of a total order (distance or ray
 //! parameter, then triangle index), so results are bit-identical for any rayon thread count.
 
-use crate::mesh::tri::geometry::{Local, closest_on_triangle, ray_triangle};
+use crate::mesh::tri::geometry::{Local, ray_triangle};
 pub use cells::LatticeCells;
 use glam::DVec3;
-use surface::{Near, Surface, corner};
+use surface::{Near, Nearest, Surface, corner};
 
 mod build;
 mod cells;
@@ -416,42 +416,19 @@ impl Bvh {
         if !p.is_finite() {
             return None;
         }
-        let mut best: Option<Near> = None;
-        let mut best_d2 = max_d2;
-        let mut best_id = u32::MAX;
+        let mut near = Nearest::within(max_d2);
         let mut stack = Stack::new((Child::EMPTY, 0.0f64));
         stack.push((root, root.dist2(p)));
         while let Some((ch, nd2)) = stack.pop() {
             // `>` rather than `>=`: a box at exactly the best distance may hold a tie with a
             // lower triangle index.
-            if nd2 > best_d2 {
+            if nd2 > near.d2 {
                 continue;
             }
             if ch.count > 0 {
                 for sl in self.leaf(&ch) {
-                    let Some([a, b, c]) = self.corners(sl.v) else {
-                        continue;
-                    };
-                    // The triangle's own box is a cheap lower bound that skips most of the
-                    // exact tests in a leaf.
-                    let bd = (a.min(b).min(c) - p)
-                        .max(p - a.max(b).max(c))
-                        .max(DVec3::ZERO);
-                    if bd.length_squared() > best_d2 {
-                        continue;
-                    }
-                    let (q, local) = closest_on_triangle(p, a, b, c);
-                    let d2 = (p - q).length_squared();
-                    if d2 < best_d2 || (d2 == best_d2 && sl.id < best_id) {
-                        best_d2 = d2;
-                        best_id = sl.id;
-                        best = Some(Near {
-                            id: sl.id,
-                            v: sl.v,
-                            point: q,
-                            d2,
-                            local,
-                        });
+                    if let Some(corners) = self.corners(sl.v) {
+                        near.offer(p, sl.id, sl.v, corners);
                     }
                 }
             } else {
@@ -467,15 +444,15 @@ impl Bvh {
                     ((r, dr), (l, dl))
                 };
                 // Farther child first, so the nearer is searched first and prunes more.
-                if d2 <= best_d2 {
+                if d2 <= near.d2 {
                     stack.push((n2, d2));
                 }
-                if d1 <= best_d2 {
+                if d1 <= near.d2 {
                     stack.push((n1, d1));
                 }
             }
         }
-        best
+        near.best
     }
 }
 

@@ -3,7 +3,7 @@
 //! (Baerentzen & Aanaes 2005). Everything is indexed by input triangle index, so nothing
 //! here depends on how a tree or grid orders the triangles.
 
-use crate::mesh::tri::geometry::{Local, usable_triangle};
+use crate::mesh::tri::geometry::{Local, closest_on_triangle, usable_triangle};
 use glam::DVec3;
 use rayon::prelude::*;
 use std::sync::atomic::{AtomicU32, AtomicUsize, Ordering::Relaxed};
@@ -20,6 +20,53 @@ pub(super) struct Near {
     pub point: DVec3,
     pub d2: f64,
     pub local: Local,
+}
+
+/// The running answer of a bounded nearest-point search: the minimum of (squared distance,
+/// input triangle index) over the triangles offered so far within the bound. The tree and
+/// the lattice index both search through it, which is why they give the same answer.
+pub(super) struct Nearest {
+    pub best: Option<Near>,
+    /// Squared distance to beat (the bound until something is found).
+    pub d2: f64,
+    id: u32,
+}
+
+impl Nearest {
+    /// Nothing found yet; only triangles within `max_d2` (squared mm) count.
+    pub fn within(max_d2: f64) -> Nearest {
+        Nearest {
+            best: None,
+            d2: max_d2,
+            id: u32::MAX,
+        }
+    }
+
+    /// Offers triangle `id` (vertex indices `v`, corners `a b c`) for the point `p`: kept if
+    /// nearer than the best so far, or as near with a lower index.
+    #[inline]
+    pub fn offer(&mut self, p: DVec3, id: u32, v: [u32; 3], [a, b, c]: [DVec3; 3]) {
+        // The triangle's own box is a cheap lower bound that skips most exact tests.
+        let bd = (a.min(b).min(c) - p)
+            .max(p - a.max(b).max(c))
+            .max(DVec3::ZERO);
+        if bd.length_squared() > self.d2 {
+            return;
+        }
+        let (point, local) = closest_on_triangle(p, a, b, c);
+        let d2 = (p - point).length_squared();
+        if d2 < self.d2 || (d2 == self.d2 && id < self.id) {
+            self.d2 = d2;
+            self.id = id;
+            self.best = Some(Near {
+                id,
+                v,
+                point,
+                d2,
+                local,
+            });
+        }
+    }
 }
 
 /// Vertices and usable triangles of one mesh, with incidence.
