@@ -266,11 +266,7 @@ impl Bvh {
     /// the unbounded search when nothing lies within the bound.
     pub fn signed_distance_within(&self, p: [f64; 3], bound: f64) -> Option<f64> {
         let q = DVec3::from_array(p);
-        let max_d2 = if bound.is_finite() {
-            bound * bound * (1.0 + 1e-9) + 1e-18
-        } else {
-            f64::INFINITY
-        };
+        let max_d2 = Nearest::squared_bound(bound);
         let near = self.nearest_within(q, max_d2).or_else(|| self.nearest(q))?;
         Some(self.surface.signed(q, &near))
     }

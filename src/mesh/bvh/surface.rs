@@ -42,6 +42,16 @@ impl Nearest {
         }
     }
 
+    /// The squared search bound for a distance bound in mm, widened by a relative 1e-9 so
+    /// that rounding cannot drop the triangle that attains it; infinite for a non-finite one.
+    pub fn squared_bound(bound: f64) -> f64 {
+        if bound.is_finite() {
+            bound * bound * (1.0 + 1e-9) + 1e-18
+        } else {
+            f64::INFINITY
+        }
+    }
+
     /// Offers triangle `id` (vertex indices `v`, corners `a b c`) for the point `p`: kept if
     /// nearer than the best so far, or as near with a lower index.
     #[inline]
