@@ -15,6 +15,7 @@
 
 pub mod case;
 pub mod cli;
+pub mod compare;
 pub mod dicom;
 pub mod error;
 pub mod export;
@@ -25,6 +26,7 @@ pub mod gpu;
 pub mod io;
 pub mod jobs;
 pub mod mesh;
+pub mod phantom;
 pub mod report;
 pub mod segment;
 #[cfg(feature = "gui")]

@@ -3,11 +3,13 @@
 
 mod bench;
 mod case;
+mod compare;
 mod convert;
 mod export_volume;
 mod info;
 mod input;
 mod mesh;
+mod phantom;
 mod render;
 mod segment;
 #[cfg(feature = "gui")]
@@ -70,6 +72,15 @@ pub enum Command {
     View(view::ViewArgs),
     /// Measure performance on real data.
     Bench(bench::BenchArgs),
+    /// Make a calibration phantom: a CT series of objects of known geometry, with its
+    /// truth and reference surface.
+    Phantom(phantom::PhantomArgs),
+    /// Take a phantom through a recipe into a case and measure the mask and model against
+    /// the truth (ISO/IEC 3532-1 §6.5).
+    Validate(phantom::ValidateArgs),
+    /// Compare two models (surface distances both ways, Hausdorff, volume) or two masks
+    /// (Dice, Jaccard, Hausdorff and 95 % Hausdorff in mm, volume).
+    Compare(compare::CompareArgs),
 }
 
 /// Parses arguments, runs, and maps the outcome to an exit code.
@@ -118,6 +129,9 @@ pub fn run(cli: Cli) -> Result<(), Error> {
         Some(Command::ExportVolume(a)) => export_volume::run(&a),
         Some(Command::Render(a)) => render::run(&a),
         Some(Command::Bench(a)) => bench::run(&a),
+        Some(Command::Phantom(a)) => phantom::run_phantom(&a),
+        Some(Command::Validate(a)) => phantom::run_validate(&a),
+        Some(Command::Compare(a)) => compare::run(&a),
         #[cfg(feature = "gui")]
         Some(Command::View(a)) => view::run(&a),
         #[cfg(feature = "gui")]

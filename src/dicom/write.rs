@@ -39,6 +39,12 @@ pub struct CtSlice<'a> {
     pub gantry_tilt_deg: Option<f64>,
     /// Study Date (YYYYMMDD).
     pub study_date: &'a str,
+    /// Slice Thickness, mm.
+    pub slice_thickness_mm: f64,
+    /// Frame of Reference UID (the Frame of Reference module is written when given).
+    pub frame_of_reference_uid: Option<&'a str>,
+    /// Series Description.
+    pub series_description: Option<&'a str>,
 }
 
 /// A DS value: the shortest exact decimal when it fits DS's 16 characters, otherwise as many
@@ -87,7 +93,34 @@ pub fn write_ct_slice(path: &Path, s: &CtSlice<'_>) -> std::io::Result<()> {
     put(tags::MANUFACTURER, VR::LO, "Hounsfield synthetic".into());
     put(tags::PATIENT_NAME, VR::PN, "SYNTHETIC^PHANTOM".into());
     put(tags::PATIENT_ID, VR::LO, "SYNTH".into());
-    put(tags::SLICE_THICKNESS, VR::DS, "1".into());
+    put(
+        tags::SLICE_THICKNESS,
+        VR::DS,
+        ds(s.slice_thickness_mm).into(),
+    );
+    // Type 2 attributes of the Patient, Study and Series modules: present, empty.
+    put(tags::PATIENT_BIRTH_DATE, VR::DA, "".into());
+    put(tags::PATIENT_SEX, VR::CS, "O".into());
+    put(tags::STUDY_TIME, VR::TM, "120000".into());
+    put(tags::REFERRING_PHYSICIAN_NAME, VR::PN, "".into());
+    put(tags::STUDY_ID, VR::SH, "1".into());
+    put(tags::ACCESSION_NUMBER, VR::SH, "".into());
+    put(tags::PATIENT_POSITION, VR::CS, "HFS".into());
+    put(tags::KVP, VR::DS, "120".into());
+    put(tags::ACQUISITION_NUMBER, VR::IS, "1".into());
+    put(tags::RESCALE_TYPE, VR::LO, "HU".into());
+    if let Some(d) = s.series_description {
+        put(tags::SERIES_DESCRIPTION, VR::LO, d.into());
+    }
+    if let Some(f) = s.frame_of_reference_uid {
+        put(tags::FRAME_OF_REFERENCE_UID, VR::UI, f.into());
+        put(tags::POSITION_REFERENCE_INDICATOR, VR::LO, "".into());
+        put(
+            tags::SLICE_LOCATION,
+            VR::DS,
+            ds(s.position.0.dot(s.col_dir.get().cross(s.row_dir.get()))).into(),
+        );
+    }
     if let Some(t) = s.gantry_tilt_deg {
         put(tags::GANTRY_DETECTOR_TILT, VR::DS, ds(t).into());
     }

@@ -62,6 +62,96 @@ header .meta { color: #555; }
 @media print { body { margin: 0; max-width: none; } h2 { page-break-after: avoid; } table { page-break-inside: auto; } tr { page-break-inside: avoid; } }
 "#;
 
+/// Section 13: the phantom validation of the conversion, when the case is one.
+fn validation(o: &mut String, v: Option<&super::ValidationSection>) {
+    o.push_str("<h2>13. Validation on a phantom of known geometry (§6.5)</h2>");
+    let Some(section) = v else {
+        o.push_str("<p class=\"none\">This case is not a validation run. <code>hounsfield validate PHANTOM --recipe R.json</code> takes a phantom of known geometry through the same recipe and states the errors of the conversion.</p>");
+        return;
+    };
+    let Some(x) = &section.result else {
+        let _ = write!(
+            o,
+            "<p class=\"bad\">validation.json: {}</p>",
+            esc(&section.state)
+        );
+        return;
+    };
+    let i = &x.import;
+    let _ = write!(
+        o,
+        "<p>This case ran its recipe on the phantom <span class=\"hash\">{}</span> and was measured against the phantom's analytic truth on {} ({}). State: <b class=\"{}\">{}</b>{}.</p>",
+        esc(&x.series_uid),
+        esc(&x.time),
+        esc(&x.software),
+        if section.state == "current" {
+            "ok"
+        } else {
+            "bad"
+        },
+        esc(&section.state),
+        if section.state == "current" {
+            ""
+        } else {
+            " — the segmentation changed after the measurement; run the validation again"
+        }
+    );
+    let _ = write!(
+        o,
+        "<p>Import: slice distance {} mm generated, {} measured; tilt {}° generated, {} measured; findings [{}], expected [{}]: <b class=\"{}\">{}</b>.</p>",
+        num(Some(i.slice_distance_mm), 3),
+        num(i.measured_slice_distance_mm, 3),
+        num(Some(i.tilt_deg), 2),
+        num(i.measured_tilt_deg, 2),
+        esc(&i.findings.join(", ")),
+        esc(&i.expected_findings.join(", ")),
+        if i.matches { "ok" } else { "bad" },
+        if i.matches {
+            "as generated"
+        } else {
+            "MISMATCH"
+        }
+    );
+    o.push_str("<table><tr><th>Object</th><th>Volume error (model / mask)</th><th>Centroid off</th><th>Model→truth mean / p95 / max</th><th>Truth→model mean / p95 / max</th><th>Dice</th><th>Dimensions (true → error)</th></tr>");
+    for ob in &x.objects {
+        let dims: Vec<String> = ob
+            .dimensions
+            .iter()
+            .map(|d| {
+                format!(
+                    "{} {} mm → {}",
+                    esc(&d.name),
+                    num(Some(d.true_mm), 2),
+                    d.error_mm
+                        .map_or("not measurable".into(), |e| format!("{e:+.3} mm"))
+                )
+            })
+            .collect();
+        let _ = write!(
+            o,
+            "<tr><td>{}{}</td><td class=\"num\">{} % / {} %</td><td class=\"num\">{} mm</td><td class=\"num\">{} / {} / {} mm</td><td class=\"num\">{} / {} / {} mm</td><td class=\"num\">{}</td><td>{}</td></tr>",
+            esc(&ob.name),
+            if ob.found {
+                ""
+            } else {
+                " <b class=\"bad\">not found</b>"
+            },
+            num(Some(ob.model_volume_error_pct), 2),
+            num(Some(ob.mask_volume_error_pct), 2),
+            num(Some(ob.centroid_error_mm), 3),
+            num(Some(ob.model_to_truth.mean_mm), 3),
+            num(Some(ob.model_to_truth.p95_mm), 3),
+            num(Some(ob.model_to_truth.max_mm), 3),
+            num(Some(ob.truth_to_model.mean_mm), 3),
+            num(Some(ob.truth_to_model.p95_mm), 3),
+            num(Some(ob.truth_to_model.max_mm), 3),
+            num(Some(ob.dice), 4),
+            dims.join("<br>")
+        );
+    }
+    o.push_str("</table>");
+}
+
 /// Renders the report with its pictures.
 pub fn render(r: &Report, pictures: &[Picture]) -> String {
     let mut o = String::with_capacity(64 << 10);
@@ -777,6 +867,7 @@ pub fn render(r: &Report, pictures: &[Picture]) -> String {
         &format!("<code>{}</code>", esc(&p.replay_command)),
     );
     o.push_str("</table>");
+    validation(&mut o, r.validation.as_ref());
     o.push_str("<p style=\"color:#666;font-size:11px\">Every figure above was measured by Hounsfield from the case's source files and journal; none was typed by hand. The source DICOM is referenced by hash and was never modified.</p>");
     o.push_str("</body></html>\n");
     o

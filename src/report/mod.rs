@@ -279,6 +279,49 @@ pub struct Report {
     pub exports: Vec<ExportRow>,
     /// Hashes and the replay command.
     pub reproducibility: Reproducibility,
+    /// The phantom validation measured on this case (`validation.json`), if any.
+    #[serde(default)]
+    pub validation: Option<ValidationSection>,
+}
+
+/// A phantom validation attached to the case by `hounsfield validate`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ValidationSection {
+    /// `current` (measured on the case as it is), `stale` (the segmentation changed
+    /// since), or why `validation.json` could not be read.
+    pub state: String,
+    /// The measurements.
+    pub result: Option<crate::phantom::validate::Validation>,
+}
+
+fn validation_of(case: &Case) -> Option<ValidationSection> {
+    let path = case.dir().join("validation.json");
+    let text = match std::fs::read_to_string(&path) {
+        Ok(t) => t,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return None,
+        Err(e) => {
+            return Some(ValidationSection {
+                state: format!("unreadable: {e}"),
+                result: None,
+            });
+        }
+    };
+    Some(
+        match serde_json::from_str::<crate::phantom::validate::Validation>(&text) {
+            Ok(v) => ValidationSection {
+                state: if v.segmentation_hash == case.session().log().final_hash {
+                    "current".into()
+                } else {
+                    "stale".into()
+                },
+                result: Some(v),
+            },
+            Err(e) => ValidationSection {
+                state: format!("unreadable: {e}"),
+                result: None,
+            },
+        },
+    )
 }
 
 fn operators(files: &CaseFiles) -> Vec<String> {
@@ -526,6 +569,7 @@ impl Report {
                 journal_records: files.events.len(),
                 replay_command: format!("hounsfield replay {}", files.dir.display()),
             },
+            validation: validation_of(case),
         }
     }
 }

@@ -103,6 +103,12 @@ pub fn have_dcmtk() -> bool {
     have_tools(&["dcmcjpls", "dcmdrle"], "DCMTK (dcmcjpls, dcmdrle)")
 }
 
+/// Whether dcm2niix (an independent DICOM-to-NIfTI converter) is on the PATH; [`skip`]
+/// when not.
+pub fn have_dcm2niix() -> bool {
+    have_tools(&["dcm2niix"], "dcm2niix")
+}
+
 /// The Python interpreter of the test virtualenv made by packaging/setup-debian.sh, or
 /// `None` when absent outside CI.
 pub fn python() -> Option<PathBuf> {

@@ -49,6 +49,9 @@ pub fn write_series(
                 hu: &data,
                 gantry_tilt_deg: tilt_tag,
                 study_date: "20260101",
+                slice_thickness_mm: 1.0,
+                frame_of_reference_uid: None,
+                series_description: None,
             },
         )
         .expect("slice written");

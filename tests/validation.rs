@@ -1,0 +1,257 @@
+//! The validation suite (ISO/IEC 3532-1 §6.5): phantoms of known geometry are generated,
+//! read back by independent tools, taken through `hounsfield validate` (the same code as
+//! `run`), and their errors held to stated tolerances — tight enough that a half-voxel
+//! shift in the geometry, a swapped axis, a wrong spacing, an uncorrected tilt or a
+//! smoothing that shrinks small objects makes a test here fail.
+#![allow(clippy::expect_used, clippy::unwrap_used)]
+
+mod common;
+
+use common::{hounsfield, s};
+use serde_json::Value;
+use std::path::Path;
+
+/// Generates a phantom with `args` into `dir/name` and validates it (optionally with a
+/// recipe); returns validation.json.
+fn validate(dir: &Path, name: &str, args: &[&str], recipe: Option<&str>) -> Value {
+    let ph = dir.join(name);
+    let mut a = vec!["phantom", "--out", s(&ph), "--study-date", "20261201"];
+    a.extend_from_slice(args);
+    let (code, out, err) = hounsfield(&a);
+    assert_eq!(code, 0, "{out}{err}");
+    let case = dir.join(format!("{name}-validation.hfcase"));
+    let mut v = vec!["validate", s(&ph), "--out", s(&case), "--operator", "test"];
+    let rp = dir.join(format!("{name}.recipe.json"));
+    if let Some(r) = recipe {
+        std::fs::write(&rp, r).unwrap();
+        v.extend_from_slice(&["--recipe", s(&rp)]);
+    }
+    let (code, out, err) = hounsfield(&v);
+    assert_eq!(code, 0, "{out}{err}");
+    eprintln!("{name}:\n{out}");
+    let text = std::fs::read_to_string(case.join("validation.json")).unwrap();
+    serde_json::from_str(&text).unwrap()
+}
+
+fn object<'a>(v: &'a Value, name: &str) -> &'a Value {
+    v["objects"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|o| o["name"] == name)
+        .unwrap_or_else(|| panic!("no object {name}"))
+}
+
+fn f(v: &Value) -> f64 {
+    v.as_f64().unwrap_or(f64::NAN)
+}
+
+fn dimension(o: &Value, name: &str) -> (f64, f64) {
+    let d = o["dimensions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|d| d["name"] == name)
+        .unwrap_or_else(|| panic!("no dimension {name} in {}", o["name"]));
+    (f(&d["true_mm"]), f(&d["error_mm"]))
+}
+
+/// Every object found, where it belongs, with its dimensions and surface within
+/// `tol` (per the stated table); the import's geometry as generated.
+struct Tolerances {
+    sphere_diameter_mm: f64,
+    sphere_p95_mm: f64,
+    centroid_mm: f64,
+    planar_centroid_mm: f64,
+    dice: f64,
+    dome_mm: f64,
+}
+
+fn check(v: &Value, t: &Tolerances) {
+    assert_eq!(v["import"]["matches"], true, "{}", v["import"]);
+    assert_eq!(v["stray_model_vertices"], 0);
+    assert_eq!(v["stray_mask_voxels"], 0);
+    for o in v["objects"].as_array().unwrap() {
+        let name = o["name"].as_str().unwrap();
+        assert_eq!(o["found"], true, "{name}");
+        assert!(f(&o["dice"]) >= t.dice, "{name} Dice {}", o["dice"]);
+        let c = f(&o["centroid_error_mm"]);
+        let limit = match o["kind"].as_str().unwrap() {
+            // A binary surface puts a plane face half-way between voxel centres: the face
+            // may sit up to half a voxel off, and so may the centroid of an object with
+            // flat faces across the grid (blocks, steps, a cylinder's ends).
+            "block" | "steps" | "cylinder" => t.planar_centroid_mm,
+            _ => t.centroid_mm,
+        };
+        assert!(c <= limit, "{name}: centroid off by {c} mm (limit {limit})");
+    }
+    for name in ["sphere-20", "sphere-10", "sphere-5"] {
+        let o = object(v, name);
+        let (_, e) = dimension(o, "diameter");
+        assert!(e.abs() <= t.sphere_diameter_mm, "{name} diameter error {e}");
+        for dir in ["model_to_truth", "truth_to_model"] {
+            let p95 = f(&o[dir]["p95_mm"]);
+            assert!(p95 < t.sphere_p95_mm, "{name} {dir} p95 {p95}");
+        }
+    }
+    let dome = object(v, "dome");
+    for d in [
+        "wall thickness",
+        "defect diameter at the outer surface",
+        "outer radius",
+    ] {
+        let (_, e) = dimension(dome, d);
+        assert!(e.abs() <= t.dome_mm, "dome {d} error {e}");
+    }
+}
+
+#[test]
+fn a_half_millimetre_phantom_validates_within_the_stated_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    let v = validate(dir.path(), "iso05", &["--noise", "10"], None);
+    // Acceptance: 0.5 mm isotropic, mild noise, half-way threshold, no smoothing.
+    check(
+        &v,
+        &Tolerances {
+            sphere_diameter_mm: 0.1,
+            sphere_p95_mm: 0.25,
+            centroid_mm: 0.05,
+            planar_centroid_mm: 0.25,
+            dice: 0.98,
+            dome_mm: 0.1,
+        },
+    );
+    // Plates of 2, 1 and 0.5 mm are all there, their thickness within half a voxel.
+    for p in ["plate-2", "plate-1", "plate-0.5"] {
+        let (_, e) = dimension(object(&v, p), "size x");
+        assert!(e.abs() <= 0.25, "{p} thickness error {e}");
+    }
+    // The independent readers.
+    if let Some(py) = common::python()
+        && common::have_dcm2niix()
+    {
+        let out = common::run_checker(
+            &py,
+            "check_phantom.py",
+            &[
+                s(&dir.path().join("iso05")),
+                s(&dir.path().join("dcm2niix")),
+            ],
+        );
+        assert!(out.contains("\"ok\": true"), "{out}");
+    }
+}
+
+#[test]
+fn a_clinical_grid_with_tilt_validates_within_the_stated_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    // Like the real phantom: 0.45 mm pixels, 1 mm slices; and tilted by 15°, which the
+    // import must measure and correct (else every object off-centre in y moves in z).
+    let v = validate(
+        dir.path(),
+        "tilt",
+        &[
+            "--pixel-spacing",
+            "0.45",
+            "--slice-increment",
+            "1",
+            "--tilt",
+            "15",
+            "--noise",
+            "20",
+        ],
+        None,
+    );
+    assert_eq!(
+        v["import"]["findings"],
+        serde_json::json!(["gantry-tilt"]),
+        "{}",
+        v["import"]
+    );
+    assert!((f(&v["import"]["measured_tilt_deg"]).abs() - 15.0).abs() < 0.01);
+    check(
+        &v,
+        &Tolerances {
+            sphere_diameter_mm: 0.15,
+            sphere_p95_mm: 0.45,
+            centroid_mm: 0.1,
+            planar_centroid_mm: 0.35,
+            dice: 0.96,
+            dome_mm: 0.2,
+        },
+    );
+    if let Some(py) = common::python()
+        && common::have_dcm2niix()
+    {
+        let out = common::run_checker(
+            &py,
+            "check_phantom.py",
+            &[s(&dir.path().join("tilt")), s(&dir.path().join("dcm2niix"))],
+        );
+        assert!(out.contains("\"ok\": true"), "{out}");
+    }
+}
+
+#[test]
+fn smoothing_shrinks_small_objects_no_more_than_stated() {
+    let dir = tempfile::tempdir().unwrap();
+    let recipe = r#"{
+        "source": {"path": "."},
+        "purpose": {"category": "other", "text": "validation of the smoothed model"},
+        "label": "phantom",
+        "segmentation": [{"op": "threshold", "lo": 541, "hi": 3071}],
+        "reconstruction": {"smooth": "sinc:20:0.1", "allow_defects": true}
+    }"#;
+    let v = validate(
+        dir.path(),
+        "smooth",
+        &["--objects", "sphere-20,sphere-10,sphere-5,dome"],
+        Some(recipe),
+    );
+    // Windowed sinc keeps volume; the 5 mm sphere may lose at most 0.1 mm of diameter.
+    for name in ["sphere-20", "sphere-10", "sphere-5"] {
+        let o = object(&v, name);
+        let (_, e) = dimension(o, "diameter");
+        assert!(e.abs() <= 0.1, "{name}: smoothed diameter error {e}");
+        assert!(f(&o["model_volume_error_pct"]).abs() < 3.0, "{name}");
+    }
+}
+
+#[test]
+fn bad_phantom_requests_are_refused_with_a_reason() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path();
+    // Absurd size: refused before any allocation.
+    let (code, _, err) = hounsfield(&[
+        "phantom",
+        "--out",
+        s(&p.join("huge")),
+        "--pixel-spacing",
+        "0.01",
+    ]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("matrix"), "{err}");
+    assert!(!p.join("huge").exists());
+    let (code, _, err) = hounsfield(&["phantom", "--out", s(&p.join("t")), "--tilt", "45"]);
+    assert_eq!(code, 2);
+    assert!(err.contains("±30"), "{err}");
+    let (code, _, err) = hounsfield(&["phantom", "--out", s(&p.join("o")), "--objects", "cube"]);
+    assert_eq!(code, 2);
+    assert!(err.contains("not a standard object"), "{err}");
+    // Not a phantom folder.
+    std::fs::create_dir_all(p.join("empty")).unwrap();
+    let (code, _, err) = hounsfield(&[
+        "validate",
+        s(&p.join("empty")),
+        "--out",
+        s(&p.join("v.hfcase")),
+    ]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("not a Hounsfield phantom folder"), "{err}");
+    // A folder that is not empty is never written into.
+    std::fs::write(p.join("empty/keep.txt"), "x").unwrap();
+    let (code, _, err) = hounsfield(&["phantom", "--out", s(&p.join("empty"))]);
+    assert_eq!(code, 2);
+    assert!(err.contains("not empty"), "{err}");
+    assert_eq!(std::fs::read_dir(p.join("empty")).unwrap().count(), 1);
+}
