@@ -108,7 +108,14 @@ fn check(v: &Value, t: &Tolerances) {
 #[test]
 fn a_half_millimetre_phantom_validates_within_the_stated_errors() {
     let dir = tempfile::tempdir().unwrap();
-    let v = validate(dir.path(), "iso05", &["--noise", "10"], None);
+    // Slices 0.6 mm thick every 0.5 mm (overlapping, as scanners often reconstruct): the
+    // distance must come from the positions, never from Slice Thickness.
+    let v = validate(
+        dir.path(),
+        "iso05",
+        &["--noise", "10", "--slice-thickness", "0.6"],
+        None,
+    );
     // Acceptance: 0.5 mm isotropic, mild noise, half-way threshold, no smoothing.
     check(
         &v,
