@@ -29,6 +29,7 @@ pub mod mesh;
 pub mod phantom;
 pub mod report;
 pub mod segment;
+pub mod sweep;
 #[cfg(feature = "gui")]
 pub mod ui;
 pub mod view;

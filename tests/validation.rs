@@ -262,3 +262,124 @@ fn bad_phantom_requests_are_refused_with_a_reason() {
     assert!(err.contains("not empty"), "{err}");
     assert_eq!(std::fs::read_dir(p.join("empty")).unwrap().count(), 1);
 }
+
+/// `compare` through the CLI: a model against itself gives 0, against a sphere 0.5 mm
+/// larger 0.5 mm; a mask against itself Dice 1; mixed or broken inputs are refused.
+#[test]
+fn compare_reads_models_and_masks_and_measures_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path();
+    let sphere = |name: &str, d: f64| {
+        let spec = serde_json::json!({
+            "pixel_spacing_mm": 0.5, "slice_increment_mm": 0.5, "slice_thickness_mm": 0.5,
+            "gantry_tilt_deg": 0.0, "field_of_view_mm": 40.0,
+            "grid_offset_mm": [0.1371, 0.0713, 0.1637], "supersampling": 4,
+            "blur_fwhm_mm": 0.0, "noise_sd_hu": 0.0, "seed": 1,
+            "materials": {"air_hu": -1000.0, "tissue_hu": 40.0, "bone_hu": 1040.0},
+            "study_date": "20261201",
+            "objects": [{"name": "ball", "shape": {"kind": "sphere", "centre_mm": [1.0, 2.0, 0.5], "diameter_mm": d}}]
+        });
+        let sp = p.join(format!("{name}.spec.json"));
+        std::fs::write(&sp, spec.to_string()).unwrap();
+        let out = p.join(name);
+        let (code, o, e) = hounsfield(&["phantom", "--spec", s(&sp), "--out", s(&out)]);
+        assert_eq!(code, 0, "{o}{e}");
+        out
+    };
+    let a = sphere("a", 10.0).join("reference.stl");
+    let b = sphere("b", 11.0).join("reference.stl");
+    let json = |args: &[&str]| -> Value {
+        let (code, out, err) = hounsfield(args);
+        assert_eq!(code, 0, "{err}");
+        serde_json::from_str(&out).unwrap()
+    };
+    let same = json(&["compare", s(&a), s(&a), "--json"]);
+    assert_eq!(f(&same["hausdorff_mm"]), 0.0);
+    let c = json(&["compare", s(&a), s(&b), "--json"]);
+    for d in ["a_to_b", "b_to_a"] {
+        let mean = f(&c[d]["mean_mm"]);
+        assert!((mean - 0.5).abs() <= 0.02, "{d}: {mean}");
+    }
+    // Masks: the phantom thresholded by `segment`, against itself.
+    let mask = common::segment_to(
+        p,
+        &p.join("a"),
+        r#"[{"op": "threshold", "lo": 541, "hi": 3071}]"#,
+        "a-mask",
+    );
+    let m = json(&["compare", s(&mask), s(&mask), "--json"]);
+    assert_eq!(f(&m["dice"]), 1.0);
+    assert_eq!(f(&m["hausdorff95_mm"]), 0.0);
+    // One of each, and a broken model, are refused with a reason.
+    let (code, _, err) = hounsfield(&["compare", s(&a), s(&mask)]);
+    assert_eq!(code, 2);
+    assert!(err.contains("not one of each"), "{err}");
+    let broken = p.join("broken.stl");
+    std::fs::write(&broken, b"solid nothing").unwrap();
+    let (code, _, err) = hounsfield(&["compare", s(&broken), s(&a)]);
+    assert_eq!(code, 2);
+    assert!(err.contains("too short"), "{err}");
+}
+
+/// `sweep` of the threshold on a phantom: one row per value, the value the recipe names
+/// equal to the reference, the volume falling as the threshold rises; files written.
+#[test]
+fn a_threshold_sweep_gives_a_row_per_value_against_the_reference() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path();
+    let ph = p.join("ph");
+    let (code, o, e) = hounsfield(&["phantom", "--out", s(&ph), "--objects", "sphere-20,plate-1"]);
+    assert_eq!(code, 0, "{o}{e}");
+    let recipe = p.join("r.json");
+    std::fs::write(&recipe, r#"[{"op": "threshold", "lo": 541, "hi": 3071}]"#).unwrap();
+    let out = p.join("sweep");
+    let (code, o, e) = hounsfield(&[
+        "sweep",
+        s(&ph),
+        "--recipe",
+        s(&recipe),
+        "--vary",
+        "1.lo",
+        "--values",
+        "291:791:250",
+        "--out",
+        s(&out),
+    ]);
+    assert_eq!(code, 0, "{o}{e}");
+    let v: Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("sweep.json")).unwrap()).unwrap();
+    let rows = v["rows"].as_array().unwrap();
+    assert_eq!(rows.len(), 3);
+    assert_eq!(f(&rows[1]["value"]), 541.0);
+    assert_eq!(f(&rows[1]["mask"]["dice"]), 1.0);
+    assert_eq!(f(&rows[1]["surface_hausdorff_mm"]), 0.0);
+    let vol: Vec<f64> = rows.iter().map(|r| f(&r["volume_mm3"])).collect();
+    assert!(vol[0] > vol[1] && vol[1] > vol[2], "{vol:?}");
+    assert!(
+        std::fs::read_to_string(out.join("sweep.html"))
+            .unwrap()
+            .contains("<svg")
+    );
+    assert_eq!(
+        std::fs::read_to_string(out.join("sweep.csv"))
+            .unwrap()
+            .lines()
+            .count(),
+        4
+    );
+    // A field the step does not have is named, with the fields it has.
+    let (code, _, err) = hounsfield(&[
+        "sweep",
+        s(&ph),
+        "--recipe",
+        s(&recipe),
+        "--vary",
+        "1.low",
+        "--values",
+        "1:2:1",
+        "--out",
+        s(&p.join("x")),
+    ]);
+    assert_eq!(code, 2);
+    assert!(err.contains("no field `low` (its fields: hi, lo)"), "{err}");
+}

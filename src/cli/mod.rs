@@ -12,6 +12,7 @@ mod mesh;
 mod phantom;
 mod render;
 mod segment;
+mod sweep;
 #[cfg(feature = "gui")]
 pub mod view;
 
@@ -81,6 +82,9 @@ pub enum Command {
     /// Compare two models (surface distances both ways, Hausdorff, volume) or two masks
     /// (Dice, Jaccard, Hausdorff and 95 % Hausdorff in mm, volume).
     Compare(compare::CompareArgs),
+    /// Vary one parameter of a recipe over a range and measure each result against a
+    /// reference: volume, Dice, Hausdorff, surface distance (table, CSV, HTML with plots).
+    Sweep(sweep::SweepArgs),
 }
 
 /// Parses arguments, runs, and maps the outcome to an exit code.
@@ -132,6 +136,7 @@ pub fn run(cli: Cli) -> Result<(), Error> {
         Some(Command::Phantom(a)) => phantom::run_phantom(&a),
         Some(Command::Validate(a)) => phantom::run_validate(&a),
         Some(Command::Compare(a)) => compare::run(&a),
+        Some(Command::Sweep(a)) => sweep::run(&a),
         #[cfg(feature = "gui")]
         Some(Command::View(a)) => view::run(&a),
         #[cfg(feature = "gui")]
