@@ -253,3 +253,63 @@ fn an_edit_after_verification_shows_the_slice_changed_and_coverage_drops() {
             .any(|c| c.changed == vec![31])
     );
 }
+
+/// Two labels compared from the panel: the figures of `compare`, and the difference drawn
+/// in their place (only A, only B, both) until a label changes.
+#[test]
+fn two_labels_are_compared_and_their_difference_shown() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut h = editor(dir.path());
+    for (label, lo) in [("bone", 226), ("dense", 700)] {
+        let s = h.state_mut();
+        s.execute(UiCommand::Apply {
+            op: serde_json::json!({"op": "threshold", "lo": lo, "hi": 3071, "label": label}),
+        })
+        .unwrap();
+        settle(&mut h);
+    }
+    let seg = case(&h).session().segmentation();
+    let (a, b) = (
+        seg.get("bone").unwrap().mask.count(),
+        seg.get("dense").unwrap().mask.count(),
+    );
+    assert!(b > 0 && b < a);
+    // Room in the side panel: fold the sections above, open this one.
+    for section in ["Segment", "Model and export", "Compare labels"] {
+        h.get_by_label(section).click();
+        h.run_steps(1);
+    }
+    h.run_steps(2);
+    h.get_by_label("Compare A with B").click();
+    h.run_steps(1);
+    settle(&mut h);
+    let r = h.state().editor.compare.result.clone().expect("compared");
+    assert_eq!((r.a.0.as_str(), r.b.0.as_str()), ("bone", "dense"));
+    let f = &r.figures;
+    assert_eq!((f.voxels_a, f.voxels_b, f.voxels_both), (a, b, b));
+    assert!((f.dice - 2.0 * b as f64 / (a + b) as f64).abs() < 1e-12);
+    assert!(f.hausdorff_mm > 0.0);
+    // The difference in the slices: dense ⊂ bone, so nothing is only B.
+    h.get_by_label("Show the difference in the slices").click();
+    h.run_steps(2);
+    assert!(h.state().editor.compare.difference);
+    let d = h.state_mut().difference_overlay().expect("overlay");
+    let count = |n: &str| d.get(n).unwrap().mask.count();
+    assert_eq!(
+        (count("only A"), count("only B"), count("A and B")),
+        (a - b, 0, b)
+    );
+    // A change to either label makes the figures stale and the labels come back.
+    h.state_mut()
+        .execute(UiCommand::Apply {
+            op: serde_json::json!({"op": "threshold", "lo": 900, "hi": 3071, "label": "dense"}),
+        })
+        .unwrap();
+    settle(&mut h);
+    assert!(h.state_mut().difference_overlay().is_none());
+    h.run_steps(2);
+    assert!(
+        h.query_by_label("The labels changed since: compare again.")
+            .is_some()
+    );
+}

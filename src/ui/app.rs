@@ -359,6 +359,16 @@ impl App {
                     .push((Severity::Error, format!("{name}: {e}")));
             }
             JobResult::Reconstructed(r) => self.reconstruction_done(r),
+            JobResult::Compared(r) => match r {
+                Ok(c) => {
+                    self.editor.compare.overlay = None;
+                    self.editor.compare.result = Some(*c);
+                    self.editor.compare.reveal = true;
+                }
+                Err(e) => self
+                    .messages
+                    .push((Severity::Error, format!("comparing labels: {e}"))),
+            },
         }
     }
 
@@ -473,6 +483,37 @@ impl App {
         self.render_state.is_some() && self.gpu_note.is_none()
     }
 
+    /// The difference labels when the overlay is on and the comparison is current (built
+    /// once per pair of masks).
+    pub fn difference_overlay(
+        &mut self,
+    ) -> Option<std::sync::Arc<crate::segment::model::Segmentation>> {
+        let c = &self.editor.compare;
+        if !c.difference {
+            return None;
+        }
+        let r = c.result.as_ref()?;
+        let case = self.case.as_deref()?;
+        let now = &case.session().log().final_hash;
+        if *now != r.segmentation_hash {
+            return None;
+        }
+        if let Some((h, seg)) = &c.overlay
+            && h == now
+        {
+            return Some(seg.clone());
+        }
+        let s = case.session().segmentation();
+        let (la, lb) = (s.get(&r.a.0)?, s.get(&r.b.0)?);
+        let seg = std::sync::Arc::new(super::editor::difference_labels(
+            &la.mask,
+            &lb.mask,
+            case.volume().geometry,
+        ));
+        self.editor.compare.overlay = Some((now.clone(), seg.clone()));
+        Some(seg)
+    }
+
     /// Brings the GPU up to date: labels, palette, surface.
     fn sync_gpu(&mut self) {
         let Some(rs) = self.render_state.clone() else {
@@ -481,7 +522,11 @@ impl App {
         if self.viewer.is_none() {
             return;
         }
-        let seg = self.case.as_deref().map(|c| c.session().segmentation());
+        let difference = self.difference_overlay();
+        let seg = match &difference {
+            Some(d) => Some(d.as_ref()),
+            None => self.case.as_deref().map(|c| c.session().segmentation()),
+        };
         self.gpu.labels(&rs, seg, &self.editor);
         let colour = self.surface.colour;
         let key = self

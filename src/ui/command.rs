@@ -209,6 +209,20 @@ pub enum UiCommand {
         #[serde(default)]
         allow_defects: bool,
     },
+    /// Compare two labels' masks in the background (Dice, Jaccard, volumes, Hausdorff and
+    /// 95 % Hausdorff in mm).
+    CompareLabels {
+        /// Label A.
+        a: String,
+        /// Label B.
+        b: String,
+    },
+    /// Show the compared labels' difference (only A, only B, both) in the slice views
+    /// instead of the labels, or go back to the labels.
+    ShowDifference {
+        /// On or off.
+        on: bool,
+    },
     /// Write the case's report.
     WriteReport,
     /// Save a screenshot of the window (`NAME.png` in the script's screenshot folder).
@@ -608,6 +622,33 @@ impl App {
                 override_verification,
                 allow_defects,
             } => self.export(&file, override_verification, allow_defects),
+            UiCommand::CompareLabels { a, b } => {
+                self.idle()?;
+                if a == b {
+                    return Err(format!("compare `{a}` with another label, not itself"));
+                }
+                let case = self.case.as_deref().ok_or("no case is open")?;
+                let mut masks = case
+                    .masks_for(&[a.clone(), b.clone()])
+                    .map_err(|e| e.to_string())?;
+                let (mb, ma) = (masks.pop(), masks.pop());
+                let (Some(ma), Some(mb)) = (ma, mb) else {
+                    return Err("both labels are needed".into());
+                };
+                let hash = case.session().log().final_hash.clone();
+                let geometry = case.volume().geometry;
+                self.editor.compare.a = a;
+                self.editor.compare.b = b;
+                self.job = Some(jobs::compare_labels(ma, mb, hash, geometry, self.waker()));
+                Ok(())
+            }
+            UiCommand::ShowDifference { on } => {
+                if on && self.editor.compare.result.is_none() {
+                    return Err("compare two labels first".into());
+                }
+                self.editor.compare.difference = on;
+                Ok(())
+            }
             UiCommand::WriteReport => {
                 let c = self.case.as_deref().ok_or("no case is open")?;
                 let dir = c.dir().to_path_buf();

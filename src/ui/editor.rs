@@ -243,6 +243,77 @@ pub struct Editor {
     pub export_confirm: Option<(crate::case::event::ExportFormat, String)>,
     /// Where the histogram was drawn last (points), for input tests.
     pub histogram_rect: Option<egui::Rect>,
+    /// Two labels compared (for trainers: two techniques on one scan).
+    pub compare: CompareState,
+}
+
+/// Two labels compared: the pick, the figures, and the difference overlay.
+#[derive(Debug, Clone, Default)]
+pub struct CompareState {
+    /// Label A.
+    pub a: String,
+    /// Label B.
+    pub b: String,
+    /// The last comparison: labels, their mask hashes when compared, the figures.
+    pub result: Option<LabelComparison>,
+    /// Show only-A, only-B and both in the slice views instead of the labels.
+    pub difference: bool,
+    /// Open the section on the next frame (a comparison just finished).
+    pub reveal: bool,
+    /// The difference labels built for the overlay, with the segmentation hash they came
+    /// from.
+    pub overlay: Option<(String, std::sync::Arc<crate::segment::model::Segmentation>)>,
+}
+
+/// Two labels' masks compared.
+#[derive(Debug, Clone)]
+pub struct LabelComparison {
+    /// Label A and its mask hash when compared.
+    pub a: (String, String),
+    /// Label B and its mask hash.
+    pub b: (String, String),
+    /// The segmentation's hash when compared (any later change makes the figures stale).
+    pub segmentation_hash: String,
+    /// The figures.
+    pub figures: crate::compare::MaskComparison,
+}
+
+/// Names and colours of the difference overlay's labels.
+pub const DIFFERENCE_LABELS: [(&str, [u8; 3]); 3] = [
+    ("only A", [230, 60, 50]),
+    ("only B", [40, 120, 230]),
+    ("A and B", [240, 220, 80]),
+];
+
+/// The difference of two masks as three labels (only A, only B, both), slice hashes
+/// computed (the GPU upload compares them).
+pub fn difference_labels(
+    a: &crate::segment::Mask,
+    b: &crate::segment::Mask,
+    geometry: crate::volume::VolumeGeometry,
+) -> crate::segment::model::Segmentation {
+    use crate::segment::Mask;
+    let mut seg = crate::segment::model::Segmentation::new(a.dims(), geometry);
+    let combine = |f: fn(u64, u64) -> u64| {
+        let mut m = Mask::new(a.dims());
+        for ((o, x), y) in m.words_mut().iter_mut().zip(a.words()).zip(b.words()) {
+            *o = f(*x, *y);
+        }
+        m
+    };
+    let masks = [
+        combine(|x, y| x & !y),
+        combine(|x, y| !x & y),
+        combine(|x, y| x & y),
+    ];
+    for ((name, colour), m) in DIFFERENCE_LABELS.iter().zip(masks) {
+        seg.set_mask(name, m);
+        if let Some(l) = seg.get_mut(name) {
+            l.meta.color = *colour;
+        }
+    }
+    let _ = seg.final_hash();
+    seg
 }
 
 impl Default for Editor {
@@ -292,6 +363,7 @@ impl Default for Editor {
             new_label: String::new(),
             export_confirm: None,
             histogram_rect: None,
+            compare: CompareState::default(),
         }
     }
 }

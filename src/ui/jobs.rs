@@ -73,6 +73,8 @@ pub enum JobResult {
     Computed(String, Result<Box<Computed>, String>),
     /// Surfaces reconstructed.
     Reconstructed(Result<Box<ReconstructedMasks>, String>),
+    /// Two labels compared.
+    Compared(Result<Box<super::editor::LabelComparison>, String>),
 }
 
 fn loaded(opened: OpenedSource, label: String, series_id: Option<String>) -> Box<LoadedSeries> {
@@ -215,5 +217,33 @@ pub fn reconstruct(
             results,
             opts,
         })))
+    })
+}
+
+/// Compares two labels' masks (Dice, Jaccard, Hausdorff in mm); `a` and `b` are (label,
+/// mask, mask hash) as taken from the case.
+pub fn compare_labels(
+    a: (String, Mask, String),
+    b: (String, Mask, String),
+    segmentation_hash: String,
+    geometry: crate::volume::VolumeGeometry,
+    waker: Option<Waker>,
+) -> Job {
+    let label = format!("Comparing {} with {}", a.0, b.0);
+    Job::spawn(label, 0, waker, move |_| {
+        let s = geometry.spacing;
+        let r = if geometry.is_orthogonal() {
+            crate::compare::masks(&a.1, &b.1, [s.slice, s.row, s.col]).map(|figures| {
+                Box::new(super::editor::LabelComparison {
+                    a: (a.0, a.2),
+                    b: (b.0, b.2),
+                    segmentation_hash,
+                    figures,
+                })
+            })
+        } else {
+            Err("the volume's grid is sheared: distances need an orthogonal grid".into())
+        };
+        JobResult::Compared(r)
     })
 }

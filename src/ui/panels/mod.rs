@@ -1,7 +1,9 @@
 //! The side panel's sections, one file each: display, segment (labels, tools, threshold,
-//! brush, operations), history, verification, model (reconstruct and export). Each reads
+//! brush, operations), history, verification, model (reconstruct and export), compare
+//! (two labels, their figures and difference). Each reads
 //! the app's state and queues [`crate::ui::command::UiCommand`]s.
 
+pub mod compare;
 pub mod display;
 pub mod history;
 pub mod model;
@@ -51,6 +53,12 @@ impl App {
                         egui::CollapsingHeader::new("Model and export")
                             .default_open(true)
                             .show(ui, |ui| self.model_section(ui));
+                        let mut compare = egui::CollapsingHeader::new("Compare labels")
+                            .default_open(self.editor.compare.result.is_some());
+                        if std::mem::take(&mut self.editor.compare.reveal) {
+                            compare = compare.open(Some(true));
+                        }
+                        compare.show(ui, |ui| self.compare_section(ui));
                     }
                     if self.viewer.is_some() {
                         egui::CollapsingHeader::new("Display")
