@@ -13,20 +13,39 @@ use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 use std::path::Path;
 
+/// JSON has no NaN: serde_json writes it as `null`; these read `null` back as NaN, so a
+/// figure that could not be measured survives a round trip.
+pub(crate) mod nan {
+    use serde::{Deserialize, Deserializer};
+
+    pub fn de<'de, D: Deserializer<'de>>(d: D) -> Result<f64, D::Error> {
+        Option::<f64>::deserialize(d).map(|v| v.unwrap_or(f64::NAN))
+    }
+
+    pub fn de3<'de, D: Deserializer<'de>>(d: D) -> Result<[f64; 3], D::Error> {
+        <[Option<f64>; 3]>::deserialize(d).map(|v| v.map(|x| x.unwrap_or(f64::NAN)))
+    }
+}
+
 /// Summary of a set of distances, mm.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct Distances {
     /// Points measured.
     pub count: usize,
     /// Mean signed distance (positive: outside the surface measured against).
+    #[serde(deserialize_with = "crate::compare::nan::de")]
     pub mean_signed_mm: f64,
     /// Mean |distance|.
+    #[serde(deserialize_with = "crate::compare::nan::de")]
     pub mean_mm: f64,
     /// Root mean square.
+    #[serde(deserialize_with = "crate::compare::nan::de")]
     pub rms_mm: f64,
     /// 95th percentile of |distance| (nearest rank).
+    #[serde(deserialize_with = "crate::compare::nan::de")]
     pub p95_mm: f64,
     /// Largest |distance|.
+    #[serde(deserialize_with = "crate::compare::nan::de")]
     pub max_mm: f64,
 }
 
@@ -67,14 +86,19 @@ pub struct MeshComparison {
     /// Each vertex of B to the surface of A (positive outside A).
     pub b_to_a: Distances,
     /// Symmetric Hausdorff distance over the vertices, mm.
+    #[serde(deserialize_with = "crate::compare::nan::de")]
     pub hausdorff_mm: f64,
     /// Volume enclosed by A, mm³ (meaningful when A is closed).
+    #[serde(deserialize_with = "crate::compare::nan::de")]
     pub volume_a_mm3: f64,
     /// Volume enclosed by B, mm³.
+    #[serde(deserialize_with = "crate::compare::nan::de")]
     pub volume_b_mm3: f64,
     /// `B − A`, mm³.
+    #[serde(deserialize_with = "crate::compare::nan::de")]
     pub volume_difference_mm3: f64,
     /// `(B − A) / A`, %.
+    #[serde(deserialize_with = "crate::compare::nan::de")]
     pub volume_difference_pct: f64,
     /// Triangles of A and of B.
     pub triangles: [usize; 2],
@@ -119,22 +143,29 @@ pub struct MaskComparison {
     /// Voxels in both.
     pub voxels_both: u64,
     /// 2|A∩B| / (|A| + |B|).
+    #[serde(deserialize_with = "crate::compare::nan::de")]
     pub dice: f64,
     /// |A∩B| / |A∪B|.
+    #[serde(deserialize_with = "crate::compare::nan::de")]
     pub jaccard: f64,
     /// |A| × voxel volume, mm³.
+    #[serde(deserialize_with = "crate::compare::nan::de")]
     pub volume_a_mm3: f64,
     /// |B| × voxel volume, mm³.
+    #[serde(deserialize_with = "crate::compare::nan::de")]
     pub volume_b_mm3: f64,
     /// `B − A`, mm³.
+    #[serde(deserialize_with = "crate::compare::nan::de")]
     pub volume_difference_mm3: f64,
     /// Boundary voxels of A to the nearest boundary voxel of B, mm (centre to centre).
     pub a_to_b: Distances,
     /// Boundary voxels of B to the nearest boundary voxel of A, mm.
     pub b_to_a: Distances,
     /// Symmetric Hausdorff distance, mm.
+    #[serde(deserialize_with = "crate::compare::nan::de")]
     pub hausdorff_mm: f64,
     /// The larger of the two directions' 95th percentiles, mm.
+    #[serde(deserialize_with = "crate::compare::nan::de")]
     pub hausdorff95_mm: f64,
 }
 

@@ -22,12 +22,15 @@ pub const MAX_VALUES: usize = 200;
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct SweepRow {
     /// The parameter's value.
+    #[serde(deserialize_with = "crate::compare::nan::de")]
     pub value: f64,
     /// Voxels in the mask.
     pub voxels: u64,
     /// Mask volume, mm³.
+    #[serde(deserialize_with = "crate::compare::nan::de")]
     pub volume_mm3: f64,
     /// Volume change against the reference, %.
+    #[serde(deserialize_with = "crate::compare::nan::de")]
     pub volume_change_pct: f64,
     /// The mask against the reference mask.
     pub mask: MaskComparison,

@@ -383,3 +383,63 @@ fn a_threshold_sweep_gives_a_row_per_value_against_the_reference() {
     assert_eq!(code, 2);
     assert!(err.contains("no field `low` (its fields: hi, lo)"), "{err}");
 }
+
+/// A validation attached to a case through the recipe: recorded in the journal with the
+/// file's hash, and the report's section 13 says whether it validated these parameters.
+#[test]
+fn a_recipe_attaches_its_validation_and_the_report_says_if_the_parameters_match() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path();
+    let recipe = |lo: i32, validation: Option<&Path>| {
+        serde_json::json!({
+            "source": {"path": s(&common::sample())},
+            "purpose": {"category": "education", "text": "attached validation test"},
+            "operator": "tester",
+            "acknowledge": ["old-acquisition", "slice-distance-above-1mm"],
+            "label": "bone",
+            "segmentation": [{"op": "threshold", "lo": lo, "hi": 3071}],
+            "reconstruction": {"smooth": "sinc:20:0.2", "allow_defects": true},
+            "validation": validation.map(s),
+        })
+        .to_string()
+    };
+    // The pipeline validated on a phantom (the recipe's source is replaced by it).
+    let v = validate(
+        p,
+        "attach",
+        &["--objects", "sphere-10,dome"],
+        Some(&recipe(541, None)),
+    );
+    assert_eq!(v["import"]["matches"], true);
+    let vcase = p.join("attach-validation.hfcase");
+    for (lo, same) in [(541, true), (226, false)] {
+        let r = p.join(format!("clinical-{lo}.json"));
+        std::fs::write(&r, recipe(lo, Some(&vcase))).unwrap();
+        let case = p.join(format!("clinical-{lo}.hfcase"));
+        let (code, out, err) = hounsfield(&["run", s(&r), "--out", s(&case)]);
+        assert_eq!(code, 0, "{out}{err}");
+        let files = hounsfield::case::CaseFiles::read(&case).unwrap();
+        assert!(files.events.iter().any(|e| e.name() == "validated"));
+        let report: Value =
+            serde_json::from_str(&std::fs::read_to_string(case.join("report.json")).unwrap())
+                .unwrap();
+        let state = report["validation"]["state"].as_str().unwrap();
+        assert_eq!(state.contains("these parameters"), same, "{state}");
+        assert_eq!(state.contains("other segmentation"), !same, "{state}");
+        assert_eq!(
+            report["validation"]["result"]["objects"][0]["name"],
+            "sphere-10"
+        );
+        let html = std::fs::read_to_string(case.join("report.html")).unwrap();
+        assert!(html.contains("was validated on the phantom"));
+        // The case replays with the validation in its journal.
+        let (code, out, err) = hounsfield(&["replay", s(&case)]);
+        assert_eq!(code, 0, "{out}{err}");
+    }
+    // A missing validation is refused naming the field.
+    let r = p.join("missing.json");
+    std::fs::write(&r, recipe(541, Some(&p.join("nowhere.hfcase")))).unwrap();
+    let (code, _, err) = hounsfield(&["run", s(&r), "--out", s(&p.join("m.hfcase"))]);
+    assert_ne!(code, 0);
+    assert!(err.contains("recipe field `validation`"), "{err}");
+}

@@ -43,6 +43,8 @@ pub enum Event {
     Verified(SliceMark),
     /// The source folder was found at a new place, with the same content.
     SourceMoved(SourceMove),
+    /// A phantom validation of this case's pipeline was attached (ISO/IEC 3532-1 §6.5).
+    Validated(Box<ValidationRef>),
 }
 
 impl Event {
@@ -57,6 +59,7 @@ impl Event {
             Self::Exported(_) => "exported",
             Self::Verified(_) => "verified",
             Self::SourceMoved(_) => "source_moved",
+            Self::Validated(_) => "validated",
         }
     }
 }
@@ -247,6 +250,26 @@ pub struct ExportRecord {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub verification_override: Option<String>,
     /// Who.
+    pub operator: String,
+    /// When (UTC, RFC 3339).
+    pub time: String,
+}
+
+/// A phantom validation attached to a case: the measurements, the file they came from,
+/// and whether its recipe used this case's parameters.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ValidationRef {
+    /// The `validation.json` read.
+    pub path: PathBuf,
+    /// Its blake3.
+    pub blake3: String,
+    /// Its measurements.
+    pub validation: crate::phantom::validate::Validation,
+    /// Whether the validated segmentation operations equal this recipe's (labels aside).
+    pub same_segmentation: bool,
+    /// Whether the validated reconstruction parameters equal this recipe's.
+    pub same_reconstruction: bool,
+    /// Who attached it.
     pub operator: String,
     /// When (UTC, RFC 3339).
     pub time: String,

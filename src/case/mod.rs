@@ -343,6 +343,60 @@ impl Case {
         Ok(seq)
     }
 
+    /// Attaches a phantom validation (`validation.json`, or the validation case holding
+    /// it) to the case, noting whether it validated these `segmentation` operations
+    /// (labels aside) and this `reconstruction`.
+    pub fn attach_validation(
+        &mut self,
+        path: &Path,
+        segmentation: &[crate::segment::Operation],
+        reconstruction: Option<&crate::mesh::pipeline::ReconstructOptions>,
+    ) -> Result<usize, CaseError> {
+        let file = if path.is_dir() {
+            path.join("validation.json")
+        } else {
+            path.to_path_buf()
+        };
+        let bytes = std::fs::read(&file).map_err(|e| {
+            CaseError::Input(format!(
+                "cannot read the validation {}: {e} (make one with `hounsfield validate`)",
+                file.display()
+            ))
+        })?;
+        let validation: crate::phantom::validate::Validation = serde_json::from_slice(&bytes)
+            .map_err(|e| CaseError::Input(format!("{}: not a validation: {e}", file.display())))?;
+        let strip = |v: serde_json::Value| -> serde_json::Value {
+            match v {
+                serde_json::Value::Array(items) => serde_json::Value::Array(
+                    items
+                        .into_iter()
+                        .map(|mut o| {
+                            if let Some(m) = o.as_object_mut() {
+                                m.remove("label");
+                            }
+                            o
+                        })
+                        .collect(),
+                ),
+                other => other,
+            }
+        };
+        let ours = strip(serde_json::to_value(segmentation).unwrap_or_default());
+        let theirs = strip(validation.recipe["segmentation"].clone());
+        let same_reconstruction = serde_json::to_value(reconstruction).unwrap_or_default()
+            == validation.recipe["reconstruction"];
+        let event = Event::Validated(Box::new(event::ValidationRef {
+            path: file.canonicalize().unwrap_or(file),
+            blake3: blake3::hash(&bytes).to_hex().to_string(),
+            validation,
+            same_segmentation: ours == theirs,
+            same_reconstruction,
+            operator: self.operator.clone(),
+            time: now_utc(),
+        }));
+        self.append(event)
+    }
+
     /// The record and events.
     pub fn files(&self) -> &CaseFiles {
         &self.files

@@ -99,6 +99,9 @@ pub struct Recipe {
     pub allow_defects: bool,
     /// The exports, resolved.
     pub exports: Vec<ExportSpec>,
+    /// A phantom validation of this pipeline to attach (`validation.json` or its case),
+    /// relative to the recipe's folder.
+    pub validation: Option<PathBuf>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -127,6 +130,8 @@ struct Raw {
     reconstruction: Option<serde_json::Map<String, serde_json::Value>>,
     #[serde(default)]
     exports: Vec<ExportItem>,
+    #[serde(default)]
+    validation: Option<PathBuf>,
 }
 
 fn bad(m: impl Into<String>) -> CaseError {
@@ -312,6 +317,7 @@ pub fn parse(text: &str) -> Result<Recipe, CaseError> {
         allow_open,
         allow_defects,
         exports: specs,
+        validation: raw.validation,
     })
 }
 
@@ -492,6 +498,27 @@ pub fn run(
         {
             return Err(CaseError::Failed(format!(
                 "{why}: no surface was exported (the reconstruction is recorded in the case); set \"allow_open\" or \"allow_defects\": true to export anyway"
+            )));
+        }
+    }
+    if let Some(v) = &recipe.validation {
+        let path = if v.is_absolute() {
+            v.clone()
+        } else {
+            recipe_dir.join(v)
+        };
+        let seq = case
+            .attach_validation(&path, &recipe.segmentation, recipe.reconstruction.as_ref())
+            .map_err(|e| prefix(e, "recipe field `validation`"))?;
+        if let Some(super::event::Event::Validated(x)) = case.files().events.get(seq) {
+            progress(Progress::Stage(format!(
+                "validation {} attached ({})",
+                x.path.display(),
+                if x.same_segmentation && x.same_reconstruction {
+                    "these parameters"
+                } else {
+                    "validated with other parameters"
+                }
             )));
         }
     }

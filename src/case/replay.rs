@@ -300,6 +300,10 @@ pub fn rebuild(
                 format!("source moved to {}", m.to.display()),
                 Ok(format!("{} files checked", m.files_checked)),
             ),
+            Event::Validated(v) => (
+                format!("validation {} attached", v.path.display()),
+                Ok(format!("by {}", v.operator)),
+            ),
             Event::Reconstructed(r) => {
                 let what = format!(
                     "reconstruction of {}",

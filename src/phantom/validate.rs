@@ -39,6 +39,7 @@ pub struct Dimension {
     /// How: the fit it comes from.
     pub method: String,
     /// The true value, mm.
+    #[serde(deserialize_with = "crate::compare::nan::de")]
     pub true_mm: f64,
     /// The model's value, mm (`None`: too few vertices on the faces it needs).
     pub measured_mm: Option<f64>,
@@ -58,18 +59,25 @@ pub struct ObjectResult {
     /// Model vertices attributed to the object.
     pub model_vertices: usize,
     /// Exact volume, mm³.
+    #[serde(deserialize_with = "crate::compare::nan::de")]
     pub true_volume_mm3: f64,
     /// Volume enclosed by the model's triangles of this object, mm³.
+    #[serde(deserialize_with = "crate::compare::nan::de")]
     pub model_volume_mm3: f64,
     /// `(model − true) / true`, %.
+    #[serde(deserialize_with = "crate::compare::nan::de")]
     pub model_volume_error_pct: f64,
     /// Mask voxels × voxel volume, mm³.
+    #[serde(deserialize_with = "crate::compare::nan::de")]
     pub mask_volume_mm3: f64,
     /// `(mask − true) / true`, %.
+    #[serde(deserialize_with = "crate::compare::nan::de")]
     pub mask_volume_error_pct: f64,
     /// Model volume centroid − exact centroid, LPS mm.
+    #[serde(deserialize_with = "crate::compare::nan::de3")]
     pub centroid_offset_mm: [f64; 3],
     /// |centroid offset|, mm.
+    #[serde(deserialize_with = "crate::compare::nan::de")]
     pub centroid_error_mm: f64,
     /// Dimensions.
     pub dimensions: Vec<Dimension>,
@@ -78,8 +86,10 @@ pub struct ObjectResult {
     /// Each reference point (on the analytic surface) to the model.
     pub truth_to_model: Distances,
     /// Largest of both directions' maxima (the symmetric Hausdorff distance), mm.
+    #[serde(deserialize_with = "crate::compare::nan::de")]
     pub hausdorff_mm: f64,
     /// Dice of the mask against the analytic mask (voxel centre inside).
+    #[serde(deserialize_with = "crate::compare::nan::de")]
     pub dice: f64,
 }
 
@@ -87,16 +97,20 @@ pub struct ObjectResult {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ImportCheck {
     /// Pixel spacing generated, mm.
+    #[serde(deserialize_with = "crate::compare::nan::de")]
     pub pixel_spacing_mm: f64,
     /// Slice distance along the plane normal generated, mm.
+    #[serde(deserialize_with = "crate::compare::nan::de")]
     pub slice_distance_mm: f64,
     /// Median slice distance the import measured, mm.
     pub measured_slice_distance_mm: Option<f64>,
     /// Tilt generated, degrees.
+    #[serde(deserialize_with = "crate::compare::nan::de")]
     pub tilt_deg: f64,
     /// Tilt the import measured from the positions, degrees.
     pub measured_tilt_deg: Option<f64>,
     /// Noise generated, HU.
+    #[serde(deserialize_with = "crate::compare::nan::de")]
     pub noise_sd_hu: f64,
     /// Noise σ the import estimated, HU.
     pub measured_noise_sd_hu: Option<f64>,
@@ -199,6 +213,14 @@ pub fn validate(
     if let Some(o) = operator {
         r.operator = Some(o.to_string());
     }
+    // The recipe's acknowledgements are for its own source: a phantom's findings are
+    // compared with its truth instead. Nor does a validation attach a validation.
+    r.acknowledge = raised.clone();
+    r.acknowledge_note = Some(
+        "a phantom of known geometry: its findings are compared with the ones it was generated to have"
+            .into(),
+    );
+    r.validation = None;
     if r.reconstruction.is_none() {
         return Err(CaseError::Input(
             "the recipe reconstructs no surface (no \"reconstruction\"): a validation measures the model, so add one".into(),

@@ -295,6 +295,35 @@ pub struct ValidationSection {
 }
 
 fn validation_of(case: &Case) -> Option<ValidationSection> {
+    // A validation attached to this (clinical) case: the latest one.
+    if let Some(v) = case.files().events.iter().rev().find_map(|e| match e {
+        Event::Validated(v) => Some(v),
+        _ => None,
+    }) {
+        let mut differs = Vec::new();
+        if !v.same_segmentation {
+            differs.push("segmentation");
+        }
+        if !v.same_reconstruction {
+            differs.push("reconstruction");
+        }
+        return Some(ValidationSection {
+            state: if differs.is_empty() {
+                format!(
+                    "attached: this pipeline with these parameters ({}, blake3 {})",
+                    v.path.display(),
+                    &v.blake3[..v.blake3.len().min(16)]
+                )
+            } else {
+                format!(
+                    "attached, but validated with other {} parameters than this case's ({})",
+                    differs.join(" and "),
+                    v.path.display()
+                )
+            },
+            result: Some(v.validation.clone()),
+        });
+    }
     let path = case.dir().join("validation.json");
     let text = match std::fs::read_to_string(&path) {
         Ok(t) => t,
@@ -340,6 +369,7 @@ fn operators(files: &CaseFiles) -> Vec<String> {
             Event::Exported(x) => add(&x.operator),
             Event::Verified(m) => add(&m.operator),
             Event::SourceMoved(m) => add(&m.operator),
+            Event::Validated(v) => add(&v.operator),
         }
     }
     out
