@@ -436,10 +436,82 @@ fn a_recipe_attaches_its_validation_and_the_report_says_if_the_parameters_match(
         let (code, out, err) = hounsfield(&["replay", s(&case)]);
         assert_eq!(code, 0, "{out}{err}");
     }
+    // The two cases' labels compared straight from the cases (each replayed on opening).
+    let label = |lo: i32| format!("{}#bone", s(&p.join(format!("clinical-{lo}.hfcase"))));
+    let (code, out, err) = hounsfield(&["compare", &label(541), &label(226), "--json"]);
+    assert_eq!(code, 0, "{err}");
+    let m: Value = serde_json::from_str(&out).unwrap();
+    assert!(f(&m["dice"]) > 0.5 && f(&m["dice"]) < 1.0, "{m}");
+    assert!(f(&m["volume_b_mm3"]) > f(&m["volume_a_mm3"]));
+    let (code, _, err) = hounsfield(&[
+        "compare",
+        &label(541),
+        &format!("{}#nothing", s(&p.join("clinical-541.hfcase"))),
+    ]);
+    assert_eq!(code, 2);
+    assert!(err.contains("`nothing` does not exist"), "{err}");
     // A missing validation is refused naming the field.
     let r = p.join("missing.json");
     std::fs::write(&r, recipe(541, Some(&p.join("nowhere.hfcase")))).unwrap();
     let (code, _, err) = hounsfield(&["run", s(&r), "--out", s(&p.join("m.hfcase"))]);
     assert_ne!(code, 0);
     assert!(err.contains("recipe field `validation`"), "{err}");
+}
+
+/// A table step twice the others (a missing slice): the import names both findings,
+/// fills the one slice by interpolation, and the objects still measure right.
+#[test]
+fn a_missing_slice_is_found_filled_and_the_objects_still_measure_right() {
+    let dir = tempfile::tempdir().unwrap();
+    let v = validate(
+        dir.path(),
+        "gap",
+        &["--objects", "sphere-20,sphere-10,dome", "--gap", "24:0.5"],
+        None,
+    );
+    // And a smaller extra step: a variable distance, no missing slice.
+    let w = validate(
+        dir.path(),
+        "variable",
+        &[
+            "--objects",
+            "sphere-20",
+            "--gap",
+            "10:0.2",
+            "--gap",
+            "30:0.1",
+        ],
+        None,
+    );
+    assert_eq!(w["import"]["matches"], true, "{}", w["import"]);
+    assert_eq!(
+        w["import"]["findings"],
+        serde_json::json!(["variable-slice-distance"])
+    );
+    let (_, e) = dimension(object(&w, "sphere-20"), "diameter");
+    assert!(
+        e.abs() <= 0.1,
+        "sphere-20 diameter error {e} with variable spacing"
+    );
+    assert_eq!(v["import"]["matches"], true, "{}", v["import"]);
+    assert_eq!(
+        v["import"]["expected_findings"],
+        serde_json::json!(["missing-slices"])
+    );
+    for name in ["sphere-20", "sphere-10"] {
+        let o = object(&v, name);
+        let (_, e) = dimension(o, "diameter");
+        assert!(e.abs() <= 0.1, "{name} diameter error {e}");
+        assert!(f(&o["centroid_error_mm"]) <= 0.1, "{name}");
+    }
+    if let Some(py) = common::python()
+        && common::have_dcm2niix()
+    {
+        let out = common::run_checker(
+            &py,
+            "check_phantom.py",
+            &[s(&dir.path().join("gap")), s(&dir.path().join("dcm2niix"))],
+        );
+        assert!(out.contains("\"ok\": true"), "{out}");
+    }
 }

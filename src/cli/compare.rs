@@ -9,7 +9,8 @@ use std::path::{Path, PathBuf};
 /// Arguments of `compare`.
 #[derive(Debug, clap::Args)]
 pub struct CompareArgs {
-    /// The first model (.stl, .obj) or mask (.nii, .nii.gz).
+    /// The first model (.stl, .obj) or mask (.nii, .nii.gz, or a case's label as
+    /// NAME.hfcase#LABEL).
     pub a: PathBuf,
     /// The second, of the same kind.
     pub b: PathBuf,
@@ -18,7 +19,23 @@ pub struct CompareArgs {
     pub json: bool,
 }
 
+/// A case's label given as `NAME.hfcase#LABEL`.
+fn case_label(p: &Path) -> Option<(PathBuf, String)> {
+    let s = p.to_str()?;
+    let (dir, label) = s.rsplit_once('#')?;
+    (dir.ends_with(".hfcase") && !label.is_empty()).then(|| (PathBuf::from(dir), label.to_string()))
+}
+
 fn read_mask(p: &Path) -> Result<(Mask, crate::volume::VolumeGeometry), Error> {
+    if let Some((dir, label)) = case_label(p) {
+        // Opening a case replays it and checks every hash on the way.
+        let (case, _) = crate::case::Case::open(&dir, "compare", None)?;
+        let mut m = case.masks_for(std::slice::from_ref(&label))?;
+        let (_, mask, _) = m
+            .pop()
+            .ok_or_else(|| Error::BadInput(format!("no label `{label}`")))?;
+        return Ok((mask, case.volume().geometry));
+    }
     let v = crate::io::nifti::read_volume(p)
         .map_err(|e| Error::BadInput(format!("{}: {e}", p.display())))?;
     let hu = &v.hu;
@@ -37,7 +54,7 @@ fn same_grid(a: &crate::volume::VolumeGeometry, b: &crate::volume::VolumeGeometr
 
 /// Runs `compare`.
 pub fn run(a: &CompareArgs) -> Result<(), Error> {
-    let is_mask = |p: &Path| crate::io::nifti::is_nifti_path(p);
+    let is_mask = |p: &Path| crate::io::nifti::is_nifti_path(p) || case_label(p).is_some();
     let out = match (is_mask(&a.a), is_mask(&a.b)) {
         (true, true) => {
             let (ma, ga) = read_mask(&a.a)?;

@@ -52,6 +52,10 @@ pub struct PhantomArgs {
     /// Study Date (YYYYMMDD; default: today).
     #[arg(long)]
     pub study_date: Option<String>,
+    /// A larger table step after slice K (from 1) by MM: variable slice distance, or a
+    /// missing slice (repeatable).
+    #[arg(long, value_name = "K:MM")]
+    pub gap: Vec<String>,
 }
 
 /// Arguments of `validate`.
@@ -142,6 +146,18 @@ pub fn run_phantom(a: &PhantomArgs) -> Result<(), Error> {
     }
     if let Some(v) = &a.study_date {
         spec.study_date = v.clone();
+    }
+    for g in &a.gap {
+        let parsed = g
+            .split_once(':')
+            .and_then(|(k, mm)| Some((k.parse().ok()?, mm.parse().ok()?)));
+        let Some((after_slice, extra_mm)) = parsed else {
+            return Err(bad(format!("--gap {g}: give K:MM, for example 20:0.5")));
+        };
+        spec.slice_gaps.push(phantom::SliceGap {
+            after_slice,
+            extra_mm,
+        });
     }
     let t0 = std::time::Instant::now();
     let truth = phantom::generate(&spec, &a.out).map_err(|e| match e {

@@ -103,6 +103,19 @@ pub struct PhantomSpec {
     pub study_date: String,
     /// The objects (they must not touch: each keeps a margin of clear tissue).
     pub objects: Vec<Object>,
+    /// Larger table steps after some slices (variable slice distance, missing slices).
+    #[serde(default)]
+    pub slice_gaps: Vec<SliceGap>,
+}
+
+/// A larger table step between two slices.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SliceGap {
+    /// The slice (from 1) after which the step is larger.
+    pub after_slice: usize,
+    /// How much larger, mm.
+    pub extra_mm: f64,
 }
 
 /// Clear tissue kept around every object, mm: the validation attributes a surface point to
@@ -208,6 +221,7 @@ impl Default for PhantomSpec {
             materials: Materials::default(),
             study_date: "20261201".into(),
             objects: standard_objects(),
+            slice_gaps: Vec::new(),
         }
     }
 }
@@ -240,8 +254,10 @@ pub struct Grid {
     pub row_dir: [f64; 3],
     /// Table movement between slices (along +z), mm.
     pub slice_increment_mm: f64,
-    /// Distance between slice planes along their normal, mm.
+    /// Distance between slice planes along their normal, mm (without the gaps).
     pub slice_distance_mm: f64,
+    /// Table position of each slice from the first, mm (the increments and the gaps).
+    pub table_mm: Vec<f64>,
 }
 
 impl Grid {
@@ -253,7 +269,12 @@ impl Grid {
     /// Centre of voxel `(k, j, i)`, LPS mm.
     pub fn position(&self, k: usize, j: usize, i: usize, spacing: f64) -> DVec3 {
         DVec3::from(self.first_position_mm)
-            + DVec3::Z * (k as f64 * self.slice_increment_mm)
+            + DVec3::Z
+                * self
+                    .table_mm
+                    .get(k)
+                    .copied()
+                    .unwrap_or(k as f64 * self.slice_increment_mm)
             + DVec3::from(self.row_dir) * (j as f64 * spacing)
             + DVec3::from(self.col_dir) * (i as f64 * spacing)
     }
@@ -464,7 +485,35 @@ impl PhantomSpec {
         let margin = 2.0 + self.slice_thickness_mm;
         let z0 = lo.z - margin - reach;
         let z1 = hi.z + margin + reach;
-        let slices = ((z1 - z0) / self.slice_increment_mm).ceil() as usize + 1;
+        for g in &self.slice_gaps {
+            if !(g.extra_mm.is_finite() && g.extra_mm > 0.0 && g.extra_mm <= 20.0)
+                || g.after_slice == 0
+            {
+                return Err(PhantomError::Spec(format!(
+                    "slice_gaps: give a slice from 1 and 0 < extra ≤ 20 mm, not {}:{}",
+                    g.after_slice, g.extra_mm
+                )));
+            }
+        }
+        // Slices every increment (plus the gaps) until the objects are covered.
+        let mut table = vec![0.0f64];
+        while table.last().copied().unwrap_or(0.0) < z1 - z0 && table.len() <= 4096 {
+            let k = table.len();
+            let extra: f64 = self
+                .slice_gaps
+                .iter()
+                .filter(|g| g.after_slice == k)
+                .map(|g| g.extra_mm)
+                .sum();
+            table.push(table[k - 1] + self.slice_increment_mm + extra);
+        }
+        let slices = table.len();
+        if let Some(g) = self.slice_gaps.iter().find(|g| g.after_slice >= slices) {
+            return Err(PhantomError::Spec(format!(
+                "slice_gaps: slice {} is not followed by another (the phantom has {slices})",
+                g.after_slice
+            )));
+        }
         let voxels = (n * n) as u64 * slices as u64;
         if voxels > MAX_VOXELS || slices > 4096 {
             return Err(PhantomError::Spec(format!(
@@ -483,6 +532,7 @@ impl PhantomSpec {
                 row_dir: row_dir.to_array(),
                 slice_increment_mm: self.slice_increment_mm,
                 slice_distance_mm: self.slice_increment_mm * tilt.cos(),
+                table_mm: table,
             },
             body_radius,
         ))
@@ -526,6 +576,30 @@ fn expected_findings(spec: &PhantomSpec, grid: &Grid) -> Vec<String> {
         F::LowInPlaneResolution,
     );
     expect(grid.slices < limits::MIN_SLICES, F::TooFewSlices);
+    let steps: Vec<f64> = grid.table_mm.windows(2).map(|w| w[1] - w[0]).collect();
+    let mut sorted = steps.clone();
+    sorted.sort_by(f64::total_cmp);
+    let median = sorted.get(sorted.len() / 2).copied().unwrap_or(0.0);
+    let cos = spec.gantry_tilt_deg.to_radians().cos();
+    // As the import counts them: gaps of 1.5 medians are missing slices; the other
+    // distances are variable when their range exceeds the tolerance.
+    let non_gap: Vec<f64> = steps
+        .iter()
+        .copied()
+        .filter(|s| *s < limits::MISSING_GAP_RATIO * median)
+        .collect();
+    let range = non_gap.iter().copied().fold(f64::NEG_INFINITY, f64::max)
+        - non_gap.iter().copied().fold(f64::INFINITY, f64::min);
+    expect(
+        range * cos > limits::SLICE_DISTANCE_TOLERANCE_MM,
+        F::VariableSliceDistance,
+    );
+    expect(
+        steps
+            .iter()
+            .any(|s| *s >= limits::MISSING_GAP_RATIO * median),
+        F::MissingSlices,
+    );
     expect(spec.noise_sd_hu > limits::MAX_NOISE_SIGMA_HU, F::NoiseHigh);
     v
 }

@@ -691,6 +691,14 @@ fn dimensions(shape: &Shape, faces: &[Vec<DVec3>], shift: DVec3) -> Vec<Dimensio
                     *defect_diameter_mm,
                     r_out.zip(wall_angle).map(|(r, a)| 2.0 * r * a.sin()),
                 ),
+                dim(
+                    "defect rim position (into the defect)",
+                    "mean signed distance of the defect wall's vertices to the true wall",
+                    0.0,
+                    (faces[2].len() >= MIN_FIT_POINTS).then(|| {
+                        faces[2].iter().map(|p| shape.sdf(*p)).sum::<f64>() / faces[2].len() as f64
+                    }),
+                ),
             ]
         }
     }

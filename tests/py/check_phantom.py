@@ -1,9 +1,10 @@
-"""Independent check of a phantom made by `hounsfield phantom`: pydicom reads every slice
+"""Independent check of a phantom made by `hounsfield phantom`: pydicom and DCMTK read every slice
 and its geometry must be the one truth.json states (pixel spacing, slice distance along
 the normal, tilt from the orientation, matrix, count); the HU at the centre of each
 sphere is the bone value and in the tissue the tissue value (within 5 noise σ); dcm2niix
 converts the series without a geometry warning (a tilted series: its tilt estimate from
-the slice vector equals the tag) and nibabel reads a volume of the same shape and spacing.
+the slice vector equals the tag; a series with gaps: it warns of exactly that) and nibabel
+reads a volume of the same shape and spacing.
 
 usage: check_phantom.py PHANTOM_DIR WORK_DIR
 Prints one JSON line; exit 0 when everything holds, 1 otherwise.
@@ -40,7 +41,9 @@ def main() -> int:
     pos = np.array([[float(x) for x in d.ImagePositionPatient] for d in ds])
     steps = np.diff(pos, axis=0)
     along = steps @ normal
-    if np.abs(along - grid["slice_distance_mm"]).max() > 1e-4:
+    table = np.array(grid["table_mm"])
+    expected = np.diff(table) * math.cos(math.radians(spec["gantry_tilt_deg"]))
+    if np.abs(along - expected).max() > 1e-4:
         problems.append(f"slice distance {along.min()}..{along.max()}")
     # Tilt: the angle between the slice vector and the plane normal.
     sv = steps[0] / np.linalg.norm(steps[0])
@@ -58,7 +61,8 @@ def main() -> int:
 
     def hu_at(p):
         p = np.asarray(p, dtype=float)
-        k = int(round(float((p - pos[0]) @ normal) / grid["slice_distance_mm"]))
+        depth = float((p - pos[0]) @ normal)
+        k = int(np.argmin(np.abs(np.cumsum(np.r_[0.0, along]) - depth)))
         d = p - pos[k]
         j = int(round(float(d @ row_dir) / ps[0]))
         i = int(round(float(d @ col_dir) / ps[1]))
@@ -85,6 +89,17 @@ def main() -> int:
             if abs(t - mats["tissue_hu"]) > tol:
                 problems.append(f"tissue at {p}: {t} HU")
             break
+    # DCMTK, an independent DICOM toolkit: the first, middle and last file parse without
+    # an error.
+    import shutil
+    if shutil.which("dcmdump"):
+        for f in sorted({files[0], files[len(files) // 2], files[-1]}):
+            r = subprocess.run(["dcmdump", f], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+            if r.returncode != 0 or "E:" in r.stderr:
+                problems.append(f"dcmdump {os.path.basename(f)}: {r.returncode} {r.stderr.strip()[:200]}")
+                break
+    else:
+        problems.append("dcmdump (DCMTK) is missing")
     # dcm2niix, an independent converter.
     os.makedirs(work, exist_ok=True)
     r = subprocess.run(["dcm2niix", "-z", "n", "-o", work, "-f", "phantom", src], capture_output=True, text=True)
@@ -97,7 +112,13 @@ def main() -> int:
         for line in out.splitlines()
         if "warning" in line.lower() and "manufacturer" not in line.lower() and "gantry tilt of" not in line.lower()
     ]
-    if warnings:
+    # A phantom made with gaps must be seen as such by dcm2niix too; any other warning fails.
+    gaps = bool(spec.get("slice_gaps"))
+    varies = [w for w in warnings if "interslice distance varies" in w.lower()]
+    if gaps and not varies:
+        problems.append("dcm2niix did not see the generated slice gaps")
+    others = [w for w in warnings if w not in varies]
+    if others or (varies and not gaps):
         problems.append(f"dcm2niix warns: {warnings}")
     m = re.search(r"Gantry Tilt based on 0018,1120 (\S+), estimated from slice vector (\S+)", out)
     if spec["gantry_tilt_deg"] != 0:
