@@ -268,7 +268,7 @@ pub fn weld(corners: &[[[f32; 3]; 3]]) -> Mesh {
     m
 }
 
-/// Reads a surface model: binary STL or Wavefront OBJ (triangulated).
+/// Reads a surface model: binary STL, Wavefront OBJ (triangulated) or 3MF.
 pub fn read_mesh(path: &Path) -> Result<Mesh, String> {
     let ext = path
         .extension()
@@ -309,8 +309,9 @@ pub fn read_mesh(path: &Path) -> Result<Mesh, String> {
             }
             Ok(m)
         }
+        "3mf" => crate::export::threemf_read::read(path),
         _ => Err(format!(
-            "{}: give an .stl or .obj surface (or two NIfTI masks)",
+            "{}: give an .stl, .obj or .3mf surface (or two NIfTI masks)",
             path.display()
         )),
     }

@@ -310,6 +310,14 @@ fn compare_reads_models_and_masks_and_measures_them() {
     let m = json(&["compare", s(&mask), s(&mask), "--json"]);
     assert_eq!(f(&m["dice"]), 1.0);
     assert_eq!(f(&m["hausdorff95_mm"]), 0.0);
+    // The same model written as STL and as 3MF reads back alike.
+    let (stl, tmf) = (p.join("m.stl"), p.join("m.3mf"));
+    for out in [&stl, &tmf] {
+        let (code, o, e) = hounsfield(&["mesh", s(&mask), "--out", s(out), "--allow-defects"]);
+        assert_eq!(code, 0, "{o}{e}");
+    }
+    let x = json(&["compare", s(&stl), s(&tmf), "--json"]);
+    assert!(f(&x["hausdorff_mm"]) < 1e-4, "{x}");
     // One of each, and a broken model, are refused with a reason.
     let (code, _, err) = hounsfield(&["compare", s(&a), s(&mask)]);
     assert_eq!(code, 2);

@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 /// Arguments of `compare`.
 #[derive(Debug, clap::Args)]
 pub struct CompareArgs {
-    /// The first model (.stl, .obj) or mask (.nii, .nii.gz, or a case's label as
+    /// The first model (.stl, .obj, .3mf) or mask (.nii, .nii.gz, or a case's label as
     /// NAME.hfcase#LABEL).
     pub a: PathBuf,
     /// The second, of the same kind.
@@ -113,7 +113,7 @@ pub fn run(a: &CompareArgs) -> Result<(), Error> {
         }
         _ => {
             return Err(Error::BadInput(
-                "compare two models (.stl, .obj) or two masks (.nii, .nii.gz), not one of each"
+                "compare two models (.stl, .obj, .3mf) or two masks (.nii, .nii.gz, NAME.hfcase#LABEL), not one of each"
                     .into(),
             ));
         }

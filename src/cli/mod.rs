@@ -79,7 +79,7 @@ pub enum Command {
     /// Take a phantom through a recipe into a case and measure the mask and model against
     /// the truth (ISO/IEC 3532-1 §6.5).
     Validate(phantom::ValidateArgs),
-    /// Compare two models (surface distances both ways, Hausdorff, volume) or two masks
+    /// Compare two models (STL, OBJ, 3MF: surface distances both ways, Hausdorff, volume) or two masks
     /// (Dice, Jaccard, Hausdorff and 95 % Hausdorff in mm, volume).
     Compare(compare::CompareArgs),
     /// Vary one parameter of a recipe over a range and measure each result against a

@@ -8,4 +8,5 @@ pub mod obj;
 pub mod stl;
 pub mod surface;
 pub mod threemf;
+pub mod threemf_read;
 pub mod volume;

@@ -500,41 +500,11 @@ impl<'w, W: Write + Seek> ZipWriter<'w, W> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::io::Read;
 
     /// Reads every entry of a ZIP made by this module (stored sizes, deflate) by name.
     fn unzip(bytes: &[u8]) -> Vec<(String, Vec<u8>)> {
-        let u16at = |p: usize| u16::from_le_bytes([bytes[p], bytes[p + 1]]) as usize;
-        let u32at = |p: usize| u32::from_le_bytes(bytes[p..p + 4].try_into().unwrap()) as usize;
-        let eocd = bytes.len() - 22;
-        assert_eq!(u32at(eocd), 0x0605_4b50);
-        let n = u16at(eocd + 10);
-        let mut p = u32at(eocd + 16);
-        let mut out = Vec::new();
-        for _ in 0..n {
-            assert_eq!(u32at(p), 0x0201_4b50);
-            let crc = u32at(p + 16) as u32;
-            let csize = u32at(p + 20);
-            let usize_ = u32at(p + 24);
-            let name_len = u16at(p + 28);
-            let off = u32at(p + 42);
-            let name = String::from_utf8(bytes[p + 46..p + 46 + name_len].to_vec()).unwrap();
-            // The local header must agree with the central directory.
-            assert_eq!(u32at(off), 0x0403_4b50);
-            assert_eq!(u32at(off + 14) as u32, crc);
-            assert_eq!(u32at(off + 18), csize);
-            assert_eq!(u32at(off + 22), usize_);
-            let data = off + 30 + u16at(off + 26) + u16at(off + 28);
-            let mut plain = Vec::new();
-            flate2::read::DeflateDecoder::new(&bytes[data..data + csize])
-                .read_to_end(&mut plain)
-                .unwrap();
-            assert_eq!(plain.len(), usize_);
-            assert_eq!(crc32fast::hash(&plain), crc);
-            out.push((name, plain));
-            p += 46 + name_len + u16at(p + 30) + u16at(p + 32);
-        }
-        out
+        // The reader checks every local header, size and CRC against the directory.
+        crate::export::threemf_read::zip_parts(bytes).unwrap()
     }
 
     fn tetra() -> (Vec<[f64; 3]>, Vec<[u32; 3]>) {
