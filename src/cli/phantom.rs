@@ -35,8 +35,11 @@ pub struct PhantomArgs {
     #[arg(long, allow_hyphen_values = true)]
     pub tilt: Option<f64>,
     /// Field of view, mm.
-    #[arg(long)]
+    #[arg(long, conflicts_with = "matrix")]
     pub fov: Option<f64>,
+    /// Rows and columns (the field of view is this × the pixel spacing).
+    #[arg(long)]
+    pub matrix: Option<u32>,
     /// PSF full width at half maximum, mm.
     #[arg(long)]
     pub blur: Option<f64>,
@@ -131,6 +134,9 @@ pub fn run_phantom(a: &PhantomArgs) -> Result<(), Error> {
     }
     if let Some(v) = a.fov {
         spec.field_of_view_mm = v;
+    }
+    if let Some(n) = a.matrix {
+        spec.field_of_view_mm = f64::from(n) * spec.pixel_spacing_mm;
     }
     if let Some(v) = a.blur {
         spec.blur_fwhm_mm = v;
