@@ -256,7 +256,9 @@ pub struct Grid {
     pub slice_increment_mm: f64,
     /// Distance between slice planes along their normal, mm (without the gaps).
     pub slice_distance_mm: f64,
-    /// Table position of each slice from the first, mm (the increments and the gaps).
+    /// Table position of each slice from the first, mm (the increments and the gaps;
+    /// empty in phantoms made before gaps existed: every step is the increment).
+    #[serde(default)]
     pub table_mm: Vec<f64>,
 }
 

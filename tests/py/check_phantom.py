@@ -41,7 +41,7 @@ def main() -> int:
     pos = np.array([[float(x) for x in d.ImagePositionPatient] for d in ds])
     steps = np.diff(pos, axis=0)
     along = steps @ normal
-    table = np.array(grid["table_mm"])
+    table = np.array(grid.get("table_mm") or [k * grid["slice_increment_mm"] for k in range(grid["slices"])])
     expected = np.diff(table) * math.cos(math.radians(spec["gantry_tilt_deg"]))
     if np.abs(along - expected).max() > 1e-4:
         problems.append(f"slice distance {along.min()}..{along.max()}")
