@@ -104,33 +104,55 @@ pub struct MeshComparison {
     pub triangles: [usize; 2],
 }
 
+/// A surface others are compared with: its tree and volume computed once.
+pub struct MeshReference<'a> {
+    mesh: &'a Mesh,
+    tree: Bvh,
+    volume: f64,
+}
+
+impl<'a> MeshReference<'a> {
+    /// `None` when the surface has no usable triangle.
+    pub fn new(mesh: &'a Mesh) -> Option<Self> {
+        let tree = Bvh::build(&mesh.vertices, &mesh.triangles);
+        (!tree.is_empty()).then(|| MeshReference {
+            mesh,
+            volume: signed_volume(&mesh.vertices, &mesh.triangles),
+            tree,
+        })
+    }
+
+    /// This surface (A) against `b`; `None` when `b` has no usable triangle.
+    pub fn against(&self, b: &Mesh) -> Option<MeshComparison> {
+        let tb = Bvh::build(&b.vertices, &b.triangles);
+        if tb.is_empty() {
+            return None;
+        }
+        let to = |from: &Mesh, tree: &Bvh| -> Vec<f64> {
+            from.vertices
+                .par_iter()
+                .filter_map(|p| tree.signed_distance(*p))
+                .collect()
+        };
+        let a_to_b = Distances::of(&to(self.mesh, &tb));
+        let b_to_a = Distances::of(&to(b, &self.tree));
+        let (va, vb) = (self.volume, signed_volume(&b.vertices, &b.triangles));
+        Some(MeshComparison {
+            hausdorff_mm: a_to_b.max_mm.max(b_to_a.max_mm),
+            a_to_b,
+            b_to_a,
+            volume_a_mm3: va,
+            volume_b_mm3: vb,
+            volume_difference_mm3: vb - va,
+            volume_difference_pct: (vb - va) / va * 100.0,
+            triangles: [self.mesh.triangles.len(), b.triangles.len()],
+        })
+    }
+}
+
 /// Compares two surfaces; `None` when either has no usable triangle.
 pub fn meshes(a: &Mesh, b: &Mesh) -> Option<MeshComparison> {
-    let ta = Bvh::build(&a.vertices, &a.triangles);
-    let tb = Bvh::build(&b.vertices, &b.triangles);
-    if ta.is_empty() || tb.is_empty() {
-        return None;
-    }
-    let to = |from: &Mesh, tree: &Bvh| -> Vec<f64> {
-        from.vertices
-            .par_iter()
-            .filter_map(|p| tree.signed_distance(*p))
-            .collect()
-    };
-    let a_to_b = Distances::of(&to(a, &tb));
-    let b_to_a = Distances::of(&to(b, &ta));
-    let va = signed_volume(&a.vertices, &a.triangles);
-    let vb = signed_volume(&b.vertices, &b.triangles);
-    Some(MeshComparison {
-        hausdorff_mm: a_to_b.max_mm.max(b_to_a.max_mm),
-        a_to_b,
-        b_to_a,
-        volume_a_mm3: va,
-        volume_b_mm3: vb,
-        volume_difference_mm3: vb - va,
-        volume_difference_pct: (vb - va) / va * 100.0,
-        triangles: [a.triangles.len(), b.triangles.len()],
-    })
+    MeshReference::new(a)?.against(b)
 }
 
 /// Two masks on one grid compared.
@@ -189,14 +211,13 @@ fn boundary(m: &Mask) -> Mask {
     })
 }
 
-/// Distances (mm) from every set voxel of `from` to the nearest set voxel of `to`.
-fn voxel_distances(from: &Mask, to: &Mask, spacing: [f64; 3]) -> Vec<f64> {
-    let d2 = squared_distance(to, spacing, false);
+/// Distances (mm) from every set voxel of `from` to the nearest feature of `d2` (squared
+/// distances, as [`squared_distance`] gives them).
+fn voxel_distances(from: &Mask, d2: &ndarray::Array3<f32>) -> Vec<f64> {
     let [n, r, _] = from.dims();
     (0..n)
         .into_par_iter()
         .flat_map_iter(|k| {
-            let d2 = &d2;
             (0..r).flat_map(move |j| {
                 from.row_runs(k, j)
                     .flat_map(move |(a, b)| (a..b).map(move |i| f64::from(d2[[k, j, i]]).sqrt()))
@@ -204,6 +225,75 @@ fn voxel_distances(from: &Mask, to: &Mask, spacing: [f64; 3]) -> Vec<f64> {
         })
         .filter(|d| d.is_finite())
         .collect()
+}
+
+/// A mask others are compared with: its boundary and that boundary's distance transform
+/// computed once (a sweep compares every value with one reference).
+pub struct MaskReference<'a> {
+    mask: &'a Mask,
+    boundary: Mask,
+    d2: ndarray::Array3<f32>,
+    spacing: [f64; 3],
+}
+
+impl<'a> MaskReference<'a> {
+    /// `spacing` is `[slice, row, column]` mm of an orthogonal grid.
+    pub fn new(mask: &'a Mask, spacing: [f64; 3]) -> Self {
+        let boundary = boundary(mask);
+        MaskReference {
+            d2: squared_distance(&boundary, spacing, false),
+            boundary,
+            mask,
+            spacing,
+        }
+    }
+
+    /// This mask (A) against `b`, of the same dimensions.
+    pub fn against(&self, b: &Mask) -> Result<MaskComparison, String> {
+        let a = self.mask;
+        if a.dims() != b.dims() {
+            return Err(format!(
+                "the masks have different dimensions ({:?} and {:?}): compare masks on one grid",
+                a.dims(),
+                b.dims()
+            ));
+        }
+        let both: u64 = a
+            .words()
+            .iter()
+            .zip(b.words())
+            .map(|(x, y)| u64::from((x & y).count_ones()))
+            .sum();
+        let (na, nb) = (a.count(), b.count());
+        let voxel = self.spacing.iter().product::<f64>();
+        let bb = boundary(b);
+        let a_to_b = Distances::of(&voxel_distances(
+            &self.boundary,
+            &squared_distance(&bb, self.spacing, false),
+        ));
+        let b_to_a = Distances::of(&voxel_distances(&bb, &self.d2));
+        let ratio = |x: u64, y: u64| {
+            if y == 0 {
+                f64::NAN
+            } else {
+                x as f64 / y as f64
+            }
+        };
+        Ok(MaskComparison {
+            voxels_a: na,
+            voxels_b: nb,
+            voxels_both: both,
+            dice: ratio(2 * both, na + nb),
+            jaccard: ratio(both, na + nb - both),
+            volume_a_mm3: na as f64 * voxel,
+            volume_b_mm3: nb as f64 * voxel,
+            volume_difference_mm3: (nb as f64 - na as f64) * voxel,
+            hausdorff_mm: a_to_b.max_mm.max(b_to_a.max_mm),
+            hausdorff95_mm: a_to_b.p95_mm.max(b_to_a.p95_mm),
+            a_to_b,
+            b_to_a,
+        })
+    }
 }
 
 /// Compares two masks of the same dimensions; `spacing` is `[slice, row, column]` mm of an
@@ -216,38 +306,7 @@ pub fn masks(a: &Mask, b: &Mask, spacing: [f64; 3]) -> Result<MaskComparison, St
             b.dims()
         ));
     }
-    let both: u64 = a
-        .words()
-        .iter()
-        .zip(b.words())
-        .map(|(x, y)| u64::from((x & y).count_ones()))
-        .sum();
-    let (na, nb) = (a.count(), b.count());
-    let voxel = spacing.iter().product::<f64>();
-    let (ba, bb) = (boundary(a), boundary(b));
-    let a_to_b = Distances::of(&voxel_distances(&ba, &bb, spacing));
-    let b_to_a = Distances::of(&voxel_distances(&bb, &ba, spacing));
-    let ratio = |x: u64, y: u64| {
-        if y == 0 {
-            f64::NAN
-        } else {
-            x as f64 / y as f64
-        }
-    };
-    Ok(MaskComparison {
-        voxels_a: na,
-        voxels_b: nb,
-        voxels_both: both,
-        dice: ratio(2 * both, na + nb),
-        jaccard: ratio(both, na + nb - both),
-        volume_a_mm3: na as f64 * voxel,
-        volume_b_mm3: nb as f64 * voxel,
-        volume_difference_mm3: (nb as f64 - na as f64) * voxel,
-        hausdorff_mm: a_to_b.max_mm.max(b_to_a.max_mm),
-        hausdorff95_mm: a_to_b.p95_mm.max(b_to_a.p95_mm),
-        a_to_b,
-        b_to_a,
-    })
+    MaskReference::new(a, spacing).against(b)
 }
 
 /// Joins the corners of a triangle soup that are bit-for-bit the same point.

@@ -215,12 +215,15 @@ pub fn run(
     let voxel = spacing.iter().product::<f64>();
     let ref_surface: Option<Mesh> = surfaces.then(|| extract(&ref_mask, &g, &Midpoint));
     let ref_volume = ref_mask.count() as f64 * voxel;
+    // The reference's boundary distances and surface tree, once for every value.
+    let mask_ref = compare::MaskReference::new(&ref_mask, spacing);
+    let mesh_ref = ref_surface.as_ref().and_then(compare::MeshReference::new);
     let mut rows = Vec::with_capacity(values.len());
     for (&value, list) in values.iter().zip(lists) {
         let (mask, _) = mask_of(volume, &hash, list, Some(&label_name))?;
-        let cmp = compare::masks(&ref_mask, &mask, spacing)?;
-        let surface = match &ref_surface {
-            Some(r) if !mask.is_empty() => compare::meshes(r, &extract(&mask, &g, &Midpoint)),
+        let cmp = mask_ref.against(&mask)?;
+        let surface = match &mesh_ref {
+            Some(r) if !mask.is_empty() => r.against(&extract(&mask, &g, &Midpoint)),
             _ => None,
         };
         let vol = mask.count() as f64 * voxel;
