@@ -262,29 +262,89 @@ pub fn run(
     })
 }
 
-/// The sweep as CSV (one row per value).
+/// A column of the table after the value: CSV name, heading, decimals shown, the figure.
+struct Column {
+    csv: &'static str,
+    heading: &'static str,
+    decimals: usize,
+    get: fn(&SweepRow) -> Option<f64>,
+}
+
+/// The table's columns, shared by the CSV and the HTML page.
+const COLUMNS: [Column; 9] = [
+    Column {
+        csv: "voxels",
+        heading: "Voxels",
+        decimals: 0,
+        get: |r| Some(r.voxels as f64),
+    },
+    Column {
+        csv: "volume_mm3",
+        heading: "Volume mm³",
+        decimals: 1,
+        get: |r| Some(r.volume_mm3),
+    },
+    Column {
+        csv: "volume_change_pct",
+        heading: "Change %",
+        decimals: 2,
+        get: |r| Some(r.volume_change_pct),
+    },
+    Column {
+        csv: "dice",
+        heading: "Dice",
+        decimals: 4,
+        get: |r| Some(r.mask.dice),
+    },
+    Column {
+        csv: "jaccard",
+        heading: "Jaccard",
+        decimals: 4,
+        get: |r| Some(r.mask.jaccard),
+    },
+    Column {
+        csv: "hausdorff95_mm",
+        heading: "HD95 mm",
+        decimals: 2,
+        get: |r| Some(r.mask.hausdorff95_mm),
+    },
+    Column {
+        csv: "surface_mean_mm",
+        heading: "Surface mean mm",
+        decimals: 3,
+        get: |r| r.surface_mean_mm,
+    },
+    Column {
+        csv: "surface_p95_mm",
+        heading: "Surface p95 mm",
+        decimals: 3,
+        get: |r| r.surface_p95_mm,
+    },
+    Column {
+        csv: "surface_hausdorff_mm",
+        heading: "Hausdorff mm",
+        decimals: 3,
+        get: |r| r.surface_hausdorff_mm,
+    },
+];
+
+/// The sweep as CSV (one row per value; figures at full precision, empty when absent).
 pub fn csv(s: &Sweep) -> String {
-    use std::fmt::Write;
-    let mut o = format!(
-        "{},voxels,volume_mm3,volume_change_pct,dice,jaccard,hausdorff95_mm,surface_mean_mm,surface_p95_mm,surface_hausdorff_mm\n",
-        s.field
-    );
-    let opt = |v: Option<f64>| v.map_or(String::new(), |x| format!("{x:.4}"));
+    let mut o = std::iter::once(s.field.as_str())
+        .chain(COLUMNS.iter().map(|c| c.csv))
+        .collect::<Vec<_>>()
+        .join(",");
+    o.push('\n');
     for r in &s.rows {
-        let _ = writeln!(
-            o,
-            "{},{},{:.3},{:.3},{:.5},{:.5},{:.4},{},{},{}",
-            r.value,
-            r.voxels,
-            r.volume_mm3,
-            r.volume_change_pct,
-            r.mask.dice,
-            r.mask.jaccard,
-            r.mask.hausdorff95_mm,
-            opt(r.surface_mean_mm),
-            opt(r.surface_p95_mm),
-            opt(r.surface_hausdorff_mm)
-        );
+        let cells: Vec<String> = std::iter::once(r.value.to_string())
+            .chain(
+                COLUMNS
+                    .iter()
+                    .map(|c| (c.get)(r).map_or(String::new(), |v| v.to_string())),
+            )
+            .collect();
+        o.push_str(&cells.join(","));
+        o.push('\n');
     }
     o
 }
@@ -412,23 +472,22 @@ pub fn html(s: &Sweep) -> String {
     ));
     o.push_str("<table><tr><th>");
     o.push_str(&esc(&s.field));
-    o.push_str("</th><th>Voxels</th><th>Volume mm³</th><th>Change %</th><th>Dice</th><th>Jaccard</th><th>HD95 mm</th><th>Surface mean mm</th><th>Surface p95 mm</th><th>Hausdorff mm</th></tr>");
-    let opt = |v: Option<f64>| v.map_or("—".to_string(), |x| format!("{x:.3}"));
+    o.push_str("</th>");
+    for c in &COLUMNS {
+        let _ = write!(o, "<th>{}</th>", esc(c.heading));
+    }
+    o.push_str("</tr>");
     for r in &s.rows {
-        let _ = write!(
-            o,
-            "<tr><td>{}</td><td>{}</td><td>{:.1}</td><td>{:+.2}</td><td>{:.4}</td><td>{:.4}</td><td>{:.2}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
-            r.value,
-            r.voxels,
-            r.volume_mm3,
-            r.volume_change_pct,
-            r.mask.dice,
-            r.mask.jaccard,
-            r.mask.hausdorff95_mm,
-            opt(r.surface_mean_mm),
-            opt(r.surface_p95_mm),
-            opt(r.surface_hausdorff_mm)
-        );
+        let _ = write!(o, "<tr><td>{}</td>", r.value);
+        for c in &COLUMNS {
+            let d = c.decimals;
+            let _ = write!(
+                o,
+                "<td>{}</td>",
+                (c.get)(r).map_or("—".to_string(), |v| format!("{v:.d$}"))
+            );
+        }
+        o.push_str("</tr>");
     }
     o.push_str("</table></body></html>\n");
     o
