@@ -171,7 +171,7 @@ impl Ledger {
     /// as they are now.
     pub fn coverage(&self, seg: &mut Segmentation) -> Vec<Coverage> {
         let dims = seg.dims();
-        let names: Vec<String> = seg.labels().iter().map(|l| l.meta.name.clone()).collect();
+        let names: Vec<String> = seg.names();
         let mut out = Vec::new();
         for name in names {
             for o in Orientation::ALL {

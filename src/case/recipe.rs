@@ -525,13 +525,7 @@ pub fn run(
     for spec in &recipe.exports {
         let mut spec = spec.clone();
         if spec.content == Some(VolumeContent::LabelMap) && spec.labels.is_empty() {
-            spec.labels = case
-                .session()
-                .segmentation()
-                .labels()
-                .iter()
-                .map(|l| l.meta.name.clone())
-                .collect();
+            spec.labels = case.session().segmentation().names();
         }
         let rec = case.export(&spec, reconstruction)?;
         progress(Progress::Wrote(

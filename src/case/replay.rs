@@ -129,7 +129,7 @@ pub fn locate_source(files: &CaseFiles, source: Option<&Path>) -> Result<Located
 /// The blake3 of every label's mask.
 pub fn mask_hashes(seg: &Segmentation) -> BTreeMap<String, String> {
     let mut s = seg.clone();
-    let names: Vec<String> = s.labels().iter().map(|l| l.meta.name.clone()).collect();
+    let names: Vec<String> = s.names();
     names
         .into_iter()
         .filter_map(|n| s.hash_of(&n).map(|h| (n, hex(&h))))

@@ -73,6 +73,11 @@ impl Segmentation {
         &self.labels
     }
 
+    /// The labels' names, in order.
+    pub fn names(&self) -> Vec<String> {
+        self.labels.iter().map(|l| l.meta.name.clone()).collect()
+    }
+
     /// Label metadata in order.
     pub fn metas(&self) -> Vec<LabelMeta> {
         self.labels.iter().map(|l| l.meta.clone()).collect()

@@ -286,13 +286,7 @@ impl Session {
         operator: String,
     ) -> Result<Staged, OpError> {
         op.validate(&self.volume, &self.seg)?;
-        let touched: Vec<String> = op.writes().unwrap_or_else(|| {
-            self.seg
-                .labels()
-                .iter()
-                .map(|l| l.meta.name.clone())
-                .collect()
-        });
+        let touched: Vec<String> = op.writes().unwrap_or_else(|| self.seg.names());
         // Hash first: afterwards only the slices the step touched are stale, and the
         // delta compares just those.
         for n in &touched {

@@ -51,7 +51,7 @@ impl SegOp for Crop {
         let g = seg.geometry;
         let names: Vec<String> = match &self.label {
             Some(l) => vec![l.clone()],
-            None => seg.labels().iter().map(|l| l.meta.name.clone()).collect(),
+            None => seg.names(),
         };
         let keep = Mask::from_fn(seg.dims(), |k, j, i| {
             let p = g

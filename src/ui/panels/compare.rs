@@ -18,13 +18,7 @@ impl App {
         let Some(case) = self.case.as_deref() else {
             return;
         };
-        let names: Vec<String> = case
-            .session()
-            .segmentation()
-            .labels()
-            .iter()
-            .map(|l| l.meta.name.clone())
-            .collect();
+        let names: Vec<String> = case.session().segmentation().names();
         if names.len() < 2 {
             ui.label("Make a second label (another technique on this scan) to compare two.");
             return;
