@@ -25,9 +25,11 @@ pub mod geom;
 pub mod gpu;
 pub mod io;
 pub mod jobs;
+pub mod measure;
 pub mod mesh;
 pub mod phantom;
 pub mod report;
+pub mod review;
 pub mod segment;
 pub mod sweep;
 #[cfg(feature = "gui")]

@@ -478,3 +478,218 @@ fn the_readme_quick_start_recipe_runs_exports_everything_and_replays() {
     let (code, _, err) = hounsfield(&["replay", s(&case)]);
     assert_eq!(code, 0, "{err}");
 }
+
+/// Rewrites one journal record with `edit` applied to its JSON and a fresh CRC: the
+/// strongest tampering, which the journal's own check cannot see.
+fn tamper_journal(case: &Path, seq: usize, edit: impl Fn(&mut serde_json::Value)) {
+    let p = case.join("journal.hfj");
+    let text = std::fs::read_to_string(&p).unwrap();
+    let mut out = String::new();
+    for (i, line) in text.lines().enumerate() {
+        if i == seq {
+            let mut v: serde_json::Value = serde_json::from_str(&line[9..]).unwrap();
+            edit(&mut v);
+            let json = serde_json::to_string(&v).unwrap();
+            out.push_str(&format!(
+                "{:08x} {json}\n",
+                crc32fast::hash(json.as_bytes())
+            ));
+        } else {
+            out.push_str(line);
+            out.push('\n');
+        }
+    }
+    std::fs::write(&p, out).unwrap();
+}
+
+fn review_state(case: &Path) -> serde_json::Value {
+    let (code, out, err) = hounsfield(&["status", s(case), "--json"]);
+    assert_eq!(code, 0, "{err}");
+    serde_json::from_str::<serde_json::Value>(&out).unwrap()["review"].clone()
+}
+
+/// Physician review from the CLI: a return pins its note to a slice (flagged in the
+/// ledger); an approval is signed and holds while nothing changes; one voxel erased, or
+/// `case.json` edited, voids it and says what changed; a decision edited by hand (with a
+/// valid journal CRC) fails its signature. Measurements are recorded and reported.
+#[test]
+fn an_approval_is_signed_bound_to_the_content_and_voided_by_any_change() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path();
+    let ph = p.join("sphere");
+    let (code, _, err) = hounsfield(&[
+        "phantom",
+        "--out",
+        s(&ph),
+        "--objects",
+        "sphere-20",
+        "--pixel-spacing",
+        "1",
+        "--slice-increment",
+        "1",
+        "--slice-thickness",
+        "1",
+    ]);
+    assert_eq!(code, 0, "{err}");
+    let recipe = p.join("r.json");
+    let r = serde_json::json!({
+        "source": {"path": ph},
+        "purpose": {"category": "education", "text": "review test"},
+        "operator": "engineer",
+        "label": "bone",
+        "segmentation": [{"op": "threshold", "lo": 541, "hi": 3071}],
+        "reconstruction": {"smooth": "sinc:10:0.1"},
+        "exports": [{"file": "bone.stl"}]
+    });
+    std::fs::write(&recipe, r.to_string()).unwrap();
+    let c = p.join("c.hfcase");
+    let (code, _, err) = hounsfield(&["run", s(&recipe), "--out", s(&c)]);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(review_state(&c)["state"], "none");
+    let key = p.join("keys").join("reviewer.key");
+    let review = |extra: &[&str]| {
+        let mut a = vec!["review", s(&c), "--key", s(&key)];
+        a.extend_from_slice(extra);
+        hounsfield(&a)
+    };
+
+    // Returning needs a note; a pinned note flags its slice.
+    let (code, _, err) = review(&["--return", "--reviewer", "Dr. A. Reviewer"]);
+    assert_eq!(code, 2);
+    assert!(err.contains("--note"), "{err}");
+    let (code, _, err) = review(&[
+        "--return",
+        "--reviewer",
+        "Dr. A. Reviewer",
+        "--note",
+        "rim unclear here",
+        "--slice",
+        "axial:12",
+    ]);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(review_state(&c)["state"], "returned");
+    let (_, out, _) = hounsfield(&["status", s(&c), "--json"]);
+    let st: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let axial = st["verification"]["coverage"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|x| x["orientation"] == "axial")
+        .unwrap()
+        .clone();
+    assert_eq!(axial["flagged"], 1, "{axial}");
+
+    // Approve: signed, valid, the content unchanged.
+    let (code, out, err) = review(&["--approve", "--reviewer", "Dr. A. Reviewer"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("signature valid"), "{out}");
+    let rv = review_state(&c);
+    assert_eq!(rv["state"], "approved", "{rv}");
+    let last = rv["decisions"].as_array().unwrap().last().unwrap().clone();
+    assert_eq!(last["signature_valid"], true);
+    assert_eq!(last["reviewer"], "Dr. A. Reviewer");
+    let approval_seq = last["seq"].as_u64().unwrap() as usize;
+
+    // Measurements go into the case and the report.
+    let (code, out, err) = hounsfield(&[
+        "measure",
+        s(&c),
+        "distance",
+        "--point",
+        "-40,-30,0",
+        "--point",
+        "-20,-30,0",
+        "--name",
+        "sphere diameter",
+    ]);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("distance 20.00 mm"), "{out}");
+    let (code, out, err) = hounsfield(&["measure", s(&c), "label", "--label", "bone"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("volume"), "{out}");
+    let (code, _, err) = hounsfield(&["measure", s(&c), "distance", "--point", "1,2"]);
+    assert_eq!(code, 2);
+    assert!(err.contains("X,Y,Z"), "{err}");
+    assert_eq!(
+        review_state(&c)["state"],
+        "approved",
+        "measuring changes nothing reviewed"
+    );
+    let (code, _, err) = hounsfield(&["report", s(&c)]);
+    assert_eq!(code, 0, "{err}");
+    let rep = read_json(&c.join("report.json"));
+    assert_eq!(rep["review"]["state"], "approved");
+    assert_eq!(rep["measurements"].as_array().unwrap().len(), 2);
+    let html = std::fs::read_to_string(c.join("report.html")).unwrap();
+    assert!(html.contains("Dr. A. Reviewer") && html.contains("sphere diameter"));
+
+    // One voxel erased (as the editor would): the approval is void and names the label.
+    {
+        let (mut case, _) = hounsfield::case::Case::open(&c, "engineer", None).unwrap();
+        let g = case.volume().geometry;
+        let v = g
+            .coord_of(hounsfield::geom::LpsPointMm::new(-30.0, -30.0, 0.0))
+            .unwrap();
+        let centre = g.position(hounsfield::geom::VoxelCoord {
+            slice: v.slice.round(),
+            row: v.row.round(),
+            col: v.col.round(),
+        });
+        let op: hounsfield::segment::Operation = serde_json::from_value(serde_json::json!({
+            "op": "brush", "label": "bone", "centres_mm": [centre.0.to_array()],
+            "radius_mm": 0.4, "mode": "erase", "shape": "sphere"
+        }))
+        .unwrap();
+        let e = case.apply(op).unwrap();
+        assert_eq!(e.changes[0].removed, 1, "exactly one voxel");
+    }
+    let rv = review_state(&c);
+    assert_eq!(rv["state"], "void", "{rv}");
+    let changes = rv["changes"].to_string();
+    assert!(changes.contains("label `bone` changed"), "{changes}");
+    let (_, out, _) = hounsfield(&["status", s(&c)]);
+    assert!(out.contains("VOID"), "{out}");
+    let (code, _, err) = hounsfield(&["report", s(&c)]);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(read_json(&c.join("report.json"))["review"]["state"], "void");
+
+    // A new approval holds; editing case.json voids it; restoring the bytes restores it.
+    let (code, _, err) = review(&["--approve", "--reviewer", "Dr. A. Reviewer"]);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(review_state(&c)["state"], "approved");
+    let record = std::fs::read(c.join("case.json")).unwrap();
+    let edited = String::from_utf8(record.clone())
+        .unwrap()
+        .replace("review test", "review test, edited");
+    std::fs::write(c.join("case.json"), edited).unwrap();
+    let rv = review_state(&c);
+    assert_eq!(rv["state"], "void");
+    assert!(
+        rv["changes"].to_string().contains("case.json changed"),
+        "{rv}"
+    );
+    std::fs::write(c.join("case.json"), &record).unwrap();
+    assert_eq!(review_state(&c)["state"], "approved");
+
+    // The reviewer's name edited by hand in the decision: the signature fails.
+    let (_, out, _) = hounsfield(&["status", s(&c), "--json"]);
+    let st: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let seq = st["review"]["decisions"]
+        .as_array()
+        .unwrap()
+        .last()
+        .unwrap()["seq"]
+        .as_u64()
+        .unwrap() as usize;
+    assert!(seq > approval_seq);
+    tamper_journal(&c, seq, |v| {
+        v["decision"]["reviewer"] = "Dr. B. Impostor".into()
+    });
+    let rv = review_state(&c);
+    assert_eq!(rv["state"], "signature-invalid", "{rv}");
+    let d = rv["decisions"].as_array().unwrap().last().unwrap().clone();
+    assert_eq!(d["signature_valid"], false);
+    assert!(d["signature_problem"].as_str().unwrap().contains("edited"));
+    let (_, out, _) = hounsfield(&["status", s(&c)]);
+    assert!(out.contains("INVALID SIGNATURE"), "{out}");
+}

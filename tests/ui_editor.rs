@@ -313,3 +313,181 @@ fn two_labels_are_compared_and_their_difference_shown() {
             .is_some()
     );
 }
+
+/// A physician's caliper: with the Measure tool, two clicks on the edges of a 20 mm
+/// sphere (where its image crosses half-way between tissue and object, as an eye places
+/// them) read 20.0 ± 0.5 mm, recorded in the case at those patient positions and listed
+/// in the report.
+#[test]
+fn a_distance_measured_across_a_20_mm_sphere_reads_20_mm() {
+    let dir = tempfile::tempdir().unwrap();
+    let spec = hounsfield::phantom::PhantomSpec {
+        objects: hounsfield::phantom::standard_objects()
+            .into_iter()
+            .filter(|o| o.name == "sphere-20")
+            .collect(),
+        ..Default::default()
+    };
+    let series = dir.path().join("sphere");
+    hounsfield::phantom::generate(&spec, &series).unwrap();
+    let mut app = App::new(None, Prefs::default());
+    app.open(&series);
+    let mut h = harness(app);
+    settle(&mut h);
+    let s = h.state_mut();
+    s.execute(UiCommand::NewCase {
+        folder: dir.path().to_path_buf(),
+        name: "measure".into(),
+        purpose: Purpose {
+            category: PurposeCategory::Education,
+            text: "measurement test".into(),
+        },
+        operator: "tester".into(),
+    })
+    .unwrap();
+    s.execute(UiCommand::Layout {
+        layout: "axial".into(),
+    })
+    .unwrap();
+    s.execute(UiCommand::GoTo {
+        point_mm: [-30.0, -30.0, 0.0],
+    })
+    .unwrap();
+    h.run_steps(3);
+    // Fold the editing sections so the Measurements section is on screen, and open it.
+    for section in ["Segment", "Model and export", "Measurements"] {
+        h.get_by_label(section).click();
+        h.run_steps(2);
+    }
+    h.get_by_label("Measure in the slice views").click();
+    h.run_steps(2);
+    assert_eq!(h.state().editor.tool, Tool::Measure);
+
+    // The screen row through the sphere's centre, and where its image crosses half-way.
+    let rect = h
+        .state()
+        .view_rects
+        .iter()
+        .find(|(v, _)| *v == ViewId::Axial)
+        .unwrap()
+        .1;
+    let size = [f64::from(rect.width()), f64::from(rect.height())];
+    let mut viewer = h.state().viewer.clone().unwrap();
+    let sv = viewer.slice_view(0, size);
+    let centre = sv.pixel_of(glam::DVec3::new(-30.0, -30.0, 0.0), size);
+    let volume = viewer.volume.clone();
+    let half = spec.materials.half_way_hu();
+    let hu_at = |x: f64| {
+        let p = sv.point_at([x, centre[1]], size);
+        hounsfield::volume::resample::sample_at(&volume, hounsfield::geom::LpsPointMm(p))
+            .unwrap_or(-1000.0)
+    };
+    let crossing = |from: f64, step: f64| {
+        let mut x = from;
+        while hu_at(x + step) >= half {
+            x += step;
+        }
+        // Linear between the last pixel inside and the first outside.
+        let (a, b) = (hu_at(x), hu_at(x + step));
+        x + step * (a - half) / (a - b)
+    };
+    let left = crossing(centre[0], -1.0);
+    let right = crossing(centre[0], 1.0);
+    let at = |x: f64| rect.min + egui::vec2(x as f32, centre[1] as f32);
+    for x in [left, right] {
+        push(&mut h, egui::Event::PointerMoved(at(x)));
+        button(&mut h, at(x), egui::PointerButton::Primary, true);
+        button(&mut h, at(x), egui::PointerButton::Primary, false);
+        h.run_steps(8);
+    }
+    let c = case(&h);
+    let ms = c.measurements();
+    assert_eq!(ms.len(), 1, "two clicks, one distance");
+    let m = ms[0].1;
+    assert_eq!(m.shape.kind(), "distance");
+    let d = m.figures[0].value;
+    eprintln!("measured across the sphere: {d:.3} mm");
+    assert!((d - 20.0).abs() <= 0.5, "the sphere measures {d:.3} mm");
+    assert_eq!(m.figures[0].unit, "mm");
+    // Stored in patient coordinates: both ends on the sphere's equator, 10 mm out.
+    for p in m.shape.points() {
+        let r = (p.0 - glam::DVec3::new(-30.0, -30.0, 0.0)).length();
+        assert!((r - 10.0).abs() <= 0.5, "an end {r:.3} mm from the centre");
+    }
+    // Shown on screen and listed in the report.
+    h.run_steps(2);
+    assert!(
+        h.query_by_label_contains(&format!("(distance): distance {d:.2} mm"))
+            .is_some(),
+        "the Measurements section lists it"
+    );
+    h.state_mut().execute(UiCommand::WriteReport).unwrap();
+    let html = std::fs::read_to_string(case(&h).dir().join("report.html")).unwrap();
+    assert!(html.contains("Measurements") && html.contains(&format!("{d:.2} mm")));
+}
+
+/// Review mode: the case opens read-only (editing commands are refused, the editing
+/// sections are gone), and *Approve and sign* records a decision signed with the
+/// reviewer's key that holds until the content changes.
+#[test]
+fn review_mode_is_read_only_and_its_approval_is_signed() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut h = editor(dir.path());
+    let s = h.state_mut();
+    s.reviewer_key = Some(dir.path().join("keys").join("reviewer.key"));
+    s.execute(UiCommand::ThresholdPreset {
+        preset: "bone".into(),
+    })
+    .unwrap();
+    s.execute(UiCommand::ApplyThreshold).unwrap();
+    settle(&mut h);
+    h.state_mut()
+        .execute(UiCommand::ReviewMode { on: true })
+        .unwrap();
+    h.run_steps(3);
+    assert!(h.query_by_label("Segment").is_none(), "no editing section");
+    let before = case(&h).session().log().final_hash.clone();
+    let err = h
+        .state_mut()
+        .execute(UiCommand::Apply {
+            op: serde_json::json!({"op": "keep_largest"}),
+        })
+        .unwrap_err();
+    assert!(err.contains("read-only"), "{err}");
+    assert_eq!(case(&h).session().log().final_hash, before);
+    h.state_mut().editor.review.reviewer = "Dr. K. Reviewer".into();
+    h.run_steps(2);
+    h.get_by_label("Approve and sign").click();
+    h.run_steps(3);
+    let st = case(&h).review_status();
+    assert!(st.approved(), "{}", st.summary());
+    let d = &st.decisions[0];
+    assert!(d.signature_valid);
+    assert_eq!(d.decision.reviewer, "Dr. K. Reviewer");
+    assert!(
+        h.query_all_by_label_contains("APPROVED by Dr. K. Reviewer")
+            .next()
+            .is_some(),
+        "the panel shows the approval"
+    );
+    // Back to editing, one stroke: the approval is void and says which label changed.
+    let s = h.state_mut();
+    s.execute(UiCommand::ReviewMode { on: false }).unwrap();
+    let p = s.viewer.as_ref().unwrap().cursor.to_array();
+    s.execute(UiCommand::Stroke {
+        view: "axial".into(),
+        points_mm: vec![p],
+        radius_mm: Some(3.0),
+        mode: Some(hounsfield::segment::ops::brush::BrushMode::Paint),
+        shape: None,
+    })
+    .unwrap();
+    h.run_steps(2);
+    let st = case(&h).review_status();
+    assert_eq!(st.state, "void");
+    assert!(
+        st.changes
+            .iter()
+            .any(|c| c.contains("label `bone` changed"))
+    );
+}

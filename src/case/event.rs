@@ -45,6 +45,12 @@ pub enum Event {
     SourceMoved(SourceMove),
     /// A phantom validation of this case's pipeline was attached (ISO/IEC 3532-1 §6.5).
     Validated(Box<ValidationRef>),
+    /// A physician's signed decision (ISO/IEC 3532-1 §6.5).
+    Reviewed(Box<crate::review::SignedDecision>),
+    /// A measurement was taken.
+    Measured(Box<crate::measure::Measurement>),
+    /// A measurement was withdrawn.
+    MeasurementRemoved(MeasurementRemoval),
 }
 
 impl Event {
@@ -60,6 +66,9 @@ impl Event {
             Self::Verified(_) => "verified",
             Self::SourceMoved(_) => "source_moved",
             Self::Validated(_) => "validated",
+            Self::Reviewed(_) => "reviewed",
+            Self::Measured(_) => "measured",
+            Self::MeasurementRemoved(_) => "measurement_removed",
         }
     }
 }
@@ -270,6 +279,17 @@ pub struct ValidationRef {
     /// Whether the validated reconstruction parameters equal this recipe's.
     pub same_reconstruction: bool,
     /// Who attached it.
+    pub operator: String,
+    /// When (UTC, RFC 3339).
+    pub time: String,
+}
+
+/// A measurement withdrawn (it stays in the journal; the report lists the others).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MeasurementRemoval {
+    /// The journal record of the measurement.
+    pub seq: usize,
+    /// Who.
     pub operator: String,
     /// When (UTC, RFC 3339).
     pub time: String,

@@ -121,6 +121,26 @@ impl CaseFiles {
             .collect()
     }
 
+    /// The measurements not withdrawn, with their journal positions.
+    pub fn measurements(&self) -> Vec<(usize, &crate::measure::Measurement)> {
+        let removed: Vec<usize> = self
+            .events
+            .iter()
+            .filter_map(|e| match e {
+                Event::MeasurementRemoved(r) => Some(r.seq),
+                _ => None,
+            })
+            .collect();
+        self.events
+            .iter()
+            .enumerate()
+            .filter_map(|(i, e)| match e {
+                Event::Measured(m) if !removed.contains(&i) => Some((i, m.as_ref())),
+                _ => None,
+            })
+            .collect()
+    }
+
     /// Every reconstruction with its journal position, in order.
     pub fn reconstructions(&self) -> Vec<(usize, &Reconstructed)> {
         self.events

@@ -167,6 +167,22 @@ impl Ledger {
         self.marks.values()
     }
 
+    /// The slices flagged now: label, orientation, index and the note.
+    pub fn flagged(&self) -> Vec<(String, Orientation, usize, String)> {
+        self.marks
+            .values()
+            .filter(|m| m.state == MarkState::Flagged)
+            .map(|m| {
+                (
+                    m.label.clone(),
+                    m.orientation,
+                    m.index,
+                    m.note.clone().unwrap_or_default(),
+                )
+            })
+            .collect()
+    }
+
     /// Coverage of every label of `seg` in every orientation, checked against the masks
     /// as they are now.
     pub fn coverage(&self, seg: &mut Segmentation) -> Vec<Coverage> {

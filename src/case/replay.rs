@@ -304,6 +304,20 @@ pub fn rebuild(
                 format!("validation {} attached", v.path.display()),
                 Ok(format!("by {}", v.operator)),
             ),
+            // Its signature and hashes are checked by the review status, not here: a
+            // decision that no longer holds is void, but the case still replays.
+            Event::Reviewed(r) => (
+                format!("review: {}", r.decision.verdict.as_str()),
+                Ok(format!("by {}", r.decision.reviewer)),
+            ),
+            Event::Measured(m) => (
+                format!("measurement `{}` ({})", m.name, m.shape.kind()),
+                Ok(m.summary()),
+            ),
+            Event::MeasurementRemoved(m) => (
+                format!("measurement of record {} withdrawn", m.seq),
+                Ok(format!("by {}", m.operator)),
+            ),
             Event::Reconstructed(r) => {
                 let what = format!(
                     "reconstruction of {}",

@@ -62,7 +62,8 @@ pub struct StatusArgs {
     pub json: bool,
 }
 
-fn user(explicit: Option<&str>) -> String {
+/// The operator's name: the one given, else $USER.
+pub fn user(explicit: Option<&str>) -> String {
     explicit
         .map(str::to_string)
         .or_else(|| std::env::var("USER").ok())
@@ -321,7 +322,8 @@ fn status_json(r: &Report) -> serde_json::Value {
         },
         "verification": r.verification,
         "reconstructions": r.reconstruction.records.iter().map(|x| json!({"seq": x.seq, "current": x.current, "triangles": x.record.totals.triangles, "closed": x.record.totals.closed})).collect::<Vec<_>>(),
-        "review": r.review,
+        "review": {"state": r.review.state, "summary": r.review.summary(), "changes": r.review.changes, "decisions": r.review.decisions.iter().map(|d| json!({"seq": d.seq, "verdict": d.decision.verdict, "reviewer": d.decision.reviewer, "time": d.decision.time, "fingerprint": d.decision.fingerprint, "signature_valid": d.signature_valid, "signature_problem": d.signature_problem, "notes": d.decision.notes})).collect::<Vec<_>>()},
+        "measurements": r.measurements,
         "exports": r.exports.iter().map(|x| json!({"seq": x.seq, "path": x.record.path, "format": x.record.spec.format, "blake3": x.record.blake3, "state": x.state})).collect::<Vec<_>>(),
     })
 }
@@ -404,7 +406,37 @@ fn print_status(r: &Report) {
             }
         );
     }
-    println!("review: {}", r.review.state);
+    println!("review: {}", r.review.summary());
+    for d in &r.review.decisions {
+        println!(
+            "  record {}: {} by {} at {}, key {}, signature {}",
+            d.seq,
+            d.decision.verdict.as_str(),
+            d.decision.reviewer,
+            d.decision.time,
+            d.decision.fingerprint,
+            if d.signature_valid {
+                "valid".to_string()
+            } else {
+                format!("INVALID ({})", d.signature_problem.as_deref().unwrap_or(""))
+            }
+        );
+        for n in &d.decision.notes {
+            println!("    note: {}", n.text);
+        }
+    }
+    for c in &r.review.changes {
+        println!("  changed: {c}");
+    }
+    for m in &r.measurements {
+        println!(
+            "measurement {} `{}` ({}): {}",
+            m.seq,
+            m.measurement.name,
+            m.measurement.shape.kind(),
+            m.measurement.summary()
+        );
+    }
     if r.exports.is_empty() {
         println!("exports: none");
     }

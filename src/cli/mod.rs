@@ -11,6 +11,7 @@ mod input;
 mod mesh;
 mod phantom;
 mod render;
+mod review;
 mod segment;
 mod sweep;
 #[cfg(feature = "gui")]
@@ -61,6 +62,12 @@ pub enum Command {
     Report(case::ReportArgs),
     /// Show a case: purpose, findings and acknowledgement, verification, review, exports.
     Status(case::StatusArgs),
+    /// Record a physician's decision on a case, signed with the reviewer's own key:
+    /// approve, or return with notes (pinned to a slice or a point).
+    Review(review::ReviewArgs),
+    /// Take a measurement on a case (distance, angle, area, HU statistics, label volume
+    /// and surface area) and record it, or list or withdraw them.
+    Measure(review::MeasureArgs),
     /// Reconstruct a certified surface model (STL, 3MF, OBJ) from a mask.
     Mesh(mesh::MeshArgs),
     /// Export the volume model: mask or masked HU as NIfTI/NRRD, or per-slice outlines.
@@ -129,6 +136,8 @@ pub fn run(cli: Cli) -> Result<(), Error> {
         Some(Command::Replay(a)) => segment::run_replay(&a),
         Some(Command::Report(a)) => case::report(&a),
         Some(Command::Status(a)) => case::status(&a),
+        Some(Command::Review(a)) => review::review(&a),
+        Some(Command::Measure(a)) => review::measure(&a),
         Some(Command::Mesh(a)) => mesh::run(&a),
         Some(Command::ExportVolume(a)) => export_volume::run(&a),
         Some(Command::Render(a)) => render::run(&a),

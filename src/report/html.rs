@@ -814,17 +814,103 @@ pub fn render(r: &Report, pictures: &[Picture]) -> String {
     }
 
     // Review
-    o.push_str("<h2>10. Physician review</h2>");
+    o.push_str("<h2>10. Physician review and measurements (§6.5)</h2>");
+    let rv = &r.review;
     let _ = write!(
         o,
-        "<p>State: <b class=\"bad\">{}</b>{}</p>",
-        esc(&r.review.state),
-        if r.review.state == "none" {
-            " — no physician has reviewed this case yet; it is not approved for manufacture."
-        } else {
+        "<p>State: <b class=\"{}\">{}</b> — {}{}</p>",
+        if rv.approved() { "ok" } else { "bad" },
+        esc(&rv.state),
+        esc(&rv.summary()),
+        if rv.approved() {
             ""
+        } else {
+            ". The case is not approved for manufacture."
         }
     );
+    if !rv.changes.is_empty() {
+        o.push_str("<ul>");
+        for c in &rv.changes {
+            let _ = write!(o, "<li class=\"bad\">{}</li>", esc(c));
+        }
+        o.push_str("</ul>");
+    }
+    if !rv.decisions.is_empty() {
+        o.push_str("<table><tr><th>Record</th><th>Decision</th><th>Reviewer</th><th>Time</th><th>Key fingerprint</th><th>Signature</th><th>Reviewed content</th><th>Notes</th></tr>");
+        for d in &rv.decisions {
+            let x = &d.decision;
+            let notes: Vec<String> = x
+                .notes
+                .iter()
+                .map(|n| {
+                    let at = match (&n.slice, n.point_lps_mm) {
+                        (Some(sl), _) => format!(
+                            " [{} {} plane {}]",
+                            sl.label,
+                            sl.orientation.as_str(),
+                            sl.index
+                        ),
+                        (None, Some(p)) => {
+                            format!(" [at {:.1}, {:.1}, {:.1} mm LPS]", p[0], p[1], p[2])
+                        }
+                        (None, None) => String::new(),
+                    };
+                    esc(&format!("{}{at}", n.text))
+                })
+                .collect();
+            let _ = write!(
+                o,
+                "<tr><td class=\"num\">{}</td><td>{}</td><td>{}</td><td>{}</td><td class=\"hash\">{}</td><td class=\"{}\">{}</td><td>{} label(s), {} reconstruction(s), {} export(s); segmentation <span class=\"hash\">{}</span></td><td>{}</td></tr>",
+                d.seq,
+                esc(x.verdict.as_str()),
+                esc(&x.reviewer),
+                esc(&x.time),
+                esc(&x.fingerprint),
+                if d.signature_valid { "ok" } else { "bad" },
+                if d.signature_valid {
+                    "valid".to_string()
+                } else {
+                    format!(
+                        "INVALID: {}",
+                        esc(d.signature_problem.as_deref().unwrap_or(""))
+                    )
+                },
+                x.reviewed.masks.len(),
+                x.reviewed.reconstructions.len(),
+                x.reviewed.exports.len(),
+                esc(&x.reviewed.segmentation_hash[..x.reviewed.segmentation_hash.len().min(16)]),
+                notes.join("<br>")
+            );
+        }
+        o.push_str("</table>");
+    }
+    o.push_str("<h3>Measurements</h3>");
+    if r.measurements.is_empty() {
+        o.push_str("<p class=\"none\">No measurement taken.</p>");
+    } else {
+        o.push_str("<table><tr><th>Record</th><th>Name</th><th>Kind</th><th>Result</th><th>Positions (LPS mm)</th><th>By</th><th>Time</th></tr>");
+        for m in &r.measurements {
+            let x = &m.measurement;
+            let pts: Vec<String> = x
+                .shape
+                .points()
+                .iter()
+                .map(|p| format!("({:.1}, {:.1}, {:.1})", p.0.x, p.0.y, p.0.z))
+                .collect();
+            let _ = write!(
+                o,
+                "<tr><td class=\"num\">{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+                m.seq,
+                esc(&x.name),
+                esc(x.shape.kind()),
+                esc(&x.summary()),
+                esc(&pts.join(" ")),
+                esc(&x.operator),
+                esc(&x.time)
+            );
+        }
+        o.push_str("</table>");
+    }
 
     // Exports
     o.push_str("<h2>11. Exports</h2>");

@@ -213,11 +213,13 @@ pub struct MeshQc {
     pub mask_thickness: Vec<(String, crate::mesh::mask_thickness::MaskThickness)>,
 }
 
-/// Physician review (§6.5).
+/// A measurement in the report.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Review {
-    /// `none` until a physician has reviewed the case.
-    pub state: String,
+pub struct MeasurementRow {
+    /// Journal record.
+    pub seq: usize,
+    /// The measurement.
+    pub measurement: crate::measure::Measurement,
 }
 
 /// One export.
@@ -273,8 +275,11 @@ pub struct Report {
     pub reconstruction: Reconstruction,
     /// Mesh quality.
     pub mesh_qc: MeshQc,
-    /// Review.
-    pub review: Review,
+    /// Physician review (§6.5): decisions, signatures, and whether they still hold.
+    pub review: crate::review::ReviewStatus,
+    /// Measurements taken on the case, in patient coordinates.
+    #[serde(default)]
+    pub measurements: Vec<MeasurementRow>,
     /// Exported files.
     pub exports: Vec<ExportRow>,
     /// Hashes and the replay command.
@@ -370,6 +375,10 @@ fn operators(files: &CaseFiles) -> Vec<String> {
             Event::Verified(m) => add(&m.operator),
             Event::SourceMoved(m) => add(&m.operator),
             Event::Validated(v) => add(&v.operator),
+            Event::Measured(m) => add(&m.operator),
+            Event::MeasurementRemoved(m) => add(&m.operator),
+            // Reviewers are listed with their decisions, not as operators.
+            Event::Reviewed(_) => {}
         }
     }
     out
@@ -586,9 +595,15 @@ impl Report {
             verification,
             reconstruction: Reconstruction { records: recons },
             mesh_qc,
-            review: Review {
-                state: "none".into(),
-            },
+            review: case.review_status(),
+            measurements: files
+                .measurements()
+                .into_iter()
+                .map(|(seq, m)| MeasurementRow {
+                    seq,
+                    measurement: m.clone(),
+                })
+                .collect(),
             exports,
             reproducibility: Reproducibility {
                 volume_hash: s.volume_hash.clone(),

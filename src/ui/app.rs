@@ -108,6 +108,10 @@ pub struct App {
     pub screenshot_requests: Vec<String>,
     /// The in-window file browser (when the system dialog is unavailable).
     pub file_browser: Option<super::file_browser::FileBrowser>,
+    /// The case is open for a physician's review: read-only, no editing tool reachable.
+    pub review_mode: bool,
+    /// The reviewer's signing key (`None`: the one in the user's config folder).
+    pub reviewer_key: Option<PathBuf>,
     gpu: GpuSync,
     ctx: Option<egui::Context>,
 }
@@ -154,6 +158,8 @@ impl App {
             commands: Vec::new(),
             screenshot_requests: Vec::new(),
             file_browser: None,
+            review_mode: false,
+            reviewer_key: None,
             gpu: GpuSync::default(),
             ctx: None,
         }
@@ -395,6 +401,9 @@ impl App {
             );
             let deviation_mm = first.vertex_deviation_mm.clone();
             let thickness_mm = first.vertex_thickness_mm.clone();
+            if let Some(seq) = self.editor.model.showing_record.take() {
+                return self.recorded_surface_shown(seq, x, summary);
+            }
             let case = self
                 .case
                 .as_deref_mut()
@@ -431,6 +440,53 @@ impl App {
                     .push((Severity::Error, format!("Reconstruction failed: {e}")));
             }
         }
+    }
+
+    /// A recorded reconstruction recomputed for display: the same bytes as its record
+    /// (mesh blake3 per label) or an error; nothing is recorded.
+    fn recorded_surface_shown(
+        &mut self,
+        seq: usize,
+        x: jobs::ReconstructedMasks,
+        summary: String,
+    ) -> Result<BuiltSurface, String> {
+        let case = self
+            .case
+            .as_deref()
+            .ok_or("the case was closed meanwhile")?;
+        let Some(crate::case::event::Event::Reconstructed(r)) = case.files().events.get(seq) else {
+            return Err(format!("journal record {seq} is not a reconstruction"));
+        };
+        let models: Vec<(
+            String,
+            Option<String>,
+            &crate::mesh::pipeline::Reconstruction,
+        )> = x
+            .masks
+            .iter()
+            .zip(&x.results)
+            .map(|((l, _, h), m)| (l.clone(), Some(h.clone()), m))
+            .collect();
+        let again = crate::mesh::record::ReconstructionRecord::of(&models, &x.opts);
+        for (want, got) in r.record.labels.iter().zip(&again.labels) {
+            if want.mesh_hash != got.mesh_hash {
+                return Err(format!(
+                    "the surface of `{}` recomputed differs from record {seq} (mesh blake3 {}, recorded {}): run `hounsfield replay` on the case",
+                    want.name, got.mesh_hash, want.mesh_hash
+                ));
+            }
+        }
+        let first = x
+            .results
+            .into_iter()
+            .next()
+            .ok_or("nothing was reconstructed")?;
+        Ok(BuiltSurface {
+            mesh: first.mesh,
+            deviation_mm: first.vertex_deviation_mm,
+            thickness_mm: first.vertex_thickness_mm,
+            summary: format!("{summary} (recomputed: the same mesh as record {seq})"),
+        })
     }
 
     /// Shows a loaded volume (uploads it to the GPU once).

@@ -52,6 +52,14 @@ impl App {
                         ui.close();
                         self.choose(super::file_browser::BrowseFor::OpenCase, true);
                     }
+                    if ui
+                        .button("Review case…")
+                        .on_hover_text("Open a case read-only, as the reviewing physician")
+                        .clicked()
+                    {
+                        ui.close();
+                        self.choose(super::file_browser::BrowseFor::ReviewCase, true);
+                    }
                     ui.menu_button("Recent cases", |ui| {
                         if self.prefs.recent_cases.is_empty() {
                             ui.label("(none)");
@@ -59,7 +67,10 @@ impl App {
                         for p in self.prefs.recent_cases.clone() {
                             if ui.button(p.display().to_string()).clicked() {
                                 ui.close();
-                                self.push(super::command::UiCommand::OpenCase { path: p });
+                                self.push(super::command::UiCommand::OpenCase {
+                                    path: p,
+                                    review: false,
+                                });
                             }
                         }
                     });

@@ -48,6 +48,9 @@ pub enum UiCommand {
     OpenCase {
         /// The `.hfcase` folder.
         path: PathBuf,
+        /// Read-only, for a physician's review (no editing tool is reachable).
+        #[serde(default)]
+        review: bool,
     },
     /// Acknowledge the findings (recorded in the case).
     Acknowledge,
@@ -223,8 +226,58 @@ pub enum UiCommand {
         /// On or off.
         on: bool,
     },
+    /// Measure with points in a view's plane (they are moved onto the slice shown):
+    /// `distance` (2 points), `angle` (3, the vertex second), `area` or `hu` (a closed
+    /// curve of 3 or more).
+    Measure {
+        /// What.
+        kind: super::editor::MeasureTool,
+        /// The view the points are in.
+        view: String,
+        /// The points, LPS mm.
+        points_mm: Vec<[f64; 3]>,
+        /// A name ("defect diameter").
+        #[serde(default)]
+        name: Option<String>,
+    },
+    /// Measure a label's volume and surface area.
+    MeasureLabel {
+        /// The label (default: active).
+        #[serde(default)]
+        label: Option<String>,
+    },
+    /// Withdraw the measurement recorded at journal position `seq`.
+    RemoveMeasurement {
+        /// Its journal record.
+        seq: usize,
+    },
+    /// Record the reviewing physician's decision, signed with their key.
+    Review {
+        /// Approve (true) or return (false).
+        approve: bool,
+        /// The reviewer's name.
+        reviewer: String,
+        /// A note (needed to return).
+        #[serde(default)]
+        note: Option<String>,
+        /// Pin the note to the axial slice at the crosshair (`slice`) or the crosshair's
+        /// point (`point`).
+        #[serde(default)]
+        pin: Option<super::editor::NotePin>,
+    },
+    /// Show the case's latest reconstruction whose masks are current in the 3D view, with
+    /// its deviation and thickness colours: recomputed in the background and checked
+    /// against its record (nothing new is recorded).
+    ShowModel,
+    /// Put the open case into review mode (read-only) or back into editing.
+    ReviewMode {
+        /// On or off.
+        on: bool,
+    },
     /// Write the case's report.
     WriteReport,
+    /// Write the case's report and open it in the system browser.
+    OpenReport,
     /// Save a screenshot of the window (`NAME.png` in the script's screenshot folder).
     Screenshot {
         /// File name without extension.
@@ -235,6 +288,28 @@ pub enum UiCommand {
 }
 
 impl UiCommand {
+    /// Whether it changes the segmentation, the ledger, the models or the exports (refused
+    /// while a case is open for review).
+    pub fn edits(&self) -> bool {
+        matches!(
+            self,
+            Self::Acknowledge
+                | Self::ApplyThreshold
+                | Self::Apply { .. }
+                | Self::Stroke { .. }
+                | Self::Lasso { .. }
+                | Self::Scissors { .. }
+                | Self::Undo
+                | Self::Redo
+                | Self::GoToStep { .. }
+                | Self::Verify { .. }
+                | Self::Flag { .. }
+                | Self::Reconstruct { .. }
+                | Self::Export { .. }
+                | Self::NewCase { .. }
+        ) || matches!(self, Self::Tool { tool } if !matches!(tool, Tool::Navigate | Tool::Measure))
+    }
+
     /// Reads one command of a script; an unknown command or field is refused, naming it.
     pub fn parse(v: &serde_json::Value) -> Result<Self, String> {
         let c: Self = serde_json::from_value(v.clone()).map_err(|e| e.to_string())?;
@@ -317,6 +392,12 @@ impl App {
 
     /// Applies one command.
     pub fn execute(&mut self, c: UiCommand) -> Result<(), String> {
+        if self.review_mode && c.edits() {
+            return Err(
+                "the case is open for review, read-only: open it with File → Open case… to change it"
+                    .into(),
+            );
+        }
         match c {
             UiCommand::Open { path } => {
                 self.open(&path);
@@ -342,9 +423,13 @@ impl App {
                 }
                 self.create_case()
             }
-            UiCommand::OpenCase { path } => {
+            UiCommand::OpenCase { path, review } => {
                 self.idle()?;
                 self.cancel_job();
+                self.review_mode = review;
+                if review {
+                    self.editor.tool = Tool::Navigate;
+                }
                 let op = self.operator();
                 self.job = Some(jobs::open_case(path, op, self.waker()));
                 Ok(())
@@ -648,6 +733,175 @@ impl App {
                 }
                 self.editor.compare.difference = on;
                 Ok(())
+            }
+            UiCommand::Measure {
+                kind,
+                view,
+                points_mm,
+                name,
+            } => {
+                let i = view_index(&view)?;
+                let pts: Vec<crate::geom::LpsPointMm> = self
+                    .snap_to_slice(i, &points_mm)?
+                    .into_iter()
+                    .map(|p| crate::geom::LpsPointMm(glam::DVec3::from_array(p)))
+                    .collect();
+                use super::editor::MeasureTool;
+                use crate::measure::Shape;
+                let need = |n: usize| -> Result<(), String> {
+                    if pts.len() == n {
+                        Ok(())
+                    } else {
+                        Err(format!(
+                            "a {} needs {n} points, {} given",
+                            kind.label(),
+                            pts.len()
+                        ))
+                    }
+                };
+                let shape = match kind {
+                    MeasureTool::Distance => {
+                        need(2)?;
+                        Shape::Distance {
+                            a: pts[0],
+                            b: pts[1],
+                        }
+                    }
+                    MeasureTool::Angle => {
+                        need(3)?;
+                        Shape::Angle {
+                            a: pts[0],
+                            vertex: pts[1],
+                            b: pts[2],
+                        }
+                    }
+                    MeasureTool::Area => Shape::Area { points: pts },
+                    MeasureTool::Hu => {
+                        let v = self.viewer.as_ref().ok_or("no volume is loaded")?;
+                        let orientation = super::panels::verify::orientation_of_view(v, i);
+                        let index = v.slice_index(i).0;
+                        Shape::HuStats {
+                            orientation,
+                            index,
+                            points: pts,
+                        }
+                    }
+                };
+                let c = self.case_mut()?;
+                let seq = c
+                    .measure(name.as_deref().unwrap_or(""), shape)
+                    .map_err(|e| e.to_string())?;
+                self.announce_measurement(seq);
+                Ok(())
+            }
+            UiCommand::MeasureLabel { label } => {
+                let label = label.unwrap_or_else(|| self.editor.active_label.clone());
+                let c = self.case_mut()?;
+                let seq = c
+                    .measure(
+                        &format!("{label} volume"),
+                        crate::measure::Shape::Label { label },
+                    )
+                    .map_err(|e| e.to_string())?;
+                self.announce_measurement(seq);
+                Ok(())
+            }
+            UiCommand::RemoveMeasurement { seq } => self
+                .case_mut()?
+                .remove_measurement(seq)
+                .map_err(|e| e.to_string()),
+            UiCommand::Review {
+                approve,
+                reviewer,
+                note,
+                pin,
+            } => {
+                self.idle()?;
+                let key = match &self.reviewer_key {
+                    Some(p) => crate::review::key::ReviewerKey::load_or_create(p),
+                    None => crate::review::key::ReviewerKey::default_key(),
+                }?;
+                let v = self.viewer.as_ref().ok_or("no volume is loaded")?;
+                let cursor = v.cursor;
+                let axial = v.slice_index(0).0;
+                let label = self.editor.active_label.clone();
+                let mut notes = Vec::new();
+                if let Some(text) = note.filter(|t| !t.trim().is_empty()) {
+                    let pin = pin.unwrap_or(super::editor::NotePin::None);
+                    notes.push(crate::review::ReviewNote {
+                        text,
+                        slice: (pin == super::editor::NotePin::Slice).then(|| {
+                            crate::review::SliceRef {
+                                label,
+                                orientation: Orientation::Axial,
+                                index: axial,
+                            }
+                        }),
+                        point_lps_mm: (pin == super::editor::NotePin::Point)
+                            .then(|| cursor.to_array()),
+                    });
+                }
+                let verdict = if approve {
+                    crate::review::Verdict::Approved
+                } else {
+                    crate::review::Verdict::Returned
+                };
+                let c = self.case_mut()?;
+                c.review(verdict, &reviewer, notes, &key)
+                    .map_err(|e| e.to_string())?;
+                let summary = c.review_status().summary();
+                if key.created {
+                    self.messages.push((
+                        Severity::Info,
+                        format!(
+                            "Made your reviewer key {} (fingerprint {})",
+                            key.path.display(),
+                            key.fingerprint()
+                        ),
+                    ));
+                }
+                self.messages
+                    .push((Severity::Info, format!("Review: {summary}")));
+                Ok(())
+            }
+            UiCommand::ShowModel => {
+                self.idle()?;
+                let case = self.case.as_deref().ok_or("no case is open")?;
+                let now = case.mask_hashes();
+                let (seq, r) = case
+                    .files()
+                    .reconstructions()
+                    .into_iter()
+                    .rev()
+                    .find(|(_, r)| {
+                        r.masks
+                            .iter()
+                            .all(|m| now.get(&m.label) == Some(&m.mask_hash))
+                    })
+                    .ok_or("no reconstruction was made from the masks as they are")?;
+                let labels: Vec<String> = r.masks.iter().map(|m| m.label.clone()).collect();
+                let opts = r.record.options.clone();
+                let masks = case.masks_for(&labels).map_err(|e| e.to_string())?;
+                let volume = case.volume().clone();
+                self.editor.model.showing_record = Some(seq);
+                self.job = Some(jobs::reconstruct(masks, volume, opts, self.waker()));
+                Ok(())
+            }
+            UiCommand::ReviewMode { on } => {
+                self.case_mut()?;
+                self.review_mode = on;
+                if on {
+                    self.editor.tool = Tool::Navigate;
+                    self.editor.brush.stroke = None;
+                    self.editor.polygon.points.clear();
+                }
+                Ok(())
+            }
+            UiCommand::OpenReport => {
+                self.execute(UiCommand::WriteReport)?;
+                let c = self.case.as_deref().ok_or("no case is open")?;
+                let html = c.dir().join("report.html");
+                super::panels::review::open_in_browser(&html)
             }
             UiCommand::WriteReport => {
                 let c = self.case.as_deref().ok_or("no case is open")?;

@@ -29,11 +29,13 @@ pub enum Tool {
     Seed,
     /// Step through slices and confirm them.
     Verify,
+    /// Click points to measure a distance, an angle, an area or HU statistics.
+    Measure,
 }
 
 impl Tool {
     /// Every tool, in panel order.
-    pub const ALL: [Tool; 7] = [
+    pub const ALL: [Tool; 8] = [
         Self::Navigate,
         Self::Threshold,
         Self::Brush,
@@ -41,6 +43,7 @@ impl Tool {
         Self::Scissors,
         Self::Seed,
         Self::Verify,
+        Self::Measure,
     ];
 
     /// Button text.
@@ -53,6 +56,7 @@ impl Tool {
             Self::Scissors => "Scissors",
             Self::Seed => "Seeds",
             Self::Verify => "Verify",
+            Self::Measure => "Measure",
         }
     }
 }
@@ -171,6 +175,9 @@ pub struct ModelState {
     /// lines. Checking hashes every file, so it is redone when the journal grows or
     /// every few seconds (a file changed outside), not every frame.
     pub export_lines: Option<(usize, std::time::Instant, Vec<String>)>,
+    /// A recorded reconstruction being recomputed to show it (review): checked against
+    /// its record, not recorded again.
+    pub showing_record: Option<usize>,
 }
 
 /// HU histogram of the volume: the engine's own (one count per i16 value), so the Otsu and
@@ -214,6 +221,82 @@ impl Histogram {
     }
 }
 
+/// What the Measure tool measures with the points clicked.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum MeasureTool {
+    /// Two clicks.
+    Distance,
+    /// Three clicks, the vertex second.
+    Angle,
+    /// A closed curve (double-click or Enter closes it).
+    Area,
+    /// HU statistics inside a closed curve.
+    Hu,
+}
+
+impl MeasureTool {
+    /// Every one, in panel order.
+    pub const ALL: [MeasureTool; 4] = [Self::Distance, Self::Angle, Self::Area, Self::Hu];
+
+    /// Button text.
+    pub fn label(self) -> &'static str {
+        match self {
+            Self::Distance => "Distance",
+            Self::Angle => "Angle",
+            Self::Area => "Area",
+            Self::Hu => "HU statistics",
+        }
+    }
+
+    /// Points that complete it (`None`: a curve, closed by the user).
+    pub fn points_needed(self) -> Option<usize> {
+        match self {
+            Self::Distance => Some(2),
+            Self::Angle => Some(3),
+            Self::Area | Self::Hu => None,
+        }
+    }
+}
+
+/// The Measure tool: the kind, the points so far and the name for the next measurement.
+#[derive(Debug, Clone)]
+pub struct MeasureState {
+    /// What the clicks measure.
+    pub kind: MeasureTool,
+    /// The view the points are in.
+    pub view: Option<usize>,
+    /// Points clicked so far, LPS mm.
+    pub points: Vec<glam::DVec3>,
+    /// Name for the next measurement.
+    pub name: String,
+}
+
+/// Where a review note is pinned.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum NotePin {
+    /// Nowhere.
+    None,
+    /// The axial slice at the crosshair (flagged in the ledger).
+    Slice,
+    /// The crosshair's point on the model.
+    Point,
+}
+
+/// The Review panel's form.
+#[derive(Debug, Clone)]
+pub struct ReviewForm {
+    /// The reviewer's name.
+    pub reviewer: String,
+    /// The note being written.
+    pub note: String,
+    /// Where it is pinned.
+    pub pin: NotePin,
+    /// The review state as last computed, with the journal length it was computed at.
+    pub status: Option<(usize, crate::review::ReviewStatus)>,
+}
+
 /// Everything the editor holds between frames.
 #[derive(Debug, Clone)]
 pub struct Editor {
@@ -245,6 +328,10 @@ pub struct Editor {
     pub histogram_rect: Option<egui::Rect>,
     /// Two labels compared (for trainers: two techniques on one scan).
     pub compare: CompareState,
+    /// The Measure tool.
+    pub measure: MeasureState,
+    /// The Review panel.
+    pub review: ReviewForm,
 }
 
 /// Two labels compared: the pick, the figures, and the difference overlay.
@@ -358,12 +445,25 @@ impl Default for Editor {
                 picked_thin: None,
                 allow_defects: false,
                 export_lines: None,
+                showing_record: None,
             },
             histogram: None,
             new_label: String::new(),
             export_confirm: None,
             histogram_rect: None,
             compare: CompareState::default(),
+            measure: MeasureState {
+                kind: MeasureTool::Distance,
+                view: None,
+                points: Vec::new(),
+                name: String::new(),
+            },
+            review: ReviewForm {
+                reviewer: String::new(),
+                note: String::new(),
+                pin: NotePin::None,
+                status: None,
+            },
         }
     }
 }

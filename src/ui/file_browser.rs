@@ -14,6 +14,8 @@ pub enum BrowseFor {
     Open,
     /// A `.hfcase` folder.
     OpenCase,
+    /// A `.hfcase` folder, opened read-only for a physician's review.
+    ReviewCase,
 }
 
 /// The browser's state.
@@ -70,7 +72,7 @@ pub fn system_dialog(purpose: BrowseFor, folder: bool) -> (Option<PathBuf>, bool
     let t0 = std::time::Instant::now();
     let d = rfd::FileDialog::new();
     let r = match (purpose, folder) {
-        (BrowseFor::OpenCase, _) | (_, true) => d.pick_folder(),
+        (BrowseFor::OpenCase | BrowseFor::ReviewCase, _) | (_, true) => d.pick_folder(),
         _ => d.pick_file(),
     };
     let instant = r.is_none() && t0.elapsed() < std::time::Duration::from_millis(250);
@@ -108,7 +110,14 @@ impl App {
     fn open_chosen(&mut self, purpose: BrowseFor, p: PathBuf) {
         match purpose {
             BrowseFor::Open => self.push(UiCommand::Open { path: p }),
-            BrowseFor::OpenCase => self.push(UiCommand::OpenCase { path: p }),
+            BrowseFor::OpenCase => self.push(UiCommand::OpenCase {
+                path: p,
+                review: false,
+            }),
+            BrowseFor::ReviewCase => self.push(UiCommand::OpenCase {
+                path: p,
+                review: true,
+            }),
         }
     }
 
@@ -122,6 +131,7 @@ impl App {
         egui::Window::new(match b.purpose {
             BrowseFor::Open => "Open a folder or file",
             BrowseFor::OpenCase => "Open a case (.hfcase folder)",
+            BrowseFor::ReviewCase => "Review a case (.hfcase folder, read-only)",
         })
         .open(&mut open)
         .default_width(520.0)

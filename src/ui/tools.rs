@@ -11,6 +11,9 @@ use crate::view::SliceView;
 use egui::{Color32, Pos2, Rect, Stroke, Vec2};
 use glam::DVec3;
 
+/// Colour of measurements.
+const MEASURE: Color32 = Color32::from_rgb(110, 230, 255);
+
 /// Slice view names as commands spell them.
 pub const VIEW_NAMES: [&str; 3] = ["axial", "coronal", "sagittal"];
 
@@ -22,15 +25,32 @@ pub struct ToolInput<'a> {
     pub has_case: bool,
     /// Commands the gestures produced.
     pub commands: Vec<UiCommand>,
+    /// The case's measurements, drawn where they lie in a view's plane.
+    pub measurements: Vec<crate::measure::Measurement>,
+    /// Half the thickness of a slice, mm: a point this close to a plane is drawn in it.
+    pub plane_tolerance_mm: f64,
 }
 
 impl<'a> ToolInput<'a> {
     /// The tools for this frame.
     pub fn new(editor: &'a mut Editor, case: Option<&Case>) -> Self {
+        let plane_tolerance_mm = case.map_or(0.5, |c| {
+            let s = c.volume().geometry.spacing;
+            (0.5 * s.col.max(s.row).max(s.slice)).max(0.25)
+        });
         Self {
             editor,
             has_case: case.is_some(),
             commands: Vec::new(),
+            measurements: case
+                .map(|c| {
+                    c.measurements()
+                        .into_iter()
+                        .map(|(_, m)| m.clone())
+                        .collect()
+                })
+                .unwrap_or_default(),
+            plane_tolerance_mm,
         }
     }
 
@@ -44,7 +64,7 @@ impl<'a> ToolInput<'a> {
         self.has_case
             && matches!(
                 self.editor.tool,
-                Tool::Brush | Tool::Lasso | Tool::Scissors | Tool::Seed
+                Tool::Brush | Tool::Lasso | Tool::Scissors | Tool::Seed | Tool::Measure
             )
     }
 
@@ -101,8 +121,42 @@ impl<'a> ToolInput<'a> {
                 }
             }
             Tool::Seed => self.editor.form.seeds.push(p),
+            Tool::Measure => {
+                let m = &mut self.editor.measure;
+                if m.view != Some(i) {
+                    m.view = Some(i);
+                    m.points.clear();
+                }
+                if !double {
+                    m.points.push(p);
+                }
+                if double || m.kind.points_needed() == Some(m.points.len()) {
+                    self.finish_measurement();
+                }
+            }
             _ => {}
         }
+    }
+
+    /// Turns the points clicked into a measurement (a curve needs three).
+    pub fn finish_measurement(&mut self) {
+        let m = &mut self.editor.measure;
+        let (Some(i), points) = (m.view, std::mem::take(&mut m.points)) else {
+            return;
+        };
+        let enough = match m.kind.points_needed() {
+            Some(n) => points.len() == n,
+            None => points.len() >= 3,
+        };
+        if !enough {
+            return;
+        }
+        self.commands.push(UiCommand::Measure {
+            kind: m.kind,
+            view: VIEW_NAMES[i].into(),
+            points_mm: points.iter().map(|q| q.to_array()).collect(),
+            name: Some(std::mem::take(&mut m.name)).filter(|n| !n.trim().is_empty()),
+        });
     }
 
     /// Closes the polygon in progress into a lasso or scissors operation.
@@ -158,7 +212,11 @@ impl<'a> ToolInput<'a> {
         if enter && matches!(self.editor.tool, Tool::Lasso | Tool::Scissors) {
             self.close_polygon();
         }
+        if enter && self.editor.tool == Tool::Measure {
+            self.finish_measurement();
+        }
         if escape {
+            self.editor.measure.points.clear();
             self.editor.polygon.points.clear();
             self.editor.brush.stroke = None;
         }
@@ -240,6 +298,16 @@ impl<'a> ToolInput<'a> {
                     painter.circle_filled(*p, 2.5, colour);
                 }
             }
+            Tool::Measure if e.measure.view == Some(i) && !e.measure.points.is_empty() => {
+                let mut pts: Vec<Pos2> = e.measure.points.iter().map(|p| to_screen(*p)).collect();
+                if let Some(h) = hover {
+                    pts.push(h);
+                }
+                painter.add(egui::Shape::line(pts.clone(), Stroke::new(1.5, MEASURE)));
+                for p in &pts {
+                    painter.circle_filled(*p, 2.5, MEASURE);
+                }
+            }
             Tool::Seed => {
                 for p in &e.form.seeds {
                     let s = to_screen(*p);
@@ -251,6 +319,64 @@ impl<'a> ToolInput<'a> {
                 }
             }
             _ => {}
+        }
+        self.draw_measurements(painter, &to_screen, sv);
+    }
+
+    /// Draws the recorded measurements whose points all lie in this view's plane, with
+    /// their figures.
+    fn draw_measurements(
+        &self,
+        painter: &egui::Painter,
+        to_screen: &dyn Fn(DVec3) -> Pos2,
+        sv: &SliceView,
+    ) {
+        for m in &self.measurements {
+            let pts = m.shape.points();
+            let in_plane = !pts.is_empty()
+                && pts.iter().all(|p| {
+                    (p.0 - sv.centre).dot(sv.axes.normal).abs() <= self.plane_tolerance_mm
+                });
+            if !in_plane {
+                continue;
+            }
+            let mut line: Vec<Pos2> = pts.iter().map(|p| to_screen(p.0)).collect();
+            if matches!(
+                m.shape,
+                crate::measure::Shape::Area { .. } | crate::measure::Shape::HuStats { .. }
+            ) && let Some(first) = line.first().copied()
+            {
+                line.push(first);
+            }
+            painter.add(egui::Shape::line(line.clone(), Stroke::new(1.5, MEASURE)));
+            for p in &line {
+                painter.circle_filled(*p, 2.5, MEASURE);
+            }
+            let anchor = line
+                .iter()
+                .copied()
+                .fold(
+                    Pos2::new(f32::MIN, f32::MAX),
+                    |a, p| {
+                        if p.x > a.x { p } else { a }
+                    },
+                );
+            let text = match m.figures.first() {
+                Some(f) if f.unit == "mm" || f.unit == "deg" || f.unit == "mm2" => format!(
+                    "{}: {:.1} {}",
+                    m.name,
+                    f.value,
+                    if f.unit == "deg" { "°" } else { &f.unit }
+                ),
+                _ => format!("{}: {}", m.name, m.summary()),
+            };
+            painter.text(
+                anchor + Vec2::new(6.0, -6.0),
+                egui::Align2::LEFT_BOTTOM,
+                text,
+                egui::FontId::monospace(12.0),
+                MEASURE,
+            );
         }
     }
 }

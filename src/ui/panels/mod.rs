@@ -1,12 +1,13 @@
 //! The side panel's sections, one file each: display, segment (labels, tools, threshold,
 //! brush, operations), history, verification, model (reconstruct and export), compare
-//! (two labels, their figures and difference). Each reads
+//! (two labels, their figures and difference), measurements, review and the report. Each reads
 //! the app's state and queues [`crate::ui::command::UiCommand`]s.
 
 pub mod compare;
 pub mod display;
 pub mod history;
 pub mod model;
+pub mod review;
 pub mod segment;
 pub mod verify;
 
@@ -40,7 +41,24 @@ impl App {
                     if self.loaded.is_some() || self.case_dir.is_some() {
                         self.case_section(ui);
                     }
-                    if self.case.is_some() {
+                    if self.case.is_some() && self.review_mode {
+                        egui::CollapsingHeader::new("Review")
+                            .id_salt(("review mode", 0))
+                            .default_open(true)
+                            .show(ui, |ui| self.review_section(ui));
+                        egui::CollapsingHeader::new("Measurements")
+                            .id_salt(("review mode", 1))
+                            .default_open(true)
+                            .show(ui, |ui| self.measure_section(ui));
+                        egui::CollapsingHeader::new("Report")
+                            .id_salt(("review mode", 2))
+                            .default_open(true)
+                            .show(ui, |ui| self.report_section(ui));
+                        egui::CollapsingHeader::new("History")
+                            .id_salt(("review mode", 3))
+                            .default_open(false)
+                            .show(ui, |ui| self.history_section(ui));
+                    } else if self.case.is_some() {
                         egui::CollapsingHeader::new("Segment")
                             .default_open(true)
                             .show(ui, |ui| self.segment_section(ui));
@@ -59,6 +77,15 @@ impl App {
                             compare = compare.open(Some(true));
                         }
                         compare.show(ui, |ui| self.compare_section(ui));
+                        egui::CollapsingHeader::new("Measurements")
+                            .default_open(self.editor.tool == super::editor::Tool::Measure)
+                            .show(ui, |ui| self.measure_section(ui));
+                        egui::CollapsingHeader::new("Review")
+                            .default_open(false)
+                            .show(ui, |ui| self.review_section(ui));
+                        egui::CollapsingHeader::new("Report")
+                            .default_open(false)
+                            .show(ui, |ui| self.report_section(ui));
                     }
                     if self.viewer.is_some() {
                         egui::CollapsingHeader::new("Display")

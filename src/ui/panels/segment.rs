@@ -44,6 +44,9 @@ impl App {
                     "Step through slices in the Verify section: V or Enter confirms, F flags.",
                 );
             }
+            Tool::Measure => {
+                ui.label("Measure in the slice views: the Measurements section says how.");
+            }
             Tool::Navigate => {}
         }
         ui.separator();
