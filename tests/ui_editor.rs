@@ -414,6 +414,36 @@ fn a_distance_measured_across_a_20_mm_sphere_reads_20_mm() {
         let r = (p.0 - glam::DVec3::new(-30.0, -30.0, 0.0)).length();
         assert!((r - 10.0).abs() <= 0.5, "an end {r:.3} mm from the centre");
     }
+    // HU statistics inside a square in the sphere, on the slice shown: the object's HU.
+    let square: Vec<[f64; 3]> = [
+        (-33.0, -33.0),
+        (-27.0, -33.0),
+        (-27.0, -27.0),
+        (-33.0, -27.0),
+    ]
+    .iter()
+    .map(|&(x, y)| [x, y, 0.0])
+    .collect();
+    h.state_mut()
+        .execute(UiCommand::Measure {
+            kind: hounsfield::ui::editor::MeasureTool::Hu,
+            view: "axial".into(),
+            points_mm: square,
+            name: Some("inside".into()),
+        })
+        .unwrap();
+    let c = case(&h);
+    let (_, hu) = c.measurements()[1];
+    let hounsfield::measure::Shape::HuStats { index, points, .. } = &hu.shape else {
+        panic!("an HU measurement: {:?}", hu.shape);
+    };
+    let on = c.volume().geometry.coord_of(points[0]).unwrap().slice;
+    assert_eq!(
+        *index as f64,
+        on.round(),
+        "the statistics are of the slice shown"
+    );
+    assert_eq!(hu.figures[0].value, spec.materials.bone_hu);
     // Shown on screen and listed in the report.
     h.run_steps(2);
     assert!(

@@ -779,7 +779,7 @@ impl App {
                     MeasureTool::Hu => {
                         let v = self.viewer.as_ref().ok_or("no volume is loaded")?;
                         let orientation = super::panels::verify::orientation_of_view(v, i);
-                        let index = v.slice_index(i).0;
+                        let index = v.slice_index(i).0.saturating_sub(1);
                         Shape::HuStats {
                             orientation,
                             index,
@@ -823,20 +823,20 @@ impl App {
                 }?;
                 let v = self.viewer.as_ref().ok_or("no volume is loaded")?;
                 let cursor = v.cursor;
-                let axial = v.slice_index(0).0;
+                let axial = v.slice_index(0).0.saturating_sub(1);
                 let label = self.editor.active_label.clone();
                 let mut notes = Vec::new();
                 if let Some(text) = note.filter(|t| !t.trim().is_empty()) {
                     let pin = pin.unwrap_or(super::editor::NotePin::None);
                     notes.push(crate::review::ReviewNote {
                         text,
-                        slice: (pin == super::editor::NotePin::Slice).then(|| {
+                        slice: (pin == super::editor::NotePin::Slice).then_some(
                             crate::review::SliceRef {
                                 label,
                                 orientation: Orientation::Axial,
                                 index: axial,
-                            }
-                        }),
+                            },
+                        ),
                         point_lps_mm: (pin == super::editor::NotePin::Point)
                             .then(|| cursor.to_array()),
                     });

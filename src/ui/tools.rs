@@ -14,6 +14,44 @@ use glam::DVec3;
 /// Colour of measurements.
 const MEASURE: Color32 = Color32::from_rgb(110, 230, 255);
 
+/// Colour of review notes.
+const NOTE: Color32 = Color32::from_rgb(255, 150, 60);
+
+/// The notes of the case's latest review decision pinned to a slice or a point.
+fn pinned_notes(case: &Case) -> Vec<(DVec3, Option<DVec3>, String)> {
+    let Some(d) = case.files().events.iter().rev().find_map(|e| match e {
+        crate::case::event::Event::Reviewed(d) => Some(d),
+        _ => None,
+    }) else {
+        return Vec::new();
+    };
+    let g = case.volume().geometry;
+    let [n, rows, cols] = case.volume().dims();
+    let mid = |x: usize| (x as f64 - 1.0).max(0.0) / 2.0;
+    d.decision
+        .notes
+        .iter()
+        .filter_map(|note| {
+            if let Some(p) = note.point_lps_mm {
+                return Some((DVec3::from_array(p), None, note.text.clone()));
+            }
+            let sl = note.slice.as_ref()?;
+            let k = sl.index as f64;
+            let (c, dir) = match sl.orientation {
+                crate::case::ledger::Orientation::Axial => ((k, mid(rows), mid(cols)), g.slice_dir),
+                crate::case::ledger::Orientation::Coronal => ((mid(n), k, mid(cols)), g.row_dir),
+                crate::case::ledger::Orientation::Sagittal => ((mid(n), mid(rows), k), g.col_dir),
+            };
+            let p = g.position(crate::geom::VoxelCoord {
+                slice: c.0,
+                row: c.1,
+                col: c.2,
+            });
+            Some((p.0, Some(dir.get()), note.text.clone()))
+        })
+        .collect()
+}
+
 /// Slice view names as commands spell them.
 pub const VIEW_NAMES: [&str; 3] = ["axial", "coronal", "sagittal"];
 
@@ -29,6 +67,9 @@ pub struct ToolInput<'a> {
     pub measurements: Vec<crate::measure::Measurement>,
     /// Half the thickness of a slice, mm: a point this close to a plane is drawn in it.
     pub plane_tolerance_mm: f64,
+    /// Review notes pinned to a slice or a point: a point of the plane (or the point),
+    /// the plane's normal for a slice, and the text.
+    pub notes: Vec<(DVec3, Option<DVec3>, String)>,
 }
 
 impl<'a> ToolInput<'a> {
@@ -51,6 +92,7 @@ impl<'a> ToolInput<'a> {
                 })
                 .unwrap_or_default(),
             plane_tolerance_mm,
+            notes: case.map(pinned_notes).unwrap_or_default(),
         }
     }
 
@@ -321,6 +363,55 @@ impl<'a> ToolInput<'a> {
             _ => {}
         }
         self.draw_measurements(painter, &to_screen, sv);
+        self.draw_notes(painter, &to_screen, sv);
+    }
+
+    /// Draws the review notes pinned to this view's slice (a banner) or to a point in its
+    /// plane (a pin).
+    fn draw_notes(
+        &self,
+        painter: &egui::Painter,
+        to_screen: &dyn Fn(DVec3) -> Pos2,
+        sv: &SliceView,
+    ) {
+        let clip = painter.clip_rect();
+        let mut row = 0.0;
+        for (p, normal, text) in &self.notes {
+            let in_plane = (*p - sv.centre).dot(sv.axes.normal).abs() <= self.plane_tolerance_mm;
+            match normal {
+                Some(n) if in_plane && n.dot(sv.axes.normal).abs() > 0.99 => {
+                    let g = painter.layout_no_wrap(
+                        format!("review note: {text}"),
+                        egui::FontId::proportional(13.0),
+                        NOTE,
+                    );
+                    let at = Pos2::new(clip.min.x + 8.0, clip.min.y + 44.0 + row);
+                    painter.rect_filled(
+                        Rect::from_min_size(at, g.size()).expand(3.0),
+                        3.0,
+                        Color32::from_black_alpha(190),
+                    );
+                    painter.galley(at, g, NOTE);
+                    row += 16.0;
+                }
+                None if in_plane => {
+                    let q = to_screen(*p);
+                    painter.circle_stroke(q, 6.0, Stroke::new(2.0, NOTE));
+                    painter.line_segment(
+                        [q + Vec2::new(0.0, 6.0), q + Vec2::new(0.0, 16.0)],
+                        Stroke::new(2.0, NOTE),
+                    );
+                    painter.text(
+                        q + Vec2::new(9.0, -9.0),
+                        egui::Align2::LEFT_BOTTOM,
+                        text,
+                        egui::FontId::proportional(13.0),
+                        NOTE,
+                    );
+                }
+                _ => {}
+            }
+        }
     }
 
     /// Draws the recorded measurements whose points all lie in this view's plane, with
@@ -352,27 +443,45 @@ impl<'a> ToolInput<'a> {
             for p in &line {
                 painter.circle_filled(*p, 2.5, MEASURE);
             }
-            let anchor = line
+            // Above the middle of the figure, kept inside the view.
+            let (lo_x, hi_x, top) = line
                 .iter()
-                .copied()
-                .fold(
-                    Pos2::new(f32::MIN, f32::MAX),
-                    |a, p| {
-                        if p.x > a.x { p } else { a }
-                    },
-                );
+                .fold((f32::MAX, f32::MIN, f32::MAX), |(a, b, t), p| {
+                    (a.min(p.x), b.max(p.x), t.min(p.y))
+                });
+            let clip = painter.clip_rect();
+            let anchor = Pos2::new(
+                ((lo_x + hi_x) / 2.0).clamp(
+                    clip.min.x + 80.0,
+                    (clip.max.x - 80.0).max(clip.min.x + 80.0),
+                ),
+                (top - 6.0).max(clip.min.y + 14.0),
+            );
             let text = match m.figures.first() {
                 Some(f) if f.unit == "mm" || f.unit == "deg" || f.unit == "mm2" => format!(
                     "{}: {:.1} {}",
                     m.name,
                     f.value,
-                    if f.unit == "deg" { "°" } else { &f.unit }
+                    match f.unit.as_str() {
+                        "deg" => "°",
+                        "mm2" => "mm²",
+                        u => u,
+                    }
                 ),
-                _ => format!("{}: {}", m.name, m.summary()),
+                _ => format!(
+                    "{}: {}",
+                    m.name,
+                    m.figures
+                        .iter()
+                        .take(2)
+                        .map(|f| format!("{} {:.1} {}", f.name, f.value, f.unit))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
             };
             painter.text(
-                anchor + Vec2::new(6.0, -6.0),
-                egui::Align2::LEFT_BOTTOM,
+                anchor,
+                egui::Align2::CENTER_BOTTOM,
                 text,
                 egui::FontId::monospace(12.0),
                 MEASURE,

@@ -92,7 +92,7 @@ impl App {
                 }
             ));
             for n in &d.decision.notes {
-                ui.label(format!("    note: {}", n.text));
+                ui.add(egui::Label::new(format!("    note: {}", n.text)).wrap());
             }
         }
         ui.separator();
