@@ -444,6 +444,73 @@ fn a_distance_measured_across_a_20_mm_sphere_reads_20_mm() {
         "the statistics are of the slice shown"
     );
     assert_eq!(hu.figures[0].value, spec.materials.bone_hu);
+    // On the model in the 3D view: two clicks on the sphere's surface measure between
+    // the points the rays hit, which lie on the sphere (a 10 mm radius).
+    let s = h.state_mut();
+    s.execute(UiCommand::SetThreshold {
+        lo: half as i32,
+        hi: 3071,
+    })
+    .unwrap();
+    s.execute(UiCommand::ApplyThreshold).unwrap();
+    settle(&mut h);
+    h.state_mut()
+        .execute(UiCommand::Reconstruct {
+            params: None,
+            labels: None,
+        })
+        .unwrap();
+    settle(&mut h);
+    assert!(h.state().surface.built.is_some(), "the sphere's surface");
+    h.state_mut()
+        .execute(UiCommand::Layout {
+            layout: "3d".into(),
+        })
+        .unwrap();
+    h.run_steps(3);
+    let rect = h
+        .state()
+        .view_rects
+        .iter()
+        .find(|(v, _)| *v == ViewId::ThreeD)
+        .unwrap()
+        .1;
+    let camera = h.state().viewer.as_ref().unwrap().camera;
+    let centre = glam::DVec3::new(-30.0, -30.0, 0.0);
+    let mut expected = Vec::new();
+    for side in [-5.0, 5.0] {
+        let q =
+            hounsfield::ui::views::project_3d(&camera, rect.size(), centre + camera.right() * side)
+                .unwrap();
+        // Where that pixel's ray meets the true sphere first.
+        let (o, d) = hounsfield::ui::views::ray_3d(&camera, rect.size(), q);
+        let (a, b) = (d.length_squared(), 2.0 * d.dot(o - centre));
+        let c0 = (o - centre).length_squared() - 100.0;
+        let t = (-b - (b * b - 4.0 * a * c0).sqrt()) / (2.0 * a);
+        expected.push(o + d * t);
+        let at = rect.min + q.to_vec2();
+        push(&mut h, egui::Event::PointerMoved(at));
+        button(&mut h, at, egui::PointerButton::Primary, true);
+        button(&mut h, at, egui::PointerButton::Primary, false);
+        h.run_steps(8);
+    }
+    let c = case(&h);
+    let m = c.measurements().last().unwrap().1.clone();
+    assert_eq!(m.shape.kind(), "distance");
+    let got = m.shape.points();
+    for (p, e) in got.iter().zip(&expected) {
+        assert!(
+            p.0.distance(*e) < 0.3,
+            "picked {p:?}, the sphere is at {e:?}"
+        );
+    }
+    let want = expected[0].distance(expected[1]);
+    assert!(
+        (m.figures[0].value - want).abs() < 0.3,
+        "{} vs {want}",
+        m.figures[0].value
+    );
+
     // Shown on screen and listed in the report.
     h.run_steps(2);
     assert!(

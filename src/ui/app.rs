@@ -41,6 +41,29 @@ pub struct SurfaceState {
     pub colour: SurfaceColour,
     /// Counts surfaces built (for the GPU upload).
     pub generation: u64,
+    /// A tree over the built surface for picking points in the 3D view, with the
+    /// generation it was built for.
+    pub picker: Option<(u64, std::sync::Arc<crate::mesh::bvh::Bvh>)>,
+}
+
+impl SurfaceState {
+    /// The nearest point of the built surface along a ray (origin, direction, LPS mm).
+    pub fn pick(&mut self, origin: DVec3, dir: DVec3) -> Option<DVec3> {
+        let mesh = &self.built.as_ref()?.mesh;
+        let tree = match &self.picker {
+            Some((g, t)) if *g == self.generation => t.clone(),
+            _ => {
+                let t = std::sync::Arc::new(crate::mesh::bvh::Bvh::build(
+                    &mesh.vertices,
+                    &mesh.triangles,
+                ));
+                self.picker = Some((self.generation, t.clone()));
+                t
+            }
+        };
+        let (_, t) = tree.ray(origin.to_array(), dir.to_array(), 0.0, 1.0, None)?;
+        Some(origin + dir * t)
+    }
 }
 
 /// The loaded volume with what the operator has to see.
@@ -140,6 +163,7 @@ impl App {
                 built: None,
                 colour: SurfaceColour::Deviation,
                 generation: 0,
+                picker: None,
             },
             messages: Vec::new(),
             show_help: false,
@@ -735,15 +759,28 @@ impl App {
                     let drag = &mut self.drags[id.index()];
                     events.extend(match id {
                         ViewId::ThreeD => {
-                            views::scene_view(ui, rect, viewer, scene, legend, &env, drag)
+                            views::scene_view(ui, rect, viewer, scene, legend, &env, drag, &tools)
                         }
                         _ => views::slice_view(ui, rect, viewer, id, &env, drag, &mut tools),
                     });
                 }
                 self.hover = None;
+                for e in &events {
+                    if let ViewEvent::Pick(o, d) = e {
+                        let hit = self.surface.pick(*o, *d);
+                        let r = match hit {
+                            Some(p) => tools.pick_3d(p),
+                            None => Err("no surface under the pointer: click on the model".into()),
+                        };
+                        if let Err(m) = r {
+                            self.messages.push((Severity::Warning, m));
+                        }
+                    }
+                }
                 self.commands.append(&mut tools.commands);
                 for e in events {
                     match e {
+                        ViewEvent::Pick(..) => {}
                         ViewEvent::Hover(p, hu) => self.hover = Some((p, hu)),
                         ViewEvent::ToggleMaximise(v) => match self.maximised_from.take() {
                             Some(prev) => self.prefs.layout = prev,

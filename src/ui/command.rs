@@ -226,7 +226,8 @@ pub enum UiCommand {
         /// On or off.
         on: bool,
     },
-    /// Measure with points in a view's plane (they are moved onto the slice shown):
+    /// Measure with points in a view's plane (they are moved onto the slice shown), or
+    /// points on the model in the `3d` view (distance and angle):
     /// `distance` (2 points), `angle` (3, the vertex second), `area` or `hu` (a closed
     /// curve of 3 or more).
     Measure {
@@ -740,12 +741,24 @@ impl App {
                 points_mm,
                 name,
             } => {
-                let i = view_index(&view)?;
-                let pts: Vec<crate::geom::LpsPointMm> = self
-                    .snap_to_slice(i, &points_mm)?
+                // Points picked on the model in the 3D view stay where they are.
+                let in_3d = view == "3d";
+                let i = if in_3d { 0 } else { view_index(&view)? };
+                let snapped = if in_3d {
+                    points_mm.clone()
+                } else {
+                    self.snap_to_slice(i, &points_mm)?
+                };
+                let pts: Vec<crate::geom::LpsPointMm> = snapped
                     .into_iter()
                     .map(|p| crate::geom::LpsPointMm(glam::DVec3::from_array(p)))
                     .collect();
+                if in_3d && kind.points_needed().is_none() {
+                    return Err(format!(
+                        "{} is measured on a slice, not in the 3D view",
+                        kind.label()
+                    ));
+                }
                 use super::editor::MeasureTool;
                 use crate::measure::Shape;
                 let need = |n: usize| -> Result<(), String> {

@@ -52,6 +52,9 @@ fn pinned_notes(case: &Case) -> Vec<(DVec3, Option<DVec3>, String)> {
         .collect()
 }
 
+/// The 3D view's index in the Measure tool's state.
+pub const VIEW_3D: usize = 3;
+
 /// Slice view names as commands spell them.
 pub const VIEW_NAMES: [&str; 3] = ["axial", "coronal", "sagittal"];
 
@@ -180,6 +183,70 @@ impl<'a> ToolInput<'a> {
         }
     }
 
+    /// A point picked on the surface in the 3D view (distance and angle only: area and
+    /// HU statistics need a slice).
+    pub fn pick_3d(&mut self, p: DVec3) -> Result<(), String> {
+        if self.editor.measure.kind.points_needed().is_none() {
+            return Err(format!(
+                "{} is measured on a slice: draw it in a slice view",
+                self.editor.measure.kind.label()
+            ));
+        }
+        self.click(VIEW_3D, p, false);
+        Ok(())
+    }
+
+    /// Draws, in the 3D view, the distances and angles of the case and the points picked
+    /// there so far; `project` maps LPS to the screen (`None` behind the camera).
+    pub fn draw_3d(
+        &self,
+        painter: &egui::Painter,
+        _rect: Rect,
+        project: &dyn Fn(DVec3) -> Option<Pos2>,
+    ) {
+        for m in &self.measurements {
+            if !matches!(
+                m.shape,
+                crate::measure::Shape::Distance { .. } | crate::measure::Shape::Angle { .. }
+            ) {
+                continue;
+            }
+            let pts: Option<Vec<Pos2>> = m.shape.points().iter().map(|p| project(p.0)).collect();
+            let Some(pts) = pts else { continue };
+            painter.add(egui::Shape::line(pts.clone(), Stroke::new(1.5, MEASURE)));
+            for q in &pts {
+                painter.circle_filled(*q, 3.0, MEASURE);
+            }
+            if let (Some(f), Some(top)) = (
+                m.figures.first(),
+                pts.iter()
+                    .copied()
+                    .reduce(|a, b| if b.y < a.y { b } else { a }),
+            ) {
+                painter.text(
+                    top - Vec2::new(0.0, 6.0),
+                    egui::Align2::CENTER_BOTTOM,
+                    format!(
+                        "{}: {:.1} {}",
+                        m.name,
+                        f.value,
+                        if f.unit == "deg" { "°" } else { &f.unit }
+                    ),
+                    egui::FontId::monospace(12.0),
+                    MEASURE,
+                );
+            }
+        }
+        let e = &self.editor.measure;
+        if e.view == Some(VIEW_3D) {
+            let pts: Vec<Pos2> = e.points.iter().filter_map(|p| project(*p)).collect();
+            painter.add(egui::Shape::line(pts.clone(), Stroke::new(1.5, MEASURE)));
+            for q in pts {
+                painter.circle_filled(q, 3.0, MEASURE);
+            }
+        }
+    }
+
     /// Turns the points clicked into a measurement (a curve needs three).
     pub fn finish_measurement(&mut self) {
         let m = &mut self.editor.measure;
@@ -195,7 +262,7 @@ impl<'a> ToolInput<'a> {
         }
         self.commands.push(UiCommand::Measure {
             kind: m.kind,
-            view: VIEW_NAMES[i].into(),
+            view: VIEW_NAMES.get(i).copied().unwrap_or("3d").into(),
             points_mm: points.iter().map(|q| q.to_array()).collect(),
             name: Some(std::mem::take(&mut m.name)).filter(|n| !n.trim().is_empty()),
         });

@@ -35,6 +35,35 @@ pub enum ViewEvent {
     ToggleMaximise(ViewId),
     /// The pointer is over this patient point with this HU.
     Hover(DVec3, Option<f32>),
+    /// A click in the 3D view with the Measure tool: the ray through that pixel (origin,
+    /// direction, LPS mm).
+    Pick(DVec3, DVec3),
+}
+
+/// Where an LPS point lands in a 3D view of `size` points, if in front of the camera.
+pub fn project_3d(camera: &crate::view::camera::Camera3d, size: Vec2, p: DVec3) -> Option<Pos2> {
+    let m = camera.clip_from_lps(f64::from(size.x / size.y.max(1.0)));
+    let c = m * p.extend(1.0);
+    if c.w <= 1e-9 {
+        return None;
+    }
+    let n = c.truncate() / c.w;
+    Some(Pos2::new(
+        ((n.x + 1.0) / 2.0 * f64::from(size.x)) as f32,
+        ((1.0 - n.y) / 2.0 * f64::from(size.y)) as f32,
+    ))
+}
+
+/// The ray through a point of a 3D view of `size` points: origin and direction, LPS mm.
+pub fn ray_3d(camera: &crate::view::camera::Camera3d, size: Vec2, at: Pos2) -> (DVec3, DVec3) {
+    let m = camera
+        .clip_from_lps(f64::from(size.x / size.y.max(1.0)))
+        .inverse();
+    let x = 2.0 * f64::from(at.x / size.x.max(1.0)) - 1.0;
+    let y = 1.0 - 2.0 * f64::from(at.y / size.y.max(1.0));
+    let near = m.project_point3(DVec3::new(x, y, 0.0));
+    let far = m.project_point3(DVec3::new(x, y, 1.0));
+    (near, far - near)
 }
 
 /// Per-frame context of the views.
@@ -394,9 +423,18 @@ pub fn scene_view(
     legend: Option<(&str, [f32; 2])>,
     env: &ViewEnv,
     drag: &mut Option<Drag>,
+    tools: &super::tools::ToolInput<'_>,
 ) -> Vec<ViewEvent> {
     let mut events = Vec::new();
     let resp = ui.allocate_rect(rect, Sense::click_and_drag());
+    if resp.clicked()
+        && tools.has_case
+        && tools.editor.tool == super::editor::Tool::Measure
+        && let Some(p) = resp.interact_pointer_pos()
+    {
+        let (o, d) = ray_3d(&viewer.camera, rect.size(), (p - rect.min).to_pos2());
+        events.push(ViewEvent::Pick(o, d));
+    }
     let now = ui.input(|i| i.time);
     if resp.hovered() {
         let (scroll, zoom) = ui.input(|i| (i.raw_scroll_delta.y, i.zoom_delta()));
@@ -481,6 +519,9 @@ pub fn scene_view(
     if let Some((name, [lo, hi])) = legend {
         legend_bar(&painter, rect, name, lo, hi);
     }
+    tools.draw_3d(&painter, rect, &|p| {
+        project_3d(&viewer.camera, rect.size(), p).map(|q| rect.min + q.to_vec2())
+    });
     painter.rect_stroke(
         rect,
         0.0,
