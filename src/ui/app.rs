@@ -759,7 +759,7 @@ impl App {
                     let drag = &mut self.drags[id.index()];
                     events.extend(match id {
                         ViewId::ThreeD => {
-                            views::scene_view(ui, rect, viewer, scene, legend, &env, drag, &tools)
+                            views::scene_view(ui, rect, viewer, (scene, legend), &env, drag, &tools)
                         }
                         _ => views::slice_view(ui, rect, viewer, id, &env, drag, &mut tools),
                     });

@@ -414,17 +414,17 @@ pub fn slice_view(
     events
 }
 
-/// The 3D view in `rect`.
+/// The 3D view in `rect`: `shown` is the scene and its colour legend (name, range).
 pub fn scene_view(
     ui: &mut egui::Ui,
     rect: Rect,
     viewer: &mut Viewer,
-    scene: Scene3d,
-    legend: Option<(&str, [f32; 2])>,
+    shown: (Scene3d, Option<(&str, [f32; 2])>),
     env: &ViewEnv,
     drag: &mut Option<Drag>,
     tools: &super::tools::ToolInput<'_>,
 ) -> Vec<ViewEvent> {
+    let (scene, legend) = shown;
     let mut events = Vec::new();
     let resp = ui.allocate_rect(rect, Sense::click_and_drag());
     if resp.clicked()
