@@ -5,7 +5,8 @@
 # software renderer, X11/Wayland keyboard and cursor libraries, zenity for the system file
 # dialog where no desktop portal runs). Without it, also what the
 # tests need: Xvfb for the window tests, admesh, DCMTK (an independent DICOM encoder for the
-# JPEG-LS tests), dcm2niix (an independent reader of the generated phantoms), and the
+# JPEG-LS tests), dcm2niix (an independent reader of the generated phantoms), dicom3tools
+# (dciodvfy, the DICOM SEG validator), and the
 # Python virtualenv (.venv-test)
 # whose nibabel/pydicom/trimesh give the tests an independent reference.
 # Idempotent: a second run installs nothing.
@@ -16,7 +17,7 @@ app_packages=(cmake g++ libvulkan1 mesa-vulkan-drivers libxkbcommon-x11-0 libxcu
   libx11-xcb1 libwayland-client0 libwayland-cursor0 libwayland-egl1 zenity)
 packages=("${app_packages[@]}")
 if [ "${1:-}" != "--app" ]; then
-  packages+=(python3 python3-venv python3-pip admesh xvfb xauth dcmtk dcm2niix)
+  packages+=(python3 python3-venv python3-pip admesh xvfb xauth dcmtk dcm2niix dicom3tools)
 fi
 missing=()
 for p in "${packages[@]}"; do

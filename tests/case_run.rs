@@ -6,7 +6,7 @@
 
 mod common;
 
-use common::{hounsfield, s};
+use common::{hounsfield, run_checker, s};
 use std::path::{Path, PathBuf};
 
 fn read_json(p: &Path) -> serde_json::Value {
@@ -692,4 +692,78 @@ fn an_approval_is_signed_bound_to_the_content_and_voided_by_any_change() {
     assert!(d["signature_problem"].as_str().unwrap().contains("edited"));
     let (_, out, _) = hounsfield(&["status", s(&c)]);
     assert!(out.contains("INVALID SIGNATURE"), "{out}");
+}
+
+/// DICOM SEG of the bundled sample's bone label (ISO/IEC 3532-1 asks for standard
+/// formats other software reads): refused while slices are unverified unless accepted
+/// (recorded); then pydicom decodes frames equal to the case's NIfTI mask voxel for voxel,
+/// each frame on its source image, patient, study and frame of reference those of the
+/// source, dciodvfy reports no error, highdicom reads it; `replay` makes the same bytes.
+#[test]
+fn a_dicom_seg_of_the_sample_is_valid_and_holds_the_mask() {
+    let Some(py) = common::python() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let r = serde_json::json!({
+        "source": {"path": common::sample()},
+        "purpose": {"category": "education", "text": "SEG test: skull of the sample"},
+        "operator": "test",
+        "acknowledge": ["derived-image", "slice-distance-above-1mm", "old-acquisition"],
+        "label": "bone",
+        "segmentation": [
+            {"op": "threshold", "lo": 226, "hi": 3071},
+            {"op": "keep_largest", "connectivity": 26}
+        ],
+        "exports": [{"file": "bone-mask.nii.gz"}]
+    });
+    let recipe = dir.path().join("r.json");
+    std::fs::write(&recipe, r.to_string()).unwrap();
+    let c = dir.path().join("seg.hfcase");
+    let (code, _, err) = hounsfield(&["run", s(&recipe), "--out", s(&c)]);
+    assert_eq!(code, 0, "{err}");
+    let (code, _, err) = hounsfield(&["export-dicom", s(&c), "--seg", "bone.seg.dcm"]);
+    assert_eq!(code, 2, "unverified slices need accepting");
+    assert!(err.contains("--accept-unverified"), "{err}");
+    let (code, _, err) = hounsfield(&["export-dicom", s(&c), "--seg", "bone.dcm"]);
+    assert_eq!(code, 2, "{err}");
+    let (code, out, err) = hounsfield(&[
+        "export-dicom",
+        s(&c),
+        "--seg",
+        "bone.seg.dcm",
+        "--accept-unverified",
+        "--operator",
+        "Engineer^Test",
+    ]);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("1 segment(s) bone"), "{out}");
+    let seg = c.join("exports/bone.seg.dcm");
+    let report = run_checker(
+        &py,
+        "check_seg.py",
+        &[
+            s(&seg),
+            s(&c.join("exports/bone-mask.nii.gz")),
+            s(&common::sample()),
+            "bone",
+        ],
+    );
+    let v: serde_json::Value = serde_json::from_str(report.trim()).unwrap();
+    assert_eq!(v["frames"], 70, "{v}");
+    assert_eq!(v["referenced_frames"], 70, "{v}");
+    assert_eq!(v["dciodvfy_errors"], 0, "{v}");
+    assert_eq!(v["highdicom"], "read", "{v}");
+    let (code, out, err) = hounsfield(&["replay", s(&c)]);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("export exports/bone.seg.dcm: ok"), "{out}");
+    let (_, out, _) = hounsfield(&["status", s(&c), "--json"]);
+    let st: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let x = st["exports"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|x| x["path"] == "exports/bone.seg.dcm")
+        .cloned()
+        .unwrap();
+    assert_eq!(x["format"], "dicom-seg");
+    assert_eq!(x["state"], "matches");
 }

@@ -145,6 +145,8 @@ pub enum ExportFormat {
     Nrrd,
     /// Per-slice outlines as JSON.
     Outlines,
+    /// DICOM Segmentation (binary), one segment per label (`.seg.dcm`).
+    DicomSeg,
 }
 
 impl ExportFormat {
@@ -158,6 +160,7 @@ impl ExportFormat {
             Self::Nifti => "nifti",
             Self::Nrrd => "nrrd",
             Self::Outlines => "outlines",
+            Self::DicomSeg => "dicom-seg",
         }
     }
 
@@ -169,7 +172,9 @@ impl ExportFormat {
     /// The format a file name asks for, by its extension.
     pub fn from_file_name(name: &str) -> Option<Self> {
         let n = name.to_ascii_lowercase();
-        if n.ends_with(".stl") {
+        if n.ends_with(".seg.dcm") {
+            Some(Self::DicomSeg)
+        } else if n.ends_with(".stl") {
             Some(Self::Stl)
         } else if n.ends_with(".3mf") {
             Some(Self::ThreeMf)

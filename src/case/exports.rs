@@ -29,6 +29,51 @@ pub struct Provenance {
     pub log_position: usize,
     /// blake3 of each label's mask at that state.
     pub mask_hashes: std::collections::BTreeMap<String, String>,
+    /// For DICOM exports: the source images and who made the segmentation when.
+    pub dicom: Option<DicomSource>,
+}
+
+/// What a DICOM export takes from the case besides the masks.
+#[derive(Debug, Clone)]
+pub struct DicomSource {
+    /// Where the source files are now.
+    pub root: std::path::PathBuf,
+    /// The source files, relative to `root`.
+    pub files: Vec<String>,
+    /// Who made the export (Content Creator's Name).
+    pub operator: String,
+    /// When the segmentation reached its state: the time of its last applied operation.
+    pub time: String,
+    /// Whether the segmentation holds hand edits.
+    pub manual_edits: bool,
+}
+
+impl DicomSource {
+    /// The DICOM source of a case with its segmentation `log`, exported by `operator`.
+    pub fn of(
+        files: &super::CaseFiles,
+        log: &crate::segment::log::OperationLog,
+        operator: &str,
+    ) -> Option<Self> {
+        (files.record.source.kind == super::record::SourceKind::Dicom).then(|| Self {
+            root: files.source_root(),
+            files: files
+                .record
+                .source
+                .files
+                .iter()
+                .map(|f| f.path.clone())
+                .collect(),
+            operator: operator.to_string(),
+            time: log
+                .applied()
+                .last()
+                .map_or_else(|| files.record.created.clone(), |e| e.time.clone()),
+            manual_edits: log
+                .applied()
+                .any(|e| crate::report::MANUAL_OPS.contains(&e.op.name())),
+        })
+    }
 }
 
 /// Checks a requested file name: a plain name in `exports/`, with an extension that fits
@@ -61,11 +106,20 @@ pub fn check_spec(spec: &ExportSpec) -> Result<(), String> {
                 ExportFormat::Nifti => ".nii or .nii.gz",
                 ExportFormat::Nrrd => ".nrrd",
                 ExportFormat::Outlines => ".json",
+                ExportFormat::DicomSeg => ".seg.dcm",
             }
         ));
     }
     if spec.labels.is_empty() {
         return Err(format!("export `{f}` names no label"));
+    }
+    if spec.format == ExportFormat::DicomSeg {
+        return match spec.content {
+            None => Ok(()),
+            Some(_) => Err(format!(
+                "export `{f}`: a DICOM SEG holds one segment per label; drop `content`"
+            )),
+        };
     }
     match (spec.format.is_surface(), spec.content) {
         (true, Some(_)) => Err(format!(
@@ -118,6 +172,9 @@ pub fn write(
             log_position: Some(p.log_position),
         };
         return surface::write(path, format, &objects, &meta).map_err(io);
+    }
+    if spec.format == ExportFormat::DicomSeg {
+        return write_seg(spec, path, seg, p);
     }
     let kind = match spec.format {
         ExportFormat::Nrrd => VolumeFile::Nrrd,
@@ -177,6 +234,38 @@ pub fn write(
         Some(&provenance),
     )
     .map_err(io)
+}
+
+fn write_seg(
+    spec: &ExportSpec,
+    path: &Path,
+    seg: &Segmentation,
+    p: &Provenance,
+) -> Result<(), String> {
+    use crate::export::dicom_seg;
+    let d = p
+        .dicom
+        .as_ref()
+        .ok_or("a DICOM SEG is made from a DICOM source; this case's source is not DICOM")?;
+    let source = dicom_seg::read_source(&d.root, &d.files, &seg.geometry, seg.dims())?;
+    let mut segments = Vec::new();
+    for l in &spec.labels {
+        let label = seg
+            .get(l)
+            .ok_or_else(|| format!("label `{l}` does not exist"))?;
+        segments.push(dicom_seg::Segment {
+            label: l,
+            mask: &label.mask,
+        });
+    }
+    let meta = dicom_seg::SegMeta {
+        software: p.software.clone(),
+        operator: d.operator.clone(),
+        time: d.time.clone(),
+        segmentation_hash: p.segmentation_hash.clone(),
+        manual_edits: d.manual_edits,
+    };
+    dicom_seg::write(path, &seg.geometry, seg.dims(), &segments, &source, &meta)
 }
 
 #[cfg(test)]

@@ -947,6 +947,7 @@ impl Case {
             segmentation_hash: self.session.log().final_hash.clone(),
             log_position: self.session.log().entries.len(),
             mask_hashes: hashes.clone(),
+            dicom: exports::DicomSource::of(&self.files, self.session.log(), &self.operator),
         };
         exports::write(
             spec,

@@ -469,6 +469,7 @@ fn recompute_export(
         segmentation_hash: x.segmentation_hash.clone(),
         log_position: x.log_position,
         mask_hashes: mask_hashes(session.segmentation()),
+        dicom: exports::DicomSource::of(files, session.log(), &x.operator),
     };
     exports::write(
         &x.spec,

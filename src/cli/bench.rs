@@ -203,6 +203,7 @@ fn case(
             segmentation_hash: session.log().final_hash.clone(),
             log_position: session.log().entries.len(),
             mask_hashes: Default::default(),
+            dicom: None,
         };
         for spec in &r.exports {
             let mut spec: event::ExportSpec = spec.clone();

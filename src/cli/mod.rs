@@ -5,6 +5,7 @@ mod bench;
 mod case;
 mod compare;
 mod convert;
+mod export_dicom;
 mod export_volume;
 mod info;
 mod input;
@@ -72,6 +73,9 @@ pub enum Command {
     Mesh(mesh::MeshArgs),
     /// Export the volume model: mask or masked HU as NIfTI/NRRD, or per-slice outlines.
     ExportVolume(export_volume::ExportVolumeArgs),
+    /// Export a case's labels as a DICOM Segmentation (one segment per label) referencing
+    /// the source series, recorded in the case.
+    ExportDicom(export_dicom::ExportDicomArgs),
     /// Render a slice or slab projection (MIP/MinIP/mean) as a PNG on the CPU.
     Render(render::RenderArgs),
     /// Open the workstation window, or render one frame of it offscreen (--screenshot),
@@ -140,6 +144,7 @@ pub fn run(cli: Cli) -> Result<(), Error> {
         Some(Command::Measure(a)) => review::measure(&a),
         Some(Command::Mesh(a)) => mesh::run(&a),
         Some(Command::ExportVolume(a)) => export_volume::run(&a),
+        Some(Command::ExportDicom(a)) => export_dicom::run(&a),
         Some(Command::Render(a)) => render::run(&a),
         Some(Command::Bench(a)) => bench::run(&a),
         Some(Command::Phantom(a)) => phantom::run_phantom(&a),

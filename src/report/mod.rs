@@ -384,7 +384,8 @@ fn operators(files: &CaseFiles) -> Vec<String> {
     out
 }
 
-const MANUAL_OPS: [&str; 3] = ["brush", "lasso", "scissors"];
+/// Operations that are an operator's hand edits.
+pub const MANUAL_OPS: [&str; 3] = ["brush", "lasso", "scissors"];
 
 impl Report {
     /// The report of a case as it is now.

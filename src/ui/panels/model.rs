@@ -239,6 +239,22 @@ impl App {
                     allow_defects: false,
                 });
             }
+            if ui
+                .add_enabled(
+                    !busy && !stem.is_empty(),
+                    egui::Button::new("Save DICOM SEG"),
+                )
+                .on_hover_text(
+                    "The active label as a DICOM Segmentation on the source series (for PACS, radiology and planning software)",
+                )
+                .clicked()
+            {
+                cmds.push(UiCommand::Export {
+                    file: format!("{stem}.seg.dcm"),
+                    override_verification: false,
+                    allow_defects: false,
+                });
+            }
         });
         if let Some((_, file)) = self.editor.export_confirm.clone() {
             let gap = self

@@ -1,0 +1,66 @@
+//! `export-dicom`: a case's labels as a DICOM object for the archive and for radiology
+//! and planning software, written into the case's `exports/` and recorded like every
+//! export.
+
+use super::case::user;
+use crate::case::Case;
+use crate::case::event::{ExportFormat, ExportSpec};
+use crate::error::Error;
+use std::path::PathBuf;
+
+/// Arguments of `export-dicom`.
+#[derive(Debug, clap::Args)]
+pub struct ExportDicomArgs {
+    /// The case folder.
+    pub case: PathBuf,
+    /// Write a binary DICOM Segmentation, one segment per label: a file name ending
+    /// `.seg.dcm`, written in the case's `exports/`.
+    #[arg(long, value_name = "FILE.seg.dcm")]
+    pub seg: String,
+    /// A label to include (repeatable; default: every label).
+    #[arg(long = "label", value_name = "NAME")]
+    pub labels: Vec<String>,
+    /// Export although slices of the labels are unverified (the coverage is recorded).
+    #[arg(long)]
+    pub accept_unverified: bool,
+    /// Operator name recorded (default: $USER).
+    #[arg(long)]
+    pub operator: Option<String>,
+}
+
+/// Runs `export-dicom`.
+pub fn run(a: &ExportDicomArgs) -> Result<(), Error> {
+    let (mut case, _) = Case::open(&a.case, &user(a.operator.as_deref()), None)?;
+    let labels = if a.labels.is_empty() {
+        case.session().segmentation().names()
+    } else {
+        a.labels.clone()
+    };
+    if labels.is_empty() {
+        return Err(Error::BadInput("the case has no label to export".into()));
+    }
+    let gap = case.verification_gap(&labels);
+    if let (Some(g), false) = (&gap, a.accept_unverified) {
+        return Err(Error::BadInput(format!(
+            "not every slice is verified ({g}): verify them in the window, or export anyway with --accept-unverified (recorded)"
+        )));
+    }
+    let spec = ExportSpec {
+        file: a.seg.clone(),
+        format: ExportFormat::DicomSeg,
+        labels,
+        content: None,
+        allow_open: false,
+        allow_defects: false,
+    };
+    let x = case.export_with(&spec, None, gap)?;
+    println!(
+        "exported {} ({} bytes, blake3 {}): {} segment(s) {}",
+        x.path,
+        x.bytes,
+        x.blake3,
+        x.spec.labels.len(),
+        x.spec.labels.join(", ")
+    );
+    Ok(())
+}
