@@ -694,13 +694,14 @@ fn an_approval_is_signed_bound_to_the_content_and_voided_by_any_change() {
     assert!(out.contains("INVALID SIGNATURE"), "{out}");
 }
 
-/// DICOM SEG of the bundled sample's bone label (ISO/IEC 3532-1 asks for standard
-/// formats other software reads): refused while slices are unverified unless accepted
-/// (recorded); then pydicom decodes frames equal to the case's NIfTI mask voxel for voxel,
-/// each frame on its source image, patient, study and frame of reference those of the
-/// source, dciodvfy reports no error, highdicom reads it; `replay` makes the same bytes.
+/// DICOM SEG and RT Structure Set of the bundled sample's bone label (ISO/IEC 3532-1 asks
+/// for standard formats other software reads): refused while slices are unverified unless
+/// accepted (recorded); then pydicom decodes SEG frames equal to the case's NIfTI mask
+/// voxel for voxel, each frame on its source image, patient, study and frame of reference
+/// those of the source, and highdicom reads it; the RT contours filled back at the voxel
+/// centres are the mask; dciodvfy reports no error in either; `replay` makes the same bytes.
 #[test]
-fn a_dicom_seg_of_the_sample_is_valid_and_holds_the_mask() {
+fn dicom_seg_and_rtstruct_of_the_sample_are_valid_and_hold_the_mask() {
     let Some(py) = common::python() else { return };
     let dir = tempfile::tempdir().unwrap();
     let r = serde_json::json!({
@@ -730,12 +731,30 @@ fn a_dicom_seg_of_the_sample_is_valid_and_holds_the_mask() {
         s(&c),
         "--seg",
         "bone.seg.dcm",
+        "--rtstruct",
+        "bone.rtstruct.dcm",
         "--accept-unverified",
         "--operator",
         "Engineer^Test",
     ]);
     assert_eq!(code, 0, "{err}");
     assert!(out.contains("1 segment(s) bone"), "{out}");
+    assert!(out.contains("1 ROI(s) bone"), "{out}");
+    let rt = run_checker(
+        &py,
+        "check_rtstruct.py",
+        &[
+            s(&c.join("exports/bone.rtstruct.dcm")),
+            s(&c.join("exports/bone-mask.nii.gz")),
+            s(&common::sample()),
+            "bone",
+        ],
+    );
+    let v: serde_json::Value = serde_json::from_str(rt.trim()).unwrap();
+    assert_eq!(v["dciodvfy_errors"], 0, "{v}");
+    assert!(v["contours"].as_u64().unwrap() > 70, "{v}");
+    // Filled back at the voxel centres, the outlines are the mask.
+    assert_eq!(v["differing_voxels"], 0, "{v}");
     let seg = c.join("exports/bone.seg.dcm");
     let report = run_checker(
         &py,
@@ -755,6 +774,10 @@ fn a_dicom_seg_of_the_sample_is_valid_and_holds_the_mask() {
     let (code, out, err) = hounsfield(&["replay", s(&c)]);
     assert_eq!(code, 0, "{err}");
     assert!(out.contains("export exports/bone.seg.dcm: ok"), "{out}");
+    assert!(
+        out.contains("export exports/bone.rtstruct.dcm: ok"),
+        "{out}"
+    );
     let (_, out, _) = hounsfield(&["status", s(&c), "--json"]);
     let st: serde_json::Value = serde_json::from_str(&out).unwrap();
     let x = st["exports"]

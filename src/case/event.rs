@@ -147,6 +147,8 @@ pub enum ExportFormat {
     Outlines,
     /// DICOM Segmentation (binary), one segment per label (`.seg.dcm`).
     DicomSeg,
+    /// DICOM RT Structure Set, one ROI of per-slice contours per label (`.rtstruct.dcm`).
+    RtStruct,
 }
 
 impl ExportFormat {
@@ -161,7 +163,13 @@ impl ExportFormat {
             Self::Nrrd => "nrrd",
             Self::Outlines => "outlines",
             Self::DicomSeg => "dicom-seg",
+            Self::RtStruct => "rtstruct",
         }
+    }
+
+    /// Whether it is a DICOM object on the source series (SEG, RT Structure Set).
+    pub fn is_dicom(self) -> bool {
+        matches!(self, Self::DicomSeg | Self::RtStruct)
     }
 
     /// Whether it holds a surface (made by a reconstruction).
@@ -174,6 +182,8 @@ impl ExportFormat {
         let n = name.to_ascii_lowercase();
         if n.ends_with(".seg.dcm") {
             Some(Self::DicomSeg)
+        } else if n.ends_with(".rtstruct.dcm") {
+            Some(Self::RtStruct)
         } else if n.ends_with(".stl") {
             Some(Self::Stl)
         } else if n.ends_with(".3mf") {

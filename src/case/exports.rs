@@ -107,17 +107,18 @@ pub fn check_spec(spec: &ExportSpec) -> Result<(), String> {
                 ExportFormat::Nrrd => ".nrrd",
                 ExportFormat::Outlines => ".json",
                 ExportFormat::DicomSeg => ".seg.dcm",
+                ExportFormat::RtStruct => ".rtstruct.dcm",
             }
         ));
     }
     if spec.labels.is_empty() {
         return Err(format!("export `{f}` names no label"));
     }
-    if spec.format == ExportFormat::DicomSeg {
+    if spec.format.is_dicom() {
         return match spec.content {
             None => Ok(()),
             Some(_) => Err(format!(
-                "export `{f}`: a DICOM SEG holds one segment per label; drop `content`"
+                "export `{f}`: a DICOM export holds each label as it is; drop `content`"
             )),
         };
     }
@@ -173,8 +174,8 @@ pub fn write(
         };
         return surface::write(path, format, &objects, &meta).map_err(io);
     }
-    if spec.format == ExportFormat::DicomSeg {
-        return write_seg(spec, path, seg, p);
+    if spec.format.is_dicom() {
+        return write_dicom(spec, path, seg, p);
     }
     let kind = match spec.format {
         ExportFormat::Nrrd => VolumeFile::Nrrd,
@@ -236,35 +237,50 @@ pub fn write(
     .map_err(io)
 }
 
-fn write_seg(
+fn write_dicom(
     spec: &ExportSpec,
     path: &Path,
     seg: &Segmentation,
     p: &Provenance,
 ) -> Result<(), String> {
-    use crate::export::dicom_seg;
+    use crate::export::{dicom_rt, dicom_seg};
     let d = p
         .dicom
         .as_ref()
-        .ok_or("a DICOM SEG is made from a DICOM source; this case's source is not DICOM")?;
+        .ok_or("a DICOM export is made from a DICOM source; this case's source is not DICOM")?;
     let source = dicom_seg::read_source(&d.root, &d.files, &seg.geometry, seg.dims())?;
-    let mut segments = Vec::new();
+    let mut labels = Vec::new();
     for l in &spec.labels {
-        let label = seg
-            .get(l)
-            .ok_or_else(|| format!("label `{l}` does not exist"))?;
-        segments.push(dicom_seg::Segment {
-            label: l,
-            mask: &label.mask,
-        });
+        labels.push(
+            seg.get(l)
+                .ok_or_else(|| format!("label `{l}` does not exist"))?,
+        );
     }
-    let meta = dicom_seg::SegMeta {
+    let meta = dicom_seg::DerivedMeta {
         software: p.software.clone(),
         operator: d.operator.clone(),
         time: d.time.clone(),
         segmentation_hash: p.segmentation_hash.clone(),
         manual_edits: d.manual_edits,
     };
+    if spec.format == ExportFormat::RtStruct {
+        let rois: Vec<dicom_rt::Roi<'_>> = labels
+            .iter()
+            .map(|l| dicom_rt::Roi {
+                label: &l.meta.name,
+                mask: &l.mask,
+                colour: l.meta.color,
+            })
+            .collect();
+        return dicom_rt::write(path, &seg.geometry, seg.dims(), &rois, &source, &meta);
+    }
+    let segments: Vec<dicom_seg::Segment<'_>> = labels
+        .iter()
+        .map(|l| dicom_seg::Segment {
+            label: &l.meta.name,
+            mask: &l.mask,
+        })
+        .collect();
     dicom_seg::write(path, &seg.geometry, seg.dims(), &segments, &source, &meta)
 }
 

@@ -1,4 +1,4 @@
-//! `export-dicom`: a case's labels as a DICOM object for the archive and for radiology
+//! `export-dicom`: a case's labels as DICOM objects (SEG, RT Structure Set) for the archive and for radiology
 //! and planning software, written into the case's `exports/` and recorded like every
 //! export.
 
@@ -15,8 +15,16 @@ pub struct ExportDicomArgs {
     pub case: PathBuf,
     /// Write a binary DICOM Segmentation, one segment per label: a file name ending
     /// `.seg.dcm`, written in the case's `exports/`.
-    #[arg(long, value_name = "FILE.seg.dcm")]
-    pub seg: String,
+    #[arg(
+        long,
+        value_name = "FILE.seg.dcm",
+        required_unless_present = "rtstruct"
+    )]
+    pub seg: Option<String>,
+    /// Write an RT Structure Set, one ROI of per-slice contours per label: a file name
+    /// ending `.rtstruct.dcm`.
+    #[arg(long, value_name = "FILE.rtstruct.dcm")]
+    pub rtstruct: Option<String>,
     /// A label to include (repeatable; default: every label).
     #[arg(long = "label", value_name = "NAME")]
     pub labels: Vec<String>,
@@ -45,22 +53,29 @@ pub fn run(a: &ExportDicomArgs) -> Result<(), Error> {
             "not every slice is verified ({g}): verify them in the window, or export anyway with --accept-unverified (recorded)"
         )));
     }
-    let spec = ExportSpec {
-        file: a.seg.clone(),
-        format: ExportFormat::DicomSeg,
-        labels,
-        content: None,
-        allow_open: false,
-        allow_defects: false,
-    };
-    let x = case.export_with(&spec, None, gap)?;
-    println!(
-        "exported {} ({} bytes, blake3 {}): {} segment(s) {}",
-        x.path,
-        x.bytes,
-        x.blake3,
-        x.spec.labels.len(),
-        x.spec.labels.join(", ")
-    );
+    let files = [
+        (a.seg.as_ref(), ExportFormat::DicomSeg, "segment"),
+        (a.rtstruct.as_ref(), ExportFormat::RtStruct, "ROI"),
+    ];
+    for (file, format, what) in files {
+        let Some(file) = file else { continue };
+        let spec = ExportSpec {
+            file: file.clone(),
+            format,
+            labels: labels.clone(),
+            content: None,
+            allow_open: false,
+            allow_defects: false,
+        };
+        let x = case.export_with(&spec, None, gap.clone())?;
+        println!(
+            "exported {} ({} bytes, blake3 {}): {} {what}(s) {}",
+            x.path,
+            x.bytes,
+            x.blake3,
+            x.spec.labels.len(),
+            x.spec.labels.join(", ")
+        );
+    }
     Ok(())
 }

@@ -73,8 +73,8 @@ pub enum Command {
     Mesh(mesh::MeshArgs),
     /// Export the volume model: mask or masked HU as NIfTI/NRRD, or per-slice outlines.
     ExportVolume(export_volume::ExportVolumeArgs),
-    /// Export a case's labels as a DICOM Segmentation (one segment per label) referencing
-    /// the source series, recorded in the case.
+    /// Export a case's labels as a DICOM Segmentation (one segment per label) and/or an
+    /// RT Structure Set (per-slice contours) on the source series, recorded in the case.
     ExportDicom(export_dicom::ExportDicomArgs),
     /// Render a slice or slab projection (MIP/MinIP/mean) as a PNG on the CPU.
     Render(render::RenderArgs),

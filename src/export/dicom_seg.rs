@@ -28,7 +28,7 @@ pub struct SourceImage {
 
 /// What a SEG takes from its source series.
 #[derive(Debug, Clone)]
-pub struct SegSource {
+pub struct SourceSeries {
     /// Patient and study attributes, copied as they are.
     pub copied: Vec<(Tag, VR, String)>,
     /// Series Instance UID of the source.
@@ -68,7 +68,7 @@ pub fn read_source(
     files: &[String],
     geometry: &VolumeGeometry,
     dims: [usize; 3],
-) -> Result<SegSource, String> {
+) -> Result<SourceSeries, String> {
     let mut per_slice: Vec<Option<SourceImage>> = vec![None; dims[0]];
     let mut images = Vec::new();
     let mut first: Option<InMemDicomObject> = None;
@@ -117,7 +117,7 @@ pub fn read_source(
         .iter()
         .map(|&(t, vr)| (t, vr, text(&first, t).unwrap_or_default()))
         .collect();
-    Ok(SegSource {
+    Ok(SourceSeries {
         copied,
         series_uid,
         frame_of_reference_uid,
@@ -137,7 +137,7 @@ pub struct Segment<'a> {
 
 /// Who and what made it.
 #[derive(Debug, Clone)]
-pub struct SegMeta {
+pub struct DerivedMeta {
     /// "Hounsfield 0.1.0".
     pub software: String,
     /// The operator (Content Creator's Name).
@@ -150,8 +150,70 @@ pub struct SegMeta {
     pub manual_edits: bool,
 }
 
+impl DerivedMeta {
+    /// The segmentation's time as DICOM date (YYYYMMDD) and time (HHMMSS).
+    pub fn date_time(&self) -> (String, String) {
+        let digits: String = self.time.chars().filter(char::is_ascii_digit).collect();
+        (
+            digits.get(..8).unwrap_or("19700101").to_string(),
+            digits.get(8..14).unwrap_or("000000").to_string(),
+        )
+    }
+}
+
+/// The modules every object derived from the source carries: SOP Common, the patient and
+/// study copied from the source, the series (`modality`, UID, number, description), the
+/// source's frame of reference and the equipment.
+pub(crate) fn derived_header(
+    o: &mut InMemDicomObject,
+    source: &SourceSeries,
+    meta: &DerivedMeta,
+    (sop_class, sop_uid): (&str, &str),
+    (modality, series_uid, series_number, description): (&str, &str, &str, &str),
+) {
+    let mut put = |e: DataElement<InMemDicomObject>| {
+        o.put(e);
+    };
+    put(el(tags::SPECIFIC_CHARACTER_SET, VR::CS, "ISO_IR 192"));
+    put(el(tags::SOP_CLASS_UID, VR::UI, sop_class));
+    put(el(tags::SOP_INSTANCE_UID, VR::UI, sop_uid));
+    for (t, vr, v) in &source.copied {
+        put(el(*t, *vr, v.as_str()));
+    }
+    put(el(tags::MODALITY, VR::CS, modality));
+    put(el(tags::SERIES_INSTANCE_UID, VR::UI, series_uid));
+    put(el(tags::SERIES_NUMBER, VR::IS, series_number));
+    put(el(tags::SERIES_DESCRIPTION, VR::LO, description));
+    put(el(
+        tags::FRAME_OF_REFERENCE_UID,
+        VR::UI,
+        source.frame_of_reference_uid.as_str(),
+    ));
+    put(el(tags::POSITION_REFERENCE_INDICATOR, VR::LO, ""));
+    put(el(tags::MANUFACTURER, VR::LO, "Hounsfield"));
+    put(el(tags::MANUFACTURER_MODEL_NAME, VR::LO, "Hounsfield"));
+    put(el(tags::DEVICE_SERIAL_NUMBER, VR::LO, "1"));
+    put(el(tags::SOFTWARE_VERSIONS, VR::LO, meta.software.as_str()));
+}
+
+/// Writes `o` as a DICOM file (explicit VR little endian) atomically.
+pub(crate) fn write_file(
+    path: &Path,
+    o: InMemDicomObject,
+    sop_class: &str,
+    sop_uid: &str,
+) -> Result<(), String> {
+    let file_meta = FileMetaTableBuilder::new()
+        .transfer_syntax(uids::EXPLICIT_VR_LITTLE_ENDIAN)
+        .media_storage_sop_class_uid(sop_class)
+        .media_storage_sop_instance_uid(sop_uid);
+    let file = o.with_meta(file_meta).map_err(|e| e.to_string())?;
+    write_atomic(path, |w| file.write_all(w).map_err(std::io::Error::other))
+        .map_err(|e| format!("cannot write {}: {e}", path.display()))
+}
+
 /// A UID under the 2.25 root from a hash of `parts`.
-fn uid(parts: &[&str]) -> String {
+pub(crate) fn uid(parts: &[&str]) -> String {
     let mut h = blake3::Hasher::new();
     for p in parts {
         h.update(p.as_bytes());
@@ -164,7 +226,7 @@ fn uid(parts: &[&str]) -> String {
     format!("2.25.{}", u128::from_be_bytes(x) >> 1 | 1 << 126)
 }
 
-fn ds(v: f64) -> String {
+pub(crate) fn ds(v: f64) -> String {
     let s = format!("{v}");
     if s.len() <= 16 {
         return s;
@@ -178,23 +240,23 @@ fn ds(v: f64) -> String {
     format!("{v:.3e}")
 }
 
-fn el(tag: Tag, vr: VR, v: impl Into<PrimitiveValue>) -> DataElement<InMemDicomObject> {
+pub(crate) fn el(tag: Tag, vr: VR, v: impl Into<PrimitiveValue>) -> DataElement<InMemDicomObject> {
     DataElement::new(tag, vr, v.into())
 }
 
-fn strs(tag: Tag, vr: VR, v: &[String]) -> DataElement<InMemDicomObject> {
+pub(crate) fn strs(tag: Tag, vr: VR, v: &[String]) -> DataElement<InMemDicomObject> {
     DataElement::new(tag, vr, PrimitiveValue::Strs(v.iter().cloned().collect()))
 }
 
-fn seq(tag: Tag, items: Vec<InMemDicomObject>) -> DataElement<InMemDicomObject> {
+pub(crate) fn seq(tag: Tag, items: Vec<InMemDicomObject>) -> DataElement<InMemDicomObject> {
     DataElement::new(tag, VR::SQ, DataSetSequence::from(items))
 }
 
-fn item(e: Vec<DataElement<InMemDicomObject>>) -> InMemDicomObject {
+pub(crate) fn item(e: Vec<DataElement<InMemDicomObject>>) -> InMemDicomObject {
     InMemDicomObject::from_element_iter(e)
 }
 
-fn code(value: &str, scheme: &str, meaning: &str) -> InMemDicomObject {
+pub(crate) fn code(value: &str, scheme: &str, meaning: &str) -> InMemDicomObject {
     item(vec![
         el(tags::CODE_VALUE, VR::SH, value),
         el(tags::CODING_SCHEME_DESIGNATOR, VR::SH, scheme),
@@ -208,8 +270,8 @@ pub fn write(
     geometry: &VolumeGeometry,
     dims: [usize; 3],
     segments: &[Segment<'_>],
-    source: &SegSource,
-    meta: &SegMeta,
+    source: &SourceSeries,
+    meta: &DerivedMeta,
 ) -> Result<(), String> {
     let [n, rows, cols] = dims;
     if segments.is_empty() {
@@ -235,46 +297,22 @@ pub fn write(
     let series_uid = uid(&["series", &meta.segmentation_hash, &source.series_uid]);
     let sop_uid = uid(&["instance", &meta.segmentation_hash, &source.series_uid]);
     let dim_uid = uid(&["dimensions", &sop_uid]);
-    let digits: String = meta.time.chars().filter(char::is_ascii_digit).collect();
-    let (date, time) = (
-        digits.get(..8).unwrap_or("19700101").to_string(),
-        digits.get(8..14).unwrap_or("000000").to_string(),
-    );
+    let (date, time) = meta.date_time();
     let c = geometry.col_dir.get();
     let r = geometry.row_dir.get();
     let sp = geometry.spacing;
 
     let mut o = InMemDicomObject::new_empty();
+    derived_header(
+        &mut o,
+        source,
+        meta,
+        (uids::SEGMENTATION_STORAGE, &sop_uid),
+        ("SEG", &series_uid, "901", "Hounsfield segmentation"),
+    );
     let mut put = |e: DataElement<InMemDicomObject>| {
         o.put(e);
     };
-    put(el(tags::SPECIFIC_CHARACTER_SET, VR::CS, "ISO_IR 192"));
-    put(el(tags::SOP_CLASS_UID, VR::UI, uids::SEGMENTATION_STORAGE));
-    put(el(tags::SOP_INSTANCE_UID, VR::UI, sop_uid.as_str()));
-    for (t, vr, v) in &source.copied {
-        put(el(*t, *vr, v.as_str()));
-    }
-    // General Series, Segmentation Series.
-    put(el(tags::MODALITY, VR::CS, "SEG"));
-    put(el(tags::SERIES_INSTANCE_UID, VR::UI, series_uid.as_str()));
-    put(el(tags::SERIES_NUMBER, VR::IS, "901"));
-    put(el(
-        tags::SERIES_DESCRIPTION,
-        VR::LO,
-        "Hounsfield segmentation",
-    ));
-    // Frame of Reference.
-    put(el(
-        tags::FRAME_OF_REFERENCE_UID,
-        VR::UI,
-        source.frame_of_reference_uid.as_str(),
-    ));
-    put(el(tags::POSITION_REFERENCE_INDICATOR, VR::LO, ""));
-    // General and Enhanced General Equipment.
-    put(el(tags::MANUFACTURER, VR::LO, "Hounsfield"));
-    put(el(tags::MANUFACTURER_MODEL_NAME, VR::LO, "Hounsfield"));
-    put(el(tags::DEVICE_SERIAL_NUMBER, VR::LO, "1"));
-    put(el(tags::SOFTWARE_VERSIONS, VR::LO, meta.software.as_str()));
     // General Image, Segmentation Image.
     put(el(tags::INSTANCE_NUMBER, VR::IS, "1"));
     put(el(tags::CONTENT_DATE, VR::DA, date.as_str()));
@@ -536,13 +574,7 @@ pub fn write(
         bytes.push(0);
     }
     put(el(tags::PIXEL_DATA, VR::OB, PrimitiveValue::from(bytes)));
-    let file_meta = FileMetaTableBuilder::new()
-        .transfer_syntax(uids::EXPLICIT_VR_LITTLE_ENDIAN)
-        .media_storage_sop_class_uid(uids::SEGMENTATION_STORAGE)
-        .media_storage_sop_instance_uid(sop_uid.as_str());
-    let file = o.with_meta(file_meta).map_err(|e| e.to_string())?;
-    write_atomic(path, |w| file.write_all(w).map_err(std::io::Error::other))
-        .map_err(|e| format!("cannot write {}: {e}", path.display()))
+    write_file(path, o, uids::SEGMENTATION_STORAGE, &sop_uid)
 }
 
 #[cfg(test)]

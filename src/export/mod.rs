@@ -2,6 +2,7 @@
 //! NIfTI lives in `io`) and per-slice outlines. Every writer is atomic.
 
 pub mod contours;
+pub mod dicom_rt;
 pub mod dicom_seg;
 pub mod image;
 pub mod nrrd;

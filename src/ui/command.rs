@@ -1038,7 +1038,7 @@ impl App {
     ) -> Result<(), String> {
         self.idle()?;
         let format = ExportFormat::from_file_name(file).ok_or_else(|| {
-            format!("{file}: use .stl, .3mf, .obj, .nii, .nii.gz, .nrrd, .json or .seg.dcm")
+            format!("{file}: use .stl, .3mf, .obj, .nii, .nii.gz, .nrrd, .json, .seg.dcm or .rtstruct.dcm")
         })?;
         let reconstruction = self.editor.model.reconstruction;
         let labels = if format.is_surface() {
@@ -1059,8 +1059,7 @@ impl App {
             file: file.to_string(),
             format,
             labels,
-            content: (!format.is_surface() && format != ExportFormat::DicomSeg)
-                .then_some(VolumeContent::Mask),
+            content: (!format.is_surface() && !format.is_dicom()).then_some(VolumeContent::Mask),
             allow_open: false,
             allow_defects: allow_defects && format.is_surface(),
         };

@@ -255,6 +255,22 @@ impl App {
                     allow_defects: false,
                 });
             }
+            if ui
+                .add_enabled(
+                    !busy && !stem.is_empty(),
+                    egui::Button::new("Save RT Structure Set"),
+                )
+                .on_hover_text(
+                    "The active label's outlines, slice by slice, as a DICOM RT Structure Set on the source series",
+                )
+                .clicked()
+            {
+                cmds.push(UiCommand::Export {
+                    file: format!("{stem}.rtstruct.dcm"),
+                    override_verification: false,
+                    allow_defects: false,
+                });
+            }
         });
         if let Some((_, file)) = self.editor.export_confirm.clone() {
             let gap = self
