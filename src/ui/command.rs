@@ -378,13 +378,13 @@ impl App {
         }
     }
 
-    fn case_mut(&mut self) -> Result<&mut crate::case::Case, String> {
+    pub(crate) fn case_mut(&mut self) -> Result<&mut crate::case::Case, String> {
         self.case
             .as_deref_mut()
             .ok_or_else(|| "no case is open: File → New case from this series… first".to_string())
     }
 
-    fn idle(&self) -> Result<(), String> {
+    pub(crate) fn idle(&self) -> Result<(), String> {
         match &self.job {
             Some(j) => Err(format!("wait until “{}” is done", j.label)),
             None => Ok(()),
@@ -740,73 +740,7 @@ impl App {
                 view,
                 points_mm,
                 name,
-            } => {
-                // Points picked on the model in the 3D view stay where they are.
-                let in_3d = view == "3d";
-                let i = if in_3d { 0 } else { view_index(&view)? };
-                let snapped = if in_3d {
-                    points_mm.clone()
-                } else {
-                    self.snap_to_slice(i, &points_mm)?
-                };
-                let pts: Vec<crate::geom::LpsPointMm> = snapped
-                    .into_iter()
-                    .map(|p| crate::geom::LpsPointMm(glam::DVec3::from_array(p)))
-                    .collect();
-                if in_3d && kind.points_needed().is_none() {
-                    return Err(format!(
-                        "{} is measured on a slice, not in the 3D view",
-                        kind.label()
-                    ));
-                }
-                use super::editor::MeasureTool;
-                use crate::measure::Shape;
-                let need = |n: usize| -> Result<(), String> {
-                    if pts.len() == n {
-                        Ok(())
-                    } else {
-                        Err(format!(
-                            "a {} needs {n} points, {} given",
-                            kind.label(),
-                            pts.len()
-                        ))
-                    }
-                };
-                let shape = match kind {
-                    MeasureTool::Distance => {
-                        need(2)?;
-                        Shape::Distance {
-                            a: pts[0],
-                            b: pts[1],
-                        }
-                    }
-                    MeasureTool::Angle => {
-                        need(3)?;
-                        Shape::Angle {
-                            a: pts[0],
-                            vertex: pts[1],
-                            b: pts[2],
-                        }
-                    }
-                    MeasureTool::Area => Shape::Area { points: pts },
-                    MeasureTool::Hu => {
-                        let v = self.viewer.as_ref().ok_or("no volume is loaded")?;
-                        let orientation = super::panels::verify::orientation_of_view(v, i);
-                        let index = v.slice_index(i).0.saturating_sub(1);
-                        Shape::HuStats {
-                            orientation,
-                            index,
-                            points: pts,
-                        }
-                    }
-                };
-                let c = self.case_mut()?;
-                let seq = c
-                    .measure(name.as_deref().unwrap_or(""), shape)
-                    .map_err(|e| e.to_string())?;
-                self.announce_measurement(seq);
-                Ok(())
-            }
+            } => self.measure_points(kind, &view, &points_mm, name),
             UiCommand::MeasureLabel { label } => {
                 let label = label.unwrap_or_else(|| self.editor.active_label.clone());
                 let c = self.case_mut()?;
@@ -828,78 +762,8 @@ impl App {
                 reviewer,
                 note,
                 pin,
-            } => {
-                self.idle()?;
-                let key = match &self.reviewer_key {
-                    Some(p) => crate::review::key::ReviewerKey::load_or_create(p),
-                    None => crate::review::key::ReviewerKey::default_key(),
-                }?;
-                let v = self.viewer.as_ref().ok_or("no volume is loaded")?;
-                let cursor = v.cursor;
-                let axial = v.slice_index(0).0.saturating_sub(1);
-                let label = self.editor.active_label.clone();
-                let mut notes = Vec::new();
-                if let Some(text) = note.filter(|t| !t.trim().is_empty()) {
-                    let pin = pin.unwrap_or(super::editor::NotePin::None);
-                    notes.push(crate::review::ReviewNote {
-                        text,
-                        slice: (pin == super::editor::NotePin::Slice).then_some(
-                            crate::review::SliceRef {
-                                label,
-                                orientation: Orientation::Axial,
-                                index: axial,
-                            },
-                        ),
-                        point_lps_mm: (pin == super::editor::NotePin::Point)
-                            .then(|| cursor.to_array()),
-                    });
-                }
-                let verdict = if approve {
-                    crate::review::Verdict::Approved
-                } else {
-                    crate::review::Verdict::Returned
-                };
-                let c = self.case_mut()?;
-                c.review(verdict, &reviewer, notes, &key)
-                    .map_err(|e| e.to_string())?;
-                let summary = c.review_status().summary();
-                if key.created {
-                    self.messages.push((
-                        Severity::Info,
-                        format!(
-                            "Made your reviewer key {} (fingerprint {})",
-                            key.path.display(),
-                            key.fingerprint()
-                        ),
-                    ));
-                }
-                self.messages
-                    .push((Severity::Info, format!("Review: {summary}")));
-                Ok(())
-            }
-            UiCommand::ShowModel => {
-                self.idle()?;
-                let case = self.case.as_deref().ok_or("no case is open")?;
-                let now = case.mask_hashes();
-                let (seq, r) = case
-                    .files()
-                    .reconstructions()
-                    .into_iter()
-                    .rev()
-                    .find(|(_, r)| {
-                        r.masks
-                            .iter()
-                            .all(|m| now.get(&m.label) == Some(&m.mask_hash))
-                    })
-                    .ok_or("no reconstruction was made from the masks as they are")?;
-                let labels: Vec<String> = r.masks.iter().map(|m| m.label.clone()).collect();
-                let opts = r.record.options.clone();
-                let masks = case.masks_for(&labels).map_err(|e| e.to_string())?;
-                let volume = case.volume().clone();
-                self.editor.model.showing_record = Some(seq);
-                self.job = Some(jobs::reconstruct(masks, volume, opts, self.waker()));
-                Ok(())
-            }
+            } => self.record_review(approve, &reviewer, note, pin),
+            UiCommand::ShowModel => self.show_recorded_model(),
             UiCommand::ReviewMode { on } => {
                 self.case_mut()?;
                 self.review_mode = on;
@@ -942,7 +806,11 @@ impl App {
     /// Moves points onto the voxel layer view `i` shows (the nearest along the axis closest
     /// to its normal, rounding as the slice shader does), so a stroke edits the slice on
     /// screen even when the plane lies between two layers.
-    fn snap_to_slice(&self, i: usize, points: &[[f64; 3]]) -> Result<Vec<[f64; 3]>, String> {
+    pub(crate) fn snap_to_slice(
+        &self,
+        i: usize,
+        points: &[[f64; 3]],
+    ) -> Result<Vec<[f64; 3]>, String> {
         let v = self.viewer.as_ref().ok_or("no volume is loaded")?;
         let which = v.nearest_axis(i).1;
         let g = v.volume.geometry;

@@ -18,6 +18,7 @@ pub mod layout;
 pub mod op_templates;
 pub mod panels;
 pub mod prefs;
+mod review_commands;
 pub mod script;
 pub mod setup;
 pub mod tools;
