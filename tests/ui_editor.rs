@@ -6,7 +6,7 @@
 
 mod common;
 
-use common::ui::{button, drag, harness, push, settle, view_centre};
+use common::ui::{button, drag, harness, push, settle, view_centre, view_rect};
 use egui_kittest::Harness;
 use egui_kittest::kittest::Queryable;
 use hounsfield::case::ledger::Orientation;
@@ -122,13 +122,7 @@ fn a_brush_stroke_paints_where_dragged_and_undo_restores_the_hash() {
     let from = c + egui::vec2(-30.0, 10.0);
     let to = c + egui::vec2(30.0, 10.0);
     // Where the stroke lies in the patient: the view's mapping of those points.
-    let rect = h
-        .state()
-        .view_rects
-        .iter()
-        .find(|(v, _)| *v == ViewId::Axial)
-        .unwrap()
-        .1;
+    let rect = view_rect(&h, ViewId::Axial);
     let size = [f64::from(rect.width()), f64::from(rect.height())];
     let mut viewer = h.state().viewer.clone().unwrap();
     let sv = viewer.slice_view(0, size);
@@ -364,13 +358,7 @@ fn a_distance_measured_across_a_20_mm_sphere_reads_20_mm() {
     assert_eq!(h.state().editor.tool, Tool::Measure);
 
     // The screen row through the sphere's centre, and where its image crosses half-way.
-    let rect = h
-        .state()
-        .view_rects
-        .iter()
-        .find(|(v, _)| *v == ViewId::Axial)
-        .unwrap()
-        .1;
+    let rect = view_rect(&h, ViewId::Axial);
     let size = [f64::from(rect.width()), f64::from(rect.height())];
     let mut viewer = h.state().viewer.clone().unwrap();
     let sv = viewer.slice_view(0, size);
@@ -468,13 +456,7 @@ fn a_distance_measured_across_a_20_mm_sphere_reads_20_mm() {
         })
         .unwrap();
     h.run_steps(3);
-    let rect = h
-        .state()
-        .view_rects
-        .iter()
-        .find(|(v, _)| *v == ViewId::ThreeD)
-        .unwrap()
-        .1;
+    let rect = view_rect(&h, ViewId::ThreeD);
     let camera = h.state().viewer.as_ref().unwrap().camera;
     let centre = glam::DVec3::new(-30.0, -30.0, 0.0);
     let mut expected = Vec::new();

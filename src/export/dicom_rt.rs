@@ -85,16 +85,11 @@ pub fn write(
     put(el(tags::STRUCTURE_SET_DATE, VR::DA, date.as_str()));
     put(el(tags::STRUCTURE_SET_TIME, VR::TM, time.as_str()));
     let image_ref = |k: usize| {
-        source.per_slice.get(k).and_then(Option::as_ref).map(|s| {
-            item(vec![
-                el(tags::REFERENCED_SOP_CLASS_UID, VR::UI, s.sop_class.as_str()),
-                el(
-                    tags::REFERENCED_SOP_INSTANCE_UID,
-                    VR::UI,
-                    s.sop_instance.as_str(),
-                ),
-            ])
-        })
+        source
+            .per_slice
+            .get(k)
+            .and_then(Option::as_ref)
+            .map(|s| s.reference(Vec::new()))
     };
     put(seq(
         tags::REFERENCED_FRAME_OF_REFERENCE_SEQUENCE,
@@ -126,20 +121,7 @@ pub fn write(
                                 source
                                     .images
                                     .iter()
-                                    .map(|s| {
-                                        item(vec![
-                                            el(
-                                                tags::REFERENCED_SOP_CLASS_UID,
-                                                VR::UI,
-                                                s.sop_class.as_str(),
-                                            ),
-                                            el(
-                                                tags::REFERENCED_SOP_INSTANCE_UID,
-                                                VR::UI,
-                                                s.sop_instance.as_str(),
-                                            ),
-                                        ])
-                                    })
+                                    .map(|s| s.reference(Vec::new()))
                                     .collect(),
                             ),
                         ])],

@@ -26,6 +26,26 @@ pub struct SourceImage {
     pub sop_instance: String,
 }
 
+impl SourceImage {
+    /// An item naming this image (Referenced SOP Class and Instance UID), with `more`.
+    pub(crate) fn reference(&self, more: Vec<DataElement<InMemDicomObject>>) -> InMemDicomObject {
+        let mut e = vec![
+            el(
+                tags::REFERENCED_SOP_CLASS_UID,
+                VR::UI,
+                self.sop_class.as_str(),
+            ),
+            el(
+                tags::REFERENCED_SOP_INSTANCE_UID,
+                VR::UI,
+                self.sop_instance.as_str(),
+            ),
+        ];
+        e.extend(more);
+        item(e)
+    }
+}
+
 /// What a SEG takes from its source series.
 #[derive(Debug, Clone)]
 pub struct SourceSeries {
@@ -471,26 +491,14 @@ pub fn write(
                         ),
                         seq(
                             tags::SOURCE_IMAGE_SEQUENCE,
-                            vec![item(vec![
-                                el(
-                                    tags::REFERENCED_SOP_CLASS_UID,
-                                    VR::UI,
-                                    src.sop_class.as_str(),
-                                ),
-                                el(
-                                    tags::REFERENCED_SOP_INSTANCE_UID,
-                                    VR::UI,
-                                    src.sop_instance.as_str(),
-                                ),
-                                seq(
-                                    tags::PURPOSE_OF_REFERENCE_CODE_SEQUENCE,
-                                    vec![code(
-                                        "121322",
-                                        "DCM",
-                                        "Source image for image processing operation",
-                                    )],
-                                ),
-                            ])],
+                            vec![src.reference(vec![seq(
+                                tags::PURPOSE_OF_REFERENCE_CODE_SEQUENCE,
+                                vec![code(
+                                    "121322",
+                                    "DCM",
+                                    "Source image for image processing operation",
+                                )],
+                            )])],
                         ),
                     ])],
                 ));
@@ -537,16 +545,7 @@ pub fn write(
                 source
                     .images
                     .iter()
-                    .map(|i| {
-                        item(vec![
-                            el(tags::REFERENCED_SOP_CLASS_UID, VR::UI, i.sop_class.as_str()),
-                            el(
-                                tags::REFERENCED_SOP_INSTANCE_UID,
-                                VR::UI,
-                                i.sop_instance.as_str(),
-                            ),
-                        ])
-                    })
+                    .map(|i| i.reference(Vec::new()))
                     .collect(),
             ),
         ])],

@@ -28,6 +28,16 @@ pub fn settle(h: &mut Harness<'static, App>) {
     h.run_steps(3);
 }
 
+/// Where a view was last drawn.
+pub fn view_rect(h: &Harness<'static, App>, id: ViewId) -> egui::Rect {
+    h.state()
+        .view_rects
+        .iter()
+        .find(|(v, _)| *v == id)
+        .map(|(_, r)| *r)
+        .unwrap()
+}
+
 /// The centre of a view as last drawn.
 pub fn view_centre(h: &Harness<'static, App>, id: ViewId) -> egui::Pos2 {
     h.state()

@@ -8,15 +8,13 @@ reports no error.
 usage: check_rtstruct.py RT.dcm MASK.nii.gz SOURCE_DIR LABEL
 Prints one JSON line; exit 0 when everything holds, 1 otherwise.
 """
-import glob
 import json
-import os
-import subprocess
 import sys
 
 import nibabel as nib
 import numpy as np
 import pydicom
+from dicom_source import dciodvfy, read_source
 
 
 def fill(polys, rows, cols):
@@ -88,14 +86,7 @@ def main() -> int:
     off_boundary = int((differ & ~boundary).sum())
     if off_boundary:
         problems.append(f"{off_boundary} voxels away from the boundary differ")
-    source = {}
-    for p in glob.glob(os.path.join(src_dir, "**", "*"), recursive=True):
-        if os.path.isfile(p):
-            try:
-                d = pydicom.dcmread(p, stop_before_pixels=True)
-                source[d.SOPInstanceUID] = d
-            except Exception:
-                pass
+    source = read_source(src_dir)
     any_src = next(iter(source.values()))
     fr = rt.ReferencedFrameOfReferenceSequence[0]
     if fr.FrameOfReferenceUID != any_src.FrameOfReferenceUID:
@@ -105,8 +96,7 @@ def main() -> int:
         problems.append("referenced series")
     if any(i.ReferencedSOPInstanceUID not in source for i in series.ContourImageSequence):
         problems.append("a contour image is missing from the source")
-    out = subprocess.run(["dciodvfy", rt_path], capture_output=True, text=True)
-    errors = [l for l in (out.stdout + out.stderr).splitlines() if l.startswith("Error")]
+    errors, warnings = dciodvfy(rt_path)
     problems += [f"dciodvfy: {e}" for e in errors]
     print(json.dumps({"contours": len(roi.ContourSequence), "points": points, "slices": len(per_slice),
                       "voxels": int(mask.sum()), "differing_voxels": int(differ.sum()),

@@ -8,15 +8,13 @@ agree).
 usage: check_seg.py SEG.dcm MASK.nii.gz SOURCE_DIR LABEL
 Prints one JSON line; exit 0 when everything holds, 1 otherwise.
 """
-import glob
 import json
-import os
-import subprocess
 import sys
 
 import nibabel as nib
 import numpy as np
 import pydicom
+from dicom_source import dciodvfy, read_source
 
 
 def main() -> int:
@@ -44,14 +42,7 @@ def main() -> int:
         problems.append(f"shape {ours.shape} vs NIfTI {nii.shape}")
     elif not np.array_equal(ours, nii):
         problems.append(f"{int((ours != nii).sum())} voxels differ from the NIfTI mask")
-    source = {}
-    for p in glob.glob(os.path.join(src_dir, "**", "*"), recursive=True):
-        if os.path.isfile(p):
-            try:
-                d = pydicom.dcmread(p, stop_before_pixels=True)
-                source[d.SOPInstanceUID] = d
-            except Exception:
-                pass
+    source = read_source(src_dir)
     any_src = next(iter(source.values()))
     for t in ("PatientID", "StudyInstanceUID", "FrameOfReferenceUID"):
         if str(getattr(seg, t, "")) != str(getattr(any_src, t, "")):
@@ -72,8 +63,7 @@ def main() -> int:
         if r.ReferencedSOPInstanceUID not in source:
             problems.append("the series reference names a missing image")
             break
-    out = subprocess.run(["dciodvfy", seg_path], capture_output=True, text=True)
-    errors = [l for l in (out.stdout + out.stderr).splitlines() if l.startswith("Error")]
+    errors, warnings = dciodvfy(seg_path)
     problems += [f"dciodvfy: {e}" for e in errors]
     highdicom = "not installed"
     try:
@@ -87,8 +77,7 @@ def main() -> int:
     except Exception as e:  # a reading failure is a finding
         problems.append(f"highdicom: {e}")
     print(json.dumps({"frames": len(pf), "voxels": int(ours.sum()), "referenced_frames": referenced,
-                      "dciodvfy_errors": len(errors), "dciodvfy_warnings":
-                      sum(1 for l in (out.stdout + out.stderr).splitlines() if l.startswith("Warning")),
+                      "dciodvfy_errors": len(errors), "dciodvfy_warnings": warnings,
                       "highdicom": highdicom, "problems": problems}))
     return 1 if problems else 0
 
