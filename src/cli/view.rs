@@ -5,6 +5,7 @@ use crate::error::Error;
 use crate::gpu::device::RenderError;
 use crate::gpu::transfer::TransferPreset;
 use crate::gpu::{ViewPreset, readback};
+use crate::ui::command::UiCommand;
 use crate::ui::headless::{FrameStats, Headless};
 use crate::ui::setup::{ViewMode, ViewSetup, WindowChoice};
 use crate::ui::{App, Layout, Prefs, SceneMode, ViewId};
@@ -93,6 +94,10 @@ pub struct ViewArgs {
     /// With --script: milliseconds between commands (for demonstrations).
     #[arg(long, default_value_t = 0)]
     pub pace: u64,
+    /// Open this case read-only for a physician's review (as File → Review case…), in the
+    /// window or, with --screenshot --in-window, for one frame.
+    #[arg(long, value_name = "CASE.hfcase", conflicts_with_all = ["script", "bench_frames"])]
+    pub review: Option<PathBuf>,
 }
 
 /// What the window does besides being used.
@@ -199,6 +204,19 @@ pub fn run(a: &ViewArgs) -> Result<(), Error> {
     if let Some(script) = &a.script {
         return run_script(a, &path, script, setup, size);
     }
+    if let Some(case) = &a.review {
+        let dir = crate::case::case_dir(case);
+        crate::case::CaseFiles::read(&dir)?;
+        let mode = match &a.screenshot {
+            Some(out) => WindowMode::Screenshot(out.clone()),
+            None => WindowMode::Interactive,
+        };
+        let first = vec![UiCommand::OpenCase {
+            path: dir,
+            review: true,
+        }];
+        return window_with(None, None, Some(setup), size, mode, first);
+    }
     match (&a.screenshot, a.bench_frames) {
         (Some(out), None) if a.in_window => window_with(
             Some(path),
@@ -206,6 +224,7 @@ pub fn run(a: &ViewArgs) -> Result<(), Error> {
             Some(setup),
             size,
             WindowMode::Screenshot(out.clone()),
+            Vec::new(),
         ),
         (Some(out), None) => {
             let (mut h, mut app) = headless_app(&path, a.series.as_deref(), setup, size)?;
@@ -237,7 +256,6 @@ fn run_script(
     setup: ViewSetup,
     size: [u32; 2],
 ) -> Result<(), Error> {
-    use crate::ui::command::UiCommand;
     if a.screenshot.is_some() || a.bench_frames.is_some() {
         return Err(Error::BadInput(
             "--script runs on its own; drop --screenshot and --bench-frames (the script takes its screenshots)".into(),
@@ -285,6 +303,7 @@ fn run_script(
             Some(setup),
             size,
             WindowMode::Script(runner, a.screenshot_dir.clone()),
+            Vec::new(),
         );
     }
     let (mut h, mut app) = headless_app(path, a.series.as_deref(), setup, size)?;
@@ -740,15 +759,18 @@ pub fn window(
         Some(s) => WindowMode::Screenshot(s),
         None => WindowMode::Interactive,
     };
-    window_with(path, series, setup, size, mode)
+    window_with(path, series, setup, size, mode, Vec::new())
 }
 
+/// Opens the window on `path` (default: the bundled sample), or, when `first` holds
+/// commands (open a case), on what they open.
 fn window_with(
     path: Option<PathBuf>,
     series: Option<String>,
     setup: Option<ViewSetup>,
     size: [u32; 2],
     mode: WindowMode,
+    first: Vec<UiCommand>,
 ) -> Result<(), Error> {
     let interactive = matches!(mode, WindowMode::Interactive);
     let path = match path {
@@ -789,8 +811,13 @@ fn window_with(
             let mut app = App::new(cc.wgpu_render_state.clone(), prefs);
             app.auto_series = series;
             app.setup = setup;
-            if let Some(p) = &path {
-                app.open(p);
+            if first.is_empty() {
+                if let Some(p) = &path {
+                    app.open(p);
+                }
+            }
+            for c in first {
+                app.push(c);
             }
             Ok(Box::new(WindowApp {
                 app,
