@@ -246,34 +246,12 @@ fn hu_stats(
         let v = [c.slice, c.row, c.col];
         poly.push((v[u_ax], v[v_ax]));
     }
-    let lo_u = poly
-        .iter()
-        .map(|p| p.0)
-        .fold(f64::INFINITY, f64::min)
-        .floor()
-        .max(0.0) as usize;
-    let hi_u = (poly
-        .iter()
-        .map(|p| p.0)
-        .fold(f64::NEG_INFINITY, f64::max)
-        .ceil() as usize)
-        .min(dims[u_ax].saturating_sub(1));
-    let lo_v = poly
-        .iter()
-        .map(|p| p.1)
-        .fold(f64::INFINITY, f64::min)
-        .floor()
-        .max(0.0) as usize;
-    let hi_v = (poly
-        .iter()
-        .map(|p| p.1)
-        .fold(f64::NEG_INFINITY, f64::max)
-        .ceil() as usize)
-        .min(dims[v_ax].saturating_sub(1));
+    let us = index_span(poly.iter().map(|p| p.0), dims[u_ax]);
+    let vs = index_span(poly.iter().map(|p| p.1), dims[v_ax]);
     let (mut n, mut sum, mut sum2) = (0usize, 0.0f64, 0.0f64);
     let (mut min, mut max) = (i16::MAX, i16::MIN);
-    for v in lo_v..=hi_v {
-        for u in lo_u..=hi_u {
+    for v in vs {
+        for u in us.clone() {
             if !inside(&poly, u as f64, v as f64) {
                 continue;
             }
@@ -305,6 +283,21 @@ fn hu_stats(
         Figure::new("max", f64::from(max), "HU"),
         Figure::new("voxels", n as f64, "voxels"),
     ])
+}
+
+/// The grid indices `0..len` between the smallest and largest of `values` (rounded outwards).
+fn index_span(
+    values: impl Iterator<Item = f64> + Clone,
+    len: usize,
+) -> std::ops::RangeInclusive<usize> {
+    let lo = values
+        .clone()
+        .fold(f64::INFINITY, f64::min)
+        .floor()
+        .max(0.0) as usize;
+    let hi = (values.fold(f64::NEG_INFINITY, f64::max).ceil().max(0.0) as usize)
+        .min(len.saturating_sub(1));
+    lo..=hi
 }
 
 /// Even-odd point-in-polygon test.

@@ -149,6 +149,21 @@ pub struct Coverage {
     pub changed: Vec<usize>,
 }
 
+impl Coverage {
+    /// "bone axial: 132 of 140 verified, 2 flagged, 3 changed after verification".
+    pub fn summary(&self) -> String {
+        format!(
+            "{} {}: {} of {} verified, {} flagged, {} changed after verification",
+            self.label,
+            self.orientation.as_str(),
+            self.verified,
+            self.planes,
+            self.flagged,
+            self.changed_after_verification
+        )
+    }
+}
+
 impl Ledger {
     /// Adds a mark (the latest mark of a plane is the one that counts).
     pub fn add(&mut self, mark: SliceMark) {

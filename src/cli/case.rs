@@ -383,15 +383,7 @@ fn print_status(r: &Report) {
     }
     println!("verification: {}", r.verification.state);
     for c in &r.verification.coverage {
-        println!(
-            "  {} {}: {} of {} verified, {} flagged, {} changed after verification",
-            c.label,
-            c.orientation.as_str(),
-            c.verified,
-            c.planes,
-            c.flagged,
-            c.changed_after_verification
-        );
+        println!("  {}", c.summary());
     }
     for x in &r.reconstruction.records {
         println!(

@@ -226,50 +226,32 @@ impl App {
                     });
                 }
             }
-            if ui
-                .add_enabled(
-                    !busy && !stem.is_empty(),
-                    egui::Button::new("Save mask .nii.gz"),
-                )
-                .clicked()
-            {
-                cmds.push(UiCommand::Export {
-                    file: format!("{stem}-mask.nii.gz"),
-                    override_verification: false,
-                    allow_defects: false,
-                });
-            }
-            if ui
-                .add_enabled(
-                    !busy && !stem.is_empty(),
-                    egui::Button::new("Save DICOM SEG"),
-                )
-                .on_hover_text(
+            // The active label's volume exports: button, file name ending, what it is.
+            let volume_exports = [
+                ("Save mask .nii.gz", "-mask.nii.gz", "The active label's mask as NIfTI"),
+                (
+                    "Save DICOM SEG",
+                    ".seg.dcm",
                     "The active label as a DICOM Segmentation on the source series (for PACS, radiology and planning software)",
-                )
-                .clicked()
-            {
-                cmds.push(UiCommand::Export {
-                    file: format!("{stem}.seg.dcm"),
-                    override_verification: false,
-                    allow_defects: false,
-                });
-            }
-            if ui
-                .add_enabled(
-                    !busy && !stem.is_empty(),
-                    egui::Button::new("Save RT Structure Set"),
-                )
-                .on_hover_text(
+                ),
+                (
+                    "Save RT Structure Set",
+                    ".rtstruct.dcm",
                     "The active label's outlines, slice by slice, as a DICOM RT Structure Set on the source series",
-                )
-                .clicked()
-            {
-                cmds.push(UiCommand::Export {
-                    file: format!("{stem}.rtstruct.dcm"),
-                    override_verification: false,
-                    allow_defects: false,
-                });
+                ),
+            ];
+            for (button, ending, what) in volume_exports {
+                if ui
+                    .add_enabled(!busy && !stem.is_empty(), egui::Button::new(button))
+                    .on_hover_text(what)
+                    .clicked()
+                {
+                    cmds.push(UiCommand::Export {
+                        file: format!("{stem}{ending}"),
+                        override_verification: false,
+                        allow_defects: false,
+                    });
+                }
             }
         });
         if let Some((_, file)) = self.editor.export_confirm.clone() {

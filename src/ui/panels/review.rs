@@ -166,18 +166,7 @@ impl App {
             } else {
                 BAD
             };
-            ui.colored_label(
-                colour,
-                format!(
-                    "{} {}: {} of {} verified, {} flagged, {} changed after verification",
-                    c.label,
-                    c.orientation.as_str(),
-                    c.verified,
-                    c.planes,
-                    c.flagged,
-                    c.changed_after_verification
-                ),
-            );
+            ui.colored_label(colour, c.summary());
         }
         let flagged = case.ledger().flagged();
         if !flagged.is_empty() {
