@@ -1,23 +1,25 @@
 #!/usr/bin/env bash
 # Installs what Hounsfield needs on Debian 12 beyond the Rust toolchain. `--app`: only what
 # the build and the window need (CMake and a C++ compiler for the CharLS JPEG-LS codec,
+# OpenSSL's headers for DICOMweb over https,
 # Vulkan loader, Mesa's Vulkan drivers incl. the lavapipe
 # software renderer, X11/Wayland keyboard and cursor libraries, zenity for the system file
 # dialog where no desktop portal runs). Without it, also what the
 # tests need: Xvfb for the window tests, admesh, DCMTK (an independent DICOM encoder for the
 # JPEG-LS tests), dcm2niix (an independent reader of the generated phantoms), dicom3tools
-# (dciodvfy, the DICOM SEG validator), and the
+# (dciodvfy, the DICOM SEG validator), Orthanc with its DICOMweb plugin (the archive the
+# PACS test starts on loopback ports), and the
 # Python virtualenv (.venv-test)
 # whose nibabel/pydicom/trimesh give the tests an independent reference.
 # Idempotent: a second run installs nothing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-app_packages=(cmake g++ libvulkan1 mesa-vulkan-drivers libxkbcommon-x11-0 libxcursor1 libxrandr2 libxi6
+app_packages=(cmake g++ pkg-config libssl-dev libvulkan1 mesa-vulkan-drivers libxkbcommon-x11-0 libxcursor1 libxrandr2 libxi6
   libx11-xcb1 libwayland-client0 libwayland-cursor0 libwayland-egl1 zenity)
 packages=("${app_packages[@]}")
 if [ "${1:-}" != "--app" ]; then
-  packages+=(python3 python3-venv python3-pip admesh xvfb xauth dcmtk dcm2niix dicom3tools)
+  packages+=(python3 python3-venv python3-pip admesh xvfb xauth dcmtk dcm2niix dicom3tools orthanc orthanc-dicomweb)
 fi
 missing=()
 for p in "${packages[@]}"; do

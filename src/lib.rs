@@ -27,6 +27,7 @@ pub mod io;
 pub mod jobs;
 pub mod measure;
 pub mod mesh;
+pub mod pacs;
 pub mod phantom;
 pub mod report;
 pub mod review;

@@ -1,7 +1,8 @@
 //! The case end to end: `run` on the phantom writes every export and both reports, filled
 //! from the run (checked against pydicom, nibabel, trimesh); the same recipe twice gives
 //! the same bytes; `replay` checks the source byte for byte and follows a moved folder;
-//! unacknowledged findings stop a run; outputs never overwrite inputs.
+//! unacknowledged findings stop a run; outputs never overwrite inputs; the phantom goes
+//! through a real Orthanc (DIMSE and DICOMweb) and its segmentation back.
 #![allow(clippy::expect_used, clippy::unwrap_used)]
 
 mod common;
@@ -789,4 +790,440 @@ fn dicom_seg_and_rtstruct_of_the_sample_are_valid_and_hold_the_mask() {
         .unwrap();
     assert_eq!(x["format"], "dicom-seg");
     assert_eq!(x["state"], "matches");
+}
+
+/// An Orthanc of its own for one test: loopback ports, a temporary storage folder and
+/// configuration (one user for DICOMweb, the called AE title checked), stopped by its
+/// process id when dropped.
+struct Orthanc {
+    child: std::process::Child,
+    dimse: u16,
+    http: u16,
+    _dir: tempfile::TempDir,
+}
+
+const ORTHANC_USER: &str = "engineer";
+const ORTHANC_PASSWORD: &str = "s3cret-for-the-test";
+
+impl Orthanc {
+    /// Starts one, or `None` after [`common::skip`] when Debian's `orthanc` and
+    /// `orthanc-dicomweb` are not installed.
+    fn start() -> Option<Self> {
+        let exe = Path::new("/usr/sbin/Orthanc");
+        let plugin = Path::new("/usr/share/orthanc/plugins/libOrthancDicomWeb.so");
+        if !exe.exists() || !plugin.exists() {
+            common::skip(
+                "Orthanc or its DICOMweb plugin is not installed (run packaging/setup-debian.sh)",
+            );
+            return None;
+        }
+        for _attempt in 0..3 {
+            let free = || {
+                std::net::TcpListener::bind("127.0.0.1:0")
+                    .unwrap()
+                    .local_addr()
+                    .unwrap()
+                    .port()
+            };
+            let (dimse, http) = (free(), free());
+            let dir = tempfile::tempdir().unwrap();
+            let config = serde_json::json!({
+                "Name": "hounsfield-test",
+                "StorageDirectory": dir.path().join("db"),
+                "IndexDirectory": dir.path().join("db"),
+                "DicomAet": "ORTHANC",
+                "DicomPort": dimse,
+                "HttpPort": http,
+                "RemoteAccessAllowed": false,
+                "AuthenticationEnabled": true,
+                "RegisteredUsers": {ORTHANC_USER: ORTHANC_PASSWORD},
+                "DicomCheckCalledAet": true,
+                "DicomAlwaysAllowEcho": true,
+                "DicomAlwaysAllowStore": true,
+                "DicomModalities": {"hf": {"AET": "HOUNSFIELD", "Host": "127.0.0.1", "Port": 11112,
+                    "AllowEcho": true, "AllowFind": true, "AllowGet": true, "AllowStore": true}},
+                "Plugins": [plugin],
+                "DicomWeb": {"Enable": true, "Root": "/dicom-web/"}
+            });
+            let cfg = dir.path().join("orthanc.json");
+            std::fs::write(&cfg, config.to_string()).unwrap();
+            let log = std::fs::File::create(dir.path().join("orthanc.log")).unwrap();
+            let mut child = std::process::Command::new(exe)
+                .arg(&cfg)
+                .current_dir(dir.path())
+                .stdout(log.try_clone().unwrap())
+                .stderr(log)
+                .spawn()
+                .expect("Orthanc starts");
+            let t = std::time::Instant::now();
+            while t.elapsed() < std::time::Duration::from_secs(30) {
+                if child.try_wait().unwrap().is_some() {
+                    break; // a port was taken meanwhile: try others
+                }
+                let up = |p: u16| std::net::TcpStream::connect(("127.0.0.1", p)).is_ok();
+                if up(dimse) && up(http) {
+                    return Some(Self {
+                        child,
+                        dimse,
+                        http,
+                        _dir: dir,
+                    });
+                }
+                std::thread::sleep(std::time::Duration::from_millis(100));
+            }
+            let _ = child.kill();
+            let _ = child.wait();
+            eprintln!(
+                "Orthanc did not start:\n{}",
+                std::fs::read_to_string(dir.path().join("orthanc.log")).unwrap_or_default()
+            );
+        }
+        panic!("Orthanc did not start in three attempts");
+    }
+
+    fn dimse(&self) -> String {
+        format!("ORTHANC@127.0.0.1:{}", self.dimse)
+    }
+
+    fn url(&self) -> String {
+        format!("http://127.0.0.1:{}/dicom-web", self.http)
+    }
+}
+
+impl Drop for Orthanc {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// `hounsfield` with the archive's password in its environment and its own config folder.
+fn hounsfield_pacs(cfg: &Path, args: &[&str]) -> (i32, String, String) {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_hounsfield"))
+        .args(args)
+        .env("HOUNSFIELD_PACS_PASSWORD", ORTHANC_PASSWORD)
+        .env("HOUNSFIELD_CONFIG_DIR", cfg)
+        .output()
+        .expect("the hounsfield binary runs");
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// Pixel data and SOP Instance UID of a DICOM file, to compare a retrieved copy with its
+/// original whatever file meta header each has.
+fn instance_content(p: &Path) -> (String, Vec<u8>) {
+    use dicom_dictionary_std::tags;
+    let f = dicom_object::open_file(p).unwrap();
+    let uid = f
+        .element(tags::SOP_INSTANCE_UID)
+        .unwrap()
+        .to_str()
+        .unwrap()
+        .trim_end_matches('\0')
+        .to_string();
+    let px = f
+        .element(tags::PIXEL_DATA)
+        .unwrap()
+        .to_bytes()
+        .unwrap()
+        .into_owned();
+    (uid, px)
+}
+
+#[test]
+fn the_phantom_goes_through_orthanc_and_its_segmentation_comes_back_to_it() {
+    let Some(phantom) = common::phantom() else {
+        return;
+    };
+    let Some(orthanc) = Orthanc::start() else {
+        return;
+    };
+    let work = tempfile::tempdir().unwrap();
+    let cfg = work.path().join("config");
+    let hf = |args: &[&str]| hounsfield_pacs(&cfg, args);
+    let (dimse, url) = (orthanc.dimse(), orthanc.url());
+    let s2030 = phantom.join("S21570/S2030");
+
+    // Upload: the bone series and the localizer (C-STORE).
+    let (code, out, err) = hf(&[
+        "pacs",
+        "store",
+        "--dimse",
+        &dimse,
+        s(&s2030),
+        s(&phantom.join("S21570/S4010")),
+    ]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.contains("146 accepted, 0 refused"), "{out}");
+
+    // Save the node; echo both ways.
+    let (code, _, err) = hf(&["pacs", "nodes", "--add", "archive", "--dimse", &dimse]);
+    assert_eq!(code, 0, "{err}");
+    let saved = std::fs::read_to_string(cfg.join("pacs-nodes.json")).unwrap();
+    assert!(!saved.contains(ORTHANC_PASSWORD), "{saved}");
+    let (code, out, err) = hf(&["pacs", "echo", "--node", "archive"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("answers"), "{out}");
+    let (code, _, err) = hf(&["pacs", "echo", "--url", &url, "--user", ORTHANC_USER]);
+    assert_eq!(code, 0, "{err}");
+
+    // Refusals say what is wrong.
+    let (code, _, err) = hf(&[
+        "pacs",
+        "echo",
+        "--dimse",
+        &format!("WRONG@127.0.0.1:{}", orthanc.dimse),
+    ]);
+    assert_eq!(code, 1);
+    assert!(
+        err.contains("refused the association") && err.contains("AE title"),
+        "{err}"
+    );
+    let (code, _, err) = hounsfield(&["pacs", "find", "--url", &url, "--user", ORTHANC_USER]);
+    assert_eq!(code, 2, "no password set: {err}");
+    assert!(err.contains("HOUNSFIELD_PACS_PASSWORD"), "{err}");
+    let (code, _, err) = hf(&["pacs", "find", "--url", &url, "--user", "intruder"]);
+    assert_eq!(code, 1);
+    assert!(
+        err.contains("refused our credentials") && !err.contains(ORTHANC_PASSWORD),
+        "{err}"
+    );
+
+    // Find the study and its series, over DIMSE and DICOMweb alike.
+    let (code, out, err) = hf(&[
+        "pacs",
+        "find",
+        "--node",
+        "archive",
+        "--modality",
+        "CT",
+        "--json",
+    ]);
+    assert_eq!(code, 0, "{err}");
+    let studies: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(studies.as_array().unwrap().len(), 1, "{studies}");
+    let study = studies[0]["study_uid"].as_str().unwrap().to_string();
+    assert_eq!(studies[0]["series"], 2, "{studies}");
+    let series_of = |node: &[&str]| {
+        let mut a = vec!["pacs", "find", "--study", &study, "--json"];
+        a.extend_from_slice(node);
+        let (code, out, err) = hf(&a);
+        assert_eq!(code, 0, "{err}");
+        serde_json::from_str::<serde_json::Value>(&out).unwrap()
+    };
+    let by_dimse = series_of(&["--node", "archive"]);
+    let by_web = series_of(&["--url", &url, "--user", ORTHANC_USER]);
+    assert_eq!(by_dimse, by_web);
+    let bone = by_dimse
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|x| x["number"] == "203")
+        .unwrap_or_else(|| panic!("series 203 listed: {by_dimse}"));
+    assert_eq!(bone["instances"], 140, "{bone}");
+    let series = bone["series_uid"].as_str().unwrap().to_string();
+
+    // Retrieve it both ways: the same instances as the originals.
+    let originals: std::collections::BTreeMap<String, Vec<u8>> = std::fs::read_dir(&s2030)
+        .unwrap()
+        .flatten()
+        .filter(|e| e.file_name().to_string_lossy().starts_with('I'))
+        .map(|e| instance_content(&e.path()))
+        .collect();
+    assert_eq!(originals.len(), 140);
+    for (how, node) in [
+        ("dimse", vec!["--node", "archive"]),
+        ("web", vec!["--url", &url, "--user", ORTHANC_USER]),
+    ] {
+        let dest = work.path().join(how);
+        let mut a = vec![
+            "pacs",
+            "get",
+            "--study",
+            &study,
+            "--series",
+            &series,
+            "--out",
+            s(&dest),
+        ];
+        a.extend_from_slice(&node);
+        let (code, out, err) = hf(&a);
+        assert_eq!(code, 0, "{how}: {err}");
+        assert!(out.contains("retrieved 140 instance(s)"), "{how}: {out}");
+        let manifest = read_json(&dest.join("retrieved.json"));
+        assert_eq!(manifest["instances"].as_array().unwrap().len(), 140);
+        assert_eq!(manifest["series_uid"], series.as_str());
+        let mut n = 0;
+        for e in std::fs::read_dir(&dest).unwrap().flatten() {
+            if e.path().extension().is_some_and(|x| x == "dcm") {
+                let (uid, px) = instance_content(&e.path());
+                assert!(
+                    originals.get(&uid) == Some(&px),
+                    "{how}: {uid} differs from the original"
+                );
+                n += 1;
+            }
+        }
+        assert_eq!(n, 140, "{how}");
+        // A second retrieval never mixes into the first.
+        let (code, _, err) = hf(&a);
+        assert_eq!(code, 2, "{err}");
+        assert!(err.contains("already holds a retrieval"), "{err}");
+    }
+
+    // Segment the retrieved series into a case; send the SEG (STOW-RS), then the RT
+    // Structure Set with it (C-STORE); each transmission is recorded.
+    let r = serde_json::json!({
+        "source": {"path": work.path().join("dimse")},
+        "purpose": {"category": "education", "text": "PACS round trip: skull of the phantom"},
+        "operator": "test",
+        "acknowledge": ["old-acquisition"],
+        "label": "bone",
+        "segmentation": [
+            {"op": "threshold", "lo": 226, "hi": 3071},
+            {"op": "keep_largest", "connectivity": 26}
+        ],
+        "exports": []
+    });
+    let recipe = work.path().join("r.json");
+    std::fs::write(&recipe, r.to_string()).unwrap();
+    let c = work.path().join("pacs.hfcase");
+    let (code, _, err) = hf(&["run", s(&recipe), "--out", s(&c)]);
+    assert_eq!(code, 0, "{err}");
+    let (code, _, err) = hf(&[
+        "pacs",
+        "store",
+        "--url",
+        &url,
+        "--user",
+        ORTHANC_USER,
+        "--case",
+        s(&c),
+    ]);
+    assert_eq!(code, 2, "nothing exported yet: {err}");
+    let (code, _, err) = hf(&[
+        "export-dicom",
+        s(&c),
+        "--seg",
+        "bone.seg.dcm",
+        "--accept-unverified",
+    ]);
+    assert_eq!(code, 0, "{err}");
+    let (code, out, err) = hf(&[
+        "pacs",
+        "store",
+        "--url",
+        &url,
+        "--user",
+        ORTHANC_USER,
+        "--case",
+        s(&c),
+        "--operator",
+        "Engineer^Test",
+    ]);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("1 accepted, 0 refused"), "{out}");
+    let (code, _, err) = hf(&[
+        "export-dicom",
+        s(&c),
+        "--rtstruct",
+        "bone.rtstruct.dcm",
+        "--accept-unverified",
+    ]);
+    assert_eq!(code, 0, "{err}");
+    let (code, out, err) = hf(&[
+        "pacs",
+        "store",
+        "--node",
+        "archive",
+        "--case",
+        s(&c),
+        "--operator",
+        "Engineer^Test",
+    ]);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("2 accepted, 0 refused"), "{out}");
+
+    // Orthanc holds them, under the phantom's study.
+    let now = series_of(&["--node", "archive"]);
+    let modalities: Vec<&str> = now
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|x| x["modality"].as_str().unwrap())
+        .collect();
+    assert!(
+        modalities.contains(&"SEG") && modalities.contains(&"RTSTRUCT"),
+        "{now}"
+    );
+    let seg_series = now
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|x| x["modality"] == "SEG")
+        .unwrap();
+    let back = work.path().join("seg-back");
+    let (code, _, err) = hf(&[
+        "pacs",
+        "get",
+        "--url",
+        &url,
+        "--user",
+        ORTHANC_USER,
+        "--study",
+        &study,
+        "--series",
+        seg_series["series_uid"].as_str().unwrap(),
+        "--out",
+        s(&back),
+    ]);
+    assert_eq!(code, 0, "{err}");
+    let manifest = read_json(&back.join("retrieved.json"));
+    let file = back.join(manifest["instances"][0]["file"].as_str().unwrap());
+    assert_eq!(
+        instance_content(&file),
+        instance_content(&c.join("exports/bone.seg.dcm")),
+        "the archived SEG is ours"
+    );
+
+    // The case records both transmissions; its status and report say so.
+    let (code, out, err) = hf(&["status", s(&c), "--json"]);
+    assert_eq!(code, 0, "{err}");
+    let st: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let sent = st["transmissions"].as_array().unwrap();
+    assert_eq!(sent.len(), 2, "{st}");
+    assert!(
+        sent[0]["record"]["node"]
+            .as_str()
+            .unwrap()
+            .starts_with("DICOMweb"),
+        "{st}"
+    );
+    assert_eq!(
+        sent[1]["record"]["objects"].as_array().unwrap().len(),
+        2,
+        "{st}"
+    );
+    assert!(
+        sent.iter()
+            .all(|t| t["record"]["operator"] == "Engineer^Test"),
+        "{st}"
+    );
+    let journal = std::fs::read_to_string(c.join("journal.hfj")).unwrap();
+    assert!(!journal.contains(ORTHANC_PASSWORD));
+    let (code, _, err) = hf(&["replay", s(&c)]);
+    assert_eq!(code, 0, "the case still replays: {err}");
+
+    // A changed export is not sent.
+    let seg = c.join("exports/bone.seg.dcm");
+    let mut bytes = std::fs::read(&seg).unwrap();
+    bytes.push(0);
+    std::fs::write(&seg, bytes).unwrap();
+    let (code, _, err) = hf(&["pacs", "store", "--node", "archive", "--case", s(&c)]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("changed since it was exported"), "{err}");
+    drop(orthanc);
 }

@@ -51,6 +51,8 @@ pub enum Event {
     Measured(Box<crate::measure::Measurement>),
     /// A measurement was withdrawn.
     MeasurementRemoved(MeasurementRemoval),
+    /// DICOM exports were sent to an archive.
+    Sent(Box<Transmission>),
 }
 
 impl Event {
@@ -69,6 +71,7 @@ impl Event {
             Self::Reviewed(_) => "reviewed",
             Self::Measured(_) => "measured",
             Self::MeasurementRemoved(_) => "measurement_removed",
+            Self::Sent(_) => "sent",
         }
     }
 }
@@ -308,6 +311,37 @@ pub struct MeasurementRemoval {
     pub operator: String,
     /// When (UTC, RFC 3339).
     pub time: String,
+}
+
+/// DICOM exports sent to an archive, and what it answered.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Transmission {
+    /// The archive in words (AE title and address, or the DICOMweb URL; never a password).
+    pub node: String,
+    /// Each object sent.
+    pub objects: Vec<SentObject>,
+    /// Who.
+    pub operator: String,
+    /// When (UTC, RFC 3339).
+    pub time: String,
+}
+
+/// One export sent.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SentObject {
+    /// The journal record of the export.
+    pub export_seq: usize,
+    /// Its path in the case.
+    pub path: String,
+    /// Its SOP Instance UID.
+    pub sop_instance: String,
+    /// blake3 of the bytes sent (the export's recorded hash).
+    pub blake3: String,
+    /// Whether the archive accepted it.
+    pub accepted: bool,
+    /// The archive's reason, when it refused.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub refusal: String,
 }
 
 /// The source folder found elsewhere.

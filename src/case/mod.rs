@@ -24,6 +24,7 @@ pub mod recipe;
 pub mod record;
 pub mod replay;
 mod review;
+mod send;
 pub mod source;
 
 use crate::mesh::Mesh;

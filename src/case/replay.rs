@@ -318,6 +318,14 @@ pub fn rebuild(
                 format!("measurement of record {} withdrawn", m.seq),
                 Ok(format!("by {}", m.operator)),
             ),
+            Event::Sent(t) => (
+                format!("{} object(s) sent to {}", t.objects.len(), t.node),
+                Ok(format!(
+                    "{} accepted, by {}",
+                    t.objects.iter().filter(|o| o.accepted).count(),
+                    t.operator
+                )),
+            ),
             Event::Reconstructed(r) => {
                 let what = format!(
                     "reconstruction of {}",

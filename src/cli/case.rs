@@ -325,6 +325,7 @@ fn status_json(r: &Report) -> serde_json::Value {
         "review": {"state": r.review.state, "summary": r.review.summary(), "changes": r.review.changes, "decisions": r.review.decisions.iter().map(|d| json!({"seq": d.seq, "verdict": d.decision.verdict, "reviewer": d.decision.reviewer, "time": d.decision.time, "fingerprint": d.decision.fingerprint, "signature_valid": d.signature_valid, "signature_problem": d.signature_problem, "notes": d.decision.notes})).collect::<Vec<_>>()},
         "measurements": r.measurements,
         "exports": r.exports.iter().map(|x| json!({"seq": x.seq, "path": x.record.path, "format": x.record.spec.format, "blake3": x.record.blake3, "state": x.state})).collect::<Vec<_>>(),
+        "transmissions": r.transmissions,
     })
 }
 
@@ -440,5 +441,22 @@ fn print_status(r: &Report) {
             x.record.blake3,
             x.state
         );
+    }
+    for t in &r.transmissions {
+        for x in &t.record.objects {
+            println!(
+                "sent (record {}) {} to {} at {} by {}: {}",
+                t.seq,
+                x.path,
+                t.record.node,
+                t.record.time,
+                t.record.operator,
+                if x.accepted {
+                    "accepted".to_string()
+                } else {
+                    format!("refused: {}", x.refusal)
+                }
+            );
+        }
     }
 }

@@ -9,7 +9,9 @@ mod export_dicom;
 mod export_volume;
 mod info;
 mod input;
+mod man;
 mod mesh;
+mod pacs;
 mod phantom;
 mod render;
 mod review;
@@ -76,6 +78,9 @@ pub enum Command {
     /// Export a case's labels as a DICOM Segmentation (one segment per label) and/or an
     /// RT Structure Set (per-slice contours) on the source series, recorded in the case.
     ExportDicom(export_dicom::ExportDicomArgs),
+    /// The hospital's archive: echo, find studies and series, get a series into a folder,
+    /// store DICOM files or a case's SEG/RT Structure Set (DIMSE or DICOMweb).
+    Pacs(pacs::PacsArgs),
     /// Render a slice or slab projection (MIP/MinIP/mean) as a PNG on the CPU.
     Render(render::RenderArgs),
     /// Open the workstation window, or render one frame of it offscreen (--screenshot),
@@ -96,6 +101,9 @@ pub enum Command {
     /// Vary one parameter of a recipe over a range and measure each result against a
     /// reference: volume, Dice, Hausdorff, surface distance (table, CSV, HTML with plots).
     Sweep(sweep::SweepArgs),
+    /// Write the manual pages (roff) generated from these definitions.
+    #[command(hide = true)]
+    Man(man::ManArgs),
 }
 
 /// Parses arguments, runs, and maps the outcome to an exit code.
@@ -151,6 +159,8 @@ pub fn run(cli: Cli) -> Result<(), Error> {
         Some(Command::Validate(a)) => phantom::run_validate(&a),
         Some(Command::Compare(a)) => compare::run(&a),
         Some(Command::Sweep(a)) => sweep::run(&a),
+        Some(Command::Pacs(a)) => pacs::run(&a),
+        Some(Command::Man(a)) => man::run(&a),
         #[cfg(feature = "gui")]
         Some(Command::View(a)) => view::run(&a),
         #[cfg(feature = "gui")]

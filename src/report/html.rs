@@ -938,6 +938,32 @@ pub fn render(r: &Report, pictures: &[Picture]) -> String {
         }
         o.push_str("</table>");
     }
+    if !r.transmissions.is_empty() {
+        o.push_str("<h3>Sent to the archive</h3><table><tr><th>Record</th><th>Archive</th><th>When, by</th><th>File</th><th>SOP Instance UID</th><th>blake3</th><th>Answer</th></tr>");
+        for t in &r.transmissions {
+            let rec = &t.record;
+            for x in &rec.objects {
+                let _ = write!(
+                    o,
+                    "<tr><td class=\"num\">{}</td><td>{}</td><td>{}, {}</td><td>{}</td><td class=\"hash\">{}</td><td class=\"hash\">{}</td><td class=\"{}\">{}</td></tr>",
+                    t.seq,
+                    esc(&rec.node),
+                    esc(&rec.time),
+                    esc(&rec.operator),
+                    esc(&x.path),
+                    esc(&x.sop_instance),
+                    esc(&x.blake3[..x.blake3.len().min(16)]),
+                    if x.accepted { "ok" } else { "bad" },
+                    if x.accepted {
+                        "accepted".to_string()
+                    } else {
+                        format!("refused: {}", esc(&x.refusal))
+                    }
+                );
+            }
+        }
+        o.push_str("</table>");
+    }
 
     // Reproducibility
     let p = &r.reproducibility;

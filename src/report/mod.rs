@@ -233,6 +233,15 @@ pub struct ExportRow {
     pub state: String,
 }
 
+/// A transmission to an archive, with its journal position.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TransmissionRow {
+    /// Journal position.
+    pub seq: usize,
+    /// The record.
+    pub record: crate::case::event::Transmission,
+}
+
 /// What it takes to check the case.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Reproducibility {
@@ -282,6 +291,9 @@ pub struct Report {
     pub measurements: Vec<MeasurementRow>,
     /// Exported files.
     pub exports: Vec<ExportRow>,
+    /// DICOM exports sent to an archive, and what it answered.
+    #[serde(default)]
+    pub transmissions: Vec<TransmissionRow>,
     /// Hashes and the replay command.
     pub reproducibility: Reproducibility,
     /// The phantom validation measured on this case (`validation.json`), if any.
@@ -377,6 +389,7 @@ fn operators(files: &CaseFiles) -> Vec<String> {
             Event::Validated(v) => add(&v.operator),
             Event::Measured(m) => add(&m.operator),
             Event::MeasurementRemoved(m) => add(&m.operator),
+            Event::Sent(t) => add(&t.operator),
             // Reviewers are listed with their decisions, not as operators.
             Event::Reviewed(_) => {}
         }
@@ -606,6 +619,14 @@ impl Report {
                 })
                 .collect(),
             exports,
+            transmissions: case
+                .transmissions()
+                .into_iter()
+                .map(|(seq, t)| TransmissionRow {
+                    seq,
+                    record: t.clone(),
+                })
+                .collect(),
             reproducibility: Reproducibility {
                 volume_hash: s.volume_hash.clone(),
                 source_files_hash: sh.finalize().to_hex().to_string(),
