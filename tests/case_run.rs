@@ -1217,6 +1217,61 @@ fn the_phantom_goes_through_orthanc_and_its_segmentation_comes_back_to_it() {
     let (code, _, err) = hf(&["replay", s(&c)]);
     assert_eq!(code, 0, "the case still replays: {err}");
 
+    // The window's PACS browser: search, retrieve, and the series opens.
+    let mut app = hounsfield::ui::App::new(None, hounsfield::ui::Prefs::default());
+    let into = work.path().join("window");
+    use hounsfield::ui::command::UiCommand;
+    app.execute(UiCommand::PacsSearch {
+        dimse: Some(dimse.clone()),
+        url: None,
+        user: None,
+        patient_id: None,
+        modality: Some("CT".into()),
+    })
+    .unwrap();
+    app.execute(UiCommand::PacsRetrieve {
+        series: "203".into(),
+        into: Some(into.clone()),
+    })
+    .unwrap();
+    app.finish_job(); // the scan, then the load it starts
+    let loaded = app.loaded.as_ref().expect("the retrieved series is open");
+    assert_eq!(loaded.opened.volume.dims(), [140, 512, 512]);
+    assert!(into.join("retrieved.json").is_file());
+    let status = &app.pacs.as_ref().unwrap().status;
+    assert!(
+        format!("{status:?}").contains("retrieved 140 instance(s)"),
+        "{status:?}"
+    );
+
+    // Cancelled before it began: nothing is claimed complete.
+    let never = std::sync::atomic::AtomicBool::new(true);
+    for (how, endpoint) in [
+        (
+            "dimse",
+            hounsfield::pacs::Endpoint::parse_dimse(&dimse, "HOUNSFIELD").unwrap(),
+        ),
+        (
+            "web",
+            hounsfield::pacs::Endpoint::parse_web(&url, Some(ORTHANC_USER.into()), None).unwrap(),
+        ),
+    ] {
+        let c = hounsfield::pacs::Connection {
+            endpoint,
+            credentials: hounsfield::pacs::Credentials {
+                password: Some(ORTHANC_PASSWORD.into()),
+            },
+            timeout: std::time::Duration::from_secs(30),
+        };
+        let dest = work.path().join(format!("cancelled-{how}"));
+        let r = hounsfield::pacs::retrieve_series(&c, &study, &series, &dest, &|_| {}, &never);
+        assert!(
+            matches!(r, Err(hounsfield::pacs::PacsError::Cancelled)),
+            "{how}: {r:?}"
+        );
+        assert!(!dest.join("retrieved.json").exists(), "{how}");
+    }
+
     // A changed export is not sent.
     let seg = c.join("exports/bone.seg.dcm");
     let mut bytes = std::fs::read(&seg).unwrap();

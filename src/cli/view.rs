@@ -159,13 +159,15 @@ impl ViewArgs {
     }
 }
 
-/// The bundled sample: beside the working directory, the executable, or the source tree.
+/// The bundled sample: beside the working directory, the executable, where the Debian
+/// package installs it (`/usr/share/hounsfield/assets`), or in the source tree.
 pub fn bundled_sample() -> Option<PathBuf> {
     let rel = Path::new("assets").join("sample-s2030");
     let mut candidates = vec![rel.clone()];
     if let Ok(exe) = std::env::current_exe() {
         for up in exe.ancestors().skip(1).take(4) {
             candidates.push(up.join(&rel));
+            candidates.push(up.join("share/hounsfield").join(&rel));
         }
     }
     candidates.push(Path::new(env!("CARGO_MANIFEST_DIR")).join(&rel));

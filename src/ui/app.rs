@@ -131,12 +131,14 @@ pub struct App {
     pub screenshot_requests: Vec<String>,
     /// The in-window file browser (when the system dialog is unavailable).
     pub file_browser: Option<super::file_browser::FileBrowser>,
+    /// The PACS browser, while open.
+    pub pacs: Option<Box<super::pacs_browser::PacsBrowser>>,
     /// The case is open for a physician's review: read-only, no editing tool reachable.
     pub review_mode: bool,
     /// The reviewer's signing key (`None`: the one in the user's config folder).
     pub reviewer_key: Option<PathBuf>,
     gpu: GpuSync,
-    ctx: Option<egui::Context>,
+    pub(crate) ctx: Option<egui::Context>,
 }
 
 impl App {
@@ -182,6 +184,7 @@ impl App {
             commands: Vec::new(),
             screenshot_requests: Vec::new(),
             file_browser: None,
+            pacs: None,
             review_mode: false,
             reviewer_key: None,
             gpu: GpuSync::default(),
@@ -690,6 +693,7 @@ impl App {
         self.help_window(ctx);
         self.new_case_window(ctx);
         self.file_browser_window(ctx);
+        self.pacs_window(ctx);
         self.run_commands();
         self.sync_gpu();
     }

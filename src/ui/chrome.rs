@@ -26,6 +26,10 @@ impl App {
                         ui.close();
                         self.browse(super::file_browser::BrowseFor::Open);
                     }
+                    if ui.button("Open from PACS…").clicked() {
+                        ui.close();
+                        self.open_pacs();
+                    }
                     ui.menu_button("Open recent", |ui| {
                         if self.prefs.recent.is_empty() {
                             ui.label("(none)");

@@ -279,6 +279,34 @@ pub enum UiCommand {
     WriteReport,
     /// Write the case's report and open it in the system browser.
     OpenReport,
+    /// Open the PACS browser on a node and search its studies (the password, if any, from
+    /// HOUNSFIELD_PACS_PASSWORD: scripts never hold one); waits for the answer.
+    PacsSearch {
+        /// A DIMSE node, AE@host:port.
+        #[serde(default)]
+        dimse: Option<String>,
+        /// A DICOMweb service root.
+        #[serde(default)]
+        url: Option<String>,
+        /// The DICOMweb user.
+        #[serde(default)]
+        user: Option<String>,
+        /// Patient ID to match.
+        #[serde(default)]
+        patient_id: Option<String>,
+        /// Modality in study to match.
+        #[serde(default)]
+        modality: Option<String>,
+    },
+    /// In the PACS browser: list the series of the first study found, retrieve the one
+    /// with this Series Number into `into` (default: the proposed folder) and open it.
+    PacsRetrieve {
+        /// The Series Number.
+        series: String,
+        /// The folder to retrieve into.
+        #[serde(default)]
+        into: Option<PathBuf>,
+    },
     /// Save a screenshot of the window (`NAME.png` in the script's screenshot folder).
     Screenshot {
         /// File name without extension.
@@ -764,6 +792,14 @@ impl App {
                 pin,
             } => self.record_review(approve, &reviewer, note, pin),
             UiCommand::ShowModel => self.show_recorded_model(),
+            UiCommand::PacsSearch {
+                dimse,
+                url,
+                user,
+                patient_id,
+                modality,
+            } => self.script_pacs_search(dimse, url, user, patient_id, modality),
+            UiCommand::PacsRetrieve { series, into } => self.script_pacs_retrieve(&series, into),
             UiCommand::ReviewMode { on } => {
                 self.case_mut()?;
                 self.review_mode = on;

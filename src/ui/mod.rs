@@ -16,6 +16,7 @@ pub mod help;
 pub mod jobs;
 pub mod layout;
 pub mod op_templates;
+pub mod pacs_browser;
 pub mod panels;
 pub mod prefs;
 mod review_commands;
