@@ -10,7 +10,9 @@
 # (dciodvfy, the DICOM SEG validator), Orthanc with its DICOMweb plugin (the archive the
 # PACS test starts on loopback ports), and the
 # Python virtualenv (.venv-test)
-# whose nibabel/pydicom/trimesh give the tests an independent reference.
+# whose nibabel/pydicom/trimesh give the tests an independent reference; for the Debian
+# package's test (packaging/test-deb.sh), dpkg-dev to build it, xwininfo (x11-utils) to see
+# its window, desktop-file-validate, and strace to see which sample the window read.
 # Idempotent: a second run installs nothing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -19,7 +21,8 @@ app_packages=(cmake g++ pkg-config libssl-dev libvulkan1 mesa-vulkan-drivers lib
   libx11-xcb1 libwayland-client0 libwayland-cursor0 libwayland-egl1 zenity)
 packages=("${app_packages[@]}")
 if [ "${1:-}" != "--app" ]; then
-  packages+=(python3 python3-venv python3-pip admesh xvfb xauth dcmtk dcm2niix dicom3tools orthanc orthanc-dicomweb)
+  packages+=(python3 python3-venv python3-pip admesh xvfb xauth dcmtk dcm2niix dicom3tools orthanc orthanc-dicomweb
+    dpkg-dev x11-utils desktop-file-utils strace)
 fi
 missing=()
 for p in "${packages[@]}"; do

@@ -14,6 +14,9 @@ cargo clippy --locked --lib --bins --no-default-features -- -D warnings
 skips=target/tmp/skipped-tests.txt
 rm -f "$skips"
 cargo test --locked
+# The Debian package, built from the test build's binary, installed, run, and its window
+# launched from the desktop entry (then removed again).
+./packaging/test-deb.sh
 if [ -s "$skips" ]; then
   sort -u -o "$skips" "$skips"
   echo "test.sh: $(wc -l < "$skips") test(s) did not run here:"
