@@ -790,6 +790,56 @@ fn dicom_seg_and_rtstruct_of_the_sample_are_valid_and_hold_the_mask() {
         .unwrap();
     assert_eq!(x["format"], "dicom-seg");
     assert_eq!(x["state"], "matches");
+
+    // Read back: a case started from the SEG holds the very mask, and replays without it.
+    let copy = dir.path().join("from-elsewhere.seg.dcm");
+    std::fs::copy(&seg, &copy).unwrap();
+    let r = serde_json::json!({
+        "source": {"path": common::sample()},
+        "purpose": {"category": "education", "text": "SEG import test"},
+        "operator": "test",
+        "acknowledge": ["derived-image", "slice-distance-above-1mm", "old-acquisition"],
+        "label": "bone",
+        "from_seg": {"file": "from-elsewhere.seg.dcm"},
+        "exports": []
+    });
+    let recipe = dir.path().join("from-seg.json");
+    std::fs::write(&recipe, r.to_string()).unwrap();
+    let c2 = dir.path().join("from-seg.hfcase");
+    let (code, _, err) = hounsfield(&["run", s(&recipe), "--out", s(&c2)]);
+    assert_eq!(code, 0, "{err}");
+    let hashes =
+        |c: &Path| read_json(&c.join("report.json"))["reproducibility"]["label_hashes"].clone();
+    assert_eq!(
+        hashes(&c2),
+        hashes(&c),
+        "the imported mask is the exported one"
+    );
+    std::fs::remove_file(&copy).unwrap();
+    let (code, out, err) = hounsfield(&["replay", s(&c2)]);
+    assert_eq!(code, 0, "replays without the file: {out}{err}");
+    // Into an existing case, under another name; a non-SEG file is refused, saying so.
+    let (code, out, err) = hounsfield(&[
+        "import-seg",
+        s(&c2),
+        s(&seg),
+        "--segment",
+        "1",
+        "--label",
+        "again",
+    ]);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("imported label `again`"), "{out}");
+    let (code, _, err) = hounsfield(&[
+        "import-seg",
+        s(&c2),
+        s(&c.join("exports/bone.rtstruct.dcm")),
+    ]);
+    assert_eq!(code, 2);
+    assert!(err.contains("is not a DICOM Segmentation"), "{err}");
+    let (code, _, err) = hounsfield(&["import-seg", s(&c2), s(&seg), "--segment", "7"]);
+    assert_eq!(code, 2);
+    assert!(err.contains("no segment numbered"), "{err}");
 }
 
 /// An Orthanc of its own for one test: loopback ports, a temporary storage folder and

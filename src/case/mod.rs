@@ -24,6 +24,7 @@ pub mod recipe;
 pub mod record;
 pub mod replay;
 mod review;
+mod seg_import;
 mod send;
 pub mod source;
 

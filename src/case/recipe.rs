@@ -23,7 +23,7 @@ use super::{Case, CaseError, NewCase, exports, source};
 use crate::mesh::params::MeshParams;
 use crate::mesh::pipeline::ReconstructOptions;
 use crate::segment::Operation;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 
 /// Name a recipe may give in `"recipe"`.
@@ -87,6 +87,8 @@ pub struct Recipe {
     pub acknowledge_note: Option<String>,
     /// The label operations write when they name none.
     pub label: String,
+    /// A DICOM SEG whose segments become labels before the operations run.
+    pub from_seg: Option<FromSeg>,
     /// The operations.
     pub segmentation: Vec<Operation>,
     /// Labels to reconstruct.
@@ -102,6 +104,20 @@ pub struct Recipe {
     /// A phantom validation of this pipeline to attach (`validation.json` or its case),
     /// relative to the recipe's folder.
     pub validation: Option<PathBuf>,
+}
+
+/// The recipe's `from_seg`: start the case from a DICOM Segmentation.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FromSeg {
+    /// The SEG file, relative to the recipe's folder.
+    pub file: PathBuf,
+    /// Segment Numbers to import (default: all).
+    #[serde(default)]
+    pub segments: Vec<u16>,
+    /// The label name for a single segment (default: its Segment Label).
+    #[serde(default)]
+    pub label: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -125,6 +141,9 @@ struct Raw {
     acknowledge_note: Option<String>,
     #[serde(default)]
     label: Option<String>,
+    #[serde(default)]
+    from_seg: Option<FromSeg>,
+    #[serde(default)]
     segmentation: serde_json::Value,
     #[serde(default)]
     reconstruction: Option<serde_json::Map<String, serde_json::Value>>,
@@ -191,8 +210,18 @@ pub fn parse(text: &str) -> Result<Recipe, CaseError> {
     if label.trim().is_empty() {
         return Err(bad("recipe field `label`: the label name is empty"));
     }
-    let segmentation = Operation::parse_list(&raw.segmentation, "segmentation step")
-        .map_err(|m| bad(format!("recipe: {m}")))?;
+    // A case that starts from a SEG may have no operation of its own.
+    let segmentation = match (&raw.from_seg, &raw.segmentation) {
+        (Some(_), serde_json::Value::Null) => Vec::new(),
+        (Some(_), serde_json::Value::Array(a)) if a.is_empty() => Vec::new(),
+        (None, serde_json::Value::Null) => {
+            return Err(bad(
+                "recipe: give `segmentation` (the operations) or `from_seg`",
+            ));
+        }
+        (_, v) => Operation::parse_list(v, "segmentation step")
+            .map_err(|m| bad(format!("recipe: {m}")))?,
+    };
     let mut reconstruct_labels = vec![label.clone()];
     let mut allow_open = false;
     let mut allow_defects = false;
@@ -318,6 +347,7 @@ pub fn parse(text: &str) -> Result<Recipe, CaseError> {
         allow_defects,
         exports: specs,
         validation: raw.validation,
+        from_seg: raw.from_seg,
     })
 }
 
@@ -462,6 +492,24 @@ pub fn run(
     ));
     case.set_default_label(&recipe.label);
     case.acknowledge(&recipe.acknowledge, recipe.acknowledge_note.clone())?;
+    if let Some(f) = &recipe.from_seg {
+        let path = if f.file.is_absolute() {
+            f.file.clone()
+        } else {
+            recipe_dir.join(&f.file)
+        };
+        let (labels, warning) = case
+            .import_seg(&path, &f.segments, f.label.as_deref())
+            .map_err(|e| prefix(e, "recipe field `from_seg`"))?;
+        if let Some(w) = warning {
+            progress(Progress::Stage(format!("warning: {w}")));
+        }
+        progress(Progress::Stage(format!(
+            "imported {} from {}",
+            labels.join(", "),
+            path.display()
+        )));
+    }
     for (n, op) in recipe.segmentation.iter().enumerate() {
         let name = op.name();
         let t0 = std::time::Instant::now();

@@ -79,3 +79,39 @@ pub fn run(a: &ExportDicomArgs) -> Result<(), Error> {
     }
     Ok(())
 }
+
+/// Arguments of `import-seg`.
+#[derive(Debug, clap::Args)]
+pub struct ImportSegArgs {
+    /// The case folder (made from the series the SEG was drawn on).
+    pub case: PathBuf,
+    /// The DICOM Segmentation file.
+    pub seg: PathBuf,
+    /// A segment to import, by its Segment Number (repeatable; default: all).
+    #[arg(long = "segment", value_name = "N")]
+    pub segments: Vec<u16>,
+    /// The label name for a single imported segment (default: its Segment Label).
+    #[arg(long, value_name = "NAME")]
+    pub label: Option<String>,
+    /// Operator name recorded (default: $USER).
+    #[arg(long)]
+    pub operator: Option<String>,
+}
+
+/// Runs `import-seg`.
+pub fn import(a: &ImportSegArgs) -> Result<(), Error> {
+    let (mut case, _) = Case::open(&a.case, &user(a.operator.as_deref()), None)?;
+    let (labels, warning) = case.import_seg(&a.seg, &a.segments, a.label.as_deref())?;
+    if let Some(w) = warning {
+        eprintln!("warning: {w}");
+    }
+    for l in &labels {
+        let n = case
+            .session()
+            .segmentation()
+            .get(l)
+            .map_or(0, |x| x.mask.count());
+        println!("imported label `{l}`: {n} voxels");
+    }
+    Ok(())
+}

@@ -78,6 +78,9 @@ pub enum Command {
     /// Export a case's labels as a DICOM Segmentation (one segment per label) and/or an
     /// RT Structure Set (per-slice contours) on the source series, recorded in the case.
     ExportDicom(export_dicom::ExportDicomArgs),
+    /// Import a DICOM Segmentation's segments into a case as labels (recorded as
+    /// operations holding the masks, so the case replays without the file).
+    ImportSeg(export_dicom::ImportSegArgs),
     /// The hospital's archive: echo, find studies and series, get a series into a folder,
     /// store DICOM files or a case's SEG/RT Structure Set (DIMSE or DICOMweb).
     Pacs(pacs::PacsArgs),
@@ -153,6 +156,7 @@ pub fn run(cli: Cli) -> Result<(), Error> {
         Some(Command::Mesh(a)) => mesh::run(&a),
         Some(Command::ExportVolume(a)) => export_volume::run(&a),
         Some(Command::ExportDicom(a)) => export_dicom::run(&a),
+        Some(Command::ImportSeg(a)) => export_dicom::import(&a),
         Some(Command::Render(a)) => render::run(&a),
         Some(Command::Bench(a)) => bench::run(&a),
         Some(Command::Phantom(a)) => phantom::run_phantom(&a),

@@ -14,6 +14,7 @@ pub mod header;
 pub mod load;
 pub mod pixels;
 pub mod scan;
+pub mod segmentation;
 pub mod series;
 pub mod summary;
 pub mod write;

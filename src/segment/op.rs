@@ -191,6 +191,7 @@ operations! {
     InterpolateSlices(ops::interpolate::InterpolateSlices) = "interpolate_slices",
     Crop(ops::crop::Crop) = "crop",
     Resample(ops::crop::Resample) = "resample",
+    ImportMask(ops::import::ImportMask) = "import_mask",
 }
 
 impl Operation {

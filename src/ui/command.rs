@@ -279,6 +279,12 @@ pub enum UiCommand {
     WriteReport,
     /// Write the case's report and open it in the system browser.
     OpenReport,
+    /// Import a DICOM SEG's segments into the case as labels (recorded as operations
+    /// holding the masks).
+    ImportSeg {
+        /// The SEG file.
+        path: PathBuf,
+    },
     /// Open the PACS browser on a node and search its studies (the password, if any, from
     /// HOUNSFIELD_PACS_PASSWORD: scripts never hold one); waits for the answer.
     PacsSearch {
@@ -335,6 +341,7 @@ impl UiCommand {
                 | Self::Flag { .. }
                 | Self::Reconstruct { .. }
                 | Self::Export { .. }
+                | Self::ImportSeg { .. }
                 | Self::NewCase { .. }
         ) || matches!(self, Self::Tool { tool } if !matches!(tool, Tool::Navigate | Tool::Measure))
     }
@@ -800,6 +807,25 @@ impl App {
                 modality,
             } => self.script_pacs_search(dimse, url, user, patient_id, modality),
             UiCommand::PacsRetrieve { series, into } => self.script_pacs_retrieve(&series, into),
+            UiCommand::ImportSeg { path } => {
+                self.idle()?;
+                let (labels, warning) = self
+                    .case_mut()?
+                    .import_seg(&path, &[], None)
+                    .map_err(|e| e.to_string())?;
+                if let Some(w) = warning {
+                    self.messages
+                        .push((crate::feasibility::Severity::Warning, w));
+                }
+                if let Some(l) = labels.first() {
+                    self.editor.active_label = l.clone();
+                }
+                self.messages.push((
+                    crate::feasibility::Severity::Info,
+                    format!("imported {} from {}", labels.join(", "), path.display()),
+                ));
+                Ok(())
+            }
             UiCommand::ReviewMode { on } => {
                 self.case_mut()?;
                 self.review_mode = on;

@@ -16,6 +16,8 @@ pub enum BrowseFor {
     OpenCase,
     /// A `.hfcase` folder, opened read-only for a physician's review.
     ReviewCase,
+    /// A DICOM SEG file to import into the open case.
+    ImportSeg,
 }
 
 /// The browser's state.
@@ -118,6 +120,7 @@ impl App {
                 path: p,
                 review: true,
             }),
+            BrowseFor::ImportSeg => self.push(UiCommand::ImportSeg { path: p }),
         }
     }
 
@@ -132,6 +135,7 @@ impl App {
             BrowseFor::Open => "Open a folder or file",
             BrowseFor::OpenCase => "Open a case (.hfcase folder)",
             BrowseFor::ReviewCase => "Review a case (.hfcase folder, read-only)",
+            BrowseFor::ImportSeg => "Import a DICOM SEG file into the case",
         })
         .open(&mut open)
         .default_width(520.0)

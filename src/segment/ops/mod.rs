@@ -5,6 +5,7 @@ pub mod brush;
 pub mod cluster;
 pub mod crop;
 pub mod edge;
+pub mod import;
 pub mod interpolate;
 pub mod islands;
 pub mod labels;

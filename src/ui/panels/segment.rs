@@ -15,6 +15,13 @@ use serde_json::{Value, json};
 impl App {
     pub(crate) fn segment_section(&mut self, ui: &mut egui::Ui) {
         self.labels_list(ui);
+        if ui
+            .button("Import DICOM SEG…")
+            .on_hover_text("its segments become labels, recorded in the case with their masks")
+            .clicked()
+        {
+            self.choose(crate::ui::file_browser::BrowseFor::ImportSeg, false);
+        }
         ui.separator();
         ui.horizontal_wrapped(|ui| {
             for t in Tool::ALL {
