@@ -8,7 +8,7 @@
 # tests need: Xvfb for the window tests, admesh, DCMTK (an independent DICOM encoder for the
 # JPEG-LS tests), dcm2niix (an independent reader of the generated phantoms), dicom3tools
 # (dciodvfy, the DICOM SEG validator), Orthanc with its DICOMweb plugin (the archive the
-# PACS test starts on loopback ports), and the
+# PACS test starts on loopback ports, socat its TLS front), and the
 # Python virtualenv (.venv-test)
 # whose nibabel/pydicom/trimesh give the tests an independent reference; for the Debian
 # package's test (packaging/test-deb.sh), dpkg-dev to build it, xwininfo (x11-utils) to see
@@ -21,7 +21,7 @@ app_packages=(cmake g++ pkg-config libssl-dev libvulkan1 mesa-vulkan-drivers lib
   libx11-xcb1 libwayland-client0 libwayland-cursor0 libwayland-egl1 zenity)
 packages=("${app_packages[@]}")
 if [ "${1:-}" != "--app" ]; then
-  packages+=(python3 python3-venv python3-pip admesh xvfb xauth dcmtk dcm2niix dicom3tools orthanc orthanc-dicomweb
+  packages+=(python3 python3-venv python3-pip admesh xvfb xauth dcmtk dcm2niix dicom3tools orthanc orthanc-dicomweb socat
     dpkg-dev x11-utils desktop-file-utils strace)
 fi
 missing=()

@@ -847,8 +847,9 @@ fn dicom_seg_and_rtstruct_of_the_sample_are_valid_and_hold_the_mask() {
 /// process id when dropped.
 struct Orthanc {
     child: std::process::Child,
+    tls_front: std::process::Child,
     dimse: u16,
-    http: u16,
+    https: u16,
     _dir: tempfile::TempDir,
 }
 
@@ -895,6 +896,40 @@ impl Orthanc {
                 "Plugins": [plugin],
                 "DicomWeb": {"Enable": true, "Root": "/dicom-web/"}
             });
+            // https as hospitals often run it, a TLS front (socat) before the archive's http,
+            // with a certificate of its own the tests trust through --ca-cert. (Debian's
+            // Orthanc 1.10 stops on its first own https connection.)
+            let key = dir.path().join("key.pem");
+            let cert = dir.path().join("cert.pem");
+            let ok = std::process::Command::new("openssl")
+                .args([
+                    "req",
+                    "-x509",
+                    "-newkey",
+                    "rsa:2048",
+                    "-nodes",
+                    "-days",
+                    "2",
+                    "-subj",
+                    "/CN=127.0.0.1",
+                ])
+                .args([
+                    "-addext",
+                    "subjectAltName=IP:127.0.0.1",
+                    "-keyout",
+                    s(&key),
+                    "-out",
+                    s(&cert),
+                ])
+                .output()
+                .expect("openssl runs")
+                .status
+                .success();
+            assert!(ok, "openssl made no certificate");
+            let both = dir.path().join("orthanc.pem");
+            let mut pem = std::fs::read(&cert).unwrap();
+            pem.extend(std::fs::read(&key).unwrap());
+            std::fs::write(&both, pem).unwrap();
             let cfg = dir.path().join("orthanc.json");
             std::fs::write(&cfg, config.to_string()).unwrap();
             let log = std::fs::File::create(dir.path().join("orthanc.log")).unwrap();
@@ -912,10 +947,25 @@ impl Orthanc {
                 }
                 let up = |p: u16| std::net::TcpStream::connect(("127.0.0.1", p)).is_ok();
                 if up(dimse) && up(http) {
+                    let https = free();
+                    let tls_front = std::process::Command::new("socat")
+                        .arg(format!(
+                            "openssl-listen:{https},bind=127.0.0.1,reuseaddr,fork,verify=0,cert={}",
+                            s(&both)
+                        ))
+                        .arg(format!("tcp:127.0.0.1:{http}"))
+                        .stderr(std::process::Stdio::null())
+                        .spawn()
+                        .expect("socat starts");
+                    let t = std::time::Instant::now();
+                    while !up(https) && t.elapsed() < std::time::Duration::from_secs(10) {
+                        std::thread::sleep(std::time::Duration::from_millis(50));
+                    }
                     return Some(Self {
                         child,
+                        tls_front,
                         dimse,
-                        http,
+                        https,
                         _dir: dir,
                     });
                 }
@@ -936,12 +986,19 @@ impl Orthanc {
     }
 
     fn url(&self) -> String {
-        format!("http://127.0.0.1:{}/dicom-web", self.http)
+        format!("https://127.0.0.1:{}/dicom-web", self.https)
+    }
+
+    /// The certificate its https presents (self-signed).
+    fn ca(&self) -> String {
+        s(&self._dir.path().join("cert.pem")).to_string()
     }
 }
 
 impl Drop for Orthanc {
     fn drop(&mut self) {
+        let _ = self.tls_front.kill();
+        let _ = self.tls_front.wait();
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
@@ -994,7 +1051,7 @@ fn the_phantom_goes_through_orthanc_and_its_segmentation_comes_back_to_it() {
     let work = tempfile::tempdir().unwrap();
     let cfg = work.path().join("config");
     let hf = |args: &[&str]| hounsfield_pacs(&cfg, args);
-    let (dimse, url) = (orthanc.dimse(), orthanc.url());
+    let (dimse, url, ca) = (orthanc.dimse(), orthanc.url(), orthanc.ca());
     let s2030 = phantom.join("S21570/S2030");
 
     // Upload: the bone series and the localizer (C-STORE).
@@ -1017,10 +1074,23 @@ fn the_phantom_goes_through_orthanc_and_its_segmentation_comes_back_to_it() {
     let (code, out, err) = hf(&["pacs", "echo", "--node", "archive"]);
     assert_eq!(code, 0, "{err}");
     assert!(out.contains("answers"), "{out}");
-    let (code, _, err) = hf(&["pacs", "echo", "--url", &url, "--user", ORTHANC_USER]);
+    let (code, _, err) = hf(&[
+        "pacs",
+        "echo",
+        "--url",
+        &url,
+        "--user",
+        ORTHANC_USER,
+        "--ca-cert",
+        &ca,
+    ]);
     assert_eq!(code, 0, "{err}");
 
-    // Refusals say what is wrong.
+    // Refusals say what is wrong: an https certificate we were not told to trust,
+    let (code, _, err) = hf(&["pacs", "echo", "--url", &url, "--user", ORTHANC_USER]);
+    assert_eq!(code, 1);
+    assert!(err.contains("TLS") && err.contains("--ca-cert"), "{err}");
+    // an AE title the archive does not answer to, a missing or wrong password.
     let (code, _, err) = hf(&[
         "pacs",
         "echo",
@@ -1032,10 +1102,28 @@ fn the_phantom_goes_through_orthanc_and_its_segmentation_comes_back_to_it() {
         err.contains("refused the association") && err.contains("AE title"),
         "{err}"
     );
-    let (code, _, err) = hounsfield(&["pacs", "find", "--url", &url, "--user", ORTHANC_USER]);
+    let (code, _, err) = hounsfield(&[
+        "pacs",
+        "find",
+        "--url",
+        &url,
+        "--user",
+        ORTHANC_USER,
+        "--ca-cert",
+        &ca,
+    ]);
     assert_eq!(code, 2, "no password set: {err}");
     assert!(err.contains("HOUNSFIELD_PACS_PASSWORD"), "{err}");
-    let (code, _, err) = hf(&["pacs", "find", "--url", &url, "--user", "intruder"]);
+    let (code, _, err) = hf(&[
+        "pacs",
+        "find",
+        "--url",
+        &url,
+        "--user",
+        "intruder",
+        "--ca-cert",
+        &ca,
+    ]);
     assert_eq!(code, 1);
     assert!(
         err.contains("refused our credentials") && !err.contains(ORTHANC_PASSWORD),
@@ -1065,7 +1153,7 @@ fn the_phantom_goes_through_orthanc_and_its_segmentation_comes_back_to_it() {
         serde_json::from_str::<serde_json::Value>(&out).unwrap()
     };
     let by_dimse = series_of(&["--node", "archive"]);
-    let by_web = series_of(&["--url", &url, "--user", ORTHANC_USER]);
+    let by_web = series_of(&["--url", &url, "--user", ORTHANC_USER, "--ca-cert", &ca]);
     assert_eq!(by_dimse, by_web);
     let bone = by_dimse
         .as_array()
@@ -1086,7 +1174,10 @@ fn the_phantom_goes_through_orthanc_and_its_segmentation_comes_back_to_it() {
     assert_eq!(originals.len(), 140);
     for (how, node) in [
         ("dimse", vec!["--node", "archive"]),
-        ("web", vec!["--url", &url, "--user", ORTHANC_USER]),
+        (
+            "web",
+            vec!["--url", &url, "--user", ORTHANC_USER, "--ca-cert", &ca],
+        ),
     ] {
         let dest = work.path().join(how);
         let mut a = vec![
@@ -1150,6 +1241,8 @@ fn the_phantom_goes_through_orthanc_and_its_segmentation_comes_back_to_it() {
         &url,
         "--user",
         ORTHANC_USER,
+        "--ca-cert",
+        &ca,
         "--case",
         s(&c),
     ]);
@@ -1169,6 +1262,8 @@ fn the_phantom_goes_through_orthanc_and_its_segmentation_comes_back_to_it() {
         &url,
         "--user",
         ORTHANC_USER,
+        "--ca-cert",
+        &ca,
         "--case",
         s(&c),
         "--operator",
@@ -1223,6 +1318,8 @@ fn the_phantom_goes_through_orthanc_and_its_segmentation_comes_back_to_it() {
         &url,
         "--user",
         ORTHANC_USER,
+        "--ca-cert",
+        &ca,
         "--study",
         &study,
         "--series",
@@ -1303,7 +1400,12 @@ fn the_phantom_goes_through_orthanc_and_its_segmentation_comes_back_to_it() {
         ),
         (
             "web",
-            hounsfield::pacs::Endpoint::parse_web(&url, Some(ORTHANC_USER.into()), None).unwrap(),
+            hounsfield::pacs::Endpoint::parse_web(
+                &url,
+                Some(ORTHANC_USER.into()),
+                Some(ca.clone().into()),
+            )
+            .unwrap(),
         ),
     ] {
         let c = hounsfield::pacs::Connection {

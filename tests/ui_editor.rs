@@ -570,3 +570,70 @@ fn review_mode_is_read_only_and_its_approval_is_signed() {
             .any(|c| c.contains("label `bone` changed"))
     );
 }
+
+/// A DICOM SEG saved from the window comes back through *Import DICOM SEG…*'s command as
+/// the same mask, recorded as an `import_mask` operation.
+#[test]
+fn a_saved_dicom_seg_imports_back_as_the_same_mask() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut h = editor(dir.path());
+    assert!(
+        h.query_by_label("Import DICOM SEG…").is_some(),
+        "the button is in the Segment panel"
+    );
+    let s = h.state_mut();
+    s.execute(UiCommand::Apply {
+        op: serde_json::json!({"op": "threshold", "lo": 226, "hi": 3071, "label": "bone"}),
+    })
+    .unwrap();
+    settle(&mut h);
+    let before = {
+        let mut m = case(&h)
+            .session()
+            .segmentation()
+            .get("bone")
+            .unwrap()
+            .mask
+            .clone();
+        m.hash()
+    };
+    h.state_mut()
+        .execute(UiCommand::Export {
+            file: "bone.seg.dcm".into(),
+            override_verification: true,
+            allow_defects: false,
+        })
+        .unwrap();
+    settle(&mut h);
+    let seg = case(&h).dir().join("exports/bone.seg.dcm");
+    assert!(seg.is_file());
+    h.state_mut()
+        .execute(UiCommand::Apply {
+            op: serde_json::json!({"op": "delete_label", "name": "bone"}),
+        })
+        .unwrap();
+    settle(&mut h);
+    assert!(case(&h).session().segmentation().get("bone").is_none());
+    h.state_mut()
+        .execute(UiCommand::ImportSeg { path: seg })
+        .unwrap();
+    settle(&mut h);
+    let mut m = case(&h)
+        .session()
+        .segmentation()
+        .get("bone")
+        .expect("imported")
+        .mask
+        .clone();
+    assert_eq!(m.hash(), before);
+    let last = case(&h).session().log().applied().last().unwrap().op.name();
+    assert_eq!(last, "import_mask");
+    // Refused in review mode, like every edit.
+    h.state_mut()
+        .execute(UiCommand::ReviewMode { on: true })
+        .unwrap();
+    let e = h.state_mut().execute(UiCommand::ImportSeg {
+        path: dir.path().join("x.dcm"),
+    });
+    assert!(e.is_err());
+}

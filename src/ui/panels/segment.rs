@@ -349,7 +349,10 @@ impl App {
             egui::ComboBox::from_id_salt("operation")
                 .selected_text(f.name.clone())
                 .show_ui(ui, |ui| {
-                    for n in Operation::NAMES {
+                    for n in Operation::NAMES
+                        .iter()
+                        .filter(|n| op_templates::in_panel(n))
+                    {
                         if ui.selectable_label(f.name == *n, *n).clicked() {
                             f.name = n.to_string();
                             f.params = op_templates::template(n);
