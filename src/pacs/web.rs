@@ -160,9 +160,9 @@ impl Client {
                 format!("TLS with {node} failed: {m} (a private CA? give it with --ca-cert)")
             }
             // native-tls reports handshake and certificate failures as its own variant.
-            other if other.to_string().to_ascii_lowercase().contains("tls") => format!(
-                "TLS with {node} failed: {other} (a private CA? give it with --ca-cert)"
-            ),
+            other if other.to_string().to_ascii_lowercase().contains("tls") => {
+                format!("TLS with {node} failed: {other} (a private CA? give it with --ca-cert)")
+            }
             other => format!("cannot reach {node}: {other}"),
         })
     }
