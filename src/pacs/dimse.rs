@@ -446,12 +446,7 @@ pub fn get_series(
     let mut write_error: Option<PacsError> = None;
     loop {
         if !cancel_sent && check_cancel(cancel).is_err() {
-            let cmd = command(&[
-                el(tags::COMMAND_FIELD, VR::US, C_CANCEL_RQ),
-                el(tags::MESSAGE_ID_BEING_RESPONDED_TO, VR::US, id),
-                el(tags::COMMAND_DATA_SET_TYPE, VR::US, NO_DATA_SET),
-            ]);
-            a.send_command(pc, &cmd)?;
+            a.send_command(pc, &cancel_request(id))?;
             cancel_sent = true;
         }
         let m = a.receive()?;
@@ -492,12 +487,7 @@ pub fn get_series(
                         // Keep answering until the archive ends the C-GET, then report.
                         write_error = Some(e);
                         if !cancel_sent {
-                            let cmd = command(&[
-                                el(tags::COMMAND_FIELD, VR::US, C_CANCEL_RQ),
-                                el(tags::MESSAGE_ID_BEING_RESPONDED_TO, VR::US, id),
-                                el(tags::COMMAND_DATA_SET_TYPE, VR::US, NO_DATA_SET),
-                            ]);
-                            a.send_command(pc, &cmd)?;
+                            a.send_command(pc, &cancel_request(id))?;
                             cancel_sent = true;
                         }
                     }
@@ -581,15 +571,7 @@ pub(crate) fn store(
         .map(|(c, v)| (c.as_str(), v.iter().map(String::as_str).collect()))
         .collect();
     let mut a = Association::open(c, &contexts, &[])?;
-    let mut stored = Stored {
-        node: a.node.clone(),
-        accepted: Vec::new(),
-        refused: Vec::new(),
-    };
-    let mut p = Progress {
-        total: Some(objects.len() as u32),
-        ..Default::default()
-    };
+    let (mut stored, mut p) = Stored::start(&a.node, objects.len());
     for o in objects {
         check_cancel(cancel)?;
         let class = &o.instance.sop_class;
@@ -662,6 +644,15 @@ pub(crate) fn store(
     }
     a.release();
     Ok(stored)
+}
+
+/// C-CANCEL of the request with message id `id`.
+fn cancel_request(id: u16) -> InMemDicomObject {
+    command(&[
+        el(tags::COMMAND_FIELD, VR::US, C_CANCEL_RQ),
+        el(tags::MESSAGE_ID_BEING_RESPONDED_TO, VR::US, id),
+        el(tags::COMMAND_DATA_SET_TYPE, VR::US, NO_DATA_SET),
+    ])
 }
 
 fn is_native(ts: &str) -> bool {

@@ -310,6 +310,23 @@ pub struct Stored {
     pub refused: Vec<(Instance, String)>,
 }
 
+impl Stored {
+    /// Nothing sent yet to `node`, and the progress of sending `n` objects.
+    pub(crate) fn start(node: &str, n: usize) -> (Self, Progress) {
+        (
+            Self {
+                node: node.to_string(),
+                accepted: Vec::new(),
+                refused: Vec::new(),
+            },
+            Progress {
+                total: Some(n as u32),
+                ..Default::default()
+            },
+        )
+    }
+}
+
 /// Checks that a node answers: C-ECHO, or a QIDO-RS search for nothing.
 pub fn echo(c: &Connection) -> Result<Duration, PacsError> {
     let t = std::time::Instant::now();

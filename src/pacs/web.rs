@@ -335,15 +335,7 @@ pub(crate) fn store(
     cancel: &AtomicBool,
 ) -> Result<Stored, PacsError> {
     let client = Client::new(c)?;
-    let mut stored = Stored {
-        node: client.node.clone(),
-        accepted: Vec::new(),
-        refused: Vec::new(),
-    };
-    let mut p = Progress {
-        total: Some(objects.len() as u32),
-        ..Default::default()
-    };
+    let (mut stored, mut p) = Stored::start(&client.node, objects.len());
     for o in objects {
         check_cancel(cancel)?;
         let (body, b) = multipart::build(&[&o.bytes], "application/dicom");
