@@ -37,12 +37,9 @@ pub enum Action {
     Nodes(NodesArgs),
 }
 
-/// Which node, and how to reach it.
+/// A node's address: DIMSE or DICOMweb (shared by every action and `nodes --add`).
 #[derive(Debug, Clone, clap::Args)]
-pub struct NodeArgs {
-    /// A saved node by name (see `hounsfield pacs nodes`).
-    #[arg(long, conflicts_with_all = ["dimse", "url"], required_unless_present_any = ["dimse", "url"])]
-    pub node: Option<String>,
+pub struct AddressArgs {
     /// A DIMSE node: AE@host:port, e.g. ORTHANC@127.0.0.1:4242.
     #[arg(long, value_name = "AE@HOST:PORT", conflicts_with = "url")]
     pub dimse: Option<String>,
@@ -59,6 +56,32 @@ pub struct NodeArgs {
     /// A PEM CA certificate to trust for https (default: the system's trust store).
     #[arg(long, value_name = "FILE.pem")]
     pub ca_cert: Option<PathBuf>,
+}
+
+impl AddressArgs {
+    /// The endpoint given, or `None` when neither --dimse nor --url is.
+    fn endpoint(&self) -> Result<Option<Endpoint>, Error> {
+        Ok(match (&self.dimse, &self.url) {
+            (Some(a), _) => Some(Endpoint::parse_dimse(a, &self.calling_ae)?),
+            (None, Some(u)) => Some(Endpoint::parse_web(
+                u,
+                self.user.clone(),
+                self.ca_cert.clone(),
+            )?),
+            (None, None) => None,
+        })
+    }
+}
+
+/// Which node, and how to reach it.
+#[derive(Debug, Clone, clap::Args)]
+pub struct NodeArgs {
+    /// A saved node by name (see `hounsfield pacs nodes`).
+    #[arg(long, conflicts_with_all = ["dimse", "url"], required_unless_present_any = ["dimse", "url"])]
+    pub node: Option<String>,
+    /// Or the address.
+    #[command(flatten)]
+    pub address: AddressArgs,
     /// Seconds to wait for a connection or an answer.
     #[arg(long, default_value_t = pacs::DEFAULT_TIMEOUT.as_secs())]
     pub timeout: u64,
@@ -66,23 +89,15 @@ pub struct NodeArgs {
 
 impl NodeArgs {
     fn endpoint(&self) -> Result<Endpoint, Error> {
-        Ok(match (&self.node, &self.dimse, &self.url) {
-            (Some(name), _, _) => {
-                let mut e = nodes::find(name)?.endpoint;
-                if let (Endpoint::Web { user, .. }, Some(u)) = (&mut e, &self.user) {
-                    *user = Some(u.clone());
-                }
-                e
+        if let Some(name) = &self.node {
+            let mut e = nodes::find(name)?.endpoint;
+            if let (Endpoint::Web { user, .. }, Some(u)) = (&mut e, &self.address.user) {
+                *user = Some(u.clone());
             }
-            (None, Some(a), _) => Endpoint::parse_dimse(a, &self.calling_ae)?,
-            (None, None, Some(u)) => {
-                Endpoint::parse_web(u, self.user.clone(), self.ca_cert.clone())?
-            }
-            (None, None, None) => {
-                return Err(Error::BadInput(
-                    "give a node: --node NAME, --dimse AE@HOST:PORT or --url URL".into(),
-                ));
-            }
+            return Ok(e);
+        }
+        self.address.endpoint()?.ok_or_else(|| {
+            Error::BadInput("give a node: --node NAME, --dimse AE@HOST:PORT or --url URL".into())
         })
     }
 
@@ -177,21 +192,9 @@ pub struct NodesArgs {
     /// Forget a saved node.
     #[arg(long, value_name = "NAME")]
     pub remove: Option<String>,
-    /// A DIMSE node to save: AE@host:port.
-    #[arg(long, value_name = "AE@HOST:PORT", conflicts_with = "url")]
-    pub dimse: Option<String>,
-    /// A DICOMweb service root to save.
-    #[arg(long, value_name = "URL")]
-    pub url: Option<String>,
-    /// Our AE title for the DIMSE node.
-    #[arg(long, default_value = pacs::DEFAULT_CALLING_AE)]
-    pub calling_ae: String,
-    /// The DICOMweb user (never a password).
-    #[arg(long)]
-    pub user: Option<String>,
-    /// A PEM CA certificate for the DICOMweb node.
-    #[arg(long, value_name = "FILE.pem")]
-    pub ca_cert: Option<PathBuf>,
+    /// The node to save.
+    #[command(flatten)]
+    pub address: AddressArgs,
 }
 
 /// Runs `pacs`.
@@ -413,15 +416,9 @@ fn summarise(s: &pacs::Stored) -> Result<(), Error> {
 
 fn saved_nodes(n: &NodesArgs) -> Result<(), Error> {
     if let Some(name) = &n.add {
-        let endpoint = match (&n.dimse, &n.url) {
-            (Some(a), _) => Endpoint::parse_dimse(a, &n.calling_ae)?,
-            (None, Some(u)) => Endpoint::parse_web(u, n.user.clone(), n.ca_cert.clone())?,
-            (None, None) => {
-                return Err(Error::BadInput(
-                    "--add needs --dimse AE@HOST:PORT or --url URL".into(),
-                ));
-            }
-        };
+        let endpoint = n.address.endpoint()?.ok_or_else(|| {
+            Error::BadInput("--add needs --dimse AE@HOST:PORT or --url URL".into())
+        })?;
         println!("saved `{name}`: {}", endpoint.describe());
         nodes::add(nodes::SavedNode {
             name: name.clone(),
