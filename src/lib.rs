@@ -16,6 +16,7 @@
 pub mod case;
 pub mod cli;
 pub mod compare;
+pub mod compute;
 pub mod dicom;
 pub mod error;
 pub mod export;

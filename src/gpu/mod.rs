@@ -6,6 +6,7 @@
 //! The CPU reference for the slice shader is [`crate::volume::reslice`].
 
 pub mod colormap;
+pub mod compute;
 pub mod device;
 pub mod labels;
 pub mod readback;

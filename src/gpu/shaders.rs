@@ -19,6 +19,39 @@ pub const BLIT: &str = fullscreen!("blit.wgsl");
 /// Surface models.
 pub const MESH: &str = include_str!("../../shaders/mesh.wgsl");
 
+/// Threshold into a bit-packed mask (compute).
+pub const COMPUTE_THRESHOLD: &str = include_str!("../../shaders/compute_threshold.wgsl");
+/// Connected components and keep-largest (compute).
+pub const COMPUTE_COMPONENTS: &str = include_str!("../../shaders/compute_components.wgsl");
+/// Surface topology of a mask (compute).
+pub const COMPUTE_SURFACE: &str = include_str!("../../shaders/compute_surface.wgsl");
+
+/// Every compute shader with its file name and entry points, for validation.
+pub const COMPUTE: [(&str, &str, &[&str]); 3] = [
+    (
+        "compute_threshold.wgsl",
+        COMPUTE_THRESHOLD,
+        &["cs_threshold"],
+    ),
+    (
+        "compute_components.wgsl",
+        COMPUTE_COMPONENTS,
+        &[
+            "cs_init",
+            "cs_merge",
+            "cs_flatten",
+            "cs_best_size",
+            "cs_best_root",
+            "cs_keep",
+        ],
+    ),
+    (
+        "compute_surface.wgsl",
+        COMPUTE_SURFACE,
+        &["cs_count", "cs_emit"],
+    ),
+];
+
 /// Every shader with its file name, for validation.
 pub const ALL: [(&str, &str); 4] = [
     ("slice.wgsl", SLICE),
@@ -51,6 +84,31 @@ mod tests {
                 module.entry_points.iter().any(|e| e.name == "fs_main"),
                 "{name}"
             );
+        }
+    }
+
+    /// Every compute shader parses, validates and has its entry points, each a compute
+    /// stage.
+    #[test]
+    fn every_compute_shader_validates() {
+        for (name, src, entries) in COMPUTE {
+            let module = naga::front::wgsl::parse_str(src)
+                .unwrap_or_else(|e| panic!("{name}: {}", e.emit_to_string(src)));
+            naga::valid::Validator::new(
+                naga::valid::ValidationFlags::all(),
+                naga::valid::Capabilities::empty(),
+            )
+            .validate(&module)
+            .unwrap_or_else(|e| panic!("{name}: {e:?}"));
+            for entry in entries {
+                assert!(
+                    module
+                        .entry_points
+                        .iter()
+                        .any(|e| e.name == *entry && e.stage == naga::ShaderStage::Compute),
+                    "{name}: {entry}"
+                );
+            }
         }
     }
 }

@@ -93,6 +93,23 @@ fn dot(a: [f64; 3], b: [f64; 3]) -> f64 {
     a[0] * b[0] + a[1] * b[1] + a[2] * b[2]
 }
 
+/// Where [`extract`] finds the vertex of each cube edge: among the 8 crossing rows a cube
+/// row touches (0–3: along rows (k, j), (k, j + 1), (k + 1, j), (k + 1, j + 1); 4–5:
+/// towards the next row from (k, j), (k + 1, j); 6–7: towards the next slice from (k, j),
+/// (k, j + 1)), and the column step from the cube's column. Other processors number
+/// vertices by the same rule.
+pub fn edge_slots() -> [(u32, u32); 12] {
+    EDGES.map(|(a, b)| {
+        let o = CORNER[a as usize].map(u32::from);
+        let slot = match a ^ b {
+            1 => o[2] * 2 + o[1],
+            2 => 4 + o[2],
+            _ => 6 + o[1],
+        };
+        (slot, o[0])
+    })
+}
+
 /// Index standing for the cube's centre vertex in a case's triangles.
 pub const CENTRE: u8 = 12;
 
@@ -288,6 +305,30 @@ impl Crossings {
     }
 }
 
+/// The integer part of an extraction: which lattice edges carry vertices and how they
+/// join into triangles. Any processor may compute it (the CPU here, a GPU in
+/// `gpu::compute`); [`finish`] turns it into positions in one place, so every path gives
+/// the same mesh, byte for byte.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Topology {
+    /// Vertices on lattice edges (numbered first; see [`extract`]).
+    pub edge_vertices: u32,
+    /// Triangles as vertex indices, in the orientation of the index lattice.
+    pub triangles: Vec<[u32; 3]>,
+    /// Cubes that need a centre vertex, in the order of their vertex numbers.
+    pub centres: Vec<CentreCube>,
+}
+
+/// A cube with a centre vertex: its lower corner in the padded lattice and its
+/// configuration.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CentreCube {
+    /// Padded (slice, row, column) of the cube's lower corner.
+    pub cube: [u32; 3],
+    /// Corner configuration (bit `c` = corner `c` inside).
+    pub cfg: u8,
+}
+
 /// Extracts the closed surface of `mask`, with vertices placed by `pos`.
 ///
 /// Vertices are numbered by lattice row (slice-major), and within a row: crossings along
@@ -296,6 +337,13 @@ impl Crossings {
 /// from popcounts of row bitsets, so no sorting or searching is needed and the numbering
 /// is the same on any number of threads.
 pub fn extract(mask: &Mask, geometry: &VolumeGeometry, pos: &dyn EdgePosition) -> Mesh {
+    let topology = topology(mask);
+    // The topology is this mask's own, so its vertex count always matches.
+    finish(mask, geometry, pos, topology).unwrap_or_default()
+}
+
+/// The topology of `mask`'s surface, computed on the CPU (the reference).
+pub fn topology(mask: &Mask) -> Topology {
     let [n, rows, cols] = mask.dims();
     let table = case_table();
     let (pn, pr, pc) = (n + 2, rows + 2, cols + 2);
@@ -370,12 +418,12 @@ pub fn extract(mask: &Mask, geometry: &VolumeGeometry, pos: &dyn EdgePosition) -
     const CENTRE_FLAG: u32 = 1 << 31;
     // Pass 2: triangles, per cube layer.
     // Per layer: triangles, and the centre vertices (cube coordinates) they introduce.
-    type Layer = (Vec<[u32; 3]>, Vec<[f64; 3]>);
+    type Layer = (Vec<[u32; 3]>, Vec<CentreCube>);
     let layers: Vec<Layer> = (0..pn - 1)
         .into_par_iter()
         .map(|pk| {
             let mut tris: Vec<[u32; 3]> = Vec::new();
-            let mut centres: Vec<[f64; 3]> = Vec::new();
+            let mut centres: Vec<CentreCube> = Vec::new();
             let mut r00 = padded_row(pk, 0);
             let mut r10 = padded_row(pk + 1, 0);
             for pj in 0..pr - 1 {
@@ -437,12 +485,11 @@ pub fn extract(mask: &Mask, geometry: &VolumeGeometry, pos: &dyn EdgePosition) -
                                 }
                             }
                             let (case, centre) = &table[cfg as usize];
-                            let centre_id = centre.map(|c| {
-                                centres.push([
-                                    pi as f64 - 1.0 + c[0],
-                                    pj as f64 - 1.0 + c[1],
-                                    pk as f64 - 1.0 + c[2],
-                                ]);
+                            let centre_id = centre.map(|_| {
+                                centres.push(CentreCube {
+                                    cube: [pk as u32, pj as u32, pi as u32],
+                                    cfg,
+                                });
                                 CENTRE_FLAG | (centres.len() as u32 - 1)
                             });
                             for t in case {
@@ -490,6 +537,53 @@ pub fn extract(mask: &Mask, geometry: &VolumeGeometry, pos: &dyn EdgePosition) -
             })
         })
         .collect();
+    Topology {
+        edge_vertices,
+        triangles,
+        centres: layers.into_iter().flat_map(|(_, c)| c).collect(),
+    }
+}
+
+/// Places the vertices of `topology` (computed from `mask` by any processor) with `pos`
+/// and the volume's geometry. Fails when the topology does not belong to this mask.
+pub fn finish(
+    mask: &Mask,
+    geometry: &VolumeGeometry,
+    pos: &dyn EdgePosition,
+    topology: Topology,
+) -> Result<Mesh, String> {
+    let [n, rows, cols] = mask.dims();
+    let table = case_table();
+    let (pn, pr, pc) = (n + 2, rows + 2, cols + 2);
+    let words_per = pc.div_ceil(64);
+    let last_bits = (pc - 1) % 64;
+    let x_limit = |w: usize| -> u64 {
+        let full = (pc - 1) / 64;
+        match w.cmp(&full) {
+            std::cmp::Ordering::Less => u64::MAX,
+            std::cmp::Ordering::Equal => (1u64 << last_bits) - 1,
+            std::cmp::Ordering::Greater => 0,
+        }
+    };
+    let padded_row = |pk: usize, pj: usize| -> Row {
+        let mut out = vec![0u64; words_per];
+        if pk == 0 || pk > n || pj == 0 || pj > rows {
+            return out;
+        }
+        for (a, b) in mask.row_runs(pk - 1, pj - 1) {
+            crate::segment::components::set_bits(&mut out, a + 1, b + 1);
+        }
+        out
+    };
+    let x_mask = |r: &Row| -> Vec<u64> {
+        (0..words_per)
+            .map(|w| {
+                let next = if w + 1 < words_per { r[w + 1] & 1 } else { 0 };
+                (r[w] ^ ((r[w] >> 1) | (next << 63))) & x_limit(w)
+            })
+            .collect()
+    };
+    let xor = |a: &Row, b: &Row| -> Vec<u64> { a.iter().zip(b).map(|(x, y)| x ^ y).collect() };
     let to_lps = |c: [f64; 3]| {
         geometry
             .position(VoxelCoord {
@@ -540,18 +634,44 @@ pub fn extract(mask: &Mask, geometry: &VolumeGeometry, pos: &dyn EdgePosition) -
             out
         })
         .collect();
-    for (_, c) in &layers {
-        vertices.extend(c.iter().map(|p| to_lps(*p)));
+    if vertices.len() != topology.edge_vertices as usize {
+        return Err(format!(
+            "the surface's topology has {} edge vertices, the mask {}",
+            topology.edge_vertices,
+            vertices.len()
+        ));
+    }
+    for c in &topology.centres {
+        let Some(at) = table[c.cfg as usize].1 else {
+            return Err(format!("configuration {} has no centre vertex", c.cfg));
+        };
+        let [pk, pj, pi] = c.cube.map(f64::from);
+        vertices.push(to_lps([
+            pi - 1.0 + at[0],
+            pj - 1.0 + at[1],
+            pk - 1.0 + at[2],
+        ]));
+    }
+    let count = vertices.len();
+    if topology
+        .triangles
+        .iter()
+        .flatten()
+        .any(|&i| i as usize >= count)
+    {
+        return Err(format!(
+            "the surface's topology refers to vertices beyond its {count}"
+        ));
     }
     let mut mesh = Mesh {
         vertices,
-        triangles,
+        triangles: topology.triangles,
     };
     // Index→LPS maps with a reflection flip orientation: restore outward normals.
     if geometry_is_left_handed(geometry) {
         mesh.flip();
     }
-    mesh
+    Ok(mesh)
 }
 
 /// True when (column, row, slice) directions form a left-handed frame.
