@@ -83,15 +83,16 @@ impl std::fmt::Debug for Compute {
     }
 }
 
-/// How the GPU layer is opened: handed to [`open`] so the core never links wgpu.
-pub type Opener = fn() -> Result<Arc<dyn Accelerator>, String>;
+/// How the GPU layer is opened: handed to [`open`] so the core never links wgpu. With
+/// `software_ok` false it refuses a software rasteriser before building anything.
+pub type Opener = fn(software_ok: bool) -> Result<Arc<dyn Accelerator>, String>;
 
 /// Resolves `choice`. `gpu` without a usable device is an error that says what to do;
 /// `auto` falls back to the CPU and says why in the record.
 pub fn open(choice: ComputeChoice, opener: Option<Opener>) -> Result<Compute, String> {
-    let try_open = || -> Result<Arc<dyn Accelerator>, String> {
+    let try_open = |software_ok: bool| -> Result<Arc<dyn Accelerator>, String> {
         match opener {
-            Some(o) => o(),
+            Some(o) => o(software_ok),
             None => Err(
                 "this build has no GPU support (it was built without the `gui` \
                          feature)"
@@ -101,10 +102,10 @@ pub fn open(choice: ComputeChoice, opener: Option<Opener>) -> Result<Compute, St
     };
     match choice {
         ComputeChoice::Cpu => Ok(Compute::cpu()),
-        ComputeChoice::Gpu => try_open()
+        ComputeChoice::Gpu => try_open(true)
             .map(Compute::gpu)
             .map_err(|e| format!("--compute gpu: {e}. Use --compute cpu (the reference) or auto")),
-        ComputeChoice::Auto => Ok(match try_open() {
+        ComputeChoice::Auto => Ok(match try_open(false) {
             Ok(a) if a.is_software() => Compute {
                 note: Some(format!(
                     "auto: {} is a software rasteriser; the CPU is faster",
@@ -113,10 +114,7 @@ pub fn open(choice: ComputeChoice, opener: Option<Opener>) -> Result<Compute, St
                 accel: None,
             },
             Ok(a) => Compute::gpu(a),
-            Err(e) => Compute {
-                accel: None,
-                note: Some(format!("auto: no GPU ({e})")),
-            },
+            Err(e) => Compute::cpu_because(format!("auto: {e}")),
         }),
     }
 }
@@ -125,6 +123,14 @@ impl Compute {
     /// The CPU reference.
     pub fn cpu() -> Self {
         Self::default()
+    }
+
+    /// The CPU, with the reason a GPU is not used.
+    pub fn cpu_because(note: String) -> Self {
+        Self {
+            accel: None,
+            note: Some(note),
+        }
     }
 
     /// An accelerator.
@@ -226,8 +232,14 @@ mod tests {
         assert!(none.contains("--compute cpu"), "{none}");
         let auto = open(ComputeChoice::Auto, None).unwrap();
         assert_eq!(auto.record().path, "cpu");
-        assert!(auto.record().note.unwrap().contains("no GPU"));
-        let soft: Opener = || Ok(Arc::new(Failing(true)));
+        assert!(auto.record().note.unwrap().contains("no GPU support"));
+        let soft: Opener = |ok| {
+            if ok {
+                Ok(Arc::new(Failing(true)))
+            } else {
+                Err("test device is a software rasteriser".into())
+            }
+        };
         let r = open(ComputeChoice::Auto, Some(soft)).unwrap().record();
         assert_eq!(r.path, "cpu");
         assert!(r.note.unwrap().contains("software rasteriser"));

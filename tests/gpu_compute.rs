@@ -160,4 +160,117 @@ fn slabs_far_smaller_than_the_volume_give_the_same_bits() {
         .keep_largest(&cpu, Connectivity::TwentySix)
         .unwrap_err();
     assert!(e.contains("budget"), "{e}");
+    assert_same_largest(&whole, &cpu, Connectivity::TwentySix, "sphere shell");
+}
+
+#[test]
+fn the_phantoms_bone_mask_and_surface_are_the_cpus_on_the_gpu() {
+    let Some(g) = compute(DEFAULT_BUDGET) else {
+        return;
+    };
+    let Some(root) = common::phantom() else {
+        return;
+    };
+    let report =
+        hounsfield::dicom::scan_path(&root.join("S21570/S2030"), &Default::default()).unwrap();
+    let v = hounsfield::dicom::load(report.volumes()[0], &Default::default(), None)
+        .unwrap()
+        .volume;
+    let cpu = threshold_mask(&v.hu, 226, 3071);
+    let gpu = g.threshold(&v.hu, 226, 3071).unwrap();
+    assert!(gpu == cpu, "bone threshold");
+    assert_same_largest(&g, &cpu, Connectivity::TwentySix, "S2030 bone");
+    let bone = g.keep_largest(&cpu, Connectivity::TwentySix).unwrap().mask;
+    let topo = g.surface_topology(&bone).unwrap();
+    let mesh = extract::finish(&bone, &v.geometry, &Midpoint, topo).unwrap();
+    let reference = extract::extract(&bone, &v.geometry, &Midpoint);
+    assert!(mesh.triangles.len() > 1_000_000);
+    assert!(mesh == reference, "S2030 bone surface");
+}
+
+#[test]
+fn segment_and_mesh_with_compute_gpu_write_the_cpus_files_and_say_which_ran() {
+    if compute(DEFAULT_BUDGET).is_none() {
+        return;
+    }
+    let Some(root) = common::phantom() else {
+        return;
+    };
+    let series = root.join("S21570/S2030");
+    let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("gpu-compute-cli");
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let recipe = dir.join("bone.json");
+    std::fs::write(
+        &recipe,
+        r#"[{"op": "threshold", "lo": 226, "hi": 3071, "label": "bone"},
+            {"op": "keep_largest", "connectivity": 26, "label": "bone"}]"#,
+    )
+    .unwrap();
+    let s = common::s;
+    let mut hashes = Vec::new();
+    for c in ["cpu", "gpu"] {
+        let mask = dir.join(format!("bone-{c}.nii.gz"));
+        let log = dir.join(format!("log-{c}.json"));
+        let (code, _, err) = common::hounsfield(&[
+            "segment",
+            s(&series),
+            "--recipe",
+            s(&recipe),
+            "--out",
+            s(&mask),
+            "--log",
+            s(&log),
+            "--compute",
+            c,
+        ]);
+        assert_eq!(code, 0, "{err}");
+        let log: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(&log).unwrap()).unwrap();
+        hashes.push(log["final_hash"].as_str().unwrap().to_string());
+        let notes = log["entries"].to_string();
+        assert_eq!(notes.contains("computed on gpu"), c == "gpu", "{notes}");
+        let model = dir.join(format!("bone-{c}.stl"));
+        let (code, _, err) =
+            common::hounsfield(&["mesh", s(&mask), "--out", s(&model), "--compute", c]);
+        assert_eq!(code, 0, "{err}");
+        assert!(err.contains(&format!("surface on {c}")), "{err}");
+        let sidecar: serde_json::Value = serde_json::from_str(
+            &std::fs::read_to_string(dir.join(format!("bone-{c}.stl.json"))).unwrap(),
+        )
+        .unwrap();
+        let ran = &sidecar["reconstruction"]["labels"][0]["compute"];
+        assert_eq!(ran["path"], c, "{sidecar}");
+        assert_eq!(ran["adapter"].is_string(), c == "gpu", "{ran}");
+    }
+    assert_eq!(hashes[0], hashes[1], "the masks' final hashes");
+    let a = std::fs::read(dir.join("bone-cpu.stl")).unwrap();
+    let b = std::fs::read(dir.join("bone-gpu.stl")).unwrap();
+    assert!(a.len() > 50_000_000 && a == b, "the STL files differ");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn a_512_by_512_by_900_volume_in_slabs_gives_the_unchunked_cpu_mesh() {
+    // 4 MiB buffers: the 29 MiB mask runs as slabs of about 120 slices, and the seams cut
+    // through every structure below (tubes along z, a shell, a sheet with holes).
+    let Some(g) = compute(4 << 20) else { return };
+    let dims = [900, 512, 512];
+    let mask = Mask::from_fn(dims, |k, j, i| {
+        let (x, y, z) = (i as f64 - 256.0, j as f64 - 256.0, k as f64 - 450.0);
+        let tube = |cx: f64, cy: f64, r: f64| ((x - cx).powi(2) + (y - cy).powi(2)).sqrt() < r;
+        let r = (x * x + y * y + z * z).sqrt();
+        tube(-150.0, 0.0, 12.0)
+            || tube(120.0, 90.0, 4.5)
+            || (200.0..203.0).contains(&r)
+            || (k % 97 == 3 && (i / 16 + j / 16) % 3 != 0 && i > 300)
+    });
+    let topo = g.surface_topology(&mask).expect("gpu topology in slabs");
+    let geometry = geometry();
+    let mesh = extract::finish(&mask, &geometry, &Midpoint, topo).unwrap();
+    let reference = extract::extract(&mask, &geometry, &Midpoint);
+    assert!(mesh.triangles.len() > 1_000_000, "{}", mesh.triangles.len());
+    assert!(mesh == reference, "slabbed GPU mesh differs from the CPU's");
+    let c = hounsfield::mesh::check::certify(&mesh);
+    assert!(c.closed && c.manifold, "{c:?}");
 }

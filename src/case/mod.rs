@@ -624,6 +624,12 @@ impl Case {
             .collect()
     }
 
+    /// Where this session's threshold, keep-largest and surface topology run (the CPU
+    /// unless set; the results are the same).
+    pub fn set_compute(&mut self, compute: crate::compute::Compute) {
+        self.session.compute = compute;
+    }
+
     /// Reconstructs the surfaces of `labels` here and records them.
     pub fn reconstruct(
         &mut self,
@@ -631,8 +637,8 @@ impl Case {
         opts: &ReconstructOptions,
     ) -> Result<usize, CaseError> {
         let masks = self.masks_for(labels)?;
-        let results =
-            replay::reconstruct_masks(&masks, &self.volume, opts).map_err(CaseError::Failed)?;
+        let results = replay::reconstruct_masks(&masks, &self.volume, opts, &self.session.compute)
+            .map_err(CaseError::Failed)?;
         self.record_reconstruction(&masks, results, opts)
     }
 

@@ -391,6 +391,27 @@ pub fn run(
     dir: &Path,
     progress: &mut dyn FnMut(Progress),
 ) -> Result<Case, CaseError> {
+    run_on(
+        recipe,
+        recipe_dir,
+        source_override,
+        dir,
+        progress,
+        &crate::compute::Compute::cpu(),
+    )
+}
+
+/// As [`run`], with threshold, keep-largest and the surface topology where `compute`
+/// says (the case and its files are the same; the log's notes and the reconstruction
+/// record say which ran).
+pub fn run_on(
+    recipe: &Recipe,
+    recipe_dir: &Path,
+    source_override: Option<&Path>,
+    dir: &Path,
+    progress: &mut dyn FnMut(Progress),
+    compute: &crate::compute::Compute,
+) -> Result<Case, CaseError> {
     if dir.exists() {
         return Err(bad(format!(
             "{} already exists; choose another name or remove it (a case is never overwritten)",
@@ -486,6 +507,7 @@ pub fn run(
             keep_patient: recipe.keep_patient_data,
         },
     )?;
+    case.set_compute(compute.clone());
     progress(Progress::Wrote(
         dir.join(super::RECORD_FILE),
         "case record".into(),

@@ -141,12 +141,21 @@ pub fn reconstruct_masks(
     masks: &[(String, Mask, String)],
     volume: &Volume,
     opts: &ReconstructOptions,
+    compute: &crate::compute::Compute,
 ) -> Result<Vec<Reconstruction>, String> {
     masks
         .iter()
         .map(|(name, m, _)| {
-            pipeline::reconstruct(m, &volume.geometry, opts.iso_hu.map(|_| &volume.hu), opts)
-                .map_err(|e| format!("label `{name}`: {e}"))
+            pipeline::reconstruct_with(
+                m,
+                &volume.geometry,
+                opts.iso_hu.map(|_| &volume.hu),
+                opts,
+                &crate::dicom::Progress::default(),
+                0,
+                compute,
+            )
+            .map_err(|e| format!("label `{name}`: {e}"))
         })
         .collect()
 }
@@ -410,7 +419,13 @@ fn recompute_reconstruction(
                 .ok_or_else(|| format!("label `{}` is absent", m.label))
         })
         .collect::<Result<_, _>>()?;
-    let results = reconstruct_masks(&masks, volume, &r.record.options)?;
+    // Replay recomputes on the CPU, the reference: a model made on a GPU must match it.
+    let results = reconstruct_masks(
+        &masks,
+        volume,
+        &r.record.options,
+        &crate::compute::Compute::cpu(),
+    )?;
     let models: Vec<(String, Option<String>, &Reconstruction)> = masks
         .iter()
         .zip(&results)

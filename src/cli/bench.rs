@@ -38,6 +38,11 @@ pub enum BenchWhat {
         /// Repetitions of each timed step.
         #[arg(long, default_value_t = 3)]
         repeats: usize,
+        /// Also time threshold, keep-largest and extraction on the GPU (`gpu`, or `auto`
+        /// for a GPU that is not a software rasteriser) beside the CPU, and check the
+        /// results are identical.
+        #[arg(long, value_enum, default_value_t = crate::compute::ComputeChoice::Cpu)]
+        compute: crate::compute::ComputeChoice,
     },
     /// The whole job and the case's cost: journal appends (each fsynced) on this disk, and
     /// a recipe run through the case against the same work without one (import,
@@ -87,7 +92,11 @@ pub fn run(a: &BenchArgs) -> Result<(), Error> {
             path,
             series,
             repeats,
-        } => mesh(path, series.as_deref(), *repeats),
+            compute,
+        } => {
+            let c = super::open_compute(*compute).map_err(Error::Failed)?;
+            mesh(path, series.as_deref(), *repeats, &c)
+        }
         BenchWhat::Case {
             recipe,
             dir,
@@ -256,7 +265,12 @@ fn case(
     Ok(())
 }
 
-fn mesh(path: &std::path::Path, series: Option<&str>, repeats: usize) -> Result<(), Error> {
+fn mesh(
+    path: &std::path::Path,
+    series: Option<&str>,
+    repeats: usize,
+    compute: &crate::compute::Compute,
+) -> Result<(), Error> {
     use crate::mesh::{check, extract, smooth};
     let opened = input::open_volume(path, series)?;
     let v = opened.volume;
@@ -285,6 +299,11 @@ fn mesh(path: &std::path::Path, series: Option<&str>, repeats: usize) -> Result<
     println!(
         "    peers: vtkDiscreteFlyingEdges3D 0.20 s, vtkFlyingEdges3D 0.19 s on the mask padded by one voxel (1,575,880 triangles)"
     );
+    if let Some(a) = compute.accelerator() {
+        gpu_stages(a, &v.hu, &mask, &m, &v.geometry, repeats)?;
+    } else if let Some(note) = compute.record().note {
+        println!("  GPU stages not timed: {note}");
+    }
     let ((cmin, cmed), cert) = time(repeats, || Ok(check::certify(&m)))?;
     println!(
         "  certificate of the extracted surface (edges, fans, shells, volume, area): min {cmin:.3} s  median {cmed:.3} s  closed {} manifold {} outward {} shells {} genus {:?}",
@@ -410,6 +429,62 @@ fn stat(v: &[f64]) -> (f64, f64) {
 }
 
 /// Times `f` `repeats` times; returns (min, median) seconds and the last result.
+/// Threshold + keep-largest + extraction on the GPU beside the CPU, on the same mask;
+/// fails unless every result is the CPU's.
+fn gpu_stages(
+    a: &dyn crate::compute::Accelerator,
+    hu: &ndarray::Array3<i16>,
+    mask: &crate::segment::mask::Mask,
+    mesh: &crate::mesh::Mesh,
+    geometry: &crate::volume::VolumeGeometry,
+    repeats: usize,
+) -> Result<(), Error> {
+    use crate::mesh::extract;
+    use crate::segment::components::{self, Connectivity};
+    let conn = Connectivity::TwentySix;
+    println!("  GPU: {}", a.describe());
+    let ((tmin, tmed), t) = time(repeats, || {
+        a.threshold(hu, 226, 3071).map_err(Error::Failed)
+    })?;
+    let ((ctmin, ctmed), cpu_t) = time(repeats, || {
+        Ok(crate::segment::ops::threshold::threshold_mask(
+            hu, 226, 3071,
+        ))
+    })?;
+    let ((kmin, kmed), k) = time(repeats, || a.keep_largest(&t, conn).map_err(Error::Failed))?;
+    let ((ckmin, ckmed), _) = time(repeats, || {
+        let c = components::label(&cpu_t, conn, false);
+        let big = c.largest();
+        Ok(c.mask_of(|id| Some(id) == big))
+    })?;
+    let ((smin, smed), topo) = time(repeats, || a.surface_topology(mask).map_err(Error::Failed))?;
+    let ((cmin, cmed), _) = time(repeats, || Ok(extract::topology(mask)))?;
+    let same_mesh =
+        extract::finish(mask, geometry, &extract::Midpoint, topo).map_err(Error::Failed)? == *mesh;
+    println!(
+        "  threshold: GPU min {tmin:.3} s median {tmed:.3} s | CPU min {ctmin:.3} s median {ctmed:.3} s | identical {}",
+        t == cpu_t
+    );
+    println!(
+        "  keep largest (26): GPU min {kmin:.3} s median {kmed:.3} s | CPU min {ckmin:.3} s median {ckmed:.3} s | identical {}",
+        k.mask == *mask
+    );
+    println!(
+        "  surface topology: GPU min {smin:.3} s median {smed:.3} s | CPU min {cmin:.3} s median {cmed:.3} s | mesh identical {same_mesh}"
+    );
+    println!(
+        "  threshold + keep largest + topology: GPU {:.3} s | CPU {:.3} s (medians; GPU times include upload and readback)",
+        tmed + kmed + smed,
+        ctmed + ckmed + cmed
+    );
+    if t != cpu_t || k.mask != *mask || !same_mesh {
+        return Err(Error::Failed(
+            "the GPU's result differs from the CPU's; this is a bug: please report it".into(),
+        ));
+    }
+    Ok(())
+}
+
 fn time<T>(
     repeats: usize,
     mut f: impl FnMut() -> Result<T, Error>,

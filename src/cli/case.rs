@@ -25,6 +25,11 @@ pub struct RunArgs {
     /// Operator name (instead of the recipe's `operator`).
     #[arg(long)]
     pub operator: Option<String>,
+    /// Where threshold, keep-largest and the surface topology run: `cpu` (the reference),
+    /// `gpu`, or `auto` (a GPU that is not a software rasteriser, else the CPU). The case
+    /// is the same either way; its log and reconstruction record say which ran.
+    #[arg(long, value_enum, default_value_t = crate::compute::ComputeChoice::Cpu)]
+    pub compute: crate::compute::ComputeChoice,
 }
 
 /// Report formats.
@@ -113,7 +118,15 @@ pub fn run(a: &RunArgs) -> Result<(), Error> {
         ),
         Progress::Wrote(p, what) => eprintln!("wrote {} ({what})", p.display()),
     };
-    let result = recipe::run(&recipe, &recipe_dir, a.source.as_deref(), &dir, &mut show);
+    let compute = super::open_compute(a.compute).map_err(Error::Failed)?;
+    let result = recipe::run_on(
+        &recipe,
+        &recipe_dir,
+        a.source.as_deref(),
+        &dir,
+        &mut show,
+        &compute,
+    );
     let case = match result {
         Ok(c) => c,
         Err(e) => {

@@ -70,6 +70,11 @@ pub struct MeshArgs {
     /// Source series UID for the model's metadata.
     #[arg(long)]
     pub series_uid: Option<String>,
+    /// Where the surface's topology is computed: `cpu` (the reference), `gpu`, or `auto`
+    /// (a GPU that is not a software rasteriser, else the CPU). The model is the same
+    /// file either way; the sidecar records which ran.
+    #[arg(long, value_enum, default_value_t = crate::compute::ComputeChoice::Cpu)]
+    pub compute: crate::compute::ComputeChoice,
 }
 
 /// The sidecar path: `model.stl` → `model.stl.json` (so an STL and a 3MF of the same
@@ -215,26 +220,32 @@ pub fn run(a: &MeshArgs) -> Result<(), Error> {
         )));
     }
     let single = values.len() == 1;
+    let compute = super::open_compute(a.compute).map_err(Error::Failed)?;
     let mut results: Vec<(String, Option<String>, Reconstruction)> = Vec::new();
     for v in &values {
         let dims = labels_vol.dims();
         let mut mask = Mask::from_fn(dims, |k, j, i| labels_vol.hu[[k, j, i]] == *v);
         let mask_hash = hex(&mask.hash());
         let t0 = std::time::Instant::now();
-        let r = pipeline::reconstruct(
+        let r = pipeline::reconstruct_with(
             &mask,
             &labels_vol.geometry,
             hu.as_ref().map(|h| &h.hu),
             &opts,
+            &crate::dicom::Progress::default(),
+            0,
+            &compute,
         )
         .map_err(Error::Failed)?;
         eprintln!(
-            "label {v}: {} triangles, closed {}, manifold {}, volume {:.1} mm3 ({:.2} s)",
+            "label {v}: {} triangles, closed {}, manifold {}, volume {:.1} mm3 ({:.2} s; \
+             surface on {})",
             r.certificate.triangles,
             r.certificate.closed,
             r.certificate.manifold,
             r.certificate.volume_mm3,
-            t0.elapsed().as_secs_f64()
+            t0.elapsed().as_secs_f64(),
+            r.compute.line()
         );
         let name = match (&provenance, single) {
             (Some(MaskProvenance { label: Some(l), .. }), true) => l.clone(),

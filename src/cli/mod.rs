@@ -295,6 +295,17 @@ pub fn check_outputs(
 
 pub use crate::io::nifti::is_nifti_path as is_nifti;
 
+/// Resolves `--compute` (or the window's preference) with this build's GPU layer.
+pub fn open_compute(
+    choice: crate::compute::ComputeChoice,
+) -> Result<crate::compute::Compute, String> {
+    #[cfg(feature = "gui")]
+    let opener: Option<crate::compute::Opener> = Some(crate::gpu::compute::GpuCompute::opener);
+    #[cfg(not(feature = "gui"))]
+    let opener: Option<crate::compute::Opener> = None;
+    crate::compute::open(choice, opener)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -40,6 +40,11 @@ pub struct SegmentArgs {
     /// Threshold preset table (default: the built-in assets/presets/thresholds.json).
     #[arg(long)]
     pub presets: Option<PathBuf>,
+    /// Where threshold and keep-largest run: `cpu` (the reference), `gpu`, or `auto` (a
+    /// GPU that is not a software rasteriser, else the CPU). The mask is the same either
+    /// way; each step's note in the log says which ran.
+    #[arg(long, value_enum, default_value_t = crate::compute::ComputeChoice::Cpu)]
+    pub compute: crate::compute::ComputeChoice,
 }
 
 /// Arguments of `replay`.
@@ -107,6 +112,7 @@ pub fn run_segment(a: &SegmentArgs) -> Result<(), Error> {
         opened.feasibility.interpolated_slices.clone(),
     );
     session.presets = presets;
+    session.compute = super::open_compute(a.compute).map_err(Error::Failed)?;
     if let Some(l) = &a.label {
         session.default_label = l.clone();
     }

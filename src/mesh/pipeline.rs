@@ -11,6 +11,7 @@ use super::repair::{self, RepairOptions, RepairReport};
 use super::smooth::{self, Smoothing};
 use super::thickness::{self, ThinRegion};
 use super::{Mesh, bvh::Bvh};
+use crate::compute::{Compute, ComputeRecord};
 use crate::segment::mask::Mask;
 use crate::volume::VolumeGeometry;
 use ndarray::Array3;
@@ -89,6 +90,8 @@ pub struct DeviationSummary {
 /// Everything reconstruction produced and measured.
 #[derive(Debug, Clone)]
 pub struct Reconstruction {
+    /// Where the surface's topology was computed.
+    pub compute: ComputeRecord,
     /// The final mesh.
     pub mesh: Mesh,
     /// Its certificate.
@@ -200,6 +203,7 @@ pub fn reconstruct(
         opts,
         &crate::dicom::Progress::default(),
         0,
+        &Compute::cpu(),
     )
 }
 
@@ -213,7 +217,9 @@ pub const STAGES: usize = 6;
 /// (extraction, repair, smoothing, decimation, certificate and self-intersections,
 /// thickness: [`STAGES`] in all) and stopping with `Err("cancelled")` at the next stage
 /// once `progress.cancel` is set (the deviation, self-intersection and thickness stages
-/// also check it inside, so a cancel takes effect within milliseconds).
+/// also check it inside, so a cancel takes effect within milliseconds). The surface's
+/// topology (and an iso-surface's threshold) run where `compute` says; the result is the
+/// same either way, and [`Reconstruction::compute`] says which ran.
 pub fn reconstruct_with(
     mask: &Mask,
     geometry: &VolumeGeometry,
@@ -221,6 +227,7 @@ pub fn reconstruct_with(
     opts: &ReconstructOptions,
     progress: &crate::dicom::Progress,
     offset: usize,
+    compute: &Compute,
 ) -> Result<Reconstruction, String> {
     use std::sync::atomic::Ordering;
     let stage = |n: usize| -> Result<(), String> {
@@ -234,20 +241,34 @@ pub fn reconstruct_with(
     let started = std::time::Instant::now();
     let mut t = started;
     let mut timings = StageTimings::default();
-    let mut mesh = match (opts.iso_hu, hu) {
+    // The surface of `m` with vertices placed by `pos`: topology where `compute` says,
+    // positions always here.
+    let surface = |m: &Mask, pos: &dyn extract::EdgePosition| {
+        compute.run(
+            |a| {
+                a.surface_topology(m)
+                    .and_then(|t| extract::finish(m, geometry, pos, t))
+            },
+            || extract::extract(m, geometry, pos),
+        )
+    };
+    let (mut mesh, compute_record) = match (opts.iso_hu, hu) {
         (Some(iso), Some(hu)) => {
             if hu.dim() != (mask.dims()[0], mask.dims()[1], mask.dims()[2]) {
                 return Err("the HU volume and the mask have different grids".into());
             }
             let lo = iso.ceil().clamp(f64::from(i16::MIN), f64::from(i16::MAX)) as i32;
-            let above = crate::segment::ops::threshold::threshold_mask(hu, lo, i32::from(i16::MAX));
-            let mut inside = above.clone();
+            let hi = i32::from(i16::MAX);
+            let (above, _) = compute.run(
+                |a| a.threshold(hu, lo, hi),
+                || crate::segment::ops::threshold::threshold_mask(hu, lo, hi),
+            );
+            let mut inside = above;
             for (w, m) in inside.words_mut().iter_mut().zip(mask.words()) {
                 *w &= m;
             }
-            extract::extract(
+            surface(
                 &inside,
-                geometry,
                 &IsoEdges {
                     hu,
                     region: mask,
@@ -256,7 +277,7 @@ pub fn reconstruct_with(
             )
         }
         (Some(_), None) => return Err("an iso-surface needs the HU volume".into()),
-        _ => extract::extract(mask, geometry, &Midpoint),
+        _ => surface(mask, &Midpoint),
     };
     let extracted_triangles = mesh.triangles.len();
     timings.extract_ms = lap(&mut t);
@@ -413,5 +434,6 @@ pub fn reconstruct_with(
             .min(geometry.spacing.row)
             .min(geometry.spacing.slice),
         timings,
+        compute: compute_record,
     })
 }

@@ -57,6 +57,10 @@ pub struct LabelModel {
     pub mesh_hash: String,
     /// Stage times.
     pub timings_ms: StageTimings,
+    /// Where the surface's topology was computed (cpu, or gpu with the adapter); the
+    /// mesh is the same either way. Absent in records made before it was recorded.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub compute: Option<crate::compute::ComputeRecord>,
 }
 
 /// Figures over all labels.
@@ -162,6 +166,7 @@ impl ReconstructionRecord {
                 self_intersections_rule: r.self_intersections_rule.clone(),
                 mesh_hash: mesh_hash(&r.mesh),
                 timings_ms: r.timings,
+                compute: Some(r.compute.clone()),
             })
             .collect();
         let all = |f: &dyn Fn(&Certificate) -> bool| labels.iter().all(|l| f(&l.certificate));

@@ -592,6 +592,24 @@ pub fn render(r: &Report, pictures: &[Picture]) -> String {
             }
         );
         row(&mut o, "Algorithm", &esc(&rec.algorithm));
+        let computed: Vec<String> = rec
+            .labels
+            .iter()
+            .filter_map(|l| {
+                l.compute
+                    .as_ref()
+                    .map(|c| format!("{}: {}", l.name, c.line()))
+            })
+            .collect();
+        row(
+            &mut o,
+            "Surface topology computed on",
+            &if computed.is_empty() {
+                "not recorded (the CPU, before this was recorded)".into()
+            } else {
+                esc(&computed.join("; "))
+            },
+        );
         row(&mut o, "Frame", &esc(&rec.frame));
         row(&mut o, "Iso-surface", &num(rec.options.iso_hu, 1));
         row(

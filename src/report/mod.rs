@@ -684,6 +684,7 @@ pub fn pictures(case: &Case) -> Vec<thumbs::Picture> {
                     &masks,
                     case.volume(),
                     &r.record.options,
+                    &crate::compute::Compute::cpu(),
                 )
                 .ok()?;
                 Some(

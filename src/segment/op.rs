@@ -73,6 +73,17 @@ pub trait SegOp {
     fn validate(&self, volume: &Volume, seg: &Segmentation) -> Result<(), OpError>;
     /// Applies the operation.
     fn apply(&self, volume: &Volume, seg: &mut Segmentation) -> Result<Outcome, OpError>;
+    /// Applies it with an accelerator where the operation has a GPU path (threshold,
+    /// keep-largest); the result is the CPU's, bit for bit, and the note says which ran.
+    fn apply_on(
+        &self,
+        volume: &Volume,
+        seg: &mut Segmentation,
+        compute: &crate::compute::Compute,
+    ) -> Result<Outcome, OpError> {
+        let _ = compute;
+        self.apply(volume, seg)
+    }
     /// The label it writes, when it writes one and the recipe may leave it implicit.
     fn target_mut(&mut self) -> Option<&mut Option<String>> {
         None
@@ -262,7 +273,17 @@ impl Operation {
 
     /// Validates, then applies.
     pub fn apply(&self, volume: &Volume, seg: &mut Segmentation) -> Result<Outcome, OpError> {
+        self.apply_on(volume, seg, &crate::compute::Compute::cpu())
+    }
+
+    /// Validates, then applies where `compute` says (see [`SegOp::apply_on`]).
+    pub fn apply_on(
+        &self,
+        volume: &Volume,
+        seg: &mut Segmentation,
+        compute: &crate::compute::Compute,
+    ) -> Result<Outcome, OpError> {
         self.inner().validate(volume, seg)?;
-        self.inner().apply(volume, seg)
+        self.inner().apply_on(volume, seg, compute)
     }
 }

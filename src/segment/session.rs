@@ -31,6 +31,8 @@ pub struct Session {
     pub presets: Presets,
     /// Undo memory cap, bytes.
     pub undo_budget_bytes: usize,
+    /// Where threshold and keep-largest run (the CPU unless set); the masks are the same.
+    pub compute: crate::compute::Compute,
     generation: u64,
 }
 
@@ -44,6 +46,7 @@ pub struct Staged {
     generation: u64,
     time: String,
     operator: String,
+    compute: crate::compute::Compute,
 }
 
 /// What computing a staged operation produced, ready to commit.
@@ -77,9 +80,10 @@ impl Staged {
             generation,
             time,
             operator,
+            compute,
         } = self;
         let mut after = before.clone();
-        let outcome = op.apply(&volume, &mut after)?;
+        let outcome = op.apply_on(&volume, &mut after, &compute)?;
         let before_masks: BTreeMap<String, Mask> = touched
             .iter()
             .filter_map(|n| before.get(n).map(|l| (n.clone(), l.mask.clone())))
@@ -166,6 +170,7 @@ impl Session {
             default_label: super::op::DEFAULT_LABEL.to_string(),
             presets: Presets::built_in(),
             undo_budget_bytes: DEFAULT_UNDO_BUDGET_BYTES,
+            compute: crate::compute::Compute::cpu(),
             generation: 0,
         }
     }
@@ -300,6 +305,7 @@ impl Session {
             generation: self.generation,
             time,
             operator,
+            compute: self.compute.clone(),
         })
     }
 

@@ -735,7 +735,13 @@ impl App {
                 let masks = case.masks_for(&labels).map_err(|e| e.to_string())?;
                 let volume = case.volume().clone();
                 self.editor.model.labels = labels;
-                self.job = Some(jobs::reconstruct(masks, volume, opts, self.waker()));
+                self.job = Some(jobs::reconstruct(
+                    masks,
+                    volume,
+                    opts,
+                    self.prefs.compute,
+                    self.waker(),
+                ));
                 Ok(())
             }
             UiCommand::Export {

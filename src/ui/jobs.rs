@@ -183,6 +183,7 @@ pub fn reconstruct(
     masks: Vec<(String, Mask, String)>,
     volume: Arc<crate::volume::Volume>,
     opts: ReconstructOptions,
+    choice: crate::compute::ComputeChoice,
     waker: Option<Waker>,
 ) -> Job {
     let label = format!(
@@ -195,6 +196,9 @@ pub fn reconstruct(
     );
     let total = pipeline::STAGES * masks.len();
     Job::spawn(label, total, waker, move |p: &Progress| {
+        // A GPU asked for but unusable: the CPU runs, and the record says why.
+        let compute =
+            crate::cli::open_compute(choice).unwrap_or_else(crate::compute::Compute::cpu_because);
         let mut results = Vec::new();
         for (n, (name, mask, _)) in masks.iter().enumerate() {
             let r = pipeline::reconstruct_with(
@@ -204,6 +208,7 @@ pub fn reconstruct(
                 &opts,
                 p,
                 n * pipeline::STAGES,
+                &compute,
             );
             match r {
                 Ok(x) => results.push(x),

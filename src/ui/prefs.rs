@@ -59,6 +59,9 @@ pub struct Prefs {
     pub recent_cases: Vec<PathBuf>,
     /// The operator's threshold presets (`None`: the built-in table).
     pub presets: Option<crate::segment::presets::Presets>,
+    /// Where reconstruction computes the surface: a real GPU when there is one (`auto`),
+    /// always the CPU, or the GPU.
+    pub compute: crate::compute::ComputeChoice,
 }
 
 impl Default for Prefs {
@@ -73,6 +76,7 @@ impl Default for Prefs {
             case_folder: None,
             recent_cases: Vec::new(),
             presets: None,
+            compute: crate::compute::ComputeChoice::Auto,
         }
     }
 }

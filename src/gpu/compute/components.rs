@@ -15,7 +15,8 @@ struct Params {
     rw32: u32,
     conn: u32,
     stride: u32,
-    pad: [u32; 2],
+    set: u32,
+    pad: u32,
 }
 
 /// The entry points, in the order they run.
@@ -36,6 +37,7 @@ pub(super) fn kernels(device: &wgpu::Device) -> Kernels {
         &[
             Access::Uniform,
             Access::ReadWrite,
+            Access::Read,
             Access::ReadWrite,
             Access::ReadWrite,
             Access::ReadWrite,
@@ -58,19 +60,27 @@ pub(super) fn keep_largest(
             voxels: 0,
         });
     }
-    if voxels >= u64::from(u32::MAX) || voxels * 4 > g.budget {
+    let rw32 = mask.row_words() * 2;
+    let mask_words: &[u32] = bytemuck::cast_slice(mask.words());
+    let words = mask_words.len() as u64;
+    // Ranks of the set voxels: the set voxels before each word.
+    let mut prefix = Vec::with_capacity(mask_words.len());
+    let mut set = 0u64;
+    for w in mask_words {
+        prefix.push(set as u32);
+        set += u64::from(w.count_ones());
+    }
+    if set >= u64::from(u32::MAX) || set * 4 > g.budget || words * 4 > g.budget {
         return Err(format!(
-            "{n} × {rows} × {cols} voxels need {} MiB per label buffer, beyond the GPU \
-             budget of {} MiB",
-            voxels * 4 >> 20,
+            "{set} mask voxels need {} MiB per label buffer, beyond the GPU budget of {} MiB",
+            (set * 4) >> 20,
             g.budget >> 20
         ));
     }
-    let rw32 = mask.row_words() * 2;
-    let words = (n * rows * rw32) as u64;
     let mask_buf = g.storage("mask", mask_bytes(mask));
-    let parent = g.zeroed("parent", voxels);
-    let sizes = g.zeroed("sizes", voxels);
+    let prefix_buf = g.storage("prefix", bytemuck::cast_slice(&prefix));
+    let parent = g.zeroed("parent", set);
+    let sizes = g.zeroed("sizes", set);
     let best = g.storage("best", bytemuck::cast_slice(&[0u32, u32::MAX, 0, 0]));
     let with_stride = |invocations: u64| {
         g.uniform(&Params {
@@ -80,20 +90,24 @@ pub(super) fn keep_largest(
             rw32: rw32 as u32,
             conn: u32::from(u8::from(conn)),
             stride: stride(invocations),
-            pad: [0; 2],
+            set: set as u32,
+            pad: 0,
         })
     };
-    let per_voxel = with_stride(voxels);
     let per_word = with_stride(words);
+    let per_voxel = with_stride(set);
     let k = &g.components;
-    let voxel_group = g.bind(k, &[&per_voxel, &mask_buf, &parent, &sizes, &best]);
-    let word_group = g.bind(k, &[&per_word, &mask_buf, &parent, &sizes, &best]);
+    let bind = |u: &wgpu::Buffer| g.bind(k, &[u, &mask_buf, &prefix_buf, &parent, &sizes, &best]);
+    let (word_group, voxel_group) = (bind(&per_word), bind(&per_voxel));
     let mut enc = g.encoder();
-    let (keep, passes) = k.entries.split_last().ok_or("no kernels")?;
-    for pipeline in passes {
-        GpuCompute::dispatch(&mut enc, pipeline, &voxel_group, voxels);
+    // init and merge run per word, flatten and the choice per set voxel, keep per word.
+    for (n, pipeline) in k.entries.iter().enumerate() {
+        let (group, count) = match n {
+            0 | 1 | 5 => (&word_group, words),
+            _ => (&voxel_group, set),
+        };
+        GpuCompute::dispatch(&mut enc, pipeline, group, count);
     }
-    GpuCompute::dispatch(&mut enc, keep, &word_group, words);
     let bytes = g.read(enc, &mask_buf, words * 4)?;
     let kept = mask_from(mask.dims(), &bytes)?;
     let best = g.read(g.encoder(), &best, 16)?;

@@ -40,9 +40,16 @@ pub struct GpuCompute {
 }
 
 impl GpuCompute {
-    /// Opens the best adapter headless, with the default memory budget.
-    pub fn open() -> Result<Self, String> {
+    /// Opens the best adapter headless, with the default memory budget; with
+    /// `software_ok` false a software rasteriser is refused before anything is built.
+    pub fn open(software_ok: bool) -> Result<Self, String> {
         let gpu = Gpu::headless().map_err(|e| e.to_string())?;
+        if !software_ok && gpu.adapter.get_info().device_type == wgpu::DeviceType::Cpu {
+            return Err(format!(
+                "{} is a software rasteriser; the CPU is faster",
+                gpu.describe()
+            ));
+        }
         Self::on(&gpu, DEFAULT_BUDGET)
     }
 
@@ -78,8 +85,8 @@ impl GpuCompute {
     }
 
     /// The opener handed to [`crate::compute::open`].
-    pub fn opener() -> Result<Arc<dyn Accelerator>, String> {
-        Self::open().map(|g| Arc::new(g) as Arc<dyn Accelerator>)
+    pub fn opener(software_ok: bool) -> Result<Arc<dyn Accelerator>, String> {
+        Self::open(software_ok).map(|g| Arc::new(g) as Arc<dyn Accelerator>)
     }
 
     /// The largest buffer this instance makes, bytes.

@@ -81,18 +81,38 @@ impl SegOp for KeepLargest {
     fn validate(&self, _: &Volume, seg: &Segmentation) -> Result<(), OpError> {
         require_label(seg, target(&self.label), "label")
     }
-    fn apply(&self, _: &Volume, seg: &mut Segmentation) -> Result<Outcome, OpError> {
+    fn apply(&self, v: &Volume, seg: &mut Segmentation) -> Result<Outcome, OpError> {
+        self.apply_on(v, seg, &crate::compute::Compute::cpu())
+    }
+    fn apply_on(
+        &self,
+        _: &Volume,
+        seg: &mut Segmentation,
+        compute: &crate::compute::Compute,
+    ) -> Result<Outcome, OpError> {
         let t = target(&self.label);
         let l = seg.get(t).ok_or_else(|| OpError::NoLabel(t.into()))?;
-        let c = components::label(&l.mask, self.connectivity, false);
-        let keep = c.largest();
-        let size = keep.map_or(0, |k| c.sizes[k as usize]);
-        let m = c.mask_of(|id| Some(id) == keep);
-        seg.set_mask(t, m);
-        Ok(Outcome::changed(t).note(format!(
-            "{} islands; kept the largest, {size} voxels",
-            c.len()
-        )))
+        let (largest, record) = compute.run(
+            |a| a.keep_largest(&l.mask, self.connectivity),
+            || {
+                let c = components::label(&l.mask, self.connectivity, false);
+                let keep = c.largest();
+                crate::compute::Largest {
+                    voxels: keep.map_or(0, |k| c.sizes[k as usize]),
+                    mask: c.mask_of(|id| Some(id) == keep),
+                    components: c.len(),
+                }
+            },
+        );
+        let mut note = format!(
+            "{} islands; kept the largest, {} voxels",
+            largest.components, largest.voxels
+        );
+        if compute.accelerator().is_some() {
+            note.push_str(&format!("; computed on {}", record.line()));
+        }
+        seg.set_mask(t, largest.mask);
+        Ok(Outcome::changed(t).note(note))
     }
     fn target_mut(&mut self) -> Option<&mut Option<String>> {
         Some(&mut self.label)

@@ -1,5 +1,6 @@
 //! Thresholding: fixed HU ranges, named presets, and automatic thresholds (Otsu, triangle).
 
+use crate::compute::Compute;
 use crate::segment::mask::Mask;
 use crate::segment::model::Segmentation;
 use crate::segment::op::{OpError, Outcome, SegOp, same_grid, target};
@@ -94,9 +95,22 @@ impl SegOp for Threshold {
         check_range(self.lo, self.hi, "lo")
     }
     fn apply(&self, v: &Volume, seg: &mut Segmentation) -> Result<Outcome, OpError> {
+        self.apply_on(v, seg, &Compute::cpu())
+    }
+    fn apply_on(
+        &self,
+        v: &Volume,
+        seg: &mut Segmentation,
+        compute: &Compute,
+    ) -> Result<Outcome, OpError> {
         let t = target(&self.label);
-        seg.set_mask(t, threshold_mask(&v.hu, self.lo, self.hi));
-        Ok(Outcome::changed(t))
+        let (mask, note) = threshold_on(compute, &v.hu, self.lo, self.hi);
+        seg.set_mask(t, mask);
+        let out = Outcome::changed(t);
+        Ok(match note {
+            Some(n) => out.note(n),
+            None => out,
+        })
     }
     fn target_mut(&mut self) -> Option<&mut Option<String>> {
         Some(&mut self.label)
@@ -140,10 +154,24 @@ impl SegOp for ThresholdPreset {
         }
     }
     fn apply(&self, v: &Volume, seg: &mut Segmentation) -> Result<Outcome, OpError> {
+        self.apply_on(v, seg, &Compute::cpu())
+    }
+    fn apply_on(
+        &self,
+        v: &Volume,
+        seg: &mut Segmentation,
+        compute: &Compute,
+    ) -> Result<Outcome, OpError> {
         let (lo, hi) = (self.lo.unwrap_or(0), self.hi.unwrap_or(0));
         let t = target(&self.label);
-        seg.set_mask(t, threshold_mask(&v.hu, lo, hi));
-        Ok(Outcome::changed(t).note(format!("preset {} = {lo}..{hi} HU", self.preset)))
+        let (mask, note) = threshold_on(compute, &v.hu, lo, hi);
+        seg.set_mask(t, mask);
+        let mut text = format!("preset {} = {lo}..{hi} HU", self.preset);
+        if let Some(n) = note {
+            text.push_str("; ");
+            text.push_str(&n);
+        }
+        Ok(Outcome::changed(t).note(text))
     }
     fn target_mut(&mut self) -> Option<&mut Option<String>> {
         Some(&mut self.label)
@@ -178,6 +206,15 @@ impl SegOp for ThresholdAuto {
     fn writes(&self) -> Option<Vec<String>> {
         Some(vec![target(&self.label).to_string()])
     }
+}
+
+/// The threshold mask where `compute` says, and a note when not on the CPU alone (which
+/// device ran, or why the CPU ran instead).
+fn threshold_on(compute: &Compute, hu: &Array3<i16>, lo: i32, hi: i32) -> (Mask, Option<String>) {
+    let (mask, record) = compute.run(|a| a.threshold(hu, lo, hi), || threshold_mask(hu, lo, hi));
+    let note = (record.path == "gpu" || compute.accelerator().is_some())
+        .then(|| format!("computed on {}", record.line()));
+    (mask, note)
 }
 
 /// The mask of `lo <= hu <= hi`, built 64 voxels to a word, in parallel over slices.

@@ -88,6 +88,30 @@ impl App {
             ui.label("mm");
         });
         ui.checkbox(&mut p.self_intersections, "Count self-intersections");
+        ui.horizontal(|ui| {
+            use crate::compute::ComputeChoice;
+            ui.label("Surface computed on");
+            egui::ComboBox::from_id_salt("compute choice")
+                .selected_text(match self.prefs.compute {
+                    ComputeChoice::Auto => "a real GPU, else the CPU",
+                    ComputeChoice::Cpu => "the CPU (reference)",
+                    ComputeChoice::Gpu => "the GPU",
+                })
+                .show_ui(ui, |ui| {
+                    for (c, text) in [
+                        (ComputeChoice::Auto, "a real GPU, else the CPU"),
+                        (ComputeChoice::Cpu, "the CPU (reference)"),
+                        (ComputeChoice::Gpu, "the GPU"),
+                    ] {
+                        ui.selectable_value(&mut self.prefs.compute, c, text);
+                    }
+                })
+                .response
+                .on_hover_text(
+                    "The same mesh either way (the GPU's topology is the CPU's, index for \
+                     index); the record says which ran",
+                );
+        });
         let label = self.editor.active_label.clone();
         if ui
             .add_enabled(!busy, egui::Button::new(format!("Reconstruct `{label}`")))
@@ -138,6 +162,11 @@ impl App {
                         "{}: smoothing moved the surface max {:.3} mm, mean {:.3}, p95 {:.3}; {:.1} mm² beyond {} mm; volume {:+.2} %",
                         l.name, d.max_mm, d.mean_mm, d.p95_mm, d.area_beyond_tolerance_mm2, d.tolerance_mm, d.volume_change_pct
                     ));
+                }
+            }
+            for l in &r.record.labels {
+                if let Some(c) = &l.compute {
+                    ui.label(format!("{}: surface computed on {}", l.name, c.line()));
                 }
             }
             for l in &r.record.labels {
