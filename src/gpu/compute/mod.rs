@@ -97,7 +97,7 @@ impl GpuCompute {
     fn storage(&self, label: &str, bytes: &[u8]) -> wgpu::Buffer {
         // wgpu refuses empty buffers; one word more costs nothing.
         let mut padded;
-        let contents = if bytes.len() % 4 != 0 || bytes.is_empty() {
+        let contents = if !bytes.len().is_multiple_of(4) || bytes.is_empty() {
             padded = bytes.to_vec();
             padded.resize(bytes.len().div_ceil(4).max(1) * 4, 0);
             &padded[..]
