@@ -329,6 +329,61 @@ pub struct CentreCube {
     pub cfg: u8,
 }
 
+/// The mask padded by one empty voxel on every side, read a lattice row at a time; shared
+/// by [`topology`] and [`finish`] so both see the same crossings.
+struct Lattice<'a> {
+    mask: &'a Mask,
+    words_per: usize,
+    pc: usize,
+}
+
+impl<'a> Lattice<'a> {
+    fn new(mask: &'a Mask) -> Self {
+        let pc = mask.dims()[2] + 2;
+        Self {
+            mask,
+            words_per: pc.div_ceil(64),
+            pc,
+        }
+    }
+
+    /// Bits of padded lattice row (pk, pj).
+    fn padded_row(&self, pk: usize, pj: usize) -> Row {
+        let [n, rows, _] = self.mask.dims();
+        let mut out = vec![0u64; self.words_per];
+        if pk == 0 || pk > n || pj == 0 || pj > rows {
+            return out;
+        }
+        for (a, b) in self.mask.row_runs(pk - 1, pj - 1) {
+            crate::segment::components::set_bits(&mut out, a + 1, b + 1);
+        }
+        out
+    }
+
+    /// Crossings along a row: between columns c and c + 1, for c < pc - 1.
+    fn x_mask(&self, r: &Row) -> Vec<u64> {
+        let (pc, words_per) = (self.pc, self.words_per);
+        let last_bits = (pc - 1) % 64;
+        let full = (pc - 1) / 64;
+        (0..words_per)
+            .map(|w| {
+                let next = if w + 1 < words_per { r[w + 1] & 1 } else { 0 };
+                let limit = match w.cmp(&full) {
+                    std::cmp::Ordering::Less => u64::MAX,
+                    std::cmp::Ordering::Equal => (1u64 << last_bits) - 1,
+                    std::cmp::Ordering::Greater => 0,
+                };
+                (r[w] ^ ((r[w] >> 1) | (next << 63))) & limit
+            })
+            .collect()
+    }
+}
+
+/// Crossings between two rows: where their bits differ.
+fn xor_rows(a: &Row, b: &Row) -> Vec<u64> {
+    a.iter().zip(b).map(|(x, y)| x ^ y).collect()
+}
+
 /// Extracts the closed surface of `mask`, with vertices placed by `pos`.
 ///
 /// Vertices are numbered by lattice row (slice-major), and within a row: crossings along
@@ -346,37 +401,11 @@ pub fn extract(mask: &Mask, geometry: &VolumeGeometry, pos: &dyn EdgePosition) -
 pub fn topology(mask: &Mask) -> Topology {
     let [n, rows, cols] = mask.dims();
     let table = case_table();
-    let (pn, pr, pc) = (n + 2, rows + 2, cols + 2);
-    let words_per = pc.div_ceil(64);
-    let last_bits = (pc - 1) % 64;
-    // Crossings along a row exist between columns c and c+1 for c < pc - 1.
-    let x_limit = |w: usize| -> u64 {
-        let full = (pc - 1) / 64;
-        match w.cmp(&full) {
-            std::cmp::Ordering::Less => u64::MAX,
-            std::cmp::Ordering::Equal => (1u64 << last_bits) - 1,
-            std::cmp::Ordering::Greater => 0,
-        }
-    };
-    let padded_row = |pk: usize, pj: usize| -> Row {
-        let mut out = vec![0u64; words_per];
-        if pk == 0 || pk > n || pj == 0 || pj > rows {
-            return out;
-        }
-        for (a, b) in mask.row_runs(pk - 1, pj - 1) {
-            crate::segment::components::set_bits(&mut out, a + 1, b + 1);
-        }
-        out
-    };
-    let x_mask = |r: &Row| -> Vec<u64> {
-        (0..words_per)
-            .map(|w| {
-                let next = if w + 1 < words_per { r[w + 1] & 1 } else { 0 };
-                (r[w] ^ ((r[w] >> 1) | (next << 63))) & x_limit(w)
-            })
-            .collect()
-    };
-    let xor = |a: &Row, b: &Row| -> Vec<u64> { a.iter().zip(b).map(|(x, y)| x ^ y).collect() };
+    let lattice = Lattice::new(mask);
+    let (pn, pr, pc, words_per) = (n + 2, rows + 2, cols + 2, lattice.words_per);
+    let padded_row = |pk: usize, pj: usize| lattice.padded_row(pk, pj);
+    let x_mask = |r: &Row| lattice.x_mask(r);
+    let xor = xor_rows;
     let pop = |v: &[u64]| -> u32 { v.iter().map(|w| w.count_ones()).sum() };
     // Pass 1: crossings per lattice row.
     let counts: Vec<Vec<[u32; 3]>> = (0..pn)
@@ -552,38 +581,13 @@ pub fn finish(
     pos: &dyn EdgePosition,
     topology: Topology,
 ) -> Result<Mesh, String> {
-    let [n, rows, cols] = mask.dims();
+    let [n, rows, _] = mask.dims();
     let table = case_table();
-    let (pn, pr, pc) = (n + 2, rows + 2, cols + 2);
-    let words_per = pc.div_ceil(64);
-    let last_bits = (pc - 1) % 64;
-    let x_limit = |w: usize| -> u64 {
-        let full = (pc - 1) / 64;
-        match w.cmp(&full) {
-            std::cmp::Ordering::Less => u64::MAX,
-            std::cmp::Ordering::Equal => (1u64 << last_bits) - 1,
-            std::cmp::Ordering::Greater => 0,
-        }
-    };
-    let padded_row = |pk: usize, pj: usize| -> Row {
-        let mut out = vec![0u64; words_per];
-        if pk == 0 || pk > n || pj == 0 || pj > rows {
-            return out;
-        }
-        for (a, b) in mask.row_runs(pk - 1, pj - 1) {
-            crate::segment::components::set_bits(&mut out, a + 1, b + 1);
-        }
-        out
-    };
-    let x_mask = |r: &Row| -> Vec<u64> {
-        (0..words_per)
-            .map(|w| {
-                let next = if w + 1 < words_per { r[w + 1] & 1 } else { 0 };
-                (r[w] ^ ((r[w] >> 1) | (next << 63))) & x_limit(w)
-            })
-            .collect()
-    };
-    let xor = |a: &Row, b: &Row| -> Vec<u64> { a.iter().zip(b).map(|(x, y)| x ^ y).collect() };
+    let lattice = Lattice::new(mask);
+    let (pn, pr, words_per) = (n + 2, rows + 2, lattice.words_per);
+    let padded_row = |pk: usize, pj: usize| lattice.padded_row(pk, pj);
+    let x_mask = |r: &Row| lattice.x_mask(r);
+    let xor = xor_rows;
     let to_lps = |c: [f64; 3]| {
         geometry
             .position(VoxelCoord {
