@@ -187,6 +187,50 @@ impl Compute {
     }
 }
 
+impl Compute {
+    /// `lo <= HU <= hi` on the accelerator or the CPU (the one threshold every caller uses).
+    pub fn threshold(&self, hu: &Array3<i16>, lo: i32, hi: i32) -> (Mask, ComputeRecord) {
+        self.run(
+            |a| a.threshold(hu, lo, hi),
+            || crate::segment::ops::threshold::threshold_mask(hu, lo, hi),
+        )
+    }
+
+    /// The largest component of `mask` on the accelerator or the CPU.
+    pub fn keep_largest(&self, mask: &Mask, conn: Connectivity) -> (Largest, ComputeRecord) {
+        self.run(
+            |a| a.keep_largest(mask, conn),
+            || {
+                let c = crate::segment::components::label(mask, conn, false);
+                let keep = c.largest();
+                Largest {
+                    voxels: keep.map_or(0, |k| c.sizes[k as usize]),
+                    mask: c.mask_of(|id| Some(id) == keep),
+                    components: c.len(),
+                }
+            },
+        )
+    }
+
+    /// The closed surface of `mask`: topology on the accelerator or the CPU, vertices placed
+    /// by `pos` here (so the mesh is the same file either way).
+    pub fn surface(
+        &self,
+        mask: &Mask,
+        geometry: &crate::volume::VolumeGeometry,
+        pos: &dyn crate::mesh::extract::EdgePosition,
+    ) -> (crate::mesh::Mesh, ComputeRecord) {
+        use crate::mesh::extract;
+        self.run(
+            |a| {
+                a.surface_topology(mask)
+                    .and_then(|t| extract::finish(mask, geometry, pos, t))
+            },
+            || extract::extract(mask, geometry, pos),
+        )
+    }
+}
+
 impl ComputeRecord {
     /// One line for notes and the report: "gpu (NVIDIA …)", "cpu (auto: …)".
     pub fn line(&self) -> String {

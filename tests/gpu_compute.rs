@@ -189,6 +189,42 @@ fn the_phantoms_bone_mask_and_surface_are_the_cpus_on_the_gpu() {
 }
 
 #[test]
+fn the_live_threshold_preview_on_the_gpu_is_the_cpus_surface() {
+    use hounsfield::compute::Compute;
+    use hounsfield::mesh::preview::{self, PreviewRequest};
+    let Some(g) = compute(DEFAULT_BUDGET) else {
+        return;
+    };
+    let Some(root) = common::phantom() else {
+        return;
+    };
+    let report =
+        hounsfield::dicom::scan_path(&root.join("S21570/S2030"), &Default::default()).unwrap();
+    let v = hounsfield::dicom::load(report.volumes()[0], &Default::default(), None)
+        .unwrap()
+        .volume;
+    let gpu = Compute::gpu(std::sync::Arc::new(g));
+    // The dragging step on S2030, and a coarser one; the full lattice is the phantom test's.
+    assert_eq!(preview::step_for(v.dims(), preview::DRAG_VOXELS), 2);
+    for (step, largest_only) in [(2, true), (3, false)] {
+        let req = PreviewRequest {
+            lo: 226,
+            hi: 3071,
+            largest_only,
+            step,
+        };
+        let never = Default::default();
+        let on_gpu = preview::surface(&v.hu, &v.geometry, req, &gpu, &never).unwrap();
+        let on_cpu = preview::surface(&v.hu, &v.geometry, req, &Compute::cpu(), &never).unwrap();
+        assert_eq!(on_gpu.compute.path, "gpu", "{:?}", on_gpu.compute);
+        assert!(on_gpu.mesh.triangles.len() > 10_000);
+        assert!(on_gpu.mesh == on_cpu.mesh, "step {step}");
+        assert_eq!(on_gpu.voxels, on_cpu.voxels);
+        assert_eq!(on_gpu.components, on_cpu.components);
+    }
+}
+
+#[test]
 fn segment_and_mesh_with_compute_gpu_write_the_cpus_files_and_say_which_ran() {
     if compute(DEFAULT_BUDGET).is_none() {
         return;

@@ -89,6 +89,112 @@ fn threshold_handles_set_the_range_and_apply_logs_exactly_those_values() {
     assert!(files.events.iter().any(|e| e.name() == "applied"));
 }
 
+/// Steps the UI until the 3D threshold preview has caught up with the handles.
+fn settle_preview(h: &mut Harness<'static, App>) {
+    let t0 = std::time::Instant::now();
+    while h.state().preview.busy() {
+        assert!(t0.elapsed().as_secs() < 120, "the preview did not finish");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+        h.step();
+    }
+    h.run_steps(2);
+}
+
+#[test]
+fn the_threshold_surface_follows_the_range_in_the_3d_view_and_records_nothing() {
+    use hounsfield::mesh::preview::{self, PreviewRequest};
+    let dir = tempfile::tempdir().unwrap();
+    let mut h = editor(dir.path());
+    let entries = case(&h).session().log().entries.len();
+    assert!(
+        h.state().preview_shown().is_none(),
+        "no preview outside the tool"
+    );
+    h.get_by_label("Threshold").click();
+    h.run_steps(2);
+    h.state_mut()
+        .execute(UiCommand::SetThreshold { lo: 300, hi: 3071 })
+        .unwrap();
+    h.run_steps(1);
+    settle_preview(&mut h);
+    let volume = h.state().viewer.as_ref().unwrap().volume.clone();
+    let expect = |lo, largest_only| {
+        preview::surface(
+            &volume.hu,
+            &volume.geometry,
+            PreviewRequest {
+                lo,
+                hi: 3071,
+                largest_only,
+                step: 1,
+            },
+            &hounsfield::compute::Compute::cpu(),
+            &Default::default(),
+        )
+        .unwrap()
+    };
+    let shown = h
+        .state()
+        .preview_shown()
+        .expect("the 3D view previews")
+        .clone();
+    // The bundled sample fits the dragging budget: the full lattice at once.
+    assert_eq!(shown.request.step, 1);
+    assert_eq!(shown.mesh, expect(300, false).mesh);
+    let (scene, _, caption) = h.state().scene();
+    assert_eq!(scene, hounsfield::gpu::Scene3d::Surface(None));
+    let caption = caption.expect("a caption");
+    assert!(
+        caption.starts_with("Threshold preview 300..3071 HU"),
+        "{caption}"
+    );
+    // Largest only, ticked in the panel.
+    h.get_by_label("largest only").click();
+    h.run_steps(1);
+    settle_preview(&mut h);
+    let largest = h
+        .state()
+        .preview_shown()
+        .expect("the largest component")
+        .clone();
+    let want = expect(300, true);
+    assert_eq!(largest.mesh, want.mesh);
+    assert!(largest.components.unwrap() > 1, "{:?}", largest.components);
+    assert!(largest.mesh.triangles.len() < shown.mesh.triangles.len());
+    // A new range replaces the surface.
+    h.state_mut()
+        .execute(UiCommand::SetThreshold { lo: 700, hi: 3071 })
+        .unwrap();
+    h.run_steps(1);
+    settle_preview(&mut h);
+    let moved = h.state().preview_shown().unwrap().clone();
+    assert_eq!((moved.request.lo, moved.request.largest_only), (700, true));
+    assert_eq!(moved.mesh, expect(700, true).mesh);
+    // Off from a script command, and gone once the tool changes: the case holds nothing of it.
+    h.state_mut()
+        .execute(UiCommand::ThresholdSurface {
+            show: false,
+            largest_only: None,
+        })
+        .unwrap();
+    h.run_steps(1);
+    assert!(h.state().preview_shown().is_none());
+    assert!(h.state().preview.shown.is_none(), "the surface is dropped");
+    h.state_mut()
+        .execute(UiCommand::ThresholdSurface {
+            show: true,
+            largest_only: Some(false),
+        })
+        .unwrap();
+    h.get_by_label("Navigate").click();
+    h.run_steps(2);
+    assert!(h.state().preview_shown().is_none());
+    let (scene, _, caption) = h.state().scene();
+    assert_ne!(scene, hounsfield::gpu::Scene3d::Surface(None));
+    assert!(caption.is_none());
+    assert_eq!(case(&h).session().log().entries.len(), entries);
+}
+
 /// Presses a key and draws a frame.
 fn key(h: &mut Harness<'static, App>, k: egui::Key, modifiers: egui::Modifiers) {
     h.input_mut().events.push(egui::Event::Key {

@@ -62,6 +62,30 @@ pub enum BenchWhat {
         #[arg(long, default_value_t = 200)]
         appends: usize,
     },
+    /// The window's live 3D threshold preview (threshold, optionally the largest
+    /// component, surface) at every lattice step up to the one used while dragging.
+    Preview {
+        /// A DICOM folder (e.g. ct-head-phantom/S21570/S2030) or a NIfTI volume.
+        path: PathBuf,
+        /// The series, when the folder holds several.
+        #[arg(long)]
+        series: Option<String>,
+        /// Lowest HU.
+        #[arg(long, default_value_t = 226, allow_negative_numbers = true)]
+        lo: i32,
+        /// Highest HU.
+        #[arg(long, default_value_t = 3071, allow_negative_numbers = true)]
+        hi: i32,
+        /// Only the largest component (the panel's "largest only").
+        #[arg(long)]
+        largest_only: bool,
+        /// Repetitions of each step.
+        #[arg(long, default_value_t = 5)]
+        repeats: usize,
+        /// Where the stages run; with a GPU the CPU's surface is also made and compared.
+        #[arg(long, value_enum, default_value_t = crate::compute::ComputeChoice::Cpu)]
+        compute: crate::compute::ComputeChoice,
+    },
     /// Threshold + largest component, region growing, fill holes, closing, brush strokes.
     Segment {
         /// A DICOM folder (e.g. ct-head-phantom/S21570/S2030) or a NIfTI volume.
@@ -96,6 +120,24 @@ pub fn run(a: &BenchArgs) -> Result<(), Error> {
         } => {
             let c = super::open_compute(*compute).map_err(Error::Failed)?;
             mesh(path, series.as_deref(), *repeats, &c)
+        }
+        BenchWhat::Preview {
+            path,
+            series,
+            lo,
+            hi,
+            largest_only,
+            repeats,
+            compute,
+        } => {
+            let c = super::open_compute(*compute).map_err(Error::Failed)?;
+            let req = crate::mesh::preview::PreviewRequest {
+                lo: *lo,
+                hi: *hi,
+                largest_only: *largest_only,
+                step: 1,
+            };
+            preview(path, series.as_deref(), req, *repeats, &c)
         }
         BenchWhat::Case {
             recipe,
@@ -482,6 +524,73 @@ fn gpu_stages(
             "the GPU's result differs from the CPU's; this is a bug: please report it".into(),
         ));
     }
+    Ok(())
+}
+
+fn preview(
+    path: &std::path::Path,
+    series: Option<&str>,
+    req: crate::mesh::preview::PreviewRequest,
+    repeats: usize,
+    compute: &crate::compute::Compute,
+) -> Result<(), Error> {
+    use crate::mesh::preview;
+    let v = input::open_volume(path, series)?.volume;
+    let dragging = preview::step_for(v.dims(), preview::DRAG_VOXELS);
+    println!(
+        "bench preview: {} {}..{} HU{}; {:?}; on {}; threads {}",
+        path.display(),
+        req.lo,
+        req.hi,
+        if req.largest_only {
+            " largest component"
+        } else {
+            ""
+        },
+        v.dims(),
+        compute.record().line(),
+        rayon::current_num_threads()
+    );
+    let never = std::sync::atomic::AtomicBool::new(false);
+    for step in 1..=dragging.max(2) {
+        let r = preview::PreviewRequest { step, ..req };
+        let ((min, med), p) = time(repeats, || {
+            preview::surface(&v.hu, &v.geometry, r, compute, &never).map_err(Error::Failed)
+        })?;
+        let role = if step == 1 {
+            "at rest"
+        } else if step == dragging {
+            "while dragging"
+        } else {
+            ""
+        };
+        println!(
+            "  step {step} {role:>14}: {:?} lattice, {} triangles: min {min:.3} s  median {med:.3} s  ({:.1} updates/s; target >= 20 on a GPU)",
+            p.grid,
+            p.mesh.triangles.len(),
+            1.0 / med.max(1e-9)
+        );
+        if compute.accelerator().is_some() {
+            let cpu = preview::surface(
+                &v.hu,
+                &v.geometry,
+                r,
+                &crate::compute::Compute::cpu(),
+                &never,
+            )
+            .map_err(Error::Failed)?;
+            if cpu.mesh != p.mesh {
+                return Err(Error::Failed(
+                    "the GPU's preview differs from the CPU's; this is a bug: please report it"
+                        .into(),
+                ));
+            }
+            println!("    identical to the CPU's surface ({})", p.compute.line());
+        }
+    }
+    println!(
+        "  peers: 3D Slicer's Threshold effect and InVesalius rebuild the 3D surface only after each change (\"Show 3D\" / Apply); none previews it live"
+    );
     Ok(())
 }
 

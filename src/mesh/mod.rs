@@ -11,6 +11,7 @@ pub mod extract;
 pub mod mask_thickness;
 pub mod params;
 pub mod pipeline;
+pub mod preview;
 pub mod record;
 pub mod repair;
 pub mod smooth;

@@ -5,7 +5,7 @@
 use super::check::{self, Certificate};
 use super::decimate::{self, Decimation};
 use super::deviation;
-use super::extract::{self, IsoEdges, Midpoint};
+use super::extract::{IsoEdges, Midpoint};
 use super::mask_thickness::MaskThickness;
 use super::repair::{self, RepairOptions, RepairReport};
 use super::smooth::{self, Smoothing};
@@ -241,17 +241,6 @@ pub fn reconstruct_with(
     let started = std::time::Instant::now();
     let mut t = started;
     let mut timings = StageTimings::default();
-    // The surface of `m` with vertices placed by `pos`: topology where `compute` says,
-    // positions always here.
-    let surface = |m: &Mask, pos: &dyn extract::EdgePosition| {
-        compute.run(
-            |a| {
-                a.surface_topology(m)
-                    .and_then(|t| extract::finish(m, geometry, pos, t))
-            },
-            || extract::extract(m, geometry, pos),
-        )
-    };
     let (mut mesh, compute_record) = match (opts.iso_hu, hu) {
         (Some(iso), Some(hu)) => {
             if hu.dim() != (mask.dims()[0], mask.dims()[1], mask.dims()[2]) {
@@ -259,16 +248,14 @@ pub fn reconstruct_with(
             }
             let lo = iso.ceil().clamp(f64::from(i16::MIN), f64::from(i16::MAX)) as i32;
             let hi = i32::from(i16::MAX);
-            let (above, _) = compute.run(
-                |a| a.threshold(hu, lo, hi),
-                || crate::segment::ops::threshold::threshold_mask(hu, lo, hi),
-            );
+            let (above, _) = compute.threshold(hu, lo, hi);
             let mut inside = above;
             for (w, m) in inside.words_mut().iter_mut().zip(mask.words()) {
                 *w &= m;
             }
-            surface(
+            compute.surface(
                 &inside,
+                geometry,
                 &IsoEdges {
                     hu,
                     region: mask,
@@ -277,7 +264,7 @@ pub fn reconstruct_with(
             )
         }
         (Some(_), None) => return Err("an iso-surface needs the HU volume".into()),
-        _ => surface(mask, &Midpoint),
+        _ => compute.surface(mask, geometry, &Midpoint),
     };
     let extracted_triangles = mesh.triangles.len();
     timings.extract_ms = lap(&mut t);

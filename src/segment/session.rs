@@ -70,6 +70,13 @@ impl Staged {
         &self.op
     }
 
+    /// Runs on `compute` instead of the session's (the window's shared context, opened
+    /// on the worker's thread).
+    pub fn with_compute(mut self, compute: crate::compute::Compute) -> Self {
+        self.compute = compute;
+        self
+    }
+
     /// Runs the operation (the slow part; no session needed).
     pub fn compute(self) -> Result<Computed, OpError> {
         let Staged {

@@ -6,7 +6,7 @@
 
 use super::command::UiCommand;
 use super::editor::Editor;
-use super::gpu_sync::GpuSync;
+use super::gpu_sync::{GpuSync, SurfaceKey};
 use super::jobs::{self, BuiltSurface, Job, JobResult, LoadedSeries};
 use super::prefs::{Layout, Prefs};
 use super::viewer::{SceneMode, ViewId, Viewer};
@@ -21,6 +21,7 @@ use eframe::egui_wgpu;
 use egui::Color32;
 use glam::DVec3;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 /// Scalar shown on the surface.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -137,6 +138,10 @@ pub struct App {
     pub review_mode: bool,
     /// The reviewer's signing key (`None`: the one in the user's config folder).
     pub reviewer_key: Option<PathBuf>,
+    /// The threshold tool's live 3D surface.
+    pub preview: super::preview::SurfacePreview,
+    /// The compute context every window job shares (opened by the first that needs it).
+    pub shared_compute: super::jobs::SharedCompute,
     gpu: GpuSync,
     pub(crate) ctx: Option<egui::Context>,
 }
@@ -187,6 +192,8 @@ impl App {
             pacs: None,
             review_mode: false,
             reviewer_key: None,
+            preview: Default::default(),
+            shared_compute: Default::default(),
             gpu: GpuSync::default(),
             ctx: None,
         }
@@ -612,11 +619,17 @@ impl App {
         };
         self.gpu.labels(&rs, seg, &self.editor);
         let colour = self.surface.colour;
+        if let Some(p) = self.preview_shown().cloned() {
+            let key = SurfaceKey::Preview(self.preview.generation);
+            self.gpu
+                .mesh(&rs, Some(key), || Some(MeshData::from_mesh(&p.mesh, None)));
+            return;
+        }
         let key = self
             .surface
             .built
             .as_ref()
-            .map(|_| (self.surface.generation, colour as u8));
+            .map(|_| SurfaceKey::Model(self.surface.generation, colour as u8));
         let built = &self.surface.built;
         self.gpu.mesh(&rs, key, || {
             built.as_ref().map(|b| {
@@ -635,12 +648,20 @@ impl App {
         self.gpu.uploaded_slices
     }
 
-    /// The 3D scene and its legend.
-    pub fn scene(&self) -> (Scene3d, Option<(&'static str, [f32; 2])>) {
+    /// The threshold preview's surface, while the 3D view shows it.
+    pub fn preview_shown(&self) -> Option<&Arc<crate::mesh::preview::PreviewSurface>> {
+        self.preview_wanted().and(self.preview.shown.as_ref())
+    }
+
+    /// The 3D scene, its legend and a caption replacing the scene's name.
+    pub fn scene(&self) -> (Scene3d, Option<(&'static str, [f32; 2])>, Option<String>) {
         let Some(v) = &self.viewer else {
-            return (Scene3d::Volume(TransferPreset::CtBone), None);
+            return (Scene3d::Volume(TransferPreset::CtBone), None, None);
         };
-        match v.scene {
+        if let Some(p) = self.preview_shown() {
+            return (Scene3d::Surface(None), None, Some(p.caption()));
+        }
+        let (scene, legend) = match v.scene {
             SceneMode::Volume => (Scene3d::Volume(v.transfer), None),
             SceneMode::Mip => (Scene3d::Mip(v.window), None),
             SceneMode::Minip => (Scene3d::Minip(v.window), None),
@@ -659,7 +680,8 @@ impl App {
                     });
                 (Scene3d::Surface(range.map(|r| r.1)), range)
             }
-        }
+        };
+        (scene, legend, None)
     }
 
     /// Draws one frame.
@@ -683,6 +705,7 @@ impl App {
             v.overlay.preview = (self.editor.tool == super::editor::Tool::Threshold && t.preview)
                 .then(|| [f64::from(t.lo), f64::from(t.hi)]);
         }
+        self.update_preview(ctx);
         self.refresh_verification();
         self.prune_messages();
         self.menu_bar(ctx);
@@ -696,6 +719,41 @@ impl App {
         self.pacs_window(ctx);
         self.run_commands();
         self.sync_gpu();
+    }
+
+    /// The range the 3D view previews now: the threshold tool's, while its preview and its
+    /// 3D surface are on and a volume is shown.
+    pub fn preview_wanted(&self) -> Option<super::preview::Wanted> {
+        let t = self.editor.threshold;
+        (self.viewer.is_some()
+            && self.editor.tool == super::editor::Tool::Threshold
+            && t.preview
+            && t.surface_3d)
+            .then_some((t.lo.min(t.hi), t.lo.max(t.hi), t.largest_only))
+    }
+
+    fn update_preview(&mut self, ctx: &egui::Context) {
+        let wanted = self.preview_wanted();
+        let waker = self.waker();
+        let env = self.viewer.as_ref().map(|v| super::preview::PreviewEnv {
+            volume: &v.volume,
+            compute: &self.shared_compute,
+            choice: self.prefs.compute,
+            waker,
+        });
+        if let Some(after) = self.preview.update(wanted, env) {
+            ctx.request_repaint_after(after);
+        }
+        // Not retried for this range: the next change of the handles tries again.
+        if let Some(e) = self.preview.new_error() {
+            self.messages
+                .push((Severity::Error, format!("3D threshold preview: {e}")));
+        }
+    }
+
+    /// True while a job runs or the 3D preview is still catching up with the handles.
+    pub fn busy(&self) -> bool {
+        self.job.is_some() || self.preview.busy()
     }
 
     /// Keeps every warning and error (until dismissed) and the last three notes.
@@ -740,7 +798,7 @@ impl App {
             gpu_note: self.gpu_note.clone(),
             pixels_per_point: ctx.pixels_per_point(),
         };
-        let (scene, legend) = self.scene();
+        let (scene, legend, caption) = self.scene();
         let mut tools = super::tools::ToolInput::new(&mut self.editor, self.case.as_deref());
         egui::CentralPanel::default()
             .frame(egui::Frame::new().fill(Color32::from_gray(12)))
@@ -762,9 +820,15 @@ impl App {
                 for (id, rect) in cells {
                     let drag = &mut self.drags[id.index()];
                     events.extend(match id {
-                        ViewId::ThreeD => {
-                            views::scene_view(ui, rect, viewer, (scene, legend), &env, drag, &tools)
-                        }
+                        ViewId::ThreeD => views::scene_view(
+                            ui,
+                            rect,
+                            viewer,
+                            (scene, legend, caption.as_deref()),
+                            &env,
+                            drag,
+                            &tools,
+                        ),
                         _ => views::slice_view(ui, rect, viewer, id, &env, drag, &mut tools),
                     });
                 }

@@ -107,6 +107,14 @@ pub enum UiCommand {
         /// Highest HU.
         hi: i32,
     },
+    /// Show or hide the threshold's live surface in the 3D view.
+    ThresholdSurface {
+        /// Show the surface of the range in the 3D view.
+        show: bool,
+        /// Only the largest 26-connected component (unchanged when absent).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        largest_only: Option<bool>,
+    },
     /// Set the threshold range from a preset.
     ThresholdPreset {
         /// Preset name, e.g. `bone`.
@@ -547,6 +555,13 @@ impl App {
                 self.editor.threshold.hi = hi;
                 Ok(())
             }
+            UiCommand::ThresholdSurface { show, largest_only } => {
+                self.editor.threshold.surface_3d = show;
+                if let Some(l) = largest_only {
+                    self.editor.threshold.largest_only = l;
+                }
+                Ok(())
+            }
             UiCommand::ThresholdPreset { preset } => {
                 let p = self
                     .presets()
@@ -739,7 +754,7 @@ impl App {
                     masks,
                     volume,
                     opts,
-                    self.prefs.compute,
+                    (self.shared_compute.clone(), self.prefs.compute),
                     self.waker(),
                 ));
                 Ok(())
@@ -961,7 +976,8 @@ impl App {
         }
         let staged = case.stage(op).map_err(|e| e.to_string())?;
         let waker = self.waker();
-        self.job = Some(jobs::compute(staged, waker));
+        let compute = (self.shared_compute.clone(), self.prefs.compute);
+        self.job = Some(jobs::compute(staged, compute, waker));
         Ok(())
     }
 

@@ -91,6 +91,10 @@ pub struct ThresholdState {
     pub hi: i32,
     /// Show the preview in the slice views.
     pub preview: bool,
+    /// With the preview, show the range's surface in the 3D view.
+    pub surface_3d: bool,
+    /// The 3D preview shows only the largest 26-connected component.
+    pub largest_only: bool,
 }
 
 /// The brush.
@@ -413,6 +417,8 @@ impl Default for Editor {
                 lo: 226,
                 hi: 3071,
                 preview: true,
+                surface_3d: true,
+                largest_only: false,
             },
             brush: BrushState {
                 radius_mm: 3.0,

@@ -10,6 +10,15 @@ use crate::gpu::{MeshData, ViewRenderer};
 use crate::segment::model::Segmentation;
 use eframe::egui_wgpu::RenderState;
 
+/// Which surface the 3D view's mesh buffers hold.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SurfaceKey {
+    /// A reconstructed model: its generation and colouring.
+    Model(u64, u8),
+    /// The threshold preview of this generation.
+    Preview(u64),
+}
+
 /// What is on the GPU now.
 #[derive(Debug, Default)]
 pub struct GpuSync {
@@ -19,8 +28,8 @@ pub struct GpuSync {
     per_slice: usize,
     /// Palette uploaded.
     palette: Vec<[u8; 4]>,
-    /// Key of the surface uploaded (generation, colouring).
-    mesh: Option<(u64, u8)>,
+    /// The surface uploaded.
+    mesh: Option<SurfaceKey>,
     /// Slices uploaded since the volume appeared (for tests and benchmarks).
     pub uploaded_slices: usize,
 }
@@ -129,7 +138,7 @@ impl GpuSync {
     pub fn mesh(
         &mut self,
         rs: &RenderState,
-        key: Option<(u64, u8)>,
+        key: Option<SurfaceKey>,
         data: impl FnOnce() -> Option<MeshData>,
     ) {
         if self.mesh == key {

@@ -7,6 +7,7 @@
 use crate::case::Case;
 use crate::case::record::LoadSettings;
 use crate::case::source::{self, OpenedSource};
+use crate::compute::{Compute, ComputeChoice};
 use crate::dicom::{self, ImportOptions, Progress, ScanReport, Series};
 use crate::feasibility::Finding;
 use crate::jobs::Waker;
@@ -17,6 +18,34 @@ use crate::segment::session::{Computed, Staged};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
+
+/// The window's one compute context, opened by the first worker that needs it and kept,
+/// so previews and reconstructions share one device instead of opening one per job.
+#[derive(Clone, Default)]
+pub struct SharedCompute(Arc<std::sync::Mutex<Option<(ComputeChoice, Compute)>>>);
+
+impl std::fmt::Debug for SharedCompute {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let g = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        write!(f, "SharedCompute({:?})", g.as_ref().map(|(_, c)| c))
+    }
+}
+
+impl SharedCompute {
+    /// The context for `choice`, opened now if it is not open yet (or was opened for
+    /// another choice). A GPU asked for but unusable gives the CPU, with the reason.
+    pub fn get(&self, choice: ComputeChoice) -> Compute {
+        let mut g = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some((c, compute)) = &*g
+            && *c == choice
+        {
+            return compute.clone();
+        }
+        let compute = crate::cli::open_compute(choice).unwrap_or_else(Compute::cpu_because);
+        *g = Some((choice, compute.clone()));
+        compute
+    }
+}
 
 /// A job of the window.
 pub type Job = crate::jobs::Job<JobResult>;
@@ -168,11 +197,17 @@ pub fn open_case(dir: PathBuf, operator: String, waker: Option<Waker>) -> Job {
     })
 }
 
-/// Computes a staged operation.
-pub fn compute(staged: Staged, waker: Option<Waker>) -> Job {
+/// Computes a staged operation on the window's compute context (threshold and
+/// keep-largest run on the GPU where the preference allows; the log's note says so).
+pub fn compute(
+    staged: Staged,
+    (shared, choice): (SharedCompute, ComputeChoice),
+    waker: Option<Waker>,
+) -> Job {
     let name = staged.op().name().to_string();
     let label = format!("Computing {name}");
     Job::spawn(label, 0, waker, move |_| {
+        let staged = staged.with_compute(shared.get(choice));
         let r = staged.compute().map(Box::new).map_err(|e| e.to_string());
         JobResult::Computed(name, r)
     })
@@ -183,7 +218,7 @@ pub fn reconstruct(
     masks: Vec<(String, Mask, String)>,
     volume: Arc<crate::volume::Volume>,
     opts: ReconstructOptions,
-    choice: crate::compute::ComputeChoice,
+    (shared, choice): (SharedCompute, ComputeChoice),
     waker: Option<Waker>,
 ) -> Job {
     let label = format!(
@@ -197,8 +232,7 @@ pub fn reconstruct(
     let total = pipeline::STAGES * masks.len();
     Job::spawn(label, total, waker, move |p: &Progress| {
         // A GPU asked for but unusable: the CPU runs, and the record says why.
-        let compute =
-            crate::cli::open_compute(choice).unwrap_or_else(crate::compute::Compute::cpu_because);
+        let compute = shared.get(choice);
         let mut results = Vec::new();
         for (n, (name, mask, _)) in masks.iter().enumerate() {
             let r = pipeline::reconstruct_with(

@@ -19,6 +19,7 @@ pub mod op_templates;
 pub mod pacs_browser;
 pub mod panels;
 pub mod prefs;
+pub mod preview;
 mod review_commands;
 pub mod script;
 pub mod setup;

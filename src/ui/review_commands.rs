@@ -169,7 +169,7 @@ impl App {
             masks,
             volume,
             opts,
-            self.prefs.compute,
+            (self.shared_compute.clone(), self.prefs.compute),
             self.waker(),
         ));
         Ok(())

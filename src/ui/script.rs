@@ -48,7 +48,7 @@ impl ScriptRunner {
 
     /// True when every command ran (or one failed) and no job is left.
     pub fn finished(&self, app: &App) -> bool {
-        (self.queue.is_empty() || self.error.is_some()) && app.job.is_none()
+        (self.queue.is_empty() || self.error.is_some()) && !app.busy()
     }
 
     /// Runs the next command when the app is idle and the pace allows; returns whether one
@@ -64,7 +64,7 @@ impl ScriptRunner {
             ));
         }
         self.errors_seen = errors.len();
-        if self.error.is_some() || app.job.is_some() || !app.commands.is_empty() {
+        if self.error.is_some() || app.busy() || !app.commands.is_empty() {
             return false;
         }
         if self.last.is_some_and(|t| t.elapsed() < self.pace) {

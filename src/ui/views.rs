@@ -414,17 +414,18 @@ pub fn slice_view(
     events
 }
 
-/// The 3D view in `rect`: `shown` is the scene and its colour legend (name, range).
+/// The 3D view in `rect`: `shown` is the scene, its colour legend (name, range) and a
+/// caption that replaces the scene's name.
 pub fn scene_view(
     ui: &mut egui::Ui,
     rect: Rect,
     viewer: &mut Viewer,
-    shown: (Scene3d, Option<(&str, [f32; 2])>),
+    shown: (Scene3d, Option<(&str, [f32; 2])>, Option<&str>),
     env: &ViewEnv,
     drag: &mut Option<Drag>,
     tools: &super::tools::ToolInput<'_>,
 ) -> Vec<ViewEvent> {
-    let (scene, legend) = shown;
+    let (scene, legend, caption) = shown;
     let mut events = Vec::new();
     let resp = ui.allocate_rect(rect, Sense::click_and_drag());
     if resp.clicked()
@@ -506,9 +507,10 @@ pub fn scene_view(
         no_gpu(&painter, rect, &env.gpu_note);
     }
     let m = 6.0;
-    let what = match scene {
-        Scene3d::Volume(tf) => format!("Volume rendering · {}", tf.label()),
-        s => s.label().to_string(),
+    let what = match (caption, scene) {
+        (Some(c), _) => c.to_string(),
+        (None, Scene3d::Volume(tf)) => format!("Volume rendering · {}", tf.label()),
+        (None, s) => s.label().to_string(),
     };
     text(
         &painter,

@@ -92,18 +92,7 @@ impl SegOp for KeepLargest {
     ) -> Result<Outcome, OpError> {
         let t = target(&self.label);
         let l = seg.get(t).ok_or_else(|| OpError::NoLabel(t.into()))?;
-        let (largest, record) = compute.run(
-            |a| a.keep_largest(&l.mask, self.connectivity),
-            || {
-                let c = components::label(&l.mask, self.connectivity, false);
-                let keep = c.largest();
-                crate::compute::Largest {
-                    voxels: keep.map_or(0, |k| c.sizes[k as usize]),
-                    mask: c.mask_of(|id| Some(id) == keep),
-                    components: c.len(),
-                }
-            },
-        );
+        let (largest, record) = compute.keep_largest(&l.mask, self.connectivity);
         let mut note = format!(
             "{} islands; kept the largest, {} voxels",
             largest.components, largest.voxels

@@ -211,7 +211,7 @@ impl SegOp for ThresholdAuto {
 /// The threshold mask where `compute` says, and a note when not on the CPU alone (which
 /// device ran, or why the CPU ran instead).
 fn threshold_on(compute: &Compute, hu: &Array3<i16>, lo: i32, hi: i32) -> (Mask, Option<String>) {
-    let (mask, record) = compute.run(|a| a.threshold(hu, lo, hi), || threshold_mask(hu, lo, hi));
+    let (mask, record) = compute.threshold(hu, lo, hi);
     let note = (record.path == "gpu" || compute.accelerator().is_some())
         .then(|| format!("computed on {}", record.line()));
     (mask, note)

@@ -108,8 +108,9 @@ impl App {
                 })
                 .response
                 .on_hover_text(
-                    "The same mesh either way (the GPU's topology is the CPU's, index for \
-                     index); the record says which ran",
+                    "Threshold and keep-largest operations, the 3D threshold preview and \
+                     the surface's topology: the same mask and mesh either way (the GPU's \
+                     results are the CPU's, bit for bit); the record says which ran",
                 );
         });
         let label = self.editor.active_label.clone();

@@ -202,6 +202,22 @@ impl App {
             ui.label("HU");
             ui.checkbox(&mut t.preview, "Preview");
         });
+        ui.horizontal(|ui| {
+            ui.add_enabled(
+                t.preview,
+                egui::Checkbox::new(&mut t.surface_3d, "3D surface"),
+            )
+            .on_hover_text(
+                "The 3D view shows the surface of the range while the handles move \
+                     (on a thinned lattice for large scans, then the full one). A preview, \
+                     not a model: Apply and Reconstruct make what the case records.",
+            );
+            ui.add_enabled(
+                t.preview && t.surface_3d,
+                egui::Checkbox::new(&mut t.largest_only, "largest only"),
+            )
+            .on_hover_text("Only the largest 26-connected component of the range");
+        });
         if t.lo > t.hi {
             std::mem::swap(&mut t.lo, &mut t.hi);
         }
