@@ -654,12 +654,17 @@ impl App {
     }
 
     /// The 3D scene, its legend and a caption replacing the scene's name.
-    pub fn scene(&self) -> (Scene3d, Option<(&'static str, [f32; 2])>, Option<String>) {
+    pub fn scene(&self) -> views::ShownScene {
+        let shown = |scene, legend, caption| views::ShownScene {
+            scene,
+            legend,
+            caption,
+        };
         let Some(v) = &self.viewer else {
-            return (Scene3d::Volume(TransferPreset::CtBone), None, None);
+            return shown(Scene3d::Volume(TransferPreset::CtBone), None, None);
         };
         if let Some(p) = self.preview_shown() {
-            return (Scene3d::Surface(None), None, Some(p.caption()));
+            return shown(Scene3d::Surface(None), None, Some(p.caption()));
         }
         let (scene, legend) = match v.scene {
             SceneMode::Volume => (Scene3d::Volume(v.transfer), None),
@@ -681,7 +686,7 @@ impl App {
                 (Scene3d::Surface(range.map(|r| r.1)), range)
             }
         };
-        (scene, legend, None)
+        shown(scene, legend, None)
     }
 
     /// Draws one frame.
@@ -705,7 +710,6 @@ impl App {
             v.overlay.preview = (self.editor.tool == super::editor::Tool::Threshold && t.preview)
                 .then(|| [f64::from(t.lo), f64::from(t.hi)]);
         }
-        self.update_preview(ctx);
         self.refresh_verification();
         self.prune_messages();
         self.menu_bar(ctx);
@@ -718,6 +722,9 @@ impl App {
         self.file_browser_window(ctx);
         self.pacs_window(ctx);
         self.run_commands();
+        // After the panels and commands, so a range or checkbox changed this frame is
+        // previewed from this frame on.
+        self.update_preview(ctx);
         self.sync_gpu();
     }
 
@@ -798,7 +805,7 @@ impl App {
             gpu_note: self.gpu_note.clone(),
             pixels_per_point: ctx.pixels_per_point(),
         };
-        let (scene, legend, caption) = self.scene();
+        let shown = self.scene();
         let mut tools = super::tools::ToolInput::new(&mut self.editor, self.case.as_deref());
         egui::CentralPanel::default()
             .frame(egui::Frame::new().fill(Color32::from_gray(12)))
@@ -820,15 +827,9 @@ impl App {
                 for (id, rect) in cells {
                     let drag = &mut self.drags[id.index()];
                     events.extend(match id {
-                        ViewId::ThreeD => views::scene_view(
-                            ui,
-                            rect,
-                            viewer,
-                            (scene, legend, caption.as_deref()),
-                            &env,
-                            drag,
-                            &tools,
-                        ),
+                        ViewId::ThreeD => {
+                            views::scene_view(ui, rect, viewer, &shown, &env, drag, &tools)
+                        }
                         _ => views::slice_view(ui, rect, viewer, id, &env, drag, &mut tools),
                     });
                 }

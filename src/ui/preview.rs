@@ -193,12 +193,12 @@ impl SurfacePreview {
 
     /// Waits for the running surface (scripts, tests).
     pub fn wait(&mut self) {
-        if let Some((_, j)) = &self.job {
-            while matches!(j.poll(), Poll::Running) {
+        while self.job.is_some() {
+            self.poll();
+            if self.job.is_some() {
                 std::thread::sleep(Duration::from_millis(5));
             }
         }
-        self.poll();
     }
 }
 
@@ -252,11 +252,8 @@ mod tests {
         assert_eq!(s.grid, [4, 512, 512]);
         assert!(s.caption().contains("every 2nd voxel"), "{}", s.caption());
         // The full lattice waits for the handles to rest, then follows.
-        loop {
-            match p.update(Some((226, 3071, false)), env(&v, &c)) {
-                Some(wait) => std::thread::sleep(wait),
-                None => break,
-            }
+        while let Some(wait) = p.update(Some((226, 3071, false)), env(&v, &c)) {
+            std::thread::sleep(wait);
         }
         p.wait();
         p.update(Some((226, 3071, false)), env(&v, &c));
@@ -314,7 +311,10 @@ mod tests {
         p.update(Some((226, 3071, true)), env(&v, &c));
         p.wait();
         p.update(Some((226, 3071, true)), env(&v, &c));
-        let s = p.shown.clone().expect("a surface");
+        let s = p
+            .shown
+            .clone()
+            .unwrap_or_else(|| panic!("{:?} {:?}", p.error, p));
         assert!(s.mesh.triangles.is_empty());
         assert_eq!(s.components, Some(0));
         assert!(p.error.is_none());

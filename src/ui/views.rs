@@ -414,18 +414,33 @@ pub fn slice_view(
     events
 }
 
-/// The 3D view in `rect`: `shown` is the scene, its colour legend (name, range) and a
-/// caption that replaces the scene's name.
+/// What the 3D view shows.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ShownScene {
+    /// The scene drawn.
+    pub scene: Scene3d,
+    /// The colour legend: the quantity's name and its range.
+    pub legend: Option<(&'static str, [f32; 2])>,
+    /// A caption replacing the scene's name.
+    pub caption: Option<String>,
+}
+
+/// The 3D view in `rect`, showing `shown`.
 pub fn scene_view(
     ui: &mut egui::Ui,
     rect: Rect,
     viewer: &mut Viewer,
-    shown: (Scene3d, Option<(&str, [f32; 2])>, Option<&str>),
+    shown: &ShownScene,
     env: &ViewEnv,
     drag: &mut Option<Drag>,
     tools: &super::tools::ToolInput<'_>,
 ) -> Vec<ViewEvent> {
-    let (scene, legend, caption) = shown;
+    let ShownScene {
+        scene,
+        legend,
+        caption,
+    } = shown;
+    let (scene, legend, caption) = (*scene, *legend, caption.as_deref());
     let mut events = Vec::new();
     let resp = ui.allocate_rect(rect, Sense::click_and_drag());
     if resp.clicked()
