@@ -10,8 +10,10 @@
 use crate::mesh::extract::Topology;
 use crate::segment::components::Connectivity;
 use crate::segment::mask::Mask;
+use crate::volume::Volume;
 use ndarray::Array3;
 use serde::{Deserialize, Serialize};
+use std::any::Any;
 use std::sync::Arc;
 
 /// What the user asked for (`--compute`, the window's preference).
@@ -51,6 +53,70 @@ pub trait Accelerator: Send + Sync {
     fn keep_largest(&self, mask: &Mask, conn: Connectivity) -> Result<Largest, String>;
     /// The surface topology of `mask`, index for index as `extract::topology`.
     fn surface_topology(&self, mask: &Mask) -> Result<Topology, String>;
+    /// Uploads `hu` to stay on the device for [`Accelerator::threshold_kept`] (one upload
+    /// for many thresholds). The default keeps nothing.
+    fn keep(&self, hu: &Array3<i16>) -> Result<Arc<dyn Any + Send + Sync>, String> {
+        let _ = hu;
+        Err(format!(
+            "{} keeps no volumes on the device",
+            self.describe()
+        ))
+    }
+    /// [`Accelerator::threshold`] of a volume [`Accelerator::keep`] uploaded.
+    fn threshold_kept(
+        &self,
+        kept: &(dyn Any + Send + Sync),
+        lo: i32,
+        hi: i32,
+    ) -> Result<Mask, String> {
+        let _ = (kept, lo, hi);
+        Err(format!(
+            "{} keeps no volumes on the device",
+            self.describe()
+        ))
+    }
+}
+
+/// A scan kept where it is thresholded again and again (the live preview's drag): on the
+/// accelerator's device, uploaded once, when there is one that could keep it; the host copy
+/// always, for the CPU (the reference and the fallback).
+#[derive(Clone)]
+pub struct KeptVolume {
+    volume: Arc<Volume>,
+    on_device: Option<Arc<dyn Any + Send + Sync>>,
+    /// Why the accelerator does not hold it.
+    note: Option<String>,
+}
+
+impl std::fmt::Debug for KeptVolume {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("KeptVolume")
+            .field("dims", &self.volume.dims())
+            .field("on_device", &self.on_device.is_some())
+            .field("note", &self.note)
+            .finish()
+    }
+}
+
+impl KeptVolume {
+    /// The host copy only: every threshold runs where the `Compute` asked says.
+    pub fn host(volume: Arc<Volume>) -> Self {
+        Self {
+            volume,
+            on_device: None,
+            note: None,
+        }
+    }
+
+    /// The scan.
+    pub fn volume(&self) -> &Arc<Volume> {
+        &self.volume
+    }
+
+    /// True when the accelerator holds it.
+    pub fn on_device(&self) -> bool {
+        self.on_device.is_some()
+    }
 }
 
 /// Which path ran, for the case, the sidecar and the report.
@@ -90,16 +156,21 @@ pub type Opener = fn(software_ok: bool) -> Result<Arc<dyn Accelerator>, String>;
 /// Resolves `choice`. `gpu` without a usable device is an error that says what to do;
 /// `auto` falls back to the CPU and says why in the record.
 pub fn open(choice: ComputeChoice, opener: Option<Opener>) -> Result<Compute, String> {
-    let try_open = |software_ok: bool| -> Result<Arc<dyn Accelerator>, String> {
-        match opener {
-            Some(o) => o(software_ok),
-            None => Err(
-                "this build has no GPU support (it was built without the `gui` \
-                         feature)"
-                    .into(),
-            ),
-        }
-    };
+    open_with(choice, |software_ok| match opener {
+        Some(o) => o(software_ok),
+        None => Err(
+            "this build has no GPU support (it was built without the `gui` \
+                     feature)"
+                .into(),
+        ),
+    })
+}
+
+/// [`open`] with any opener (the window's opens compute on the device it renders with).
+pub fn open_with(
+    choice: ComputeChoice,
+    try_open: impl Fn(bool) -> Result<Arc<dyn Accelerator>, String>,
+) -> Result<Compute, String> {
     match choice {
         ComputeChoice::Cpu => Ok(Compute::cpu()),
         ComputeChoice::Gpu => try_open(true)
@@ -196,6 +267,47 @@ impl Compute {
         )
     }
 
+    /// Keeps `volume` on the accelerator (one upload) for [`Compute::threshold_kept`]; on
+    /// the CPU, or when the device cannot hold it, the host copy serves.
+    pub fn keep(&self, volume: Arc<Volume>) -> KeptVolume {
+        let Some(a) = self.accelerator() else {
+            return KeptVolume::host(volume);
+        };
+        match a.keep(&volume.hu) {
+            Ok(d) => KeptVolume {
+                volume,
+                on_device: Some(d),
+                note: None,
+            },
+            Err(e) => KeptVolume {
+                volume,
+                on_device: None,
+                note: Some(format!(
+                    "the GPU could not hold the scan ({e}); the CPU thresholds it"
+                )),
+            },
+        }
+    }
+
+    /// `lo <= HU <= hi` of a kept scan: on the device that holds it, else as
+    /// [`Compute::threshold`]; the same bits either way.
+    pub fn threshold_kept(&self, kept: &KeptVolume, lo: i32, hi: i32) -> (Mask, ComputeRecord) {
+        let hu = &kept.volume.hu;
+        let cpu = || crate::segment::ops::threshold::threshold_mask(hu, lo, hi);
+        match (&kept.on_device, &kept.note, self.accelerator()) {
+            (Some(d), _, Some(_)) => self.run(|a| a.threshold_kept(d.as_ref(), lo, hi), cpu),
+            (None, Some(note), Some(a)) => (
+                cpu(),
+                ComputeRecord {
+                    path: "cpu".into(),
+                    adapter: Some(a.describe()),
+                    note: Some(note.clone()),
+                },
+            ),
+            _ => self.threshold(hu, lo, hi),
+        }
+    }
+
     /// The largest component of `mask` on the accelerator or the CPU.
     pub fn keep_largest(&self, mask: &Mask, conn: Connectivity) -> (Largest, ComputeRecord) {
         self.run(
@@ -268,6 +380,93 @@ mod tests {
         fn surface_topology(&self, _: &Mask) -> Result<Topology, String> {
             Err("device lost".into())
         }
+    }
+
+    /// Keeps a copy "on the device" and counts the uploads.
+    #[derive(Default)]
+    struct Keeping(std::sync::atomic::AtomicUsize);
+    impl Accelerator for Keeping {
+        fn describe(&self) -> String {
+            "keeping device".into()
+        }
+        fn is_software(&self) -> bool {
+            false
+        }
+        fn threshold(&self, _: &Array3<i16>, _: i32, _: i32) -> Result<Mask, String> {
+            Err("streamed".into())
+        }
+        fn keep_largest(&self, _: &Mask, _: Connectivity) -> Result<Largest, String> {
+            Err("no".into())
+        }
+        fn surface_topology(&self, _: &Mask) -> Result<Topology, String> {
+            Err("no".into())
+        }
+        fn keep(&self, hu: &Array3<i16>) -> Result<Arc<dyn Any + Send + Sync>, String> {
+            self.0.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            Ok(Arc::new(hu.clone()))
+        }
+        fn threshold_kept(
+            &self,
+            kept: &(dyn Any + Send + Sync),
+            lo: i32,
+            hi: i32,
+        ) -> Result<Mask, String> {
+            let hu = kept.downcast_ref::<Array3<i16>>().ok_or("not mine")?;
+            Ok(crate::segment::ops::threshold::threshold_mask(hu, lo, hi))
+        }
+    }
+
+    fn scan() -> Arc<Volume> {
+        Arc::new(Volume {
+            hu: Array3::from_shape_fn((3, 5, 70), |(k, j, i)| (i * 40 + j * 7 + k) as i16 - 500),
+            geometry: crate::volume::VolumeGeometry::axis_aligned(crate::geom::SpacingMm {
+                col: 1.0,
+                row: 1.0,
+                slice: 1.0,
+            }),
+        })
+    }
+
+    #[test]
+    fn a_kept_scan_is_uploaded_once_and_thresholds_as_the_cpu() {
+        let dev = Arc::new(Keeping::default());
+        let c = Compute::gpu(dev.clone());
+        let v = scan();
+        let kept = c.keep(v.clone());
+        assert!(kept.on_device());
+        for (lo, hi) in [(0, 1000), (-500, -400), (226, 3071), (9, 9)] {
+            let (m, rec) = c.threshold_kept(&kept, lo, hi);
+            assert_eq!(rec.path, "gpu", "{rec:?}");
+            assert!(m == crate::segment::ops::threshold::threshold_mask(&v.hu, lo, hi));
+        }
+        assert_eq!(dev.0.load(std::sync::atomic::Ordering::Relaxed), 1);
+        // Kept by the CPU (no device): the CPU thresholds, no note.
+        let host = Compute::cpu().keep(v.clone());
+        assert!(!host.on_device());
+        let (m, rec) = c.threshold_kept(&host, 0, 1000);
+        assert_eq!(rec.path, "cpu", "the keeping device streams nothing");
+        assert!(m == crate::segment::ops::threshold::threshold_mask(&v.hu, 0, 1000));
+    }
+
+    #[test]
+    fn a_device_that_cannot_keep_the_scan_leaves_it_to_the_cpu_and_says_why() {
+        let c = Compute::gpu(Arc::new(Failing(false)));
+        let v = scan();
+        let kept = c.keep(v.clone());
+        assert!(!kept.on_device());
+        let (m, rec) = c.threshold_kept(&kept, 0, 1000);
+        assert_eq!(rec.path, "cpu");
+        assert!(
+            rec.line().contains("could not hold the scan"),
+            "{}",
+            rec.line()
+        );
+        assert!(m == crate::segment::ops::threshold::threshold_mask(&v.hu, 0, 1000));
+        // A device that kept it but fails later: the CPU, with the failure.
+        let kept = Compute::gpu(Arc::new(Keeping::default())).keep(v.clone());
+        let (m2, rec) = c.threshold_kept(&kept, 0, 1000);
+        assert!(m2 == m);
+        assert!(rec.line().contains("the GPU failed"), "{}", rec.line());
     }
 
     #[test]

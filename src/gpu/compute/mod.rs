@@ -18,6 +18,7 @@ use crate::mesh::extract::Topology;
 use crate::segment::components::Connectivity;
 use crate::segment::mask::Mask;
 use ndarray::Array3;
+use std::any::Any;
 use std::sync::Arc;
 use wgpu::util::DeviceExt;
 
@@ -34,6 +35,13 @@ pub struct GpuCompute {
     adapter: String,
     software: bool,
     budget: u64,
+    /// This instance among all opened (a kept scan names its owner).
+    id: u64,
+    /// Held while work is on the device: wgpu's error scopes belong to the device, not the
+    /// thread, so two workers' scopes must not interleave.
+    work: std::sync::Mutex<()>,
+    /// HU bytes uploaded so far (a kept scan once, a streamed one every time).
+    hu_uploaded: std::sync::atomic::AtomicU64,
     threshold: Kernels,
     components: Kernels,
     surface: Kernels,
@@ -44,13 +52,19 @@ impl GpuCompute {
     /// `software_ok` false a software rasteriser is refused before anything is built.
     pub fn open(software_ok: bool) -> Result<Self, String> {
         let gpu = Gpu::headless().map_err(|e| e.to_string())?;
+        Self::open_on(&gpu, software_ok)
+    }
+
+    /// [`GpuCompute::open`] on a device already open (the window's, which the views
+    /// render with: one device, one set of memory).
+    pub fn open_on(gpu: &Gpu, software_ok: bool) -> Result<Self, String> {
         if !software_ok && gpu.adapter.get_info().device_type == wgpu::DeviceType::Cpu {
             return Err(format!(
                 "{} is a software rasteriser; the CPU is faster",
                 gpu.describe()
             ));
         }
-        Self::on(&gpu, DEFAULT_BUDGET)
+        Self::on(gpu, DEFAULT_BUDGET)
     }
 
     /// The pipelines on an open device; no buffer above `budget` bytes. Fails when the
@@ -80,6 +94,12 @@ impl GpuCompute {
             adapter: describe_adapter(&gpu.adapter),
             software: info.device_type == wgpu::DeviceType::Cpu,
             budget,
+            hu_uploaded: Default::default(),
+            work: Default::default(),
+            id: {
+                static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+                NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+            },
             device,
         })
     }
@@ -87,6 +107,11 @@ impl GpuCompute {
     /// The opener handed to [`crate::compute::open`].
     pub fn opener(software_ok: bool) -> Result<Arc<dyn Accelerator>, String> {
         Self::open(software_ok).map(|g| Arc::new(g) as Arc<dyn Accelerator>)
+    }
+
+    /// HU bytes uploaded so far: what keeping a scan on the device saves.
+    pub fn hu_uploaded(&self) -> u64 {
+        self.hu_uploaded.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// The largest buffer this instance makes, bytes.
@@ -201,6 +226,7 @@ impl GpuCompute {
     /// Runs `f` with out-of-memory and validation errors caught: any becomes an `Err`
     /// (the caller falls back to the CPU), never a panic in wgpu's default handler.
     fn guarded<T>(&self, f: impl FnOnce() -> Result<T, String>) -> Result<T, String> {
+        let _work = self.work.lock().unwrap_or_else(|e| e.into_inner());
         self.device.push_error_scope(wgpu::ErrorFilter::OutOfMemory);
         self.device.push_error_scope(wgpu::ErrorFilter::Validation);
         let out = f();
@@ -336,6 +362,23 @@ impl Accelerator for GpuCompute {
 
     fn threshold(&self, hu: &Array3<i16>, lo: i32, hi: i32) -> Result<Mask, String> {
         self.guarded(|| threshold::run(self, hu, lo, hi))
+    }
+
+    fn keep(&self, hu: &Array3<i16>) -> Result<Arc<dyn Any + Send + Sync>, String> {
+        self.guarded(|| Ok(Arc::new(threshold::keep(self, hu)) as Arc<dyn Any + Send + Sync>))
+    }
+
+    fn threshold_kept(
+        &self,
+        kept: &(dyn Any + Send + Sync),
+        lo: i32,
+        hi: i32,
+    ) -> Result<Mask, String> {
+        let kept = kept
+            .downcast_ref::<threshold::Kept>()
+            .filter(|k| k.owner == self.id)
+            .ok_or("the scan was kept by another device")?;
+        self.guarded(|| threshold::run_kept(self, kept, lo, hi))
     }
 
     fn keep_largest(&self, mask: &Mask, conn: Connectivity) -> Result<Largest, String> {
