@@ -225,6 +225,168 @@ fn the_live_threshold_preview_on_the_gpu_is_the_cpus_surface() {
 }
 
 #[test]
+fn a_scan_kept_on_the_device_is_uploaded_once_and_thresholds_to_the_cpus_mask() {
+    use hounsfield::compute::Compute;
+    use std::sync::Arc;
+    // Many slabs (64 KiB buffers) and one.
+    for budget in [1 << 16, DEFAULT_BUDGET] {
+        let Some(g) = compute(budget) else {
+            return;
+        };
+        let g = Arc::new(g);
+        let mut rng = Rng(5 + budget);
+        let dims = (23, 37, 101);
+        let hu = Array3::from_shape_fn(dims, |_| (rng.below(65_536) as i64 - 32_768) as i16);
+        let bytes = (hu.len() * 2) as u64;
+        let c = Compute::gpu(g.clone());
+        let volume = Arc::new(hounsfield::volume::Volume {
+            hu: hu.clone(),
+            geometry: geometry(),
+        });
+        let kept = c.keep(volume);
+        assert!(kept.on_device(), "{kept:?}");
+        assert_eq!(g.hu_uploaded(), bytes);
+        for n in 0..12 {
+            let (lo, hi) = match n % 3 {
+                0 => (226, 3071),
+                1 => (i32::from(i16::MIN), i32::from(i16::MIN)),
+                _ => (rng.below(4000) as i32 - 2000, rng.below(4000) as i32),
+            };
+            let (m, rec) = c.threshold_kept(&kept, lo, hi);
+            assert_eq!(rec.path, "gpu", "{rec:?}");
+            assert!(
+                m == threshold_mask(&hu, lo, hi),
+                "[{lo}, {hi}] budget {budget}"
+            );
+        }
+        assert_eq!(
+            g.hu_uploaded(),
+            bytes,
+            "thresholds of a kept scan upload nothing"
+        );
+        // A streamed threshold uploads the scan again.
+        assert!(g.threshold(&hu, 226, 3071).unwrap() == threshold_mask(&hu, 226, 3071));
+        assert_eq!(g.hu_uploaded(), 2 * bytes);
+        // Another device cannot use these buffers: the CPU runs, and says why.
+        let other = Compute::gpu(Arc::new(compute(budget).unwrap()));
+        let (m, rec) = other.threshold_kept(&kept, 226, 3071);
+        assert!(m == threshold_mask(&hu, 226, 3071));
+        assert_eq!(rec.path, "cpu");
+        assert!(rec.line().contains("another device"), "{}", rec.line());
+    }
+}
+
+#[test]
+fn the_windows_preview_drag_uploads_each_lattice_once() {
+    use hounsfield::compute::{Compute, ComputeChoice};
+    use hounsfield::mesh::preview;
+    use hounsfield::ui::jobs::SharedCompute;
+    use hounsfield::ui::preview::{PreviewEnv, SurfacePreview};
+    use std::sync::Arc;
+    let Some(g) = compute(DEFAULT_BUDGET) else {
+        return;
+    };
+    let g = Arc::new(g);
+    // 6.4 M voxels, above the dragging budget: dragged every 2nd voxel, then whole.
+    let dims = (10, 800, 800);
+    let hu = Array3::from_shape_fn(dims, |(k, j, i)| {
+        let (x, y) = (i as f64 - 400.0, j as f64 - 400.0);
+        let r = (x * x + y * y).sqrt();
+        if (2..8).contains(&k) && (200.0..260.0).contains(&r) {
+            if j % 50 < 10 { 1500 } else { 500 }
+        } else {
+            -1000
+        }
+    });
+    let v = Arc::new(hounsfield::volume::Volume {
+        hu,
+        geometry: geometry(),
+    });
+    assert_eq!(preview::step_for(v.dims(), preview::DRAG_VOXELS), 2);
+    let shared = SharedCompute::opened(ComputeChoice::Gpu, Compute::gpu(g.clone()));
+    let env = || {
+        Some(PreviewEnv {
+            volume: &v,
+            compute: &shared,
+            choice: ComputeChoice::Gpu,
+            waker: None,
+        })
+    };
+    let mut p = SurfacePreview::default();
+    for w in [(226, 3071, false), (1000, 3071, false), (226, 3071, true)] {
+        // Thinned first, then the full lattice once the range rests.
+        for _ in 0..2 {
+            while let Some(wait) = p.update(Some(w), env()) {
+                std::thread::sleep(wait);
+            }
+            p.wait();
+        }
+        p.update(Some(w), env());
+        let s = p.shown.clone().expect("a surface");
+        assert_eq!((s.request.lo, s.request.hi, s.request.step), (w.0, w.1, 1));
+        assert_eq!(s.compute.path, "gpu", "{:?}", s.compute);
+        let cpu = preview::surface(
+            &v.hu,
+            &v.geometry,
+            s.request,
+            &Compute::cpu(),
+            &Default::default(),
+        )
+        .unwrap();
+        assert!(s.mesh == cpu.mesh, "{w:?}");
+        assert!(!s.mesh.triangles.is_empty());
+    }
+    let whole = (v.hu.len() * 2) as u64;
+    let thinned = (5 * 400 * 400 * 2) as u64;
+    assert_eq!(g.hu_uploaded(), whole + thinned, "each lattice once");
+    // Leaving the threshold tool lets the device memory go; coming back uploads again.
+    p.update(None, env());
+    p.update(Some((226, 3071, false)), env());
+    p.wait();
+    assert_eq!(g.hu_uploaded(), whole + 2 * thinned);
+}
+
+#[test]
+fn the_window_computes_on_the_device_it_renders_with() {
+    use hounsfield::compute::ComputeChoice;
+    use hounsfield::ui::app::App;
+    use hounsfield::ui::headless::Headless;
+    use hounsfield::ui::prefs::Prefs;
+    use std::sync::Arc;
+    if common::gpu().is_none() {
+        return;
+    }
+    let window = Headless::new([320, 240]).expect("an offscreen window");
+    let rs = window.render_state();
+    let app = App::new(Some(rs.clone()), Prefs::default());
+    assert!(
+        app.shared_compute.device() == Some(&rs.device),
+        "one device"
+    );
+    let compute = app.shared_compute.get(ComputeChoice::Gpu);
+    let rec = compute.record();
+    assert_eq!(rec.path, "gpu", "{rec:?}");
+    assert_eq!(rec.adapter.as_deref(), Some(window.describe().as_str()));
+    // Work on the shared device gives the CPU's bits.
+    let hu = Array3::from_shape_fn((5, 9, 70), |(k, j, i)| (i * 37 + j * 11 + k) as i16 - 900);
+    let kept = compute.keep(Arc::new(hounsfield::volume::Volume {
+        hu: hu.clone(),
+        geometry: geometry(),
+    }));
+    assert!(kept.on_device());
+    let (m, rec) = compute.threshold_kept(&kept, 226, 3071);
+    assert_eq!(rec.path, "gpu");
+    assert!(m == threshold_mask(&hu, 226, 3071));
+    // Without a window the context opens a device of its own.
+    assert!(
+        App::new(None, Prefs::default())
+            .shared_compute
+            .device()
+            .is_none()
+    );
+}
+
+#[test]
 fn segment_and_mesh_with_compute_gpu_write_the_cpus_files_and_say_which_ran() {
     if compute(DEFAULT_BUDGET).is_none() {
         return;

@@ -535,7 +535,7 @@ fn preview(
     compute: &crate::compute::Compute,
 ) -> Result<(), Error> {
     use crate::mesh::preview;
-    let v = input::open_volume(path, series)?.volume;
+    let v = std::sync::Arc::new(input::open_volume(path, series)?.volume);
     let dragging = preview::step_for(v.dims(), preview::DRAG_VOXELS);
     println!(
         "bench preview: {} {}..{} HU{}; {:?}; on {}; threads {}",
@@ -554,8 +554,12 @@ fn preview(
     let never = std::sync::atomic::AtomicBool::new(false);
     for step in 1..=dragging.max(2) {
         let r = preview::PreviewRequest { step, ..req };
+        // As the window does: the lattice kept on the device once, then every range on it.
+        let t0 = Instant::now();
+        let kept = compute.keep(preview::lattice(&v, step));
+        let keep_s = t0.elapsed().as_secs_f64();
         let ((min, med), p) = time(repeats, || {
-            preview::surface(&v.hu, &v.geometry, r, compute, &never).map_err(Error::Failed)
+            preview::surface_kept(&kept, r, compute, &never).map_err(Error::Failed)
         })?;
         let role = if step == 1 {
             "at rest"
@@ -569,6 +573,14 @@ fn preview(
             p.grid,
             p.mesh.triangles.len(),
             1.0 / med.max(1e-9)
+        );
+        println!(
+            "    lattice ready in {keep_s:.3} s, once per drag ({})",
+            if kept.on_device() {
+                "thinned and uploaded"
+            } else {
+                "thinned; the CPU reads it in place"
+            }
         );
         if compute.accelerator().is_some() {
             let cpu = preview::surface(

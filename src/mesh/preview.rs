@@ -6,15 +6,17 @@
 //! threshold makes the mask the case records; reconstructing that mask makes the model.
 //! The stages are the pipeline's own ([`Compute::threshold`], [`Compute::keep_largest`],
 //! [`Compute::surface`]), so at step 1 the preview is exactly the surface a reconstruction
-//! of the applied threshold starts from, on the GPU or the CPU.
+//! of the applied threshold starts from, on the GPU or the CPU. The window keeps each lattice
+//! on the device ([`surface_kept`]), so a drag uploads the scan once, not once per range.
 
-use crate::compute::{Compute, ComputeRecord};
+use crate::compute::{Compute, ComputeRecord, KeptVolume};
 use crate::geom::SpacingMm;
 use crate::mesh::Mesh;
 use crate::mesh::extract::Midpoint;
 use crate::segment::components::Connectivity;
-use crate::volume::VolumeGeometry;
+use crate::volume::{Volume, VolumeGeometry};
 use ndarray::Array3;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 /// What to preview.
@@ -121,6 +123,15 @@ pub fn thin(
     (thinned, g)
 }
 
+/// The lattice previewed at `step`: the scan itself at 1 (no copy), thinned otherwise.
+pub fn lattice(volume: &Arc<Volume>, step: usize) -> Arc<Volume> {
+    if step <= 1 {
+        return volume.clone();
+    }
+    let (hu, geometry) = thin(&volume.hu, &volume.geometry, step);
+    Arc::new(Volume { hu, geometry })
+}
+
 /// The preview surface for `req`; stops with [`CANCELLED`] between stages once `cancel` is
 /// set (a newer request is waiting).
 pub fn surface(
@@ -131,6 +142,42 @@ pub fn surface(
     cancel: &AtomicBool,
 ) -> Result<PreviewSurface, String> {
     let started = std::time::Instant::now();
+    check_range(req)?;
+    let (hu, geometry) = thin(hu, geometry, req.step);
+    let kept = KeptVolume::host(Arc::new(Volume { hu, geometry }));
+    surface_from(&kept, req, compute, cancel, started)
+}
+
+/// The preview surface for `req` on `kept`, the lattice of `req.step` ([`lattice`]) kept
+/// where `compute` thresholds it: the window's drag, one upload for every range.
+pub fn surface_kept(
+    kept: &KeptVolume,
+    req: PreviewRequest,
+    compute: &Compute,
+    cancel: &AtomicBool,
+) -> Result<PreviewSurface, String> {
+    let started = std::time::Instant::now();
+    check_range(req)?;
+    surface_from(kept, req, compute, cancel, started)
+}
+
+fn check_range(req: PreviewRequest) -> Result<(), String> {
+    if req.lo > req.hi {
+        return Err(format!(
+            "the threshold range {}..{} HU is empty: the low end must not exceed the high end",
+            req.lo, req.hi
+        ));
+    }
+    Ok(())
+}
+
+fn surface_from(
+    kept: &KeptVolume,
+    req: PreviewRequest,
+    compute: &Compute,
+    cancel: &AtomicBool,
+    started: std::time::Instant,
+) -> Result<PreviewSurface, String> {
     let check = || {
         if cancel.load(Ordering::Relaxed) {
             Err(CANCELLED.to_string())
@@ -138,15 +185,8 @@ pub fn surface(
             Ok(())
         }
     };
-    if req.lo > req.hi {
-        return Err(format!(
-            "the threshold range {}..{} HU is empty: the low end must not exceed the high end",
-            req.lo, req.hi
-        ));
-    }
-    let (hu, geometry) = thin(hu, geometry, req.step);
     check()?;
-    let (mut mask, mut record) = compute.threshold(&hu, req.lo, req.hi);
+    let (mut mask, mut record) = compute.threshold_kept(kept, req.lo, req.hi);
     check()?;
     let mut components = None;
     if req.largest_only {
@@ -157,13 +197,12 @@ pub fn surface(
         check()?;
     }
     let voxels = mask.count();
-    let (mesh, r) = compute.surface(&mask, &geometry, &Midpoint);
+    let (mesh, r) = compute.surface(&mask, &kept.volume().geometry, &Midpoint);
     let record = keep_note(record, r);
-    let d = hu.dim();
     Ok(PreviewSurface {
         request: req,
         mesh,
-        grid: [d.0, d.1, d.2],
+        grid: kept.volume().dims(),
         voxels,
         components,
         compute: record,

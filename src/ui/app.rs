@@ -158,6 +158,15 @@ impl App {
             let r = ViewRenderer::new(&rs.device, &rs.queue, rs.target_format);
             rs.renderer.write().callback_resources.insert(r);
         }
+        let shared_compute = match &render_state {
+            // Compute on the device the views draw with: one device, one set of memory.
+            Some(rs) => super::jobs::SharedCompute::on(crate::gpu::device::Gpu {
+                adapter: rs.adapter.clone(),
+                device: rs.device.clone(),
+                queue: rs.queue.clone(),
+            }),
+            None => Default::default(),
+        };
         Self {
             prefs,
             source: None,
@@ -193,7 +202,7 @@ impl App {
             review_mode: false,
             reviewer_key: None,
             preview: Default::default(),
-            shared_compute: Default::default(),
+            shared_compute,
             gpu: GpuSync::default(),
             ctx: None,
         }

@@ -20,28 +20,60 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
 /// The window's one compute context, opened by the first worker that needs it and kept,
-/// so previews and reconstructions share one device instead of opening one per job.
+/// so previews and reconstructions share one device instead of opening one per job. In a
+/// window with a GPU that device is the one the views render with ([`SharedCompute::on`]).
 #[derive(Clone, Default)]
-pub struct SharedCompute(Arc<std::sync::Mutex<Option<(ComputeChoice, Compute)>>>);
+pub struct SharedCompute {
+    open: Arc<std::sync::Mutex<Option<(ComputeChoice, Compute)>>>,
+    device: Option<Arc<crate::gpu::device::Gpu>>,
+}
 
 impl std::fmt::Debug for SharedCompute {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let g = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        let g = self.open.lock().unwrap_or_else(|e| e.into_inner());
         write!(f, "SharedCompute({:?})", g.as_ref().map(|(_, c)| c))
     }
 }
 
 impl SharedCompute {
+    /// Compute on `device` (the renderer's), not on a device of its own.
+    pub fn on(device: crate::gpu::device::Gpu) -> Self {
+        Self {
+            open: Default::default(),
+            device: Some(Arc::new(device)),
+        }
+    }
+
+    /// The device compute runs on when it is the window's (see [`SharedCompute::on`]).
+    pub fn device(&self) -> Option<&wgpu::Device> {
+        self.device.as_deref().map(|g| &g.device)
+    }
+
+    /// A context already open for `choice` (a benchmark's, a test's).
+    pub fn opened(choice: ComputeChoice, compute: Compute) -> Self {
+        Self {
+            open: Arc::new(std::sync::Mutex::new(Some((choice, compute)))),
+            device: None,
+        }
+    }
+
     /// The context for `choice`, opened now if it is not open yet (or was opened for
     /// another choice). A GPU asked for but unusable gives the CPU, with the reason.
     pub fn get(&self, choice: ComputeChoice) -> Compute {
-        let mut g = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        let mut g = self.open.lock().unwrap_or_else(|e| e.into_inner());
         if let Some((c, compute)) = &*g
             && *c == choice
         {
             return compute.clone();
         }
-        let compute = crate::cli::open_compute(choice).unwrap_or_else(Compute::cpu_because);
+        let opened = match &self.device {
+            Some(gpu) => crate::compute::open_with(choice, |software_ok| {
+                crate::gpu::compute::GpuCompute::open_on(gpu, software_ok)
+                    .map(|c| Arc::new(c) as Arc<dyn crate::compute::Accelerator>)
+            }),
+            None => crate::cli::open_compute(choice),
+        };
+        let compute = opened.unwrap_or_else(Compute::cpu_because);
         *g = Some((choice, compute.clone()));
         compute
     }

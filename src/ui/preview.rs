@@ -5,11 +5,11 @@
 //! than one update behind the handles.
 
 use super::jobs::SharedCompute;
-use crate::compute::ComputeChoice;
+use crate::compute::{Compute, ComputeChoice, KeptVolume};
 use crate::jobs::{Job, Poll, Waker};
 use crate::mesh::preview::{self, CANCELLED, PreviewRequest, PreviewSurface};
 use crate::volume::Volume;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 /// How long the range must rest before the full lattice is previewed.
@@ -34,6 +34,39 @@ pub struct SurfacePreview {
     drag_step: usize,
     /// The volume previewed (its address), to start afresh on another.
     volume: usize,
+    /// Its lattices kept on the compute device, shared with the workers.
+    kept: KeptLattices,
+}
+
+/// The lattices of one scan kept where they are thresholded, by step and compute choice:
+/// a drag uploads each once.
+#[derive(Clone, Default)]
+struct KeptLattices(Arc<Mutex<Vec<(usize, ComputeChoice, KeptVolume)>>>);
+
+impl KeptLattices {
+    /// The lattice of `volume` at `step`, kept by `compute` now if it is not yet.
+    fn get(
+        &self,
+        volume: &Arc<Volume>,
+        step: usize,
+        choice: ComputeChoice,
+        compute: &Compute,
+    ) -> KeptVolume {
+        let mut g = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some((_, _, k)) = g.iter().find(|(s, c, _)| *s == step && *c == choice) {
+            return k.clone();
+        }
+        // Another choice means another device: what the old one holds is of no use.
+        g.retain(|(_, c, _)| *c == choice);
+        let kept = compute.keep(preview::lattice(volume, step));
+        g.push((step, choice, kept.clone()));
+        kept
+    }
+
+    /// Lets the device memory go.
+    fn clear(&self) {
+        self.0.lock().unwrap_or_else(|e| e.into_inner()).clear();
+    }
 }
 
 impl std::fmt::Debug for SurfacePreview {
@@ -79,6 +112,7 @@ impl SurfacePreview {
             self.shown = None;
             self.wanted = None;
             self.error = None;
+            self.kept.clear();
             return None;
         };
         let id = Arc::as_ptr(env.volume) as usize;
@@ -88,6 +122,7 @@ impl SurfacePreview {
             }
             self.shown = None;
             self.volume = id;
+            self.kept = KeptLattices::default();
             self.drag_step = preview::step_for(env.volume.dims(), preview::DRAG_VOXELS);
         }
         if self.wanted.is_none_or(|(old, _)| old != w) {
@@ -123,13 +158,15 @@ impl SurfacePreview {
         let volume = env.volume.clone();
         let shared = env.compute.clone();
         let choice = env.choice;
+        let kept = self.kept.clone();
         let job = Job::spawn(
             format!("Previewing {}..{} HU in 3D", w.0, w.1),
             0,
             env.waker,
             move |p| {
                 let compute = shared.get(choice);
-                preview::surface(&volume.hu, &volume.geometry, req, &compute, &p.cancel)
+                let lattice = kept.get(&volume, req.step, choice, &compute);
+                preview::surface_kept(&lattice, req, &compute, &p.cancel)
             },
         );
         self.job = Some((req, job));
