@@ -754,3 +754,79 @@ fn a_saved_dicom_seg_imports_back_as_the_same_mask() {
     });
     assert!(e.is_err());
 }
+
+#[test]
+fn editing_goes_on_while_a_reconstruction_runs_and_a_label_changed_meanwhile_is_refused() {
+    use hounsfield::ui::app::Background;
+    let dir = tempfile::tempdir().unwrap();
+    let mut h = editor(dir.path());
+    for (label, lo) in [("bone", 226), ("dense", 700)] {
+        h.state_mut()
+            .execute(UiCommand::Apply {
+                op: serde_json::json!({"op": "threshold", "lo": lo, "hi": 3071, "label": label}),
+            })
+            .unwrap();
+        settle(&mut h);
+    }
+    let models = |h: &Harness<'static, App>| case(h).files().reconstructions().len();
+    let reconstruct = |label: &str| UiCommand::Reconstruct {
+        params: None,
+        labels: Some(vec![label.to_string()]),
+    };
+    // The label being reconstructed changes before its surface lands: refused, with why.
+    let s = h.state_mut();
+    s.execute(reconstruct("dense")).unwrap();
+    assert!(s.running(Background::Reconstruct));
+    s.execute(UiCommand::Undo)
+        .expect("undo does not wait for the reconstruction");
+    settle(&mut h);
+    assert_eq!(models(&h), 0);
+    assert!(
+        h.state()
+            .messages
+            .iter()
+            .any(|(_, m)| m.contains("changed while its surface was being reconstructed")),
+        "{:?}",
+        h.state().messages
+    );
+    // Another label is made while one reconstructs; a second reconstruction waits.
+    let s = h.state_mut();
+    s.execute(UiCommand::Redo).unwrap();
+    s.execute(reconstruct("bone")).unwrap();
+    let e = s.execute(reconstruct("dense")).unwrap_err();
+    assert!(e.contains("wait until"), "{e}");
+    s.execute(UiCommand::Apply {
+        op: serde_json::json!({"op": "threshold", "lo": 1200, "hi": 3071, "label": "densest"}),
+    })
+    .expect("editing goes on beside the reconstruction");
+    assert!(s.any_job());
+    settle(&mut h);
+    assert!(!h.state().any_job());
+    assert_eq!(models(&h), 1, "{:?}", h.state().messages);
+    let (_, r) = case(&h).files().reconstructions()[0];
+    assert_eq!(r.masks[0].label, "bone");
+    assert!(
+        case(&h)
+            .session()
+            .segmentation()
+            .get("densest")
+            .is_some_and(|l| l.mask.count() > 0)
+    );
+    // Another case stops what runs beside editing: nothing of it lands there.
+    let s = h.state_mut();
+    s.execute(reconstruct("densest")).unwrap();
+    let other = tempfile::tempdir().unwrap();
+    s.execute(UiCommand::NewCase {
+        folder: other.path().to_path_buf(),
+        name: "other".into(),
+        purpose: Purpose {
+            category: PurposeCategory::Education,
+            text: "second case".into(),
+        },
+        operator: "tester".into(),
+    })
+    .unwrap();
+    assert!(!s.running(Background::Reconstruct));
+    settle(&mut h);
+    assert_eq!(models(&h), 0, "the new case has no model");
+}

@@ -7,6 +7,7 @@
 use super::command::UiCommand;
 use super::editor::Editor;
 use super::gpu_sync::{GpuSync, SurfaceKey};
+pub use super::jobs::Background;
 use super::jobs::{self, BuiltSurface, Job, JobResult, LoadedSeries};
 use super::prefs::{Layout, Prefs};
 use super::viewer::{SceneMode, ViewId, Viewer};
@@ -97,8 +98,12 @@ pub struct App {
     pub loaded: Option<Loaded>,
     /// The views.
     pub viewer: Option<Viewer>,
-    /// Work in progress.
+    /// Work in progress that editing waits for (loading, opening a case, an operation).
     pub job: Option<Job>,
+    /// Work that runs beside editing, one of each kind at a time: a reconstruction and a
+    /// comparison read snapshots of the masks and are checked against the case when they
+    /// land (a label changed meanwhile is refused with the reason).
+    pub background: Vec<(Background, Job)>,
     /// The surface in the 3D view.
     pub surface: SurfaceState,
     /// Messages for the operator (errors stay until dismissed).
@@ -175,6 +180,7 @@ impl App {
             loaded: None,
             viewer: None,
             job: None,
+            background: Vec::new(),
             surface: SurfaceState {
                 built: None,
                 colour: SurfaceColour::Deviation,
@@ -270,9 +276,65 @@ impl App {
         }
     }
 
-    /// Waits for the running job and handles its result (headless use, scripts, tests).
+    /// Stops the background job of `kind`; its result is dropped.
+    pub fn cancel_background(&mut self, kind: Background) {
+        self.background.retain(|(k, j)| {
+            if *k == kind {
+                j.cancel();
+            }
+            *k != kind
+        });
+    }
+
+    /// Starts `job` beside editing (the caller checked [`App::background_free`]).
+    pub(crate) fn start_background(&mut self, kind: Background, job: Job) {
+        self.background.push((kind, job));
+    }
+
+    /// Ok when no job of `kind` runs.
+    pub(crate) fn background_free(&self, kind: Background) -> Result<(), String> {
+        match self.background.iter().find(|(k, _)| *k == kind) {
+            Some((_, j)) => Err(format!("wait until “{}” is done", j.label)),
+            None => Ok(()),
+        }
+    }
+
+    /// True while a job of `kind` runs.
+    pub fn running(&self, kind: Background) -> bool {
+        self.background.iter().any(|(k, _)| *k == kind)
+    }
+
+    /// Ok when nothing runs at all (a signature must not race a result landing).
+    pub(crate) fn quiet(&self) -> Result<(), String> {
+        self.idle()?;
+        match self.background.first() {
+            Some((_, j)) => Err(format!("wait until “{}” is done", j.label)),
+            None => Ok(()),
+        }
+    }
+
+    /// True while any job runs, in front or beside editing.
+    pub fn any_job(&self) -> bool {
+        self.job.is_some() || !self.background.is_empty()
+    }
+
+    /// Another case (or none) from now on: what runs beside editing belongs to the old one
+    /// and is stopped, so nothing of it lands in the new one.
+    pub(crate) fn replace_case(&mut self, case: Option<Box<crate::case::Case>>) {
+        for (_, j) in self.background.drain(..) {
+            j.cancel();
+        }
+        self.case = case;
+    }
+
+    /// Waits for every running job and handles its result (headless use, scripts, tests).
     pub fn finish_job(&mut self) {
-        while let Some(j) = self.job.take() {
+        loop {
+            let j = match self.job.take() {
+                Some(j) => j,
+                None if !self.background.is_empty() => self.background.remove(0).1,
+                None => break,
+            };
             match j.wait() {
                 Some(r) => self.handle(r),
                 None => self.job_lost(),
@@ -282,18 +344,31 @@ impl App {
     }
 
     fn poll_job(&mut self) {
-        let Some(j) = &self.job else {
-            return;
-        };
-        match j.poll() {
-            Poll::Running => {}
-            Poll::Done(r) => {
-                self.job = None;
-                self.handle(r);
+        if let Some(j) = &self.job {
+            match j.poll() {
+                Poll::Running => {}
+                Poll::Done(r) => {
+                    self.job = None;
+                    self.handle(r);
+                }
+                Poll::Lost => {
+                    self.job = None;
+                    self.job_lost();
+                }
             }
-            Poll::Lost => {
-                self.job = None;
-                self.job_lost();
+        }
+        let mut i = 0;
+        while i < self.background.len() {
+            match self.background[i].1.poll() {
+                Poll::Running => i += 1,
+                Poll::Done(r) => {
+                    self.background.remove(i);
+                    self.handle(r);
+                }
+                Poll::Lost => {
+                    self.background.remove(i);
+                    self.job_lost();
+                }
             }
         }
     }
@@ -372,7 +447,7 @@ impl App {
                 ));
                 self.prefs.remember_case(dir.clone());
                 self.case_dir = Some(dir);
-                self.case = Some(case);
+                self.replace_case(Some(case));
             }
             JobResult::CaseOpened(dir, Err(e)) => self.messages.push((
                 Severity::Error,
@@ -536,7 +611,7 @@ impl App {
     pub fn show_loaded(&mut self, l: LoadedSeries) {
         let volume = l.opened.volume.clone();
         // A case belongs to one series: another series closes it (it is all on disk).
-        self.case = None;
+        self.replace_case(None);
         self.case_dir = None;
         self.new_case = None;
         if let Some(rs) = &self.render_state {
@@ -705,7 +780,7 @@ impl App {
         }
         self.poll_job();
         self.keys(ctx);
-        if self.job.is_some() {
+        if self.any_job() {
             // Progress bars move while the job runs; its end wakes the window anyway.
             ctx.request_repaint_after(std::time::Duration::from_millis(100));
         }
@@ -769,7 +844,7 @@ impl App {
 
     /// True while a job runs or the 3D preview is still catching up with the handles.
     pub fn busy(&self) -> bool {
-        self.job.is_some() || self.preview.busy()
+        self.any_job() || self.preview.busy()
     }
 
     /// Keeps every warning and error (until dismissed) and the last three notes.

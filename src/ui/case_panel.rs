@@ -121,7 +121,7 @@ impl App {
             ),
         ));
         self.case_dir = Some(dir);
-        self.case = Some(Box::new(case));
+        self.replace_case(Some(Box::new(case)));
         self.new_case = None;
         if form.acknowledge_after {
             self.acknowledge_findings();

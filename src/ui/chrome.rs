@@ -136,7 +136,8 @@ impl App {
         egui::TopBottomPanel::bottom("status").show(ctx, |ui| {
             ui.horizontal(|ui| {
                 let mut cancel = false;
-                if let Some(j) = &self.job {
+                let mut cancel_background = None;
+                let progress = |ui: &mut egui::Ui, j: &super::jobs::Job| {
                     ui.spinner();
                     ui.label(&j.label);
                     if let Some(f) = j.fraction() {
@@ -146,11 +147,28 @@ impl App {
                                 .show_percentage(),
                         );
                     }
+                };
+                if let Some(j) = &self.job {
+                    progress(ui, j);
                     cancel = ui.button("Cancel").clicked();
+                    ui.separator();
+                }
+                for (k, j) in &self.background {
+                    progress(ui, j);
+                    if ui
+                        .button("Cancel")
+                        .on_hover_text("Editing goes on while this runs")
+                        .clicked()
+                    {
+                        cancel_background = Some(*k);
+                    }
                     ui.separator();
                 }
                 if cancel {
                     self.cancel_job();
+                }
+                if let Some(k) = cancel_background {
+                    self.cancel_background(k);
                 }
                 if let Some(l) = &self.loaded {
                     ui.label(&l.label);

@@ -6,7 +6,7 @@
 
 use super::App;
 use super::editor::Tool;
-use super::jobs;
+use super::jobs::{self, Background};
 use crate::case::event::{ExportFormat, ExportSpec, VolumeContent};
 use crate::case::ledger::{MarkState, Orientation};
 use crate::case::record::Purpose;
@@ -735,7 +735,7 @@ impl App {
                     .map_err(|e| e.to_string())
             }
             UiCommand::Reconstruct { params, labels } => {
-                self.idle()?;
+                self.background_free(Background::Reconstruct)?;
                 if let Some(p) = params {
                     self.editor.model.params = p;
                 }
@@ -750,13 +750,14 @@ impl App {
                 let masks = case.masks_for(&labels).map_err(|e| e.to_string())?;
                 let volume = case.volume().clone();
                 self.editor.model.labels = labels;
-                self.job = Some(jobs::reconstruct(
+                let job = jobs::reconstruct(
                     masks,
                     volume,
                     opts,
                     (self.shared_compute.clone(), self.prefs.compute),
                     self.waker(),
-                ));
+                );
+                self.start_background(Background::Reconstruct, job);
                 Ok(())
             }
             UiCommand::Export {
@@ -765,7 +766,7 @@ impl App {
                 allow_defects,
             } => self.export(&file, override_verification, allow_defects),
             UiCommand::CompareLabels { a, b } => {
-                self.idle()?;
+                self.background_free(Background::Compare)?;
                 if a == b {
                     return Err(format!("compare `{a}` with another label, not itself"));
                 }
@@ -781,7 +782,8 @@ impl App {
                 let geometry = case.volume().geometry;
                 self.editor.compare.a = a;
                 self.editor.compare.b = b;
-                self.job = Some(jobs::compare_labels(ma, mb, hash, geometry, self.waker()));
+                let job = jobs::compare_labels(ma, mb, hash, geometry, self.waker());
+                self.start_background(Background::Compare, job);
                 Ok(())
             }
             UiCommand::ShowDifference { on } => {

@@ -82,6 +82,15 @@ impl SharedCompute {
 /// A job of the window.
 pub type Job = crate::jobs::Job<JobResult>;
 
+/// The kinds of job that run beside editing, one of each at a time.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Background {
+    /// A reconstruction (or the recomputation of a recorded one, to show it).
+    Reconstruct,
+    /// A comparison of two labels.
+    Compare,
+}
+
 /// A volume ready to view, with what the operator must know about it.
 #[derive(Debug)]
 pub struct LoadedSeries {

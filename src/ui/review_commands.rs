@@ -4,7 +4,7 @@
 
 use super::App;
 use super::editor::{MeasureTool, NotePin};
-use super::jobs;
+use super::jobs::{self, Background};
 use crate::case::ledger::Orientation;
 use crate::feasibility::Severity;
 
@@ -97,7 +97,7 @@ impl App {
         note: Option<String>,
         pin: Option<NotePin>,
     ) -> Result<(), String> {
-        self.idle()?;
+        self.quiet()?;
         let key = match &self.reviewer_key {
             Some(p) => crate::review::key::ReviewerKey::load_or_create(p),
             None => crate::review::key::ReviewerKey::default_key(),
@@ -146,7 +146,7 @@ impl App {
     /// Recomputes the latest reconstruction made from the masks as they are, to show it
     /// (checked against its record; nothing is recorded).
     pub(crate) fn show_recorded_model(&mut self) -> Result<(), String> {
-        self.idle()?;
+        self.background_free(Background::Reconstruct)?;
         let case = self.case.as_deref().ok_or("no case is open")?;
         let now = case.mask_hashes();
         let (seq, r) = case
@@ -165,13 +165,14 @@ impl App {
         let masks = case.masks_for(&labels).map_err(|e| e.to_string())?;
         let volume = case.volume().clone();
         self.editor.model.showing_record = Some(seq);
-        self.job = Some(jobs::reconstruct(
+        let job = jobs::reconstruct(
             masks,
             volume,
             opts,
             (self.shared_compute.clone(), self.prefs.compute),
             self.waker(),
-        ));
+        );
+        self.start_background(Background::Reconstruct, job);
         Ok(())
     }
 }

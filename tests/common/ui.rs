@@ -14,10 +14,10 @@ pub fn harness(app: App) -> Harness<'static, App> {
         .build_state(|ctx, app: &mut App| app.ui(ctx), app)
 }
 
-/// Steps the UI until the background job is done.
+/// Steps the UI until every job is done.
 pub fn settle(h: &mut Harness<'static, App>) {
     let t0 = Instant::now();
-    while h.state().job.is_some() {
+    while h.state().any_job() {
         assert!(
             t0.elapsed() < Duration::from_secs(120),
             "job did not finish"

@@ -24,7 +24,7 @@ impl App {
             return;
         }
         let now = case.session().log().final_hash.clone();
-        let busy = self.job.is_some();
+        let busy = self.running(super::super::jobs::Background::Compare);
         let mut cmds = Vec::new();
         let c = &mut self.editor.compare;
         if !names.contains(&c.a) {

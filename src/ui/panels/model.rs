@@ -20,7 +20,8 @@ enum SmoothKind {
 impl App {
     pub(crate) fn model_section(&mut self, ui: &mut egui::Ui) {
         let mut cmds = Vec::new();
-        let busy = self.job.is_some();
+        // Exports and other reconstructions wait for this one; editing does not.
+        let busy = self.running(super::super::jobs::Background::Reconstruct);
         let m = &mut self.editor.model;
         let p = &mut m.params;
         let kind = match p.smooth.as_deref() {

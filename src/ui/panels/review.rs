@@ -96,7 +96,7 @@ impl App {
             }
         }
         ui.separator();
-        let busy = self.job.is_some();
+        let busy = self.any_job();
         let f = &mut self.editor.review;
         ui.horizontal(|ui| {
             ui.label("Reviewer");
