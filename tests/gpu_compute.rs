@@ -363,6 +363,9 @@ fn the_window_computes_on_the_device_it_renders_with() {
         app.shared_compute.device() == Some(&rs.device),
         "one device"
     );
+    // The threshold's live 3D surface starts off where a software rasteriser draws.
+    let software = rs.adapter.get_info().device_type == wgpu::DeviceType::Cpu;
+    assert_eq!(app.editor.threshold.surface_3d, !software);
     let compute = app.shared_compute.get(ComputeChoice::Gpu);
     let rec = compute.record();
     assert_eq!(rec.path, "gpu", "{rec:?}");

@@ -560,13 +560,17 @@ fn bench_editor(
         );
         rows.push(serde_json::json!({"view": name, "stats": s, "max_ms": max}));
     };
-    for preview in [false, true] {
+    // The slices' shader preview alone, then with the live 3D surface (a worker making
+    // the range's surface while the handles move, drawn in the 3D view).
+    for (preview, surface) in [(false, false), (true, false), (true, true)] {
         app.editor.tool = Tool::Threshold;
         app.editor.threshold.preview = preview;
+        app.editor.threshold.surface_3d = surface;
         for _ in 0..3 {
             h.frame(app).map_err(render_error)?;
         }
         let mut times = Vec::with_capacity(n);
+        let surfaces = app.preview.generation;
         for f in 0..n {
             // A drag of the low handle back and forth between 150 and 450 HU.
             let t = (f % 60) as i32;
@@ -574,14 +578,22 @@ fn bench_editor(
             times.push(h.frame(app).map_err(render_error)?);
         }
         report(
-            if preview {
-                "editor: 2x2, threshold handles moving, preview"
-            } else {
-                "editor: 2x2, threshold handles moving, no preview"
+            match (preview, surface) {
+                (false, _) => "editor: 2x2, threshold handles moving, no preview",
+                (true, false) => "editor: 2x2, threshold handles moving, preview",
+                (true, true) => "editor: 2x2, threshold handles moving, preview + 3D",
             },
             &times,
         );
+        if surface {
+            println!(
+                "    ({} 3D surfaces shown during the drag)",
+                app.preview.generation - surfaces
+            );
+        }
+        app.preview.wait();
     }
+    app.editor.threshold.surface_3d = true;
     // Painting: a 5 mm stroke applied, logged, saved and drawn every frame.
     app.editor.tool = Tool::Brush;
     let centre = app.viewer.as_ref().map(|v| v.cursor).unwrap_or_default();
@@ -636,6 +648,23 @@ fn bench_editor(
     h.frame(app).map_err(render_error)?;
     if !times.is_empty() {
         report("editor: 2x2, scrolling while keep_largest runs", &times);
+    }
+    // Frames while a reconstruction runs beside editing (smoothing and every check).
+    app.execute(UiCommand::Reconstruct {
+        params: None,
+        labels: None,
+    })
+    .map_err(Error::Failed)?;
+    let mut times = Vec::new();
+    while app.running(crate::ui::app::Background::Reconstruct) && times.len() < 100_000 {
+        if let Some(v) = &mut app.viewer {
+            v.step_slice(0, if times.len() % 40 < 20 { 1 } else { -1 });
+        }
+        times.push(h.frame(app).map_err(render_error)?);
+    }
+    h.frame(app).map_err(render_error)?;
+    if !times.is_empty() {
+        report("editor: 2x2, scrolling while a reconstruction runs", &times);
     }
     Ok(rows)
 }

@@ -163,6 +163,15 @@ impl App {
             let r = ViewRenderer::new(&rs.device, &rs.queue, rs.target_format);
             rs.renderer.write().callback_resources.insert(r);
         }
+        let mut editor = Editor::default();
+        if render_state
+            .as_ref()
+            .is_some_and(|rs| rs.adapter.get_info().device_type == wgpu::DeviceType::Cpu)
+        {
+            // A software rasteriser draws the threshold's live 3D surface at a few frames a
+            // second (docs/benchmarks.md): the slices come first; the box turns it on.
+            editor.threshold.surface_3d = false;
+        }
         let shared_compute = match &render_state {
             // Compute on the device the views draw with: one device, one set of memory.
             Some(rs) => super::jobs::SharedCompute::on(crate::gpu::device::Gpu {
@@ -200,7 +209,7 @@ impl App {
             case: None,
             case_dir: None,
             new_case: None,
-            editor: Editor::default(),
+            editor,
             commands: Vec::new(),
             screenshot_requests: Vec::new(),
             file_browser: None,

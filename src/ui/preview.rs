@@ -15,6 +15,26 @@ use std::time::{Duration, Instant};
 /// How long the range must rest before the full lattice is previewed.
 pub const REST: Duration = Duration::from_millis(150);
 
+/// The preview's own thread pool: one core fewer than the machine has, so the window (and
+/// a software rasteriser drawing it) keeps one while the handles move. `None`: the global
+/// pool (one core only, or no pool could be made).
+fn pool() -> Option<&'static rayon::ThreadPool> {
+    static POOL: std::sync::OnceLock<Option<rayon::ThreadPool>> = std::sync::OnceLock::new();
+    POOL.get_or_init(|| {
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+        (cores > 1)
+            .then(|| {
+                rayon::ThreadPoolBuilder::new()
+                    .num_threads(cores - 1)
+                    .thread_name(|i| format!("hounsfield-preview-{i}"))
+                    .build()
+                    .ok()
+            })
+            .flatten()
+    })
+    .as_ref()
+}
+
 /// What the preview wants: the range and whether only the largest component shows.
 pub type Wanted = (i32, i32, bool);
 
@@ -165,8 +185,14 @@ impl SurfacePreview {
             env.waker,
             move |p| {
                 let compute = shared.get(choice);
-                let lattice = kept.get(&volume, req.step, choice, &compute);
-                preview::surface_kept(&lattice, req, &compute, &p.cancel)
+                let run = || {
+                    let lattice = kept.get(&volume, req.step, choice, &compute);
+                    preview::surface_kept(&lattice, req, &compute, &p.cancel)
+                };
+                match pool() {
+                    Some(pool) => pool.install(run),
+                    None => run(),
+                }
             },
         );
         self.job = Some((req, job));
