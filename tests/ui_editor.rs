@@ -812,6 +812,15 @@ fn editing_goes_on_while_a_reconstruction_runs_and_a_label_changed_meanwhile_is_
             .get("densest")
             .is_some_and(|l| l.mask.count() > 0)
     );
+    // Showing the recorded model again, cancelled, then a new reconstruction: it is
+    // recorded as a new model, not taken for the shown one.
+    let s = h.state_mut();
+    s.execute(UiCommand::ShowModel).unwrap();
+    assert!(s.running(Background::Reconstruct));
+    s.cancel_background(Background::Reconstruct);
+    s.execute(reconstruct("densest")).unwrap();
+    settle(&mut h);
+    assert_eq!(models(&h), 2, "{:?}", h.state().messages);
     // Another case stops what runs beside editing: nothing of it lands there.
     let s = h.state_mut();
     s.execute(reconstruct("densest")).unwrap();

@@ -118,7 +118,9 @@ fn bench_frames_reports_every_view() {
         "sagittal",
         "3D volume rendering, interacting",
         "editor: 2x2, threshold handles moving, preview",
+        "editor: 2x2, threshold handles moving, preview + 3D",
         "editor: 2x2, one 5 mm stroke per frame",
+        "editor: 2x2, scrolling while a reconstruction runs",
         "editor: 2x2, undo of a stroke",
     ] {
         assert!(stdout.contains(v), "{v} missing in\n{stdout}");
@@ -126,7 +128,7 @@ fn bench_frames_reports_every_view() {
     let j: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
     let views = j["views"].as_array().unwrap();
-    assert!((12..=13).contains(&views.len()), "{}", views.len());
+    assert!((14..=15).contains(&views.len()), "{}", views.len());
     for v in views {
         assert!(v["stats"]["mean_ms"].as_f64().unwrap() > 0.0);
         let name = v["view"].as_str().unwrap_or_default();

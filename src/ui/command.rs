@@ -750,6 +750,8 @@ impl App {
                 let masks = case.masks_for(&labels).map_err(|e| e.to_string())?;
                 let volume = case.volume().clone();
                 self.editor.model.labels = labels;
+                // A new model, not a recorded one shown again (a cancelled show leaves this).
+                self.editor.model.showing_record = None;
                 let job = jobs::reconstruct(
                     masks,
                     volume,
