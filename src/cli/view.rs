@@ -632,39 +632,41 @@ fn bench_editor(
         &times,
     );
     report("editor: 2x2, undo of a stroke (undo + draw)", &undo_ms);
-    // Frames while keep-largest computes on a worker.
+    // Frames while work runs on a worker: keep-largest (editing waits for it), then a
+    // reconstruction beside editing (smoothing and every check).
     app.editor.tool = Tool::Navigate;
-    app.execute(UiCommand::Apply {
-        op: serde_json::json!({"op": "keep_largest", "connectivity": 26}),
-    })
-    .map_err(Error::Failed)?;
-    let mut times = Vec::new();
-    while app.job.is_some() && times.len() < 100_000 {
-        if let Some(v) = &mut app.viewer {
-            v.step_slice(0, if times.len() % 40 < 20 { 1 } else { -1 });
+    // A row's name, the command that starts the work, and whether it still runs.
+    type Busy = fn(&App) -> bool;
+    let background: [(&str, UiCommand, Busy); 2] = [
+        (
+            "editor: 2x2, scrolling while keep_largest runs",
+            UiCommand::Apply {
+                op: serde_json::json!({"op": "keep_largest", "connectivity": 26}),
+            },
+            |a| a.job.is_some(),
+        ),
+        (
+            "editor: 2x2, scrolling while a reconstruction runs",
+            UiCommand::Reconstruct {
+                params: None,
+                labels: None,
+            },
+            |a| a.running(crate::ui::app::Background::Reconstruct),
+        ),
+    ];
+    for (name, command, running) in background {
+        app.execute(command).map_err(Error::Failed)?;
+        let mut times = Vec::new();
+        while running(app) && times.len() < 100_000 {
+            if let Some(v) = &mut app.viewer {
+                v.step_slice(0, if times.len() % 40 < 20 { 1 } else { -1 });
+            }
+            times.push(h.frame(app).map_err(render_error)?);
         }
-        times.push(h.frame(app).map_err(render_error)?);
-    }
-    h.frame(app).map_err(render_error)?;
-    if !times.is_empty() {
-        report("editor: 2x2, scrolling while keep_largest runs", &times);
-    }
-    // Frames while a reconstruction runs beside editing (smoothing and every check).
-    app.execute(UiCommand::Reconstruct {
-        params: None,
-        labels: None,
-    })
-    .map_err(Error::Failed)?;
-    let mut times = Vec::new();
-    while app.running(crate::ui::app::Background::Reconstruct) && times.len() < 100_000 {
-        if let Some(v) = &mut app.viewer {
-            v.step_slice(0, if times.len() % 40 < 20 { 1 } else { -1 });
+        h.frame(app).map_err(render_error)?;
+        if !times.is_empty() {
+            report(name, &times);
         }
-        times.push(h.frame(app).map_err(render_error)?);
-    }
-    h.frame(app).map_err(render_error)?;
-    if !times.is_empty() {
-        report("editor: 2x2, scrolling while a reconstruction runs", &times);
     }
     Ok(rows)
 }
