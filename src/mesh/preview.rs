@@ -47,7 +47,7 @@ pub struct PreviewSurface {
     pub components: Option<usize>,
     /// Where the stages ran (the surface stage's record; a fallback anywhere is noted).
     pub compute: ComputeRecord,
-    /// Wall time of the whole preview, ms.
+    /// Wall time from the lattice to the surface (threshold, components, surface), ms.
     pub millis: f64,
 }
 
@@ -141,24 +141,14 @@ pub fn surface(
     compute: &Compute,
     cancel: &AtomicBool,
 ) -> Result<PreviewSurface, String> {
-    let started = std::time::Instant::now();
     check_range(req)?;
     let (hu, geometry) = thin(hu, geometry, req.step);
-    let kept = KeptVolume::host(Arc::new(Volume { hu, geometry }));
-    surface_from(&kept, req, compute, cancel, started)
-}
-
-/// The preview surface for `req` on `kept`, the lattice of `req.step` ([`lattice`]) kept
-/// where `compute` thresholds it: the window's drag, one upload for every range.
-pub fn surface_kept(
-    kept: &KeptVolume,
-    req: PreviewRequest,
-    compute: &Compute,
-    cancel: &AtomicBool,
-) -> Result<PreviewSurface, String> {
-    let started = std::time::Instant::now();
-    check_range(req)?;
-    surface_from(kept, req, compute, cancel, started)
+    surface_kept(
+        &KeptVolume::host(Arc::new(Volume { hu, geometry })),
+        req,
+        compute,
+        cancel,
+    )
 }
 
 fn check_range(req: PreviewRequest) -> Result<(), String> {
@@ -171,13 +161,16 @@ fn check_range(req: PreviewRequest) -> Result<(), String> {
     Ok(())
 }
 
-fn surface_from(
+/// The preview surface for `req` on `kept`, the lattice of `req.step` ([`lattice`]) kept
+/// where `compute` thresholds it: the window's drag, one upload for every range.
+pub fn surface_kept(
     kept: &KeptVolume,
     req: PreviewRequest,
     compute: &Compute,
     cancel: &AtomicBool,
-    started: std::time::Instant,
 ) -> Result<PreviewSurface, String> {
+    let started = std::time::Instant::now();
+    check_range(req)?;
     let check = || {
         if cancel.load(Ordering::Relaxed) {
             Err(CANCELLED.to_string())
