@@ -805,6 +805,22 @@ fn editing_goes_on_while_a_reconstruction_runs_and_a_label_changed_meanwhile_is_
     assert_eq!(models(&h), 1, "{:?}", h.state().messages);
     let (_, r) = case(&h).files().reconstructions()[0];
     assert_eq!(r.masks[0].label, "bone");
+    // What the 3D view shows is the recorded mesh, with the buffers the worker made for
+    // the colouring chosen (no renderer here, so nothing has taken them yet).
+    let shown = h
+        .state()
+        .surface
+        .built
+        .as_ref()
+        .expect("a surface is shown");
+    assert_eq!(
+        hounsfield::mesh::record::mesh_hash(&shown.mesh),
+        r.record.labels[0].mesh_hash
+    );
+    let (colour, drawn) = shown.drawn.as_ref().expect("the worker made the buffers");
+    assert_eq!(*colour, h.state().surface.colour);
+    let again = shown.mesh_data(*colour);
+    assert!(drawn.vertices == again.vertices && drawn.indices == again.indices);
     assert!(
         case(&h)
             .session()

@@ -176,6 +176,21 @@ fn io_failed<'a>(what: &str, path: &'a Path) -> impl Fn(std::io::Error) -> CaseE
     move |e| CaseError::Failed(format!("cannot {what} {}: {e}", path.display()))
 }
 
+/// The record of `results`, one reconstruction per mask of `masks` (label, mask, mask
+/// hash, as from [`Case::masks_for`]): what [`Case::record_prepared`] records.
+pub fn reconstruction_record(
+    masks: &[(String, crate::segment::Mask, String)],
+    results: &[Reconstruction],
+    opts: &ReconstructOptions,
+) -> ReconstructionRecord {
+    let models: Vec<(String, Option<String>, &Reconstruction)> = masks
+        .iter()
+        .zip(results)
+        .map(|((l, _, h), r)| (l.clone(), Some(h.clone()), r))
+        .collect();
+    ReconstructionRecord::of(&models, opts)
+}
+
 impl Case {
     /// Creates a case folder for an opened source. The folder appears complete or not at
     /// all: it is assembled under a temporary name and renamed into place.
@@ -650,6 +665,19 @@ impl Case {
         results: Vec<Reconstruction>,
         opts: &ReconstructOptions,
     ) -> Result<usize, CaseError> {
+        let record = reconstruction_record(masks, &results, opts);
+        self.record_prepared(masks, results, record)
+    }
+
+    /// [`Self::record_reconstruction`] with the record already made by
+    /// [`reconstruction_record`] from the same masks and results (a worker makes it, so
+    /// that committing on the UI thread does not hash every mesh).
+    pub fn record_prepared(
+        &mut self,
+        masks: &[(String, crate::segment::Mask, String)],
+        results: Vec<Reconstruction>,
+        record: ReconstructionRecord,
+    ) -> Result<usize, CaseError> {
         let now = self.mask_hashes();
         for (l, _, h) in masks {
             if now.get(l) != Some(h) {
@@ -658,12 +686,18 @@ impl Case {
                 )));
             }
         }
-        let models: Vec<(String, Option<String>, &Reconstruction)> = masks
-            .iter()
-            .zip(&results)
-            .map(|((l, _, h), r)| (l.clone(), Some(h.clone()), r))
-            .collect();
-        let rec = ReconstructionRecord::of(&models, opts);
+        let matches =
+            record.labels.len() == masks.len()
+                && results.len() == masks.len()
+                && record.labels.iter().zip(masks).all(|(r, (l, _, h))| {
+                    r.name == *l && r.mask_hash.as_deref() == Some(h.as_str())
+                });
+        if !matches {
+            return Err(CaseError::Input(
+                "the reconstruction record does not belong to these masks; reconstruct again"
+                    .into(),
+            ));
+        }
         let seq = self.append(Event::Reconstructed(Reconstructed {
             masks: masks
                 .iter()
@@ -674,7 +708,7 @@ impl Case {
                 .collect(),
             segmentation_hash: self.session.log().final_hash.clone(),
             log_position: self.session.log().entries.len(),
-            record: rec,
+            record,
             operator: self.operator.clone(),
             time: now_utc(),
         }))?;

@@ -507,50 +507,24 @@ impl App {
 
     fn reconstruction_done(&mut self, r: Result<Box<jobs::ReconstructedMasks>, String>) {
         let r = r.and_then(|x| {
-            let x = *x;
-            let first = x
-                .results
-                .first()
-                .ok_or_else(|| "nothing was reconstructed".to_string())?;
-            let summary = format!(
-                "{} triangles, {} shells, {}{}",
-                first.mesh.triangles.len(),
-                first.certificate.shells,
-                if first.certificate.closed && first.certificate.manifold {
-                    "closed and manifold"
-                } else {
-                    "NOT closed"
-                },
-                first.smoothing.as_ref().map_or(String::new(), |s| format!(
-                    "; smoothing moved it at most {:.2} mm (mean {:.3})",
-                    s.max_mm, s.mean_mm
-                ))
-            );
-            let deviation_mm = first.vertex_deviation_mm.clone();
-            let thickness_mm = first.vertex_thickness_mm.clone();
+            let mut x = *x;
+            let mut shown = x.shown.take().ok_or("nothing was reconstructed")?;
             if let Some(seq) = self.editor.model.showing_record.take() {
-                return self.recorded_surface_shown(seq, x, summary);
+                let what = self.recorded_surface_shown(seq, &x)?;
+                shown.summary = format!("{} ({what})", shown.summary);
+                return Ok(shown);
             }
             let case = self
                 .case
                 .as_deref_mut()
                 .ok_or("the case was closed meanwhile")?;
             let seq = case
-                .record_reconstruction(&x.masks, x.results, &x.opts)
+                .record_prepared(&x.masks, x.results, x.record)
                 .map_err(|e| e.to_string())?;
-            let mesh = case
-                .meshes(seq)
-                .and_then(|m| m.first())
-                .map(|(_, m)| m.clone())
-                .ok_or("the reconstruction was not kept")?;
             self.editor.model.reconstruction = Some(seq);
             self.editor.model.picked_thin = None;
-            Ok(BuiltSurface {
-                mesh,
-                deviation_mm,
-                thickness_mm,
-                summary: format!("{summary} (recorded in the case)"),
-            })
+            shown.summary = format!("{} (recorded in the case)", shown.summary);
+            Ok(shown)
         });
         match r {
             Ok(s) => {
@@ -569,14 +543,13 @@ impl App {
         }
     }
 
-    /// A recorded reconstruction recomputed for display: the same bytes as its record
-    /// (mesh blake3 per label) or an error; nothing is recorded.
+    /// Checks a recorded reconstruction recomputed for display against its record (mesh
+    /// blake3 per label): says so, or an error; nothing is recorded.
     fn recorded_surface_shown(
-        &mut self,
+        &self,
         seq: usize,
-        x: jobs::ReconstructedMasks,
-        summary: String,
-    ) -> Result<BuiltSurface, String> {
+        x: &jobs::ReconstructedMasks,
+    ) -> Result<String, String> {
         let case = self
             .case
             .as_deref()
@@ -584,18 +557,7 @@ impl App {
         let Some(crate::case::event::Event::Reconstructed(r)) = case.files().events.get(seq) else {
             return Err(format!("journal record {seq} is not a reconstruction"));
         };
-        let models: Vec<(
-            String,
-            Option<String>,
-            &crate::mesh::pipeline::Reconstruction,
-        )> = x
-            .masks
-            .iter()
-            .zip(&x.results)
-            .map(|((l, _, h), m)| (l.clone(), Some(h.clone()), m))
-            .collect();
-        let again = crate::mesh::record::ReconstructionRecord::of(&models, &x.opts);
-        for (want, got) in r.record.labels.iter().zip(&again.labels) {
+        for (want, got) in r.record.labels.iter().zip(&x.record.labels) {
             if want.mesh_hash != got.mesh_hash {
                 return Err(format!(
                     "the surface of `{}` recomputed differs from record {seq} (mesh blake3 {}, recorded {}): run `hounsfield replay` on the case",
@@ -603,17 +565,7 @@ impl App {
                 ));
             }
         }
-        let first = x
-            .results
-            .into_iter()
-            .next()
-            .ok_or("nothing was reconstructed")?;
-        Ok(BuiltSurface {
-            mesh: first.mesh,
-            deviation_mm: first.vertex_deviation_mm,
-            thickness_mm: first.vertex_thickness_mm,
-            summary: format!("{summary} (recomputed: the same mesh as record {seq})"),
-        })
+        Ok(format!("recomputed: the same mesh as record {seq}"))
     }
 
     /// Shows a loaded volume (uploads it to the GPU once).
@@ -723,16 +675,9 @@ impl App {
             .built
             .as_ref()
             .map(|_| SurfaceKey::Model(self.surface.generation, colour as u8));
-        let built = &self.surface.built;
+        let built = &mut self.surface.built;
         self.gpu.mesh(&rs, key, || {
-            built.as_ref().map(|b| {
-                let scalar = match colour {
-                    SurfaceColour::None => None,
-                    SurfaceColour::Deviation => b.deviation_mm.as_deref(),
-                    SurfaceColour::Thickness => Some(b.thickness_mm.as_slice()),
-                };
-                MeshData::from_mesh(&b.mesh, scalar)
-            })
+            built.as_mut().map(|b| b.take_mesh_data(colour))
         });
     }
 

@@ -757,6 +757,7 @@ impl App {
                     volume,
                     opts,
                     (self.shared_compute.clone(), self.prefs.compute),
+                    self.surface.colour,
                     self.waker(),
                 );
                 self.start_background(Background::Reconstruct, job);

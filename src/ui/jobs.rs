@@ -4,15 +4,18 @@
 //! the result into state on the UI thread, so the case, undo and GPU uploads change in one
 //! place.
 
+use super::app::SurfaceColour;
 use crate::case::Case;
 use crate::case::record::LoadSettings;
 use crate::case::source::{self, OpenedSource};
 use crate::compute::{Compute, ComputeChoice};
 use crate::dicom::{self, ImportOptions, Progress, ScanReport, Series};
 use crate::feasibility::Finding;
+use crate::gpu::renderer::MeshData;
 use crate::jobs::Waker;
 use crate::mesh::Mesh;
 use crate::mesh::pipeline::{self, ReconstructOptions, Reconstruction};
+use crate::mesh::record::ReconstructionRecord;
 use crate::segment::Mask;
 use crate::segment::session::{Computed, Staged};
 use std::path::PathBuf;
@@ -117,6 +120,58 @@ pub struct BuiltSurface {
     pub thickness_mm: Vec<f64>,
     /// One line for the panel.
     pub summary: String,
+    /// The vertex and index buffers for the 3D view, made on the worker for the colouring
+    /// chosen when it started (taken by the first upload in that colouring).
+    pub drawn: Option<(SurfaceColour, MeshData)>,
+}
+
+impl BuiltSurface {
+    /// The view of the first reconstruction of `results` with its buffers for `colour`
+    /// (the summary says what it is, its end is left to the caller).
+    fn of(results: &[Reconstruction], colour: SurfaceColour) -> Option<BuiltSurface> {
+        let first = results.first()?;
+        let summary = format!(
+            "{} triangles, {} shells, {}{}",
+            first.mesh.triangles.len(),
+            first.certificate.shells,
+            if first.certificate.closed && first.certificate.manifold {
+                "closed and manifold"
+            } else {
+                "NOT closed"
+            },
+            first.smoothing.as_ref().map_or(String::new(), |s| format!(
+                "; smoothing moved it at most {:.2} mm (mean {:.3})",
+                s.max_mm, s.mean_mm
+            ))
+        );
+        let mut b = BuiltSurface {
+            mesh: first.mesh.clone(),
+            deviation_mm: first.vertex_deviation_mm.clone(),
+            thickness_mm: first.vertex_thickness_mm.clone(),
+            summary,
+            drawn: None,
+        };
+        b.drawn = Some((colour, b.mesh_data(colour)));
+        Some(b)
+    }
+
+    /// The buffers for the 3D view with `colour`'s per-vertex scalar.
+    pub fn mesh_data(&self, colour: SurfaceColour) -> MeshData {
+        let scalar = match colour {
+            SurfaceColour::None => None,
+            SurfaceColour::Deviation => self.deviation_mm.as_deref(),
+            SurfaceColour::Thickness => Some(self.thickness_mm.as_slice()),
+        };
+        MeshData::from_mesh(&self.mesh, scalar)
+    }
+
+    /// The buffers for `colour`: the worker's when they are for that colouring.
+    pub fn take_mesh_data(&mut self, colour: SurfaceColour) -> MeshData {
+        match self.drawn.take() {
+            Some((c, data)) if c == colour => data,
+            _ => self.mesh_data(colour),
+        }
+    }
 }
 
 /// Reconstructions computed for masks taken from the case.
@@ -128,6 +183,10 @@ pub struct ReconstructedMasks {
     pub results: Vec<Reconstruction>,
     /// The options used.
     pub opts: ReconstructOptions,
+    /// Their record, made on the worker ([`crate::case::reconstruction_record`]).
+    pub record: ReconstructionRecord,
+    /// What the 3D view shows of the first one (`None` when nothing was reconstructed).
+    pub shown: Option<BuiltSurface>,
 }
 
 /// What a job delivers.
@@ -260,6 +319,7 @@ pub fn reconstruct(
     volume: Arc<crate::volume::Volume>,
     opts: ReconstructOptions,
     (shared, choice): (SharedCompute, ComputeChoice),
+    colour: SurfaceColour,
     waker: Option<Waker>,
 ) -> Job {
     let label = format!(
@@ -292,10 +352,16 @@ pub fn reconstruct(
                 }
             }
         }
+        // Hashing the meshes and filling the view's buffers take a frame's time or more:
+        // done here, the frame the result lands in only records and uploads.
+        let record = crate::case::reconstruction_record(&masks, &results, &opts);
+        let shown = BuiltSurface::of(&results, colour);
         JobResult::Reconstructed(Ok(Box::new(ReconstructedMasks {
             masks,
             results,
             opts,
+            record,
+            shown,
         })))
     })
 }
@@ -326,4 +392,53 @@ pub fn compare_labels(
         };
         JobResult::Compared(r)
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_workers_buffers_serve_their_colouring_and_no_other() {
+        let (vertices, triangles) = crate::mesh::test_meshes::icosphere(5.0, [1.0, 2.0, 3.0], 2);
+        let n = vertices.len();
+        let mut b = BuiltSurface {
+            mesh: Mesh {
+                vertices,
+                triangles,
+            },
+            deviation_mm: Some((0..n).map(|i| i as f64 * 0.01).collect()),
+            thickness_mm: (0..n).map(|i| 5.0 - i as f64 * 0.01).collect(),
+            summary: String::new(),
+            drawn: None,
+        };
+        let want = |b: &BuiltSurface, c| {
+            let d = b.mesh_data(c);
+            (d.vertices, d.indices)
+        };
+        let thickness = want(&b, SurfaceColour::Thickness);
+        assert_ne!(thickness, want(&b, SurfaceColour::Deviation));
+        // Made for the deviation colouring, asked for thickness: not used, recomputed.
+        b.drawn = Some((
+            SurfaceColour::Deviation,
+            b.mesh_data(SurfaceColour::Deviation),
+        ));
+        let d = b.take_mesh_data(SurfaceColour::Thickness);
+        assert_eq!((d.vertices, d.indices), thickness);
+        assert!(b.drawn.is_none(), "stale buffers are dropped");
+        // Asked for the colouring they were made for: those buffers, once.
+        b.drawn = Some((
+            SurfaceColour::Thickness,
+            MeshData {
+                vertices: vec![[7.0; 7]],
+                indices: vec![0, 0, 0],
+            },
+        ));
+        assert_eq!(
+            b.take_mesh_data(SurfaceColour::Thickness).indices,
+            [0, 0, 0]
+        );
+        let again = b.take_mesh_data(SurfaceColour::Thickness);
+        assert_eq!((again.vertices, again.indices), thickness);
+    }
 }
