@@ -412,7 +412,7 @@ fn mesh(
             &tree,
             &smoothed.vertices,
             &smoothed.triangles,
-            10.0,
+            crate::mesh::pipeline::THICKNESS_CAP_MM,
         ))
     })?;
     let thin =

@@ -22,8 +22,10 @@ use serde::{Deserialize, Serialize};
 pub const DEFAULT_THIN_MM: f64 = 0.3;
 /// Default deviation tolerance for the "area beyond tolerance" figure, mm.
 pub const DEFAULT_TOLERANCE_MM: f64 = 0.2;
-/// Thickness rays stop here: anything thicker is simply "thick enough", mm.
-const THICKNESS_CAP_MM: f64 = 10.0;
+/// Thickness rays stop here, mm: anything thicker is "thick enough", and the window's
+/// thickness colours end here. A thin-region limit above it raises it; below it, the thin
+/// regions do not depend on the cap (a hit nearer than the limit is nearer than the cap).
+pub const THICKNESS_CAP_MM: f64 = 5.0;
 
 /// What to do.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -107,7 +109,7 @@ pub struct Reconstruction {
     /// Per-vertex signed deviation of the final mesh from the unsmoothed one, mm (for the
     /// viewer's heat map).
     pub vertex_deviation_mm: Option<Vec<f64>>,
-    /// Per-vertex wall thickness, mm (capped).
+    /// Per-vertex wall thickness, mm (capped at [`THICKNESS_CAP_MM`] or the thin limit).
     pub vertex_thickness_mm: Vec<f64>,
     /// Regions thinner than the threshold.
     pub thin_regions: Vec<ThinRegion>,
@@ -380,7 +382,7 @@ pub fn reconstruct_with(
                 &tree,
                 &mesh.vertices,
                 &mesh.triangles,
-                THICKNESS_CAP_MM,
+                THICKNESS_CAP_MM.max(opts.thin_mm),
                 &progress.cancel,
             )
             .unwrap_or_default();

@@ -719,7 +719,10 @@ impl App {
                             let m = d.iter().fold(0.0f64, |a, x| a.max(x.abs())).max(1e-3) as f32;
                             ("deviation mm", [-m, m])
                         }),
-                        SurfaceColour::Thickness => Some(("thickness mm", [0.0, 5.0])),
+                        SurfaceColour::Thickness => Some((
+                            "thickness mm",
+                            [0.0, crate::mesh::pipeline::THICKNESS_CAP_MM as f32],
+                        )),
                     });
                 (Scene3d::Surface(range.map(|r| r.1)), range)
             }
