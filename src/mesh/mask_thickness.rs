@@ -93,7 +93,22 @@ pub struct MaskThinRegion {
 }
 
 /// Measures the walls of `mask` (on `geometry`'s grid) against `limit_mm`.
+///
+/// Every thickness this measure gives is at least the spacing along the axis it was
+/// measured on (a wall is at least one voxel thick), so a limit at or below the finest
+/// spacing finds no region on any mask: then the answer is given without the distance
+/// map, and it is the one the full measure gives (a test compares both).
 pub fn measure(mask: &Mask, geometry: &VolumeGeometry, limit_mm: f64) -> MaskThickness {
+    measure_with(mask, geometry, limit_mm, true)
+}
+
+/// [`measure`], with or without the shortcut for a limit below one voxel.
+fn measure_with(
+    mask: &Mask,
+    geometry: &VolumeGeometry,
+    limit_mm: f64,
+    shortcut: bool,
+) -> MaskThickness {
     let sp = geometry.spacing;
     let spacing = [sp.slice, sp.row, sp.col];
     let mut out = MaskThickness {
@@ -118,6 +133,12 @@ pub fn measure(mask: &Mask, geometry: &VolumeGeometry, limit_mm: f64) -> MaskThi
             "the mask spans {}x{}x{} voxels, more than the {MAX_BOX_VOXELS} its distance map may take",
             dims[2], dims[1], dims[0]
         ));
+        return out;
+    }
+    // Ridge thicknesses are kept as f32 of values >= the finest spacing; rounding to
+    // nearest is monotonic, so none is below that spacing's f32.
+    let finest = spacing.iter().copied().fold(f64::INFINITY, f64::min);
+    if shortcut && f64::from(finest as f32) >= limit_mm {
         return out;
     }
     let [n, rows, cols] = dims;
@@ -411,6 +432,57 @@ mod tests {
         let t = measure(&m, &g, 2.5);
         assert_eq!(t.thin_region_count, 0, "{t:?}");
         assert_eq!(t.thinnest_mm, None, "{t:?}");
+    }
+
+    #[test]
+    fn a_limit_below_one_voxel_gives_what_the_full_measure_gives() {
+        // Random blobs and plates one voxel thick, on isotropic and anisotropic grids, at
+        // limits at and below the finest spacing: the answer is the full measure's, field
+        // by field.
+        let mut seed = 0x9e37_79b9_7f4a_7c15u64;
+        let mut next = move || {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed
+        };
+        for g in [
+            geometry(0.45, 0.45, 0.45),
+            geometry(0.45, 0.45, 1.0),
+            geometry(0.3, 0.6, 0.9),
+        ] {
+            let finest = g.spacing.col.min(g.spacing.row).min(g.spacing.slice);
+            let mut masks: Vec<Mask> = (0..3).map(|axis| plate(axis, 1)).collect();
+            for _ in 0..6 {
+                let fill = next() % 60 + 20;
+                let bits: Vec<bool> = (0..12 * 13 * 14).map(|_| next() % 100 < fill).collect();
+                masks.push(Mask::from_fn([12, 13, 14], |k, j, i| {
+                    bits[(k * 13 + j) * 14 + i]
+                }));
+            }
+            for m in &masks {
+                // The f32 of the spacing (what ridge thicknesses are kept as) and below
+                // take the shortcut; the spacing itself may be above its f32 and does not.
+                let at = f64::from(finest as f32);
+                for limit in [at, 0.5 * finest, 0.0, finest, finest - 1e-9] {
+                    let fast = measure(m, &g, limit);
+                    assert_eq!(fast, measure_with(m, &g, limit, false), "limit {limit}");
+                    if limit <= at {
+                        assert_eq!(fast.thin_region_count, 0);
+                    }
+                }
+                // Above one voxel the full measure runs (and finds the plates).
+                let above = measure(m, &g, 4.0 * finest);
+                assert_eq!(above, measure_with(m, &g, 4.0 * finest, false));
+            }
+            for axis in 0..3 {
+                let s = [g.spacing.slice, g.spacing.row, g.spacing.col][axis];
+                if s > finest {
+                    continue;
+                }
+                assert_eq!(measure(&masks[axis], &g, s + 0.01).thin_region_count, 1);
+            }
+        }
     }
 
     #[test]
