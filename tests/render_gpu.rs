@@ -75,8 +75,14 @@ fn compare(
 ) -> (usize, usize, Image, Vec<u8>) {
     let mut r = renderer(g, v);
     let (u, size) = uniforms_matching_cpu(v, &spec, window, mode);
-    let img = readback::render_view(&g.device, &g.queue, &mut r, &ViewDraw::Slice(u), size)
-        .expect("rendered");
+    let img = readback::render_view(
+        &g.device,
+        &g.queue,
+        &mut r,
+        &ViewDraw::Slice { uniforms: u, size },
+        size,
+    )
+    .expect("rendered");
     let cpu = reslice::window(&reslice::render(v, &spec), window.width, window.level);
     let gpu = img.grey();
     assert_eq!(gpu.len(), cpu.len());
@@ -389,14 +395,13 @@ fn labels_are_filled_and_outlined_and_the_threshold_preview_follows_hu() {
     use hounsfield::view::{PlaneAxes, SliceView};
     let Some(g) = gpu() else { return };
     let v = spheres(-1000, 400, 900);
-    let r = renderer(&g, &v);
+    let mut r = renderer(&g, &v);
     // Label 1: a box around voxels i 2..18, j 4..20 on every slice.
     let mask = Mask::from_fn(v.dims(), |_, j, i| {
         (2..18).contains(&i) && (4..20).contains(&j)
     });
-    r.set_labels(&g.queue, 0, &mask.to_u8(1));
+    r.set_labels(&g.queue, 0, &mask.to_u8(1), None);
     r.set_label_palette(&g.queue, &[[255, 0, 0, 255]]);
-    let mut r = r;
     // Axial through sphere 1 (z = 8), one pixel per voxel, no window tint: bone window.
     let axes = PlaneAxes::standard(Orientation::Axial, true);
     let mut sv = SliceView::fit(&v, axes, [40.0, 40.0]);
@@ -406,8 +411,17 @@ fn labels_are_filled_and_outlined_and_the_threshold_preview_follows_hu() {
     let size = [40.0, 40.0];
     let draw = |r: &mut ViewRenderer, o: &Overlay| {
         let u = uniforms(&sv, &v, size, o);
-        readback::render_view(&g.device, &g.queue, r, &ViewDraw::Slice(u), [40, 40])
-            .expect("rendered")
+        readback::render_view(
+            &g.device,
+            &g.queue,
+            r,
+            &ViewDraw::Slice {
+                uniforms: u,
+                size: [40, 40],
+            },
+            [40, 40],
+        )
+        .expect("rendered")
     };
     let plain = draw(&mut r, &Overlay::NONE);
     let labelled = draw(
@@ -487,4 +501,112 @@ fn labels_are_filled_and_outlined_and_the_threshold_preview_follows_hu() {
         .filter(|x| preview.at(*x, 12)[..3] == [0, 255, 0])
         .count();
     assert!(rim >= 2, "{rim} rim pixels");
+}
+
+#[test]
+fn an_unchanged_slice_view_is_shown_again_and_a_label_upload_it_reads_redraws_it() {
+    use hounsfield::gpu::slice_view::{Overlay, uniforms};
+    use hounsfield::segment::Mask;
+    use hounsfield::view::{PlaneAxes, SliceView};
+    let Some(g) = gpu() else { return };
+    let v = spheres(-1000, 400, 900);
+    let mut r = renderer(&g, &v);
+    let [n, rows, cols] = v.dims();
+    let per_slice = rows * cols;
+    let labelled = Mask::from_fn(v.dims(), |_, j, i| {
+        (2..18).contains(&i) && (4..20).contains(&j)
+    })
+    .to_u8(1);
+    r.set_labels(&g.queue, 0, &labelled, None);
+    r.set_label_palette(&g.queue, &[[255, 0, 0, 255]]);
+    // Axial through slice 8, one pixel per voxel, labels drawn.
+    let mut sv = SliceView::fit(
+        &v,
+        PlaneAxes::standard(Orientation::Axial, true),
+        [40.0, 40.0],
+    );
+    sv.mm_per_px = 1.0;
+    sv.centre = DVec3::new(19.5, 19.5, 8.0);
+    sv.window = WindowLevel::new(2000.0, 0.0);
+    let overlay = Overlay {
+        labels: true,
+        ..Overlay::default()
+    };
+    let draw = |r: &mut ViewRenderer, sv: &SliceView, o: &Overlay| {
+        let u = uniforms(sv, &v, [40.0, 40.0], o);
+        let size = [40, 40];
+        readback::render_view(
+            &g.device,
+            &g.queue,
+            r,
+            &ViewDraw::Slice { uniforms: u, size },
+            size,
+        )
+        .expect("rendered")
+    };
+    let first = draw(&mut r, &sv, &overlay);
+    let rendered = r.slices_rendered();
+    // The same view again: shown, not rendered.
+    assert_eq!(draw(&mut r, &sv, &overlay).rgba, first.rgba);
+    assert_eq!(r.slices_rendered(), rendered);
+    // Labels cleared on slices 20.. (far from the plane): still shown as it was, and
+    // still right.
+    r.set_labels(&g.queue, 20, &vec![0u8; (n - 20) * per_slice], None);
+    assert_eq!(draw(&mut r, &sv, &overlay).rgba, first.rgba);
+    assert_eq!(r.slices_rendered(), rendered);
+    // Labels cleared on slice 8 (the plane): rendered again, and now without them.
+    r.set_labels(&g.queue, 8, &vec![0u8; per_slice], None);
+    let cleared = draw(&mut r, &sv, &overlay);
+    assert_eq!(r.slices_rendered(), rendered + 1);
+    assert_eq!(cleared.rgba, draw(&mut r, &sv, &Overlay::NONE).rgba);
+    assert_eq!(r.slices_rendered(), rendered + 2);
+    // A view that draws no labels is not made stale by a label upload.
+    r.set_labels(&g.queue, 8, &labelled[8 * per_slice..9 * per_slice], None);
+    draw(&mut r, &sv, &Overlay::NONE);
+    assert_eq!(r.slices_rendered(), rendered + 2);
+    // The labels back on slice 8: the labelled view shows them again, as at first.
+    assert_eq!(draw(&mut r, &sv, &overlay).rgba, first.rgba);
+    assert_eq!(r.slices_rendered(), rendered + 3);
+    // A palette change redraws every labelled view; a new window redraws the view.
+    r.set_label_palette(&g.queue, &[[0, 0, 255, 255]]);
+    let blue = draw(&mut r, &sv, &overlay);
+    assert_ne!(blue.rgba, first.rgba);
+    assert_eq!(r.slices_rendered(), rendered + 4);
+    sv.window = WindowLevel::new(400.0, 40.0);
+    assert_ne!(draw(&mut r, &sv, &overlay).rgba, blue.rgba);
+    assert_eq!(r.slices_rendered(), rendered + 5);
+    // An oblique plane through slice 8 reads the slices its corners cross: an upload on
+    // one of them, away from the centre, redraws it.
+    sv.axes = PlaneAxes {
+        right: DVec3::X,
+        down: DVec3::new(0.0, 0.8, 0.6),
+        normal: DVec3::new(0.0, -0.6, 0.8),
+    };
+    let oblique = draw(&mut r, &sv, &overlay);
+    assert_eq!(r.slices_rendered(), rendered + 6);
+    r.set_labels(&g.queue, 3, &vec![0u8; per_slice], None);
+    let after = draw(&mut r, &sv, &overlay);
+    assert_eq!(r.slices_rendered(), rendered + 7);
+    assert_ne!(after.rgba, oblique.rgba);
+    // A coronal view through row 10 reads rows 8..13 or so: a change on slice 8 in rows
+    // 30..35 leaves it as it was; one in rows 9..11 redraws it.
+    let mut coronal = SliceView::fit(
+        &v,
+        PlaneAxes::standard(Orientation::Coronal, true),
+        [40.0, 40.0],
+    );
+    coronal.mm_per_px = 1.0;
+    coronal.centre = DVec3::new(19.5, 10.0, 14.0);
+    coronal.window = WindowLevel::new(2000.0, 0.0);
+    let before = draw(&mut r, &coronal, &overlay);
+    let count = r.slices_rendered();
+    let mut slice8 = labelled[8 * per_slice..9 * per_slice].to_vec();
+    slice8[30 * cols..35 * cols].fill(1);
+    r.set_labels(&g.queue, 8, &slice8, Some([[0, cols as u32], [30, 35]]));
+    assert_eq!(draw(&mut r, &coronal, &overlay).rgba, before.rgba);
+    assert_eq!(r.slices_rendered(), count);
+    slice8[9 * cols..11 * cols].fill(0);
+    r.set_labels(&g.queue, 8, &slice8, Some([[0, cols as u32], [9, 11]]));
+    assert_ne!(draw(&mut r, &coronal, &overlay).rgba, before.rgba);
+    assert_eq!(r.slices_rendered(), count + 1);
 }

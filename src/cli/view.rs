@@ -6,7 +6,7 @@ use crate::gpu::device::RenderError;
 use crate::gpu::transfer::TransferPreset;
 use crate::gpu::{ViewPreset, readback};
 use crate::ui::command::UiCommand;
-use crate::ui::headless::{FrameStats, Headless};
+use crate::ui::headless::{FrameMarks, FrameStats, Headless};
 use crate::ui::setup::{ViewMode, ViewSetup, WindowChoice};
 use crate::ui::{App, Layout, Prefs, SceneMode, ViewId};
 use std::path::{Path, PathBuf};
@@ -451,6 +451,7 @@ fn bench(
             h.frame(&mut app).map_err(render_error)?;
         }
         let mut times = Vec::with_capacity(n);
+        let marks = h.marks();
         for f in 0..n {
             if let Some(v) = &mut app.viewer {
                 // Scroll back and forth through the middle of the stack, turn the camera.
@@ -467,11 +468,12 @@ fn bench(
             times.push(h.frame(&mut app).map_err(render_error)?);
         }
         let s = FrameStats::of(&times);
+        let (slices, ui_ms) = h.marks().per_frame_since(&marks, n);
         println!(
-            "  {name:<50} mean {:>7.2} ms  p95 {:>7.2} ms  ({:.1} fps)",
+            "  {name:<50} mean {:>7.2} ms  p95 {:>7.2} ms  ({:.1} fps; UI thread {ui_ms:.1} ms, {slices:.2} slice images rendered per frame)",
             s.mean_ms, s.p95_ms, s.fps
         );
-        rows.push(serde_json::json!({"view": name, "stats": s}));
+        rows.push(serde_json::json!({"view": name, "stats": s, "ui_thread_ms": ui_ms, "slices_rendered_per_frame": slices}));
     }
     if a.only
         .as_ref()
@@ -548,17 +550,19 @@ fn bench_editor(
     run(app, UiCommand::ApplyThreshold)?;
     app.prefs.layout = Layout::Grid2x2;
     let mut rows = Vec::new();
-    let mut report = |name: &str, times: &[std::time::Duration]| {
+    // A row's figures; `per_frame`: slice images rendered and UI thread ms per frame.
+    let mut report = |name: &str, times: &[std::time::Duration], per_frame: (f64, f64)| {
         let s = FrameStats::of(times);
         let max = times
             .iter()
             .map(|t| t.as_secs_f64() * 1000.0)
             .fold(0.0, f64::max);
+        let (slices, ui_ms) = per_frame;
         println!(
-            "  {name:<50} mean {:>7.2} ms  p95 {:>7.2} ms  max {max:>7.2} ms  ({:.1} fps)",
+            "  {name:<50} mean {:>7.2} ms  p95 {:>7.2} ms  max {max:>7.2} ms  ({:.1} fps; UI thread {ui_ms:.1} ms, {slices:.2} slice images rendered per frame)",
             s.mean_ms, s.p95_ms, s.fps
         );
-        rows.push(serde_json::json!({"view": name, "stats": s, "max_ms": max}));
+        rows.push(serde_json::json!({"view": name, "stats": s, "max_ms": max, "ui_thread_ms": ui_ms, "slices_rendered_per_frame": slices}));
     };
     // The slices' shader preview alone, then with the live 3D surface (a worker making
     // the range's surface while the handles move, drawn in the 3D view).
@@ -571,6 +575,7 @@ fn bench_editor(
         }
         let mut times = Vec::with_capacity(n);
         let surfaces = app.preview.generation;
+        let marks = h.marks();
         for f in 0..n {
             // A drag of the low handle back and forth between 150 and 450 HU.
             let t = (f % 60) as i32;
@@ -584,6 +589,7 @@ fn bench_editor(
                 (true, true) => "editor: 2x2, threshold handles moving, preview + 3D",
             },
             &times,
+            h.marks().per_frame_since(&marks, n),
         );
         if surface {
             println!(
@@ -599,6 +605,12 @@ fn bench_editor(
     let centre = app.viewer.as_ref().map(|v| v.cursor).unwrap_or_default();
     let mut times = Vec::with_capacity(n);
     let mut undo_ms = Vec::new();
+    // Marks summed over the stroke frames and over the undo frames.
+    let (mut stroke_marks, mut undo_marks) = (FrameMarks::default(), FrameMarks::default());
+    let add = |sum: &mut FrameMarks, before: FrameMarks, after: FrameMarks| {
+        sum.slices_rendered += after.slices_rendered - before.slices_rendered;
+        sum.ui_time += after.ui_time - before.ui_time;
+    };
     for f in 0..n {
         let a = f as f64 * 0.2;
         let p = |d: f64| {
@@ -609,6 +621,7 @@ fn bench_editor(
             ]
         };
         let t0 = std::time::Instant::now();
+        let before = h.marks();
         app.execute(UiCommand::Stroke {
             view: "axial".into(),
             points_mm: vec![p(0.0), p(0.1)],
@@ -619,19 +632,27 @@ fn bench_editor(
         .map_err(Error::Failed)?;
         h.frame(app).map_err(render_error)?;
         times.push(t0.elapsed());
+        add(&mut stroke_marks, before, h.marks());
         // Every tenth stroke is undone (and the last, so a short run measures one too).
         if f % 10 == 9 || (n < 10 && f + 1 == n) {
             let t0 = std::time::Instant::now();
+            let before = h.marks();
             app.execute(UiCommand::Undo).map_err(Error::Failed)?;
             h.frame(app).map_err(render_error)?;
             undo_ms.push(t0.elapsed());
+            add(&mut undo_marks, before, h.marks());
         }
     }
     report(
         "editor: 2x2, one 5 mm stroke per frame (apply + draw)",
         &times,
+        stroke_marks.per_frame_since(&FrameMarks::default(), times.len()),
     );
-    report("editor: 2x2, undo of a stroke (undo + draw)", &undo_ms);
+    report(
+        "editor: 2x2, undo of a stroke (undo + draw)",
+        &undo_ms,
+        undo_marks.per_frame_since(&FrameMarks::default(), undo_ms.len()),
+    );
     // Frames while work runs on a worker: keep-largest (editing waits for it), then a
     // reconstruction beside editing (smoothing and every check).
     app.editor.tool = Tool::Navigate;
@@ -657,15 +678,17 @@ fn bench_editor(
     for (name, command, running) in background {
         app.execute(command).map_err(Error::Failed)?;
         let mut times = Vec::new();
+        let marks = h.marks();
         while running(app) && times.len() < 100_000 {
             if let Some(v) = &mut app.viewer {
                 v.step_slice(0, if times.len() % 40 < 20 { 1 } else { -1 });
             }
             times.push(h.frame(app).map_err(render_error)?);
         }
+        let per_frame = h.marks().per_frame_since(&marks, times.len());
         h.frame(app).map_err(render_error)?;
         if !times.is_empty() {
-            report(name, &times);
+            report(name, &times, per_frame);
         }
     }
     Ok(rows)

@@ -13,7 +13,7 @@ pub struct LabelTextures {
     palette: wgpu::Texture,
     /// View of the palette.
     pub palette_view: wgpu::TextureView,
-    dims: [u32; 3],
+    pub(super) dims: [u32; 3],
 }
 
 /// Palette entries (label 0 is "none" and never drawn).

@@ -127,8 +127,14 @@ impl MeshData {
 /// One frame's drawing of one view.
 #[derive(Debug, Clone, Copy)]
 pub enum ViewDraw {
-    /// A slice view, drawn straight into the pass.
-    Slice(SliceUniforms),
+    /// A slice view, rendered offscreen at `size` (the view's pixels) when anything it
+    /// shows changed, and shown 1:1.
+    Slice {
+        /// The plane, window and overlay.
+        uniforms: SliceUniforms,
+        /// The view's size in pixels.
+        size: [u32; 2],
+    },
     /// The 3D view, rendered offscreen at `size` and scaled into the pass.
     Scene {
         /// What to show.
@@ -161,23 +167,95 @@ struct GpuMesh {
 
 struct Offscreen {
     size: [u32; 2],
+    /// Slices are shown 1:1 (nearest); the 3D view is scaled (linear, depth for surfaces).
+    kind: OffscreenKind,
     color: wgpu::Texture,
     color_view: wgpu::TextureView,
-    depth_view: wgpu::TextureView,
+    depth_view: Option<wgpu::TextureView>,
     blit: wgpu::BindGroup,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum OffscreenKind {
+    Slice,
+    Scene,
 }
 
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Painted {
     Nothing,
-    /// A slice, with the slice pipeline of this index.
-    Slice(usize),
     Offscreen,
 }
 
+/// What a slot's offscreen image shows: when the next frame asks for the same, the image
+/// is shown again instead of being redrawn (a software rasteriser spends its frame
+/// running the view shaders; most frames change one view or none).
+#[derive(Clone, Copy, PartialEq)]
+enum Drawn {
+    Scene(Scene3d, Camera3d, [u32; 2], f32, u64, bool),
+    Slice {
+        uniforms: [u8; std::mem::size_of::<SliceUniforms>()],
+        size: [u32; 2],
+        /// The voxels (column, row, slice ranges, half-open) whose labels the image can
+        /// have read, when it drew labels: an upload there makes the image stale.
+        labels_read: Option<VoxelBox>,
+    },
+}
+
+/// A box of voxels: half-open column, row and slice ranges.
+pub type VoxelBox = [[u32; 2]; 3];
+
+fn boxes_meet(a: &VoxelBox, b: &VoxelBox) -> bool {
+    a.iter().zip(b).all(|(a, b)| a[0] < b[1] && b[0] < a[1])
+}
+
+impl Drawn {
+    fn slice(u: &SliceUniforms, size: [u32; 2]) -> Self {
+        let mut uniforms = [0; std::mem::size_of::<SliceUniforms>()];
+        uniforms.copy_from_slice(bytemuck::bytes_of(u));
+        Self::Slice {
+            uniforms,
+            size,
+            labels_read: (u.preview[3] > 0.0).then(|| labels_read(u, size)),
+        }
+    }
+}
+
+/// The voxels whose labels a slice view of `size` pixels can read: the box around the
+/// plane's corners (and the slab's ends) in voxel index, widened on each axis by one
+/// pixel's step and one voxel for the nearest-voxel rounding and the outline's neighbours.
+fn labels_read(u: &SliceUniforms, size: [u32; 2]) -> VoxelBox {
+    let m = glam::Mat4::from_cols_array_2d(&u.ijk_from_lps);
+    let v3 = |a: [f32; 4]| glam::Vec3::new(a[0], a[1], a[2]);
+    let (o, r, d, step) = (v3(u.origin), v3(u.right), v3(u.down), v3(u.step));
+    let slab = step * u.step[3];
+    let (mut lo, mut hi) = (glam::Vec3::INFINITY, glam::Vec3::NEG_INFINITY);
+    for corner in [o, o + r, o + d, o + r + d] {
+        for p in [corner - slab, corner + slab] {
+            let c = m.transform_point3(p);
+            lo = lo.min(c);
+            hi = hi.max(c);
+        }
+    }
+    let per_px = |e: glam::Vec3, n: u32| (m.transform_vector3(e) / n.max(1) as f32).abs();
+    let margin = per_px(r, size[0]).max(per_px(d, size[1])) + glam::Vec3::ONE;
+    let dims = glam::Vec3::new(u.dims[0], u.dims[1], u.dims[2]).max(glam::Vec3::ZERO);
+    let lo = (lo - margin).floor().clamp(glam::Vec3::ZERO, dims);
+    let hi = (hi + margin + glam::Vec3::ONE)
+        .ceil()
+        .clamp(glam::Vec3::ZERO, dims);
+    std::array::from_fn(|a| {
+        if lo[a].is_finite() && hi[a].is_finite() {
+            [lo[a] as u32, hi[a] as u32]
+        } else {
+            [0, dims[a] as u32]
+        }
+    })
+}
+
 struct Slot {
-    /// The last offscreen scene drawn, to skip redrawing an unchanged 3D view.
-    last_scene: Option<(Scene3d, Camera3d, [u32; 2], f32, u64, bool)>,
+    /// What the offscreen image shows (`None`: nothing yet, or stale).
+    drawn: Option<Drawn>,
     uniforms: wgpu::Buffer,
     slice: Option<wgpu::BindGroup>,
     ray: Option<wgpu::BindGroup>,
@@ -203,6 +281,9 @@ pub struct ViewRenderer {
     lut_sampler: wgpu::Sampler,
     lut_preset: Option<TransferPreset>,
     blit_sampler: wgpu::Sampler,
+    copy_sampler: wgpu::Sampler,
+    /// Slice images rendered (not re-shown) since the renderer was made.
+    slices_rendered: u64,
     slice_layout: wgpu::BindGroupLayout,
     ray_layout: wgpu::BindGroupLayout,
     mesh_layout: wgpu::BindGroupLayout,
@@ -418,6 +499,10 @@ impl ViewRenderer {
         };
         let lut_sampler = linear("transfer function");
         let blit_sampler = linear("blit");
+        let copy_sampler = device.create_sampler(&wgpu::SamplerDescriptor {
+            label: Some("copy"),
+            ..Default::default()
+        });
         let lut_texture = device.create_texture(&wgpu::TextureDescriptor {
             label: Some("transfer function"),
             size: wgpu::Extent3d {
@@ -501,6 +586,8 @@ impl ViewRenderer {
             lut_sampler,
             lut_preset: None,
             blit_sampler,
+            copy_sampler,
+            slices_rendered: 0,
             slice_layout,
             ray_layout,
             mesh_layout,
@@ -654,17 +741,54 @@ impl ViewRenderer {
     }
 
     /// Uploads the label numbers of slices `first..` (see [`super::labels::LabelTextures`]).
-    pub fn set_labels(&self, queue: &wgpu::Queue, first: u32, data: &[u8]) {
-        if let Some(l) = &self.labels {
-            l.write_slices(queue, first, data);
-        }
+    /// `changed`: the columns and rows of those slices whose labels differ from what was
+    /// there (`None`: any may); slice images that read none of them are kept.
+    pub fn set_labels(
+        &mut self,
+        queue: &wgpu::Queue,
+        first: u32,
+        data: &[u8],
+        changed: Option<[[u32; 2]; 2]>,
+    ) {
+        let Some(l) = &self.labels else {
+            return;
+        };
+        let per = (l.dims[0] * l.dims[1]) as usize;
+        let [cols, rows] = changed.unwrap_or([[0, l.dims[0]], [0, l.dims[1]]]);
+        l.write_slices(queue, first, data);
+        let written = [
+            cols,
+            rows,
+            [first, first + (data.len() / per.max(1)) as u32],
+        ];
+        self.labels_changed(|read| boxes_meet(&read, &written));
     }
 
     /// Uploads the label colours (entry i for label i; alpha = opacity, 0 hides).
-    pub fn set_label_palette(&self, queue: &wgpu::Queue, rgba: &[[u8; 4]]) {
+    pub fn set_label_palette(&mut self, queue: &wgpu::Queue, rgba: &[[u8; 4]]) {
         if let Some(l) = &self.labels {
             l.write_palette(queue, rgba);
         }
+        self.labels_changed(|_| true);
+    }
+
+    /// Marks stale every slice image that drew labels from voxels `touched` says changed.
+    fn labels_changed(&mut self, touched: impl Fn(VoxelBox) -> bool) {
+        for slot in self.slots.values_mut() {
+            if let Some(Drawn::Slice {
+                labels_read: Some(read),
+                ..
+            }) = slot.drawn
+                && touched(read)
+            {
+                slot.drawn = None;
+            }
+        }
+    }
+
+    /// Slice images rendered since the renderer was made (re-shown ones do not count).
+    pub fn slices_rendered(&self) -> u64 {
+        self.slices_rendered
     }
 
     /// Uploads a surface (replacing any previous one); `None` removes it.
@@ -764,7 +888,7 @@ impl ViewRenderer {
             self.slots.insert(
                 id,
                 Slot {
-                    last_scene: None,
+                    drawn: None,
                     uniforms,
                     slice,
                     ray,
@@ -777,24 +901,32 @@ impl ViewRenderer {
         }
     }
 
-    fn offscreen(&mut self, device: &wgpu::Device, id: u64, size: [u32; 2]) {
+    fn offscreen(&mut self, device: &wgpu::Device, id: u64, size: [u32; 2], kind: OffscreenKind) {
         let size = [size[0].clamp(1, 8192), size[1].clamp(1, 8192)];
         let format = self.target_format;
         let blit_layout = &self.blit_layout;
-        let sampler = &self.blit_sampler;
+        let sampler = match kind {
+            OffscreenKind::Slice => &self.copy_sampler,
+            OffscreenKind::Scene => &self.blit_sampler,
+        };
         let Some(slot) = self.slots.get_mut(&id) else {
             return;
         };
-        if slot.offscreen.as_ref().is_some_and(|o| o.size == size) {
+        if slot
+            .offscreen
+            .as_ref()
+            .is_some_and(|o| o.size == size && o.kind == kind)
+        {
             return;
         }
+        slot.drawn = None;
         let extent = wgpu::Extent3d {
             width: size[0],
             height: size[1],
             depth_or_array_layers: 1,
         };
         let color = device.create_texture(&wgpu::TextureDescriptor {
-            label: Some("3d view"),
+            label: Some("view image"),
             size: extent,
             mip_level_count: 1,
             sample_count: 1,
@@ -805,15 +937,19 @@ impl ViewRenderer {
                 | wgpu::TextureUsages::COPY_SRC,
             view_formats: &[],
         });
-        let depth = device.create_texture(&wgpu::TextureDescriptor {
-            label: Some("3d view depth"),
-            size: extent,
-            mip_level_count: 1,
-            sample_count: 1,
-            dimension: wgpu::TextureDimension::D2,
-            format: DEPTH_FORMAT,
-            usage: wgpu::TextureUsages::RENDER_ATTACHMENT,
-            view_formats: &[],
+        let depth_view = (kind == OffscreenKind::Scene).then(|| {
+            device
+                .create_texture(&wgpu::TextureDescriptor {
+                    label: Some("3d view depth"),
+                    size: extent,
+                    mip_level_count: 1,
+                    sample_count: 1,
+                    dimension: wgpu::TextureDimension::D2,
+                    format: DEPTH_FORMAT,
+                    usage: wgpu::TextureUsages::RENDER_ATTACHMENT,
+                    view_formats: &[],
+                })
+                .create_view(&Default::default())
         });
         let color_view = color.create_view(&Default::default());
         let blit = bind_group(
@@ -827,15 +963,16 @@ impl ViewRenderer {
         );
         slot.offscreen = Some(Offscreen {
             size,
+            kind,
             color,
             color_view,
-            depth_view: depth.create_view(&Default::default()),
+            depth_view,
             blit,
         });
     }
 
-    /// Writes a view's uniforms and renders its offscreen part; call before the pass that
-    /// [`ViewRenderer::paint`] draws into.
+    /// Writes a view's uniforms and renders its offscreen image when what it shows
+    /// changed; call before the pass that [`ViewRenderer::paint`] draws into.
     pub fn prepare(
         &mut self,
         device: &wgpu::Device,
@@ -858,137 +995,134 @@ impl ViewRenderer {
                 size,
                 step_factor,
             } => self.ray_uniforms(scene, camera, *size, *step_factor),
-            ViewDraw::Slice(_) => None,
+            ViewDraw::Slice { .. } => None,
         };
         self.ensure_slot(device, id);
-        if let ViewDraw::Scene { size, .. } = draw {
-            self.offscreen(device, id, *size);
-        }
-        let mesh_generation = self.mesh_generation;
-        let skipping = self.empty_space_skipping;
-        let Some(slot) = self.slots.get_mut(&id) else {
-            return;
+        let (size, kind) = match draw {
+            ViewDraw::Scene { size, .. } => (*size, OffscreenKind::Scene),
+            ViewDraw::Slice { size, .. } => (*size, OffscreenKind::Slice),
         };
-        if let ViewDraw::Scene {
-            scene,
-            camera,
-            size,
-            step_factor,
-        } = draw
-        {
-            // An unchanged 3D view (the user scrolls slices) is shown again, not redrawn.
-            let key = (
+        self.offscreen(device, id, size, kind);
+        let key = match draw {
+            ViewDraw::Scene {
+                scene,
+                camera,
+                size,
+                step_factor,
+            } => Drawn::Scene(
                 *scene,
                 *camera,
                 *size,
                 *step_factor,
-                mesh_generation,
-                skipping,
-            );
-            if slot.painted == Painted::Offscreen && slot.last_scene == Some(key) {
-                return;
-            }
-            slot.last_scene = Some(key);
-        }
-        slot.painted = Painted::Nothing;
-        match draw {
-            ViewDraw::Slice(u) => {
-                if slot.slice.is_some() {
-                    queue.write_buffer(&slot.uniforms, 0, bytemuck::bytes_of(u));
-                    let on = |x: f32| usize::from(x > 0.0);
-                    slot.painted = Painted::Slice(on(u.preview[3]) + 2 * on(u.preview[2]));
-                }
-            }
-            ViewDraw::Scene { scene, camera, .. } => {
-                let Some(off) = &slot.offscreen else {
-                    return;
-                };
-                let mut pass = encoder.begin_render_pass(&wgpu::RenderPassDescriptor {
-                    label: Some("3d view"),
-                    color_attachments: &[Some(wgpu::RenderPassColorAttachment {
-                        view: &off.color_view,
-                        resolve_target: None,
-                        ops: wgpu::Operations {
-                            load: wgpu::LoadOp::Clear(wgpu::Color::BLACK),
-                            store: wgpu::StoreOp::Store,
-                        },
-                    })],
-                    // Only surfaces use depth; the ray caster composites in one pass.
-                    depth_stencil_attachment: matches!(scene, Scene3d::Surface(_)).then_some(
-                        wgpu::RenderPassDepthStencilAttachment {
-                            view: &off.depth_view,
-                            depth_ops: Some(wgpu::Operations {
-                                load: wgpu::LoadOp::Clear(1.0),
-                                store: wgpu::StoreOp::Discard,
-                            }),
-                            stencil_ops: None,
-                        },
-                    ),
-                    timestamp_writes: None,
-                    occlusion_query_set: None,
-                });
-                match scene {
-                    Scene3d::Surface(range) => {
-                        if let Some(mesh) = &self.mesh {
-                            let aspect = f64::from(off.size[0]) / f64::from(off.size[1]);
-                            let u = MeshUniforms {
-                                clip_from_lps: camera
-                                    .clip_from_lps(aspect)
-                                    .as_mat4()
-                                    .to_cols_array_2d(),
-                                light: v4(-camera.forward()),
-                                range: match range {
-                                    Some([a, b]) => [*a, *b, 1.0, 0.0],
-                                    None => [0.0, 1.0, 0.0, 0.0],
-                                },
-                            };
-                            queue.write_buffer(&slot.uniforms, 0, bytemuck::bytes_of(&u));
-                            pass.set_pipeline(&self.mesh_pipeline);
-                            pass.set_bind_group(0, &slot.mesh, &[]);
-                            pass.set_vertex_buffer(0, mesh.vertices.slice(..));
-                            pass.set_index_buffer(
-                                mesh.indices.slice(..),
-                                wgpu::IndexFormat::Uint32,
-                            );
-                            pass.draw_indexed(0..mesh.count, 0, 0..1);
-                        }
-                    }
-                    _ => {
-                        if let (Some(u), Some(bg)) = (ray, &slot.ray) {
-                            queue.write_buffer(&slot.uniforms, 0, bytemuck::bytes_of(&u));
-                            pass.set_pipeline(&self.ray_pipeline);
-                            pass.set_bind_group(0, bg, &[]);
-                            pass.draw(0..3, 0..1);
-                        }
-                    }
-                }
-                drop(pass);
-                slot.painted = Painted::Offscreen;
-            }
-        }
-    }
-
-    /// Draws a prepared view into the current pass (whose viewport is the view's rectangle).
-    pub fn paint(&self, pass: &mut wgpu::RenderPass<'static>, id: u64) {
-        let Some(slot) = self.slots.get(&id) else {
+                self.mesh_generation,
+                self.empty_space_skipping,
+            ),
+            ViewDraw::Slice { uniforms, size } => Drawn::slice(uniforms, *size),
+        };
+        let Some(slot) = self.slots.get_mut(&id) else {
             return;
         };
-        match slot.painted {
-            Painted::Nothing => {}
-            Painted::Slice(variant) => {
-                if let Some(bg) = &slot.slice {
-                    pass.set_pipeline(&self.slice_pipelines[variant]);
+        // An unchanged view (the user scrolls another one) is shown again, not redrawn.
+        if slot.painted == Painted::Offscreen && slot.drawn == Some(key) {
+            return;
+        }
+        slot.painted = Painted::Nothing;
+        slot.drawn = None;
+        let Some(off) = &slot.offscreen else {
+            return;
+        };
+        let uses_depth = matches!(
+            draw,
+            ViewDraw::Scene {
+                scene: Scene3d::Surface(_),
+                ..
+            }
+        );
+        let mut pass = encoder.begin_render_pass(&wgpu::RenderPassDescriptor {
+            label: Some("view image"),
+            color_attachments: &[Some(wgpu::RenderPassColorAttachment {
+                view: &off.color_view,
+                resolve_target: None,
+                ops: wgpu::Operations {
+                    load: wgpu::LoadOp::Clear(wgpu::Color::BLACK),
+                    store: wgpu::StoreOp::Store,
+                },
+            })],
+            // Only surfaces use depth; the ray caster composites in one pass.
+            depth_stencil_attachment: off.depth_view.as_ref().filter(|_| uses_depth).map(|view| {
+                wgpu::RenderPassDepthStencilAttachment {
+                    view,
+                    depth_ops: Some(wgpu::Operations {
+                        load: wgpu::LoadOp::Clear(1.0),
+                        store: wgpu::StoreOp::Discard,
+                    }),
+                    stencil_ops: None,
+                }
+            }),
+            timestamp_writes: None,
+            occlusion_query_set: None,
+        });
+        match draw {
+            ViewDraw::Slice { uniforms: u, .. } => {
+                let Some(bg) = &slot.slice else {
+                    return;
+                };
+                queue.write_buffer(&slot.uniforms, 0, bytemuck::bytes_of(u));
+                let on = |x: f32| usize::from(x > 0.0);
+                let variant = on(u.preview[3]) + 2 * on(u.preview[2]);
+                pass.set_pipeline(&self.slice_pipelines[variant]);
+                pass.set_bind_group(0, bg, &[]);
+                pass.draw(0..3, 0..1);
+                self.slices_rendered += 1;
+            }
+            ViewDraw::Scene {
+                scene: Scene3d::Surface(range),
+                camera,
+                ..
+            } => {
+                if let Some(mesh) = &self.mesh {
+                    let aspect = f64::from(off.size[0]) / f64::from(off.size[1]);
+                    let u = MeshUniforms {
+                        clip_from_lps: camera.clip_from_lps(aspect).as_mat4().to_cols_array_2d(),
+                        light: v4(-camera.forward()),
+                        range: match range {
+                            Some([a, b]) => [*a, *b, 1.0, 0.0],
+                            None => [0.0, 1.0, 0.0, 0.0],
+                        },
+                    };
+                    queue.write_buffer(&slot.uniforms, 0, bytemuck::bytes_of(&u));
+                    pass.set_pipeline(&self.mesh_pipeline);
+                    pass.set_bind_group(0, &slot.mesh, &[]);
+                    pass.set_vertex_buffer(0, mesh.vertices.slice(..));
+                    pass.set_index_buffer(mesh.indices.slice(..), wgpu::IndexFormat::Uint32);
+                    pass.draw_indexed(0..mesh.count, 0, 0..1);
+                }
+            }
+            ViewDraw::Scene { .. } => {
+                if let (Some(u), Some(bg)) = (ray, &slot.ray) {
+                    queue.write_buffer(&slot.uniforms, 0, bytemuck::bytes_of(&u));
+                    pass.set_pipeline(&self.ray_pipeline);
                     pass.set_bind_group(0, bg, &[]);
                     pass.draw(0..3, 0..1);
                 }
             }
-            Painted::Offscreen => {
-                if let Some(off) = &slot.offscreen {
-                    pass.set_pipeline(&self.blit_pipeline);
-                    pass.set_bind_group(0, &off.blit, &[]);
-                    pass.draw(0..3, 0..1);
-                }
-            }
+        }
+        drop(pass);
+        slot.painted = Painted::Offscreen;
+        slot.drawn = Some(key);
+    }
+
+    /// Draws a view prepared this frame into the pass (its rectangle is the viewport).
+    pub fn paint(&self, pass: &mut wgpu::RenderPass<'static>, id: u64) {
+        let Some(slot) = self.slots.get(&id) else {
+            return;
+        };
+        if slot.painted == Painted::Offscreen
+            && let Some(off) = &slot.offscreen
+        {
+            pass.set_pipeline(&self.blit_pipeline);
+            pass.set_bind_group(0, &off.blit, &[]);
+            pass.draw(0..3, 0..1);
         }
     }
 

@@ -28,6 +28,9 @@ pub struct GpuSync {
     per_slice: usize,
     /// Palette uploaded.
     palette: Vec<[u8; 4]>,
+    /// The uploaded labels' names and mask words, to find where in a changed slice the
+    /// labels changed (so slice images that read none of it are kept).
+    shown: Vec<(String, Vec<u64>)>,
     /// The surface uploaded.
     mesh: Option<SurfaceKey>,
     /// Slices uploaded since the volume appeared (for tests and benchmarks).
@@ -70,6 +73,7 @@ impl GpuSync {
         self.slices = vec![empty; dims[0]];
         self.per_slice = dims[1] * dims[2];
         self.palette.clear();
+        self.shown.clear();
         self.mesh = None;
         self.uploaded_slices = 0;
     }
@@ -104,14 +108,31 @@ impl GpuSync {
         if changed.is_empty() && palette == self.palette {
             return;
         }
-        let r = rs.renderer.read();
-        let Some(vr) = r.callback_resources.get::<ViewRenderer>() else {
+        let mut r = rs.renderer.write();
+        let Some(vr) = r.callback_resources.get_mut::<ViewRenderer>() else {
             return;
         };
         if palette != self.palette {
             vr.set_label_palette(&rs.queue, &palette);
             self.palette = palette;
         }
+        // Where the uploaded masks are known, each run of slices says where it changed.
+        let seg = seg.filter(|s| s.dims()[0] == n);
+        let shown = match seg {
+            Some(s) if self.same_labels_shown(s) => Some(s),
+            Some(s) => {
+                self.shown = s
+                    .labels()
+                    .iter()
+                    .map(|l| (l.meta.name.clone(), l.mask.words().to_vec()))
+                    .collect();
+                None
+            }
+            None => {
+                self.shown.clear();
+                None
+            }
+        };
         // Upload contiguous runs of changed slices in one write each.
         let mut i = 0;
         while i < changed.len() {
@@ -125,13 +146,69 @@ impl GpuSync {
                 Some(s) if s.dims()[0] == n => label_slices(s, start..end),
                 _ => vec![0u8; (end - start) * self.per_slice],
             };
-            vr.set_labels(&rs.queue, start as u32, &data);
+            let region = shown.and_then(|s| self.changed_in(s, start..end));
+            vr.set_labels(&rs.queue, start as u32, &data, region);
             for (slot, w) in self.slices[start..end].iter_mut().zip(&wanted[start..end]) {
                 *slot = w.unwrap_or([0xff; 32]);
             }
             self.uploaded_slices += end - start;
             i += 1;
         }
+    }
+
+    /// Whether the shown masks are `seg`'s labels (same names, order and grid), so that
+    /// a changed slice can be compared with them.
+    fn same_labels_shown(&self, seg: &Segmentation) -> bool {
+        self.shown.len() == seg.labels().len()
+            && self
+                .shown
+                .iter()
+                .zip(seg.labels())
+                .all(|((name, words), l)| {
+                    *name == l.meta.name && words.len() == l.mask.words().len()
+                })
+    }
+
+    /// Records slices `range` of `seg` (whose labels are the shown ones) as shown and
+    /// returns the columns and rows in them where any label's voxels differ from what was
+    /// shown before (half-open). Always `Some`; the
+    /// `Option` is the renderer's "not known".
+    fn changed_in(
+        &mut self,
+        seg: &Segmentation,
+        range: std::ops::Range<usize>,
+    ) -> Option<[[u32; 2]; 2]> {
+        let [_, rows, cols] = seg.dims();
+        let (mut col_span, mut row_span) = ([usize::MAX, 0], [usize::MAX, 0]);
+        for ((_, shown), l) in self.shown.iter_mut().zip(seg.labels()) {
+            let (rw, sw) = (l.mask.row_words(), l.mask.slice_words());
+            if rw == 0 {
+                continue;
+            }
+            let span = range.start * sw..range.end * sw;
+            let (old, new) = (&mut shown[span.clone()], &l.mask.words()[span]);
+            for (w, (a, b)) in old.iter().zip(new).enumerate() {
+                let differ = a ^ b;
+                if differ != 0 {
+                    // Bit b of word w of a row is column 64 w + b.
+                    let (row, word) = ((w / rw) % rows, w % rw);
+                    let first = word * 64 + differ.trailing_zeros() as usize;
+                    let last = word * 64 + 63 - differ.leading_zeros() as usize;
+                    col_span = [col_span[0].min(first), col_span[1].max(last + 1)];
+                    row_span = [row_span[0].min(row), row_span[1].max(row + 1)];
+                }
+            }
+            old.copy_from_slice(new);
+        }
+        if col_span[0] >= col_span[1] {
+            // Nothing differs (a label's display or another slice's signature changed).
+            return Some([[0, 0], [0, 0]]);
+        }
+        let c = |i: usize| i.min(cols) as u32;
+        Some([
+            [c(col_span[0]), c(col_span[1])],
+            [row_span[0] as u32, row_span[1] as u32],
+        ])
     }
 
     /// Uploads the surface when it or its colouring changed.
@@ -186,5 +263,36 @@ mod tests {
         assert_eq!(before[0], after[0]);
         assert_eq!(before[1], after[1]);
         assert_ne!(before[2], after[2]);
+    }
+
+    #[test]
+    fn a_changed_slice_says_which_rows_and_columns_changed() {
+        let g = VolumeGeometry::axis_aligned(SpacingMm {
+            col: 1.0,
+            row: 1.0,
+            slice: 1.0,
+        });
+        let dims = [3, 8, 130];
+        let mut s = Segmentation::new(dims, g);
+        s.set_mask("a", Mask::from_fn(dims, |_, j, i| j < 4 && i < 100));
+        let mut sync = GpuSync::default();
+        assert!(!sync.same_labels_shown(&s));
+        sync.shown = vec![("a".into(), s.labels()[0].mask.words().to_vec())];
+        assert!(sync.same_labels_shown(&s));
+        // Nothing differs: an empty box.
+        assert_eq!(sync.changed_in(&s, 0..3), Some([[0, 0], [0, 0]]));
+        // Voxels (1, 5, 70) and (1, 6, 129) set: rows 5..7, columns 70..130.
+        let m = &mut s.get_mut("a").expect("a").mask;
+        m.set(1, 5, 70, true);
+        m.set(1, 6, 129, true);
+        assert_eq!(sync.changed_in(&s, 1..2), Some([[70, 130], [5, 7]]));
+        // Now shown: the same slice again has no change.
+        assert_eq!(sync.changed_in(&s, 1..2), Some([[0, 0], [0, 0]]));
+        // One voxel cleared on slice 2, row 0, column 3: only that voxel.
+        s.get_mut("a").expect("a").mask.set(2, 0, 3, false);
+        assert_eq!(sync.changed_in(&s, 0..3), Some([[3, 4], [0, 1]]));
+        // A renamed or added label is not the shown list any more.
+        s.set_mask("b", Mask::new(dims));
+        assert!(!sync.same_labels_shown(&s));
     }
 }

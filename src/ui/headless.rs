@@ -17,6 +17,8 @@ pub struct Headless {
     target: Target,
     size: [u32; 2],
     start: Instant,
+    /// The UI thread's part of every frame so far (until the GPU work is submitted).
+    ui_time: Duration,
     /// Input for the next frame (pointer moves, clicks, keys), as a window would get it.
     pub events: Vec<egui::Event>,
 }
@@ -44,6 +46,7 @@ impl Headless {
             target,
             size,
             start: Instant::now(),
+            ui_time: Duration::ZERO,
             events: Vec::new(),
         })
     }
@@ -95,10 +98,25 @@ impl Headless {
             renderer.free_texture(id);
         }
         drop(renderer);
+        self.ui_time += t0.elapsed();
         device
             .poll(wgpu::PollType::Wait)
             .map_err(|e| RenderError::Readback(e.to_string()))?;
         Ok(t0.elapsed())
+    }
+
+    /// Running totals of the frames drawn so far (a benchmark row takes their difference).
+    pub fn marks(&self) -> FrameMarks {
+        FrameMarks {
+            slices_rendered: self
+                .state
+                .renderer
+                .read()
+                .callback_resources
+                .get::<crate::gpu::ViewRenderer>()
+                .map_or(0, |r| r.slices_rendered()),
+            ui_time: self.ui_time,
+        }
     }
 
     /// Runs a few frames (layout settles, fonts load) and returns the last one's pixels.
@@ -107,6 +125,28 @@ impl Headless {
             self.frame(app)?;
         }
         readback::read_texture(&self.gpu.device, &self.gpu.queue, &self.target.texture)
+    }
+}
+
+/// Running totals of an offscreen window's frames.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct FrameMarks {
+    /// Slice images the view renderer rendered (re-shown ones do not count).
+    pub slices_rendered: u64,
+    /// The UI thread's part of the frames: egui, the views' uploads and command
+    /// encoding, until the GPU work is submitted (the rest is the GPU's, or lavapipe's).
+    pub ui_time: Duration,
+}
+
+impl FrameMarks {
+    /// What happened between `earlier` and `self`, per frame over `frames` frames:
+    /// (slice images rendered, UI thread ms).
+    pub fn per_frame_since(&self, earlier: &Self, frames: usize) -> (f64, f64) {
+        let n = frames.max(1) as f64;
+        (
+            self.slices_rendered.saturating_sub(earlier.slices_rendered) as f64 / n,
+            self.ui_time.saturating_sub(earlier.ui_time).as_secs_f64() * 1000.0 / n,
+        )
     }
 }
 

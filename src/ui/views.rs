@@ -288,12 +288,15 @@ pub fn slice_view(
             rect,
             ViewCallback {
                 slot: i as u64,
-                draw: ViewDraw::Slice(crate::gpu::slice_view::uniforms(
-                    &sv,
-                    &viewer.volume,
-                    size,
-                    &viewer.overlay,
-                )),
+                draw: ViewDraw::Slice {
+                    uniforms: crate::gpu::slice_view::uniforms(
+                        &sv,
+                        &viewer.volume,
+                        size,
+                        &viewer.overlay,
+                    ),
+                    size: viewport_pixels(rect, env.pixels_per_point),
+                },
             },
         ));
     } else {
@@ -603,6 +606,16 @@ fn legend_bar(painter: &egui::Painter, rect: Rect, name: &str, lo: f32, hi: f32)
     );
 }
 
+/// The pixels egui's paint callback gives `rect` (its corners rounded, as
+/// `epaint::ViewportInPixels` does), so a view's image is shown 1:1.
+fn viewport_pixels(rect: Rect, pixels_per_point: f32) -> [u32; 2] {
+    let px = |a: f32, b: f32| {
+        let n = (b * pixels_per_point).round() - (a * pixels_per_point).round();
+        (n.max(1.0) as u32).min(8192)
+    };
+    [px(rect.min.x, rect.max.x), px(rect.min.y, rect.max.y)]
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -612,5 +625,20 @@ mod tests {
         assert_eq!(scale_bar_mm(57.0), 50.0);
         assert_eq!(scale_bar_mm(19.9), 10.0);
         assert_eq!(scale_bar_mm(0.3), 1.0);
+    }
+
+    #[test]
+    fn a_views_image_has_the_pixels_of_its_paint_callbacks_viewport() {
+        for ppp in [1.0_f32, 1.25, 1.5, 2.0] {
+            for (x, y, w, h) in [(0.0, 0.0, 640.0, 400.0), (201.3, 33.7, 519.45, 377.5)] {
+                let rect = Rect::from_min_size(Pos2::new(x, y), Vec2::new(w, h));
+                let v = egui::epaint::ViewportInPixels::from_points(&rect, ppp, [4000, 4000]);
+                assert_eq!(
+                    viewport_pixels(rect, ppp),
+                    [v.width_px as u32, v.height_px as u32],
+                    "{rect:?} at {ppp}"
+                );
+            }
+        }
     }
 }
