@@ -14,6 +14,7 @@ pub mod renderer;
 pub mod shaders;
 pub mod slice_view;
 pub mod transfer;
+mod view_image;
 
 pub use crate::view::{Camera3d, SliceMode, SliceView, ViewPreset, WindowLevel};
 pub use device::{Gpu, RenderError};
