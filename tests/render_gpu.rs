@@ -519,15 +519,16 @@ fn an_unchanged_slice_view_is_shown_again_and_a_label_upload_it_reads_redraws_it
     .to_u8(1);
     r.set_labels(&g.queue, 0, &labelled, None);
     r.set_label_palette(&g.queue, &[[255, 0, 0, 255]]);
-    // Axial through slice 8, one pixel per voxel, labels drawn.
-    let mut sv = SliceView::fit(
-        &v,
-        PlaneAxes::standard(Orientation::Axial, true),
-        [40.0, 40.0],
-    );
-    sv.mm_per_px = 1.0;
-    sv.centre = DVec3::new(19.5, 19.5, 8.0);
-    sv.window = WindowLevel::new(2000.0, 0.0);
+    // A standard view centred on `centre`, one pixel per voxel, bone window.
+    let view = |o: Orientation, centre: DVec3| {
+        let mut sv = SliceView::fit(&v, PlaneAxes::standard(o, true), [40.0, 40.0]);
+        sv.mm_per_px = 1.0;
+        sv.centre = centre;
+        sv.window = WindowLevel::new(2000.0, 0.0);
+        sv
+    };
+    // Axial through slice 8, labels drawn.
+    let mut sv = view(Orientation::Axial, DVec3::new(19.5, 19.5, 8.0));
     let overlay = Overlay {
         labels: true,
         ..Overlay::default()
@@ -590,14 +591,7 @@ fn an_unchanged_slice_view_is_shown_again_and_a_label_upload_it_reads_redraws_it
     assert_ne!(after.rgba, oblique.rgba);
     // A coronal view through row 10 reads rows 8..13 or so: a change on slice 8 in rows
     // 30..35 leaves it as it was; one in rows 9..11 redraws it.
-    let mut coronal = SliceView::fit(
-        &v,
-        PlaneAxes::standard(Orientation::Coronal, true),
-        [40.0, 40.0],
-    );
-    coronal.mm_per_px = 1.0;
-    coronal.centre = DVec3::new(19.5, 10.0, 14.0);
-    coronal.window = WindowLevel::new(2000.0, 0.0);
+    let coronal = view(Orientation::Coronal, DVec3::new(19.5, 10.0, 14.0));
     let before = draw(&mut r, &coronal, &overlay);
     let count = r.slices_rendered();
     let mut slice8 = labelled[8 * per_slice..9 * per_slice].to_vec();
