@@ -2,9 +2,9 @@
 // normal (MIP, MinIP, mean), window/levelled to grey. The volume is a 3D texture of HU
 // scaled into [-1, 1]; nothing is re-uploaded when the plane, slab or window changes.
 // Over it: the labels (fill and a one-pixel outline, per-label colour and opacity, from a
-// label-number texture at the nearest voxel) and a threshold preview (voxels whose HU lies
-// in a range, tinted and outlined), computed here so that moving a threshold costs a
-// uniform write, not a pass over the volume.
+// label-number texture at the nearest voxel). With the threshold preview on, `fs_preview`
+// also writes the plane's HU per pixel, and preview.wgsl tints and outlines the range as
+// it shows the image: moving a threshold redraws no slice.
 
 struct Slice {
     // Patient LPS mm -> continuous voxel index (column, row, slice).
@@ -23,16 +23,16 @@ struct Slice {
     display: vec4<f32>,
     // fill opacity (0..1, times the label's own), outline (0/1), view width and height px.
     overlay: vec4<f32>,
-    // threshold preview: low HU, high HU, on (0/1) and labels drawn (0/1): the pipeline's choice.
+    // threshold preview: low HU, high HU (both read by preview.wgsl, not here), on (0/1:
+    // fs_preview) and labels drawn (0/1): the pipelines' choice.
     preview: vec4<f32>,
-    // threshold preview colour (rgb) and fill opacity.
+    // threshold preview colour (rgb) and fill opacity (preview.wgsl's).
     preview_colour: vec4<f32>,
 }
 
-// Pipeline constants: one pipeline per combination, so a view without labels or without
-// the preview runs none of that code (a software rasteriser runs both sides of a branch).
+// A pipeline constant: a view without labels runs none of that code (a software
+// rasteriser runs both sides of a branch).
 override LABELS: bool = true;
-override PREVIEW: bool = true;
 
 @group(0) @binding(0) var<uniform> u: Slice;
 @group(0) @binding(1) var volume: texture_3d<f32>;
@@ -63,11 +63,6 @@ fn label_at(c_in: vec3<f32>) -> u32 {
     return textureLoad(labels, vec3<i32>(c), 0).r;
 }
 
-// Whether a HU sample (value, inside the hull) lies in the preview range.
-fn in_range(h: vec2<f32>) -> bool {
-    return h.y > 0.0 && h.x >= u.preview.x && h.x <= u.preview.y;
-}
-
 // A value at the pixels left, right, above and below, two of them read from the pixel's
 // 2×2 quad mates through fine derivatives (free) and two given (read by this pixel):
 // `far` holds the value at the neighbours outside the quad (x, y).
@@ -89,10 +84,10 @@ fn far_side(frag: vec2<f32>) -> vec2<f32> {
     return select(vec2<f32>(-1.0), vec2<f32>(1.0), odd);
 }
 
-// Draws the labels and the threshold preview over the grey value `g` at point `p`, whose
-// plane HU sample is `h`. Every pixel runs this (no early return): the quad derivatives
-// need all four pixels. The outline marks a pixel when a 4-neighbour differs.
-fn overlay(g: vec3<f32>, p: vec3<f32>, h: vec2<f32>, frag: vec2<f32>) -> vec3<f32> {
+// Draws the labels over the grey value `g` at point `p`. Every pixel runs this (no early
+// return): the quad derivatives need all four pixels. The outline marks a pixel when a
+// 4-neighbour differs.
+fn overlay(g: vec3<f32>, p: vec3<f32>, frag: vec2<f32>) -> vec3<f32> {
     var rgb = g;
     // One screen pixel along each view axis, in mm.
     let dx = u.right.xyz / max(u.overlay.z, 1.0);
@@ -125,33 +120,24 @@ fn overlay(g: vec3<f32>, p: vec3<f32>, h: vec2<f32>, frag: vec2<f32>) -> vec3<f3
             }
         }
     }
-    if PREVIEW {
-        let inside = in_range(h);
-        if inside {
-            rgb = mix(rgb, u.preview_colour.rgb, u.preview_colour.a);
-        }
-        let far = vec2<f32>(
-            select(0.0, 1.0, in_range(hu_at(p + side.x * dx))),
-            select(0.0, 1.0, in_range(hu_at(p + side.y * dy))),
-        );
-        let ns = neighbours(select(0.0, 1.0, inside), far, frag);
-        let me = select(0.0, 1.0, inside);
-        if ns[0] != me || ns[1] != me || ns[2] != me || ns[3] != me {
-            rgb = u.preview_colour.rgb;
-        }
-    }
     return rgb;
 }
 
-@fragment
-fn fs_main(in: VsOut) -> @location(0) vec4<f32> {
+// A slice pixel: its colour (grey and labels), whether any sample lay in the volume, and
+// the plane's own HU sample (value, inside the hull).
+struct Shaded {
+    rgb: vec3<f32>,
+    covered: bool,
+    plane: vec2<f32>,
+}
+
+fn shade(in: VsOut) -> Shaded {
     let p = u.origin.xyz + u.right.xyz * in.uv.x + u.down.xyz * in.uv.y;
     let m = i32(u.step.w);
     let mode = i32(u.display.z);
     var acc = 0.0;
     var sum = 0.0;
     var count = 0.0;
-    // The sample on the plane itself, for the preview.
     var plane = vec2<f32>(0.0, 0.0);
     for (var s = -m; s <= m; s++) {
         let h = hu_at(p + u.step.xyz * f32(s));
@@ -175,7 +161,35 @@ fn fs_main(in: VsOut) -> @location(0) vec4<f32> {
     }
     let lo = u.display.x - u.display.y * 0.5;
     let g = clamp((acc - lo) / max(u.display.y, 1.0), 0.0, 1.0);
-    let rgb = overlay(vec3<f32>(g, g, g), p, plane, in.position.xy);
+    var out: Shaded;
+    out.rgb = overlay(vec3<f32>(g, g, g), p, in.position.xy);
+    out.covered = count > 0.0;
+    out.plane = plane;
+    return out;
+}
+
+@fragment
+fn fs_main(in: VsOut) -> @location(0) vec4<f32> {
+    let s = shade(in);
     // Outside the volume: black (decided after the overlay, which needs every pixel).
-    return select(vec4<f32>(0.0, 0.0, 0.0, 1.0), vec4<f32>(rgb, 1.0), count > 0.0);
+    return select(vec4<f32>(0.0, 0.0, 0.0, 1.0), vec4<f32>(s.rgb, 1.0), s.covered);
+}
+
+// What preview.wgsl reads: the colour with alpha 0 where no sample lay in the volume (shown
+// black), and the plane's HU, or NOT_IN_VOLUME outside the voxel centres' hull.
+struct WithHu {
+    @location(0) colour: vec4<f32>,
+    @location(1) hu: f32,
+}
+
+// Below any HU a preview range can start at: the plane sample lay outside the volume.
+const NOT_IN_VOLUME: f32 = -3.0e38;
+
+@fragment
+fn fs_preview(in: VsOut) -> WithHu {
+    let s = shade(in);
+    var out: WithHu;
+    out.colour = select(vec4<f32>(0.0, 0.0, 0.0, 0.0), vec4<f32>(s.rgb, 1.0), s.covered);
+    out.hu = select(NOT_IN_VOLUME, s.plane.x, s.plane.y > 0.0);
+    return out;
 }

@@ -577,7 +577,7 @@ fn an_unchanged_slice_view_is_shown_again_and_a_label_upload_it_reads_redraws_it
     assert_ne!(draw(&mut r, &sv, &overlay).rgba, blue.rgba);
     assert_eq!(r.slices_rendered(), rendered + 5);
     // An oblique plane through slice 8 reads the slices its corners cross: an upload on
-    // one of them, away from the centre, redraws it.
+    // one of them, away from the centre, redraws the pixels that show it.
     sv.axes = PlaneAxes {
         right: DVec3::X,
         down: DVec3::new(0.0, 0.8, 0.6),
@@ -585,12 +585,14 @@ fn an_unchanged_slice_view_is_shown_again_and_a_label_upload_it_reads_redraws_it
     };
     let oblique = draw(&mut r, &sv, &overlay);
     assert_eq!(r.slices_rendered(), rendered + 6);
+    let parts = r.slice_parts_rendered();
     r.set_labels(&g.queue, 3, &vec![0u8; per_slice], None);
     let after = draw(&mut r, &sv, &overlay);
-    assert_eq!(r.slices_rendered(), rendered + 7);
+    assert_eq!(r.slices_rendered(), rendered + 6);
+    assert_eq!(r.slice_parts_rendered(), parts + 1);
     assert_ne!(after.rgba, oblique.rgba);
     // A coronal view through row 10 reads rows 8..13 or so: a change on slice 8 in rows
-    // 30..35 leaves it as it was; one in rows 9..11 redraws it.
+    // 30..35 leaves it as it was; one in rows 9..11 redraws the part that shows it.
     let coronal = view(Orientation::Coronal, DVec3::new(19.5, 10.0, 14.0));
     let before = draw(&mut r, &coronal, &overlay);
     let count = r.slices_rendered();
@@ -599,8 +601,261 @@ fn an_unchanged_slice_view_is_shown_again_and_a_label_upload_it_reads_redraws_it
     r.set_labels(&g.queue, 8, &slice8, Some([[0, cols as u32], [30, 35]]));
     assert_eq!(draw(&mut r, &coronal, &overlay).rgba, before.rgba);
     assert_eq!(r.slices_rendered(), count);
+    let parts = r.slice_parts_rendered();
     slice8[9 * cols..11 * cols].fill(0);
     r.set_labels(&g.queue, 8, &slice8, Some([[0, cols as u32], [9, 11]]));
     assert_ne!(draw(&mut r, &coronal, &overlay).rgba, before.rgba);
-    assert_eq!(r.slices_rendered(), count + 1);
+    assert_eq!(r.slices_rendered(), count);
+    assert_eq!(r.slice_parts_rendered(), parts + 1);
+}
+
+#[test]
+fn a_label_change_redraws_only_the_pixels_that_show_it_and_they_equal_a_whole_render() {
+    use hounsfield::gpu::slice_view::{Overlay, uniforms};
+    use hounsfield::segment::Mask;
+    use hounsfield::view::{PlaneAxes, SliceView};
+    let Some(g) = gpu() else { return };
+    let v = spheres(-1000, 400, 900);
+    let [_, rows, cols] = v.dims();
+    let per_slice = rows * cols;
+    let mut labels = Mask::from_fn(v.dims(), |_, j, i| {
+        (2..18).contains(&i) && (4..20).contains(&j)
+    })
+    .to_u8(1);
+    let palette = [[255, 0, 0, 255], [0, 0, 255, 200]];
+    let mut r = renderer(&g, &v);
+    r.set_labels(&g.queue, 0, &labels, None);
+    r.set_label_palette(&g.queue, &palette);
+    // Four views in slots of their own, as in the window: axial (with the threshold
+    // preview), coronal and sagittal through the change, and an oblique plane; odd sizes
+    // and zoom, so the parts have odd edges and do not fall on voxel boundaries.
+    let tilted = {
+        let right = DVec3::new(0.8, 0.6, 0.0);
+        let down = DVec3::new(-0.36, 0.48, 0.8);
+        PlaneAxes {
+            right,
+            down,
+            normal: right.cross(down),
+        }
+    };
+    let views: Vec<(SliceView, Overlay)> = [
+        (
+            PlaneAxes::standard(Orientation::Axial, true),
+            Some([300.0, 500.0]),
+        ),
+        (PlaneAxes::standard(Orientation::Coronal, true), None),
+        (PlaneAxes::standard(Orientation::Sagittal, true), None),
+        (tilted, None),
+    ]
+    .into_iter()
+    .map(|(axes, preview)| {
+        let mut sv = SliceView::fit(&v, axes, [45.0, 37.0]);
+        sv.mm_per_px *= 0.8;
+        sv.centre = DVec3::new(12.3, 10.2, 8.0);
+        sv.window = WindowLevel::new(2000.0, 0.0);
+        let overlay = Overlay {
+            fill: 0.5,
+            outline: true,
+            preview,
+            preview_colour: [0.0, 1.0, 0.0],
+            labels: true,
+        };
+        (sv, overlay)
+    })
+    .collect();
+    let size = [45, 37];
+    let draw = |r: &mut ViewRenderer, slot: u64, (sv, o): &(SliceView, Overlay)| {
+        let u = uniforms(sv, &v, [45.0, 37.0], o);
+        readback::render_slot(
+            &g.device,
+            &g.queue,
+            r,
+            slot,
+            &ViewDraw::Slice { uniforms: u, size },
+            size,
+        )
+        .expect("rendered")
+    };
+    // Each view as a renderer that never saw the change draws it: whole.
+    let whole = |labels: &[u8]| {
+        let mut fresh = renderer(&g, &v);
+        fresh.set_labels(&g.queue, 0, labels, None);
+        fresh.set_label_palette(&g.queue, &palette);
+        views
+            .iter()
+            .map(|view| draw(&mut fresh, 0, view).rgba)
+            .collect::<Vec<_>>()
+    };
+    let first: Vec<_> = views
+        .iter()
+        .enumerate()
+        .map(|(k, view)| draw(&mut r, k as u64, view))
+        .collect();
+    assert_eq!(
+        first.iter().map(|i| i.rgba.clone()).collect::<Vec<_>>(),
+        whole(&labels)
+    );
+    // A stroke: label 2 in a disc of radius 3 around voxel (12, 10) on slice 8, and the
+    // upload says which rows and columns changed.
+    let slice8 = &mut labels[8 * per_slice..9 * per_slice];
+    for j in 7..14 {
+        for i in 9..16 {
+            if (i as f64 - 12.0).hypot(j as f64 - 10.0) <= 3.0 {
+                slice8[j * cols + i] = 2;
+            }
+        }
+    }
+    let (whole_before, parts_before) = (r.slices_rendered(), r.slice_parts_rendered());
+    r.set_labels(
+        &g.queue,
+        8,
+        &labels[8 * per_slice..9 * per_slice],
+        Some([[9, 16], [7, 14]]),
+    );
+    let after: Vec<_> = views
+        .iter()
+        .enumerate()
+        .map(|(k, view)| draw(&mut r, k as u64, view).rgba)
+        .collect();
+    // Every view crosses the disc: each had a part, none was drawn whole ...
+    assert_eq!(r.slices_rendered(), whole_before);
+    assert_eq!(r.slice_parts_rendered(), parts_before + 4);
+    // ... and each shows exactly what a whole render shows.
+    let expected = whole(&labels);
+    for (k, (a, e)) in after.iter().zip(&expected).enumerate() {
+        assert_eq!(a, e, "view {k} after the stroke");
+        assert_ne!(a, &first[k].rgba, "view {k} shows the stroke");
+    }
+    // Moving the axial view's threshold after that redraws nothing and still agrees.
+    let mut moved = views[0];
+    moved.1.preview = Some([800.0, 1000.0]);
+    let shown = draw(&mut r, 0, &moved).rgba;
+    assert_eq!(r.slices_rendered(), whole_before);
+    let mut fresh = renderer(&g, &v);
+    fresh.set_labels(&g.queue, 0, &labels, None);
+    fresh.set_label_palette(&g.queue, &palette);
+    assert_eq!(shown, draw(&mut fresh, 0, &moved).rgba);
+    // A change on a slice far from the axial plane (slice 25) leaves that view alone.
+    labels[25 * per_slice..26 * per_slice].fill(2);
+    let count = (r.slices_rendered(), r.slice_parts_rendered());
+    r.set_labels(&g.queue, 25, &labels[25 * per_slice..26 * per_slice], None);
+    draw(&mut r, 0, &views[0]);
+    assert_eq!((r.slices_rendered(), r.slice_parts_rendered()), count);
+}
+
+#[test]
+fn the_threshold_preview_tints_and_outlines_exactly_its_range_and_moving_it_redraws_no_slice() {
+    use hounsfield::gpu::slice_view::{Overlay, uniforms};
+    use hounsfield::segment::Mask;
+    use hounsfield::view::{PlaneAxes, SliceView};
+    let Some(g) = gpu() else { return };
+    let v = spheres(-1000, 400, 900);
+    let mut r = renderer(&g, &v);
+    let labelled = Mask::from_fn(v.dims(), |_, j, i| {
+        (2..18).contains(&i) && (4..20).contains(&j)
+    });
+    r.set_labels(&g.queue, 0, &labelled.to_u8(1), None);
+    r.set_label_palette(&g.queue, &[[255, 0, 0, 255]]);
+    // Axial through slice 12, which cuts both spheres; pixel (x, y) samples voxel (x, y, 12)
+    // at its centre, so its HU is the voxel's exactly.
+    let mut sv = SliceView::fit(
+        &v,
+        PlaneAxes::standard(Orientation::Axial, true),
+        [40.0, 40.0],
+    );
+    sv.mm_per_px = 1.0;
+    sv.centre = DVec3::new(19.5, 19.5, 12.0);
+    sv.window = WindowLevel::new(2000.0, 0.0);
+    let draw = |r: &mut ViewRenderer, sv: &SliceView, o: &Overlay| {
+        let size = [40, 40];
+        let u = uniforms(sv, &v, [40.0, 40.0], o);
+        readback::render_view(
+            &g.device,
+            &g.queue,
+            r,
+            &ViewDraw::Slice { uniforms: u, size },
+            size,
+        )
+        .expect("rendered")
+    };
+    let previewing = |range: [f64; 2], labels: bool| Overlay {
+        fill: 0.5,
+        outline: true,
+        preview: Some(range),
+        preview_colour: [0.0, 1.0, 0.0],
+        labels,
+    };
+    let plain = draw(&mut r, &sv, &Overlay::NONE);
+    let hu = |x: i64, y: i64| v.hu[[12, y as usize, x as usize]];
+    // Each pixel against its voxel: outlined where a 4-neighbour in the image lies on the
+    // other side of the range, tinted where in it, as without the preview elsewhere.
+    let check = |img: &Image, base: &Image, range: [i16; 2]| {
+        let inside = |x: i64, y: i64| (range[0]..=range[1]).contains(&hu(x, y));
+        let (mut tinted, mut outlined) = (0, 0);
+        for y in 0..40_i64 {
+            for x in 0..40_i64 {
+                let me = inside(x, y);
+                let edge = [(1, 0), (-1, 0), (0, 1), (0, -1)].iter().any(|(a, b)| {
+                    let (nx, ny) = (x + a, y + b);
+                    (0..40).contains(&nx) && (0..40).contains(&ny) && inside(nx, ny) != me
+                });
+                let (px, was) = (img.at(x as u32, y as u32), base.at(x as u32, y as u32));
+                if edge {
+                    assert_eq!(&px[..3], &[0, 255, 0], "({x}, {y}) is on the range's rim");
+                    outlined += 1;
+                } else if me {
+                    assert!(
+                        px[1] > was[1] && px != was,
+                        "({x}, {y}) tinted: {px:?} vs {was:?}"
+                    );
+                    tinted += 1;
+                } else {
+                    assert_eq!(px, was, "({x}, {y}) is outside the range");
+                }
+            }
+        }
+        assert!(
+            tinted > 10 && outlined > 10,
+            "{tinted} tinted, {outlined} outlined"
+        );
+    };
+    let low = draw(&mut r, &sv, &previewing([300.0, 500.0], false));
+    check(&low, &plain, [300, 500]);
+    // Moving the range redraws no slice image: only the 1:1 copy applies the new range.
+    let count = r.slices_rendered();
+    let high = draw(&mut r, &sv, &previewing([800.0, 1000.0], false));
+    assert_eq!(r.slices_rendered(), count);
+    check(&high, &plain, [800, 1000]);
+    assert_ne!(high.rgba, low.rgba);
+    // Over the labels: the labelled image is what the preview tints and outlines.
+    let labels_only = draw(
+        &mut r,
+        &sv,
+        &Overlay {
+            preview: None,
+            ..previewing([0.0, 0.0], true)
+        },
+    );
+    let over = draw(&mut r, &sv, &previewing([300.0, 500.0], true));
+    check(&over, &labels_only, [300, 500]);
+    // Off again: the plain image, as before.
+    assert_eq!(draw(&mut r, &sv, &Overlay::NONE).rgba, plain.rgba);
+    // Beyond the volume's edge the view stays black, even where the range takes in the
+    // background; the background's pixels at the edge are outlined.
+    sv.centre = DVec3::new(9.5, 19.5, 12.0);
+    let edge = draw(&mut r, &sv, &previewing([-2000.0, 0.0], false));
+    for y in 0..40 {
+        for x in 0..10 {
+            assert_eq!(
+                edge.at(x, y),
+                [0, 0, 0, 255],
+                "({x}, {y}) lies outside the volume"
+            );
+        }
+        assert_eq!(
+            &edge.at(10, y)[..3],
+            &[0, 255, 0],
+            "(10, {y}) is the volume's edge"
+        );
+    }
 }

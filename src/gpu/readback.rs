@@ -141,6 +141,9 @@ pub fn read_texture(
     })
 }
 
+/// The view slot [`render_view`] and [`draw_view`] draw through.
+const SLOT: u64 = u64::MAX;
+
 /// Renders one view alone into a new target of `size` and reads it back.
 pub fn render_view(
     device: &wgpu::Device,
@@ -149,8 +152,21 @@ pub fn render_view(
     draw: &super::renderer::ViewDraw,
     size: [u32; 2],
 ) -> Result<Image, RenderError> {
+    render_slot(device, queue, renderer, SLOT, draw, size)
+}
+
+/// [`render_view`] through view slot `slot` (each slot keeps its own image, as each view
+/// of the window does).
+pub fn render_slot(
+    device: &wgpu::Device,
+    queue: &wgpu::Queue,
+    renderer: &mut super::ViewRenderer,
+    slot: u64,
+    draw: &super::renderer::ViewDraw,
+    size: [u32; 2],
+) -> Result<Image, RenderError> {
     let target = Target::new(device, size);
-    draw_view(device, queue, renderer, draw, &target);
+    draw_slot(device, queue, renderer, slot, draw, &target);
     read_texture(device, queue, &target.texture)
 }
 
@@ -162,12 +178,22 @@ pub fn draw_view(
     draw: &super::renderer::ViewDraw,
     target: &Target,
 ) {
-    const SLOT: u64 = u64::MAX;
+    draw_slot(device, queue, renderer, SLOT, draw, target);
+}
+
+fn draw_slot(
+    device: &wgpu::Device,
+    queue: &wgpu::Queue,
+    renderer: &mut super::ViewRenderer,
+    slot: u64,
+    draw: &super::renderer::ViewDraw,
+    target: &Target,
+) {
     let mut encoder = device.create_command_encoder(&Default::default());
-    renderer.prepare(device, queue, &mut encoder, SLOT, draw);
+    renderer.prepare(device, queue, &mut encoder, slot, draw);
     {
         let mut pass = clear_pass(&mut encoder, &target.view, "offscreen view");
-        renderer.paint(&mut pass, SLOT);
+        renderer.paint(&mut pass, slot);
     }
     queue.submit([encoder.finish()]);
 }

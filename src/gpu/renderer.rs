@@ -13,7 +13,7 @@ use super::device::RenderError;
 use super::shaders;
 use super::slice_view::{HU_PER_UNIT, SliceUniforms, ijk_from_lps, texture_dims};
 use super::transfer::{LUT_RANGE_HU, LUT_SIZE, OPACITY_UNIT_MM, TransferPreset};
-use super::view_image::{Drawn, VoxelBox, boxes_meet};
+use super::view_image::{Drawn, PixelRect, VoxelBox, boxes_meet, pixels_reading};
 use crate::mesh::Mesh;
 use crate::view::{Camera3d, WindowLevel};
 use crate::volume::Volume;
@@ -174,7 +174,29 @@ struct Offscreen {
     color_view: wgpu::TextureView,
     depth_view: Option<wgpu::TextureView>,
     blit: wgpu::BindGroup,
+    /// A slice image's plane HU per pixel and what shows it with the threshold preview.
+    preview: Option<PreviewImage>,
 }
+
+/// The threshold preview of a slice image: its HU per pixel (written with the image) and
+/// the range and colour it is shown with (written every frame, so a moving threshold
+/// redraws nothing but the 1:1 copy).
+struct PreviewImage {
+    hu_view: wgpu::TextureView,
+    uniforms: wgpu::Buffer,
+    show: wgpu::BindGroup,
+}
+
+/// What preview.wgsl reads: low and high HU (and two unused), colour and fill opacity.
+#[repr(C)]
+#[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
+struct PreviewUniforms {
+    range: [f32; 4],
+    colour: [f32; 4],
+}
+
+/// The format of a slice image's HU: exact to the f32 the slice shader sampled.
+const HU_FORMAT: wgpu::TextureFormat = wgpu::TextureFormat::R32Float;
 
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 enum OffscreenKind {
@@ -198,6 +220,11 @@ struct Slot {
     generation: u64,
     offscreen: Option<Offscreen>,
     painted: Painted,
+    /// The image is shown through the threshold preview (its last draw had it on).
+    shows_preview: bool,
+    /// Pixels of the drawn image made stale by a label upload: rendered again, alone,
+    /// before it is shown.
+    stale: Option<PixelRect>,
 }
 
 /// Uniform buffer size for every kind of view.
@@ -217,18 +244,22 @@ pub struct ViewRenderer {
     lut_preset: Option<TransferPreset>,
     blit_sampler: wgpu::Sampler,
     copy_sampler: wgpu::Sampler,
-    /// Slice images rendered (not re-shown) since the renderer was made.
+    /// Slice images rendered whole (not re-shown) since the renderer was made.
     slices_rendered: u64,
+    /// Stale parts of slice images rendered since the renderer was made.
+    slice_parts_rendered: u64,
     slice_layout: wgpu::BindGroupLayout,
     ray_layout: wgpu::BindGroupLayout,
     mesh_layout: wgpu::BindGroupLayout,
     blit_layout: wgpu::BindGroupLayout,
-    /// The slice shader without overlay, with labels, with the preview, with both
-    /// (index: labels + 2 × preview).
+    preview_layout: wgpu::BindGroupLayout,
+    /// The slice shader without labels, with labels, and each writing the plane's HU for
+    /// the preview as well (index: labels + 2 × preview).
     slice_pipelines: [wgpu::RenderPipeline; 4],
     ray_pipeline: wgpu::RenderPipeline,
     mesh_pipeline: wgpu::RenderPipeline,
     blit_pipeline: wgpu::RenderPipeline,
+    preview_pipeline: wgpu::RenderPipeline,
     slots: HashMap<u64, Slot>,
     labels: Option<super::labels::LabelTextures>,
     mesh: Option<GpuMesh>,
@@ -317,15 +348,17 @@ fn bind_group(
     })
 }
 
-/// A render pipeline with `vs_main`/`fs_main` of one module; `vertices` and `depth` only
-/// for surfaces (the full-view shaders make their triangle from the vertex index).
-/// What a pipeline draws with: the surface inputs (vertex buffers, depth) and the values of
-/// the shader's pipeline-overridable constants.
+/// What a pipeline draws with: the surface inputs (vertex buffers, depth; the full-view
+/// shaders make their triangle from the vertex index), the values of the shader's
+/// pipeline-overridable constants, and the fragment entry point (`fs_main` if `None`) with
+/// any targets after the first.
 #[derive(Default)]
 struct PipelineInputs<'a> {
     vertices: &'a [wgpu::VertexBufferLayout<'a>],
     depth: Option<wgpu::DepthStencilState>,
     constants: &'a [(&'a str, f64)],
+    fragment: Option<&'a str>,
+    more_targets: &'a [wgpu::TextureFormat],
 }
 
 fn pipeline(
@@ -339,7 +372,19 @@ fn pipeline(
         vertices,
         depth,
         constants,
+        fragment,
+        more_targets,
     } = inputs;
+    let targets: Vec<Option<wgpu::ColorTargetState>> = std::iter::once(format)
+        .chain(more_targets.iter().copied())
+        .map(|format| {
+            Some(wgpu::ColorTargetState {
+                format,
+                blend: None,
+                write_mask: wgpu::ColorWrites::ALL,
+            })
+        })
+        .collect();
     let module = device.create_shader_module(wgpu::ShaderModuleDescriptor {
         label: Some(label),
         source: wgpu::ShaderSource::Wgsl(source.into()),
@@ -360,12 +405,8 @@ fn pipeline(
         },
         fragment: Some(wgpu::FragmentState {
             module: &module,
-            entry_point: Some("fs_main"),
-            targets: &[Some(wgpu::ColorTargetState {
-                format,
-                blend: None,
-                write_mask: wgpu::ColorWrites::ALL,
-            })],
+            entry_point: Some(fragment.unwrap_or("fs_main")),
+            targets: &targets,
             compilation_options: wgpu::PipelineCompilationOptions {
                 constants,
                 ..Default::default()
@@ -486,15 +527,26 @@ impl ViewRenderer {
             label: Some("blit"),
             entries: &[texture_entry(0, d2, true), sampler_entry(1, true)],
         });
+        let preview_layout = device.create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor {
+            label: Some("preview"),
+            entries: &[
+                uniform_entry(0, frag),
+                texture_entry(1, d2, false),
+                texture_entry(2, d2, false),
+            ],
+        });
         let slice_pipelines = std::array::from_fn(|variant| {
-            let flag = |bit: usize| if variant & bit != 0 { 1.0 } else { 0.0 };
+            let labels = if variant & 1 != 0 { 1.0 } else { 0.0 };
+            let preview = variant & 2 != 0;
             pipeline(
                 device,
                 ("slice", shaders::SLICE),
                 &slice_layout,
                 target_format,
                 PipelineInputs {
-                    constants: &[("LABELS", flag(1)), ("PREVIEW", flag(2))],
+                    constants: &[("LABELS", labels)],
+                    fragment: preview.then_some("fs_preview"),
+                    more_targets: if preview { &[HU_FORMAT] } else { &[] },
                     ..Default::default()
                 },
             )
@@ -508,6 +560,13 @@ impl ViewRenderer {
         );
         let blit_pipeline =
             fullscreen_pipeline(device, "blit", shaders::BLIT, &blit_layout, target_format);
+        let preview_pipeline = fullscreen_pipeline(
+            device,
+            "preview",
+            shaders::PREVIEW,
+            &preview_layout,
+            target_format,
+        );
         let mesh_pipeline = mesh_pipeline(device, &mesh_layout, target_format);
         let mut r = Self {
             target_format,
@@ -523,14 +582,17 @@ impl ViewRenderer {
             blit_sampler,
             copy_sampler,
             slices_rendered: 0,
+            slice_parts_rendered: 0,
             slice_layout,
             ray_layout,
             mesh_layout,
             blit_layout,
+            preview_layout,
             slice_pipelines,
             ray_pipeline,
             mesh_pipeline,
             blit_pipeline,
+            preview_pipeline,
             slots: HashMap::new(),
             labels: None,
             mesh: None,
@@ -696,7 +758,7 @@ impl ViewRenderer {
             rows,
             [first, first + (data.len() / per.max(1)) as u32],
         ];
-        self.labels_changed(|read| boxes_meet(&read, &written));
+        self.labels_changed(Some(written));
     }
 
     /// Uploads the label colours (entry i for label i; alpha = opacity, 0 hides).
@@ -704,26 +766,56 @@ impl ViewRenderer {
         if let Some(l) = &self.labels {
             l.write_palette(queue, rgba);
         }
-        self.labels_changed(|_| true);
+        self.labels_changed(None);
     }
 
-    /// Marks stale every slice image that drew labels from voxels `touched` says changed.
-    fn labels_changed(&mut self, touched: impl Fn(VoxelBox) -> bool) {
+    /// Marks stale, in every slice image that drew labels, the pixels that can show the
+    /// labels of the voxels `written` (`None`: every voxel, so every pixel).
+    fn labels_changed(&mut self, written: Option<VoxelBox>) {
         for slot in self.slots.values_mut() {
-            if let Some(Drawn::Slice {
+            let Some(Drawn::Slice {
+                uniforms,
+                size,
                 labels_read: Some(read),
-                ..
-            }) = slot.drawn
-                && touched(read)
-            {
+            }) = &slot.drawn
+            else {
+                continue;
+            };
+            let Some(written) = written else {
                 slot.drawn = None;
+                continue;
+            };
+            if !boxes_meet(read, &written) {
+                continue;
+            }
+            let u: SliceUniforms = bytemuck::pod_read_unaligned(uniforms);
+            let Some(rect) = pixels_reading(&u, *size, &written) else {
+                continue;
+            };
+            let rect = match slot.stale {
+                Some(old) => {
+                    std::array::from_fn(|a| [old[a][0].min(rect[a][0]), old[a][1].max(rect[a][1])])
+                }
+                None => rect,
+            };
+            // All of it stale: the image is drawn again whole.
+            if rect == [[0, size[0]], [0, size[1]]] {
+                slot.drawn = None;
+            } else {
+                slot.stale = Some(rect);
             }
         }
     }
 
-    /// Slice images rendered since the renderer was made (re-shown ones do not count).
+    /// Slice images rendered whole since the renderer was made (re-shown ones do not count).
     pub fn slices_rendered(&self) -> u64 {
         self.slices_rendered
+    }
+
+    /// Stale parts of slice images rendered alone (after a label upload) since the
+    /// renderer was made.
+    pub fn slice_parts_rendered(&self) -> u64 {
+        self.slice_parts_rendered
     }
 
     /// Uploads a surface (replacing any previous one); `None` removes it.
@@ -831,6 +923,8 @@ impl ViewRenderer {
                     generation,
                     offscreen,
                     painted: Painted::Nothing,
+                    shows_preview: false,
+                    stale: None,
                 },
             );
         }
@@ -840,6 +934,7 @@ impl ViewRenderer {
         let size = [size[0].clamp(1, 8192), size[1].clamp(1, 8192)];
         let format = self.target_format;
         let blit_layout = &self.blit_layout;
+        let preview_layout = &self.preview_layout;
         let sampler = match kind {
             OffscreenKind::Slice => &self.copy_sampler,
             OffscreenKind::Scene => &self.blit_sampler,
@@ -896,6 +991,42 @@ impl ViewRenderer {
                 wgpu::BindingResource::Sampler(sampler),
             ],
         );
+        let preview = (kind == OffscreenKind::Slice).then(|| {
+            let hu_view = device
+                .create_texture(&wgpu::TextureDescriptor {
+                    label: Some("slice image HU"),
+                    size: extent,
+                    mip_level_count: 1,
+                    sample_count: 1,
+                    dimension: wgpu::TextureDimension::D2,
+                    format: HU_FORMAT,
+                    usage: wgpu::TextureUsages::RENDER_ATTACHMENT
+                        | wgpu::TextureUsages::TEXTURE_BINDING,
+                    view_formats: &[],
+                })
+                .create_view(&Default::default());
+            let uniforms = device.create_buffer(&wgpu::BufferDescriptor {
+                label: Some("preview uniforms"),
+                size: std::mem::size_of::<PreviewUniforms>() as u64,
+                usage: wgpu::BufferUsages::UNIFORM | wgpu::BufferUsages::COPY_DST,
+                mapped_at_creation: false,
+            });
+            let show = bind_group(
+                device,
+                "preview",
+                preview_layout,
+                &[
+                    uniforms.as_entire_binding(),
+                    wgpu::BindingResource::TextureView(&color_view),
+                    wgpu::BindingResource::TextureView(&hu_view),
+                ],
+            );
+            PreviewImage {
+                hu_view,
+                uniforms,
+                show,
+            }
+        });
         slot.offscreen = Some(Offscreen {
             size,
             kind,
@@ -903,6 +1034,7 @@ impl ViewRenderer {
             color_view,
             depth_view,
             blit,
+            preview,
         });
     }
 
@@ -957,15 +1089,54 @@ impl ViewRenderer {
         let Some(slot) = self.slots.get_mut(&id) else {
             return;
         };
-        // An unchanged view (the user scrolls another one) is shown again, not redrawn.
-        if slot.painted == Painted::Offscreen && slot.drawn == Some(key) {
-            return;
+        let preview = match draw {
+            ViewDraw::Slice { uniforms: u, .. } => (u.preview[2] > 0.0).then_some(u),
+            ViewDraw::Scene { .. } => None,
+        };
+        slot.shows_preview = preview.is_some();
+        if let (Some(u), Some(p)) = (
+            preview,
+            slot.offscreen.as_ref().and_then(|o| o.preview.as_ref()),
+        ) {
+            let show = PreviewUniforms {
+                range: [u.preview[0], u.preview[1], 0.0, 0.0],
+                colour: u.preview_colour,
+            };
+            queue.write_buffer(&p.uniforms, 0, bytemuck::bytes_of(&show));
         }
+        // An unchanged view (the user scrolls another one, or moves the threshold: the
+        // image's key leaves the range out) is shown again, not redrawn; one whose labels
+        // changed in a few pixels has those rendered again, over the rest.
+        let part = if slot.painted == Painted::Offscreen && slot.drawn == Some(key) {
+            match slot.stale.take() {
+                None => return,
+                Some(rect) => Some(rect),
+            }
+        } else {
+            None
+        };
         slot.painted = Painted::Nothing;
         slot.drawn = None;
+        slot.stale = None;
+        // A part keeps what is around it; a whole image is cleared.
+        let load = match part {
+            Some(_) => wgpu::LoadOp::Load,
+            None => wgpu::LoadOp::Clear(wgpu::Color::BLACK),
+        };
         let Some(off) = &slot.offscreen else {
             return;
         };
+        let hu_target = off.preview.as_ref().filter(|_| preview.is_some()).map(|p| {
+            wgpu::RenderPassColorAttachment {
+                view: &p.hu_view,
+                resolve_target: None,
+                ops: wgpu::Operations {
+                    load,
+                    store: wgpu::StoreOp::Store,
+                },
+            }
+        });
+        let hu_target_on = hu_target.is_some();
         let uses_depth = matches!(
             draw,
             ViewDraw::Scene {
@@ -975,14 +1146,17 @@ impl ViewRenderer {
         );
         let mut pass = encoder.begin_render_pass(&wgpu::RenderPassDescriptor {
             label: Some("view image"),
-            color_attachments: &[Some(wgpu::RenderPassColorAttachment {
-                view: &off.color_view,
-                resolve_target: None,
-                ops: wgpu::Operations {
-                    load: wgpu::LoadOp::Clear(wgpu::Color::BLACK),
-                    store: wgpu::StoreOp::Store,
-                },
-            })],
+            color_attachments: &[
+                Some(wgpu::RenderPassColorAttachment {
+                    view: &off.color_view,
+                    resolve_target: None,
+                    ops: wgpu::Operations {
+                        load,
+                        store: wgpu::StoreOp::Store,
+                    },
+                }),
+                hu_target,
+            ][..1 + usize::from(hu_target_on)],
             // Only surfaces use depth; the ray caster composites in one pass.
             depth_stencil_attachment: off.depth_view.as_ref().filter(|_| uses_depth).map(|view| {
                 wgpu::RenderPassDepthStencilAttachment {
@@ -1003,12 +1177,17 @@ impl ViewRenderer {
                     return;
                 };
                 queue.write_buffer(&slot.uniforms, 0, bytemuck::bytes_of(u));
-                let on = |x: f32| usize::from(x > 0.0);
-                let variant = on(u.preview[3]) + 2 * on(u.preview[2]);
+                let variant = usize::from(u.preview[3] > 0.0) + 2 * usize::from(hu_target_on);
                 pass.set_pipeline(&self.slice_pipelines[variant]);
                 pass.set_bind_group(0, bg, &[]);
+                match part {
+                    Some([[x0, x1], [y0, y1]]) => {
+                        pass.set_scissor_rect(x0, y0, x1 - x0, y1 - y0);
+                        self.slice_parts_rendered += 1;
+                    }
+                    None => self.slices_rendered += 1,
+                }
                 pass.draw(0..3, 0..1);
-                self.slices_rendered += 1;
             }
             ViewDraw::Scene {
                 scene: Scene3d::Surface(range),
@@ -1055,8 +1234,16 @@ impl ViewRenderer {
         if slot.painted == Painted::Offscreen
             && let Some(off) = &slot.offscreen
         {
-            pass.set_pipeline(&self.blit_pipeline);
-            pass.set_bind_group(0, &off.blit, &[]);
+            match off.preview.as_ref().filter(|_| slot.shows_preview) {
+                Some(p) => {
+                    pass.set_pipeline(&self.preview_pipeline);
+                    pass.set_bind_group(0, &p.show, &[]);
+                }
+                None => {
+                    pass.set_pipeline(&self.blit_pipeline);
+                    pass.set_bind_group(0, &off.blit, &[]);
+                }
+            }
             pass.draw(0..3, 0..1);
         }
     }
@@ -1185,7 +1372,7 @@ fn mesh_pipeline(
                 stencil: Default::default(),
                 bias: Default::default(),
             }),
-            constants: &[],
+            ..Default::default()
         },
     )
 }

@@ -16,6 +16,8 @@ pub const SLICE: &str = fullscreen!("slice.wgsl");
 pub const RAYCAST: &str = fullscreen!("raycast.wgsl");
 /// Scaled copy of an offscreen image into the window.
 pub const BLIT: &str = fullscreen!("blit.wgsl");
+/// A slice image shown 1:1 with the threshold preview over it.
+pub const PREVIEW: &str = fullscreen!("preview.wgsl");
 /// Surface models.
 pub const MESH: &str = include_str!("../../shaders/mesh.wgsl");
 
@@ -53,11 +55,12 @@ pub const COMPUTE: [(&str, &str, &[&str]); 3] = [
 ];
 
 /// Every shader with its file name, for validation.
-pub const ALL: [(&str, &str); 4] = [
+pub const ALL: [(&str, &str); 5] = [
     ("slice.wgsl", SLICE),
     ("raycast.wgsl", RAYCAST),
     ("mesh.wgsl", MESH),
     ("blit.wgsl", BLIT),
+    ("preview.wgsl", PREVIEW),
 ];
 
 #[cfg(test)]

@@ -27,16 +27,24 @@ pub(super) enum Drawn {
 /// A box of voxels: half-open column, row and slice ranges.
 pub(super) type VoxelBox = [[u32; 2]; 3];
 
+/// Pixels of an image: half-open x (column) and y (row) ranges.
+pub(super) type PixelRect = [[u32; 2]; 2];
+
 /// Whether two boxes share a voxel.
 pub(super) fn boxes_meet(a: &VoxelBox, b: &VoxelBox) -> bool {
     a.iter().zip(b).all(|(a, b)| a[0] < b[1] && b[0] < a[1])
 }
 
 impl Drawn {
-    /// The key of a slice image.
+    /// The key of a slice image. The threshold preview's range and colour are left out:
+    /// they are applied as the image is shown (preview.wgsl), so moving them keeps it.
     pub(super) fn slice(u: &SliceUniforms, size: [u32; 2]) -> Self {
+        let mut shown = *u;
+        shown.preview[0] = 0.0;
+        shown.preview[1] = 0.0;
+        shown.preview_colour = [0.0; 4];
         let mut uniforms = [0; std::mem::size_of::<SliceUniforms>()];
-        uniforms.copy_from_slice(bytemuck::bytes_of(u));
+        uniforms.copy_from_slice(bytemuck::bytes_of(&shown));
         Self::Slice {
             uniforms,
             size,
@@ -77,9 +85,169 @@ fn labels_read(u: &SliceUniforms, size: [u32; 2]) -> VoxelBox {
     })
 }
 
+/// The pixels of a slice image of `size` whose colour can depend on the labels of the
+/// voxels in `written` (`None`: none can), quad-aligned so that a render scissored to them
+/// computes the same pixels as a whole one. A pixel shows the label of the voxel nearest
+/// its point on the plane and outlines against its 4-neighbours': so the box, widened by
+/// half a voxel, is projected onto the plane (any pixel whose point lies in it lies within
+/// its corners' projections), and widened by the neighbour and a rounding pixel.
+pub(super) fn pixels_reading(
+    u: &SliceUniforms,
+    size: [u32; 2],
+    written: &VoxelBox,
+) -> Option<PixelRect> {
+    let whole = [[0, size[0]], [0, size[1]]];
+    let m = glam::DMat4::from_cols_array_2d(&u.ijk_from_lps.map(|c| c.map(f64::from)));
+    let lps_from_ijk = m.inverse();
+    let v3 = |a: [f32; 4]| glam::DVec3::new(a[0].into(), a[1].into(), a[2].into());
+    let (o, r, d) = (v3(u.origin), v3(u.right), v3(u.down));
+    // In-plane coordinates (0..1 across, 0..1 down) of a point: the Gram system of the
+    // plane's two edges, which need not be orthogonal.
+    let (rr, rd, dd) = (r.dot(r), r.dot(d), d.dot(d));
+    let det = rr * dd - rd * rd;
+    // A degenerate (or non-finite) plane: every pixel may show anything.
+    if det.is_nan() || det.abs() <= 1e-12 {
+        return Some(whole);
+    }
+    let (mut lo, mut hi) = ([f64::INFINITY; 2], [f64::NEG_INFINITY; 2]);
+    for corner in 0..8 {
+        let c = glam::DVec3::from_array(std::array::from_fn(|a| {
+            let [first, end] = written[a];
+            if corner & (1 << a) == 0 {
+                f64::from(first) - 0.5
+            } else {
+                f64::from(end) - 0.5
+            }
+        }));
+        let rel = lps_from_ijk.transform_point3(c) - o;
+        let (pr, pd) = (rel.dot(r), rel.dot(d));
+        let uv = [(dd * pr - rd * pd) / det, (rr * pd - rd * pr) / det];
+        for a in 0..2 {
+            let px = uv[a] * f64::from(size[a]);
+            lo[a] = lo[a].min(px);
+            hi[a] = hi[a].max(px);
+        }
+    }
+    let mut rect = whole;
+    for a in 0..2 {
+        if !(lo[a].is_finite() && hi[a].is_finite()) {
+            return Some(whole);
+        }
+        // Pixel x's point is at x + 0.5; one more pixel each side for the outline.
+        let first = ((lo[a] - 0.5).floor() - 2.0).max(0.0);
+        let end = ((hi[a] - 0.5).floor() + 3.0).min(f64::from(size[a]));
+        if first >= end {
+            return None;
+        }
+        let first = first as u32 & !1;
+        let end = ((end as u32 + 1) & !1).min(size[a]);
+        rect[a] = [first, end];
+    }
+    Some(rect)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Every pixel whose label, or a 4-neighbour's, comes from a voxel of the written box
+    /// (the slice shader's own arithmetic, in f32) lies in the rect `pixels_reading` gives;
+    /// on standard and oblique planes, anisotropic voxels, odd sizes and random boxes.
+    #[test]
+    fn the_pixels_reading_a_box_hold_every_pixel_that_shows_its_labels() {
+        use crate::geom::SpacingMm;
+        use crate::gpu::slice_view::{Overlay, uniforms};
+        use crate::view::{PlaneAxes, SliceView};
+        use crate::volume::reslice::Orientation;
+        use crate::volume::{Volume, VolumeGeometry};
+        use glam::{DVec3, Vec3, Vec4Swizzles};
+        let v = Volume {
+            hu: ndarray::Array3::zeros((30, 40, 50)),
+            geometry: VolumeGeometry::axis_aligned(SpacingMm {
+                col: 0.7,
+                row: 0.9,
+                slice: 2.5,
+            }),
+        };
+        let tilted = {
+            let right = DVec3::new(0.8, 0.6, 0.0);
+            let down = DVec3::new(-0.36, 0.48, 0.8);
+            PlaneAxes {
+                right,
+                down,
+                normal: right.cross(down),
+            }
+        };
+        let planes = [
+            PlaneAxes::standard(Orientation::Axial, true),
+            PlaneAxes::standard(Orientation::Coronal, true),
+            PlaneAxes::standard(Orientation::Sagittal, false),
+            tilted,
+        ];
+        let mut seed = 12345_u64;
+        let mut next = |n: u32| {
+            seed = seed
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            ((seed >> 33) % u64::from(n)) as u32
+        };
+        let (mut checked, mut nothing) = (0, 0);
+        for axes in planes {
+            for size in [[53_u32, 47_u32], [64, 64]] {
+                let px = [f64::from(size[0]), f64::from(size[1])];
+                let mut sv = SliceView::fit(&v, axes, px);
+                sv.mm_per_px *= 0.6;
+                sv.centre += axes.normal * 3.1;
+                let u = uniforms(&sv, &v, px, &Overlay::NONE);
+                let m = glam::Mat4::from_cols_array_2d(&u.ijk_from_lps);
+                let v3 = |a: [f32; 4]| Vec3::new(a[0], a[1], a[2]);
+                let (o, r, d) = (v3(u.origin), v3(u.right), v3(u.down));
+                let (dx, dy) = (r / size[0] as f32, d / size[1] as f32);
+                for _ in 0..40 {
+                    let written: VoxelBox = std::array::from_fn(|a| {
+                        let n = [50, 40, 30][a];
+                        let first = next(n);
+                        [first, (first + 1 + next(6)).min(n)]
+                    });
+                    let rect = pixels_reading(&u, size, &written);
+                    let in_box = |p: Vec3| {
+                        let c = (m * p.extend(1.0)).xyz();
+                        let c = (c + Vec3::splat(0.5)).floor();
+                        (0..3).all(|a| c[a] >= written[a][0] as f32 && c[a] < written[a][1] as f32)
+                    };
+                    for y in 0..size[1] {
+                        for x in 0..size[0] {
+                            let p = o
+                                + r * ((x as f32 + 0.5) / size[0] as f32)
+                                + d * ((y as f32 + 0.5) / size[1] as f32);
+                            let reads = [p, p + dx, p - dx, p + dy, p - dy].into_iter().any(in_box);
+                            if !reads {
+                                continue;
+                            }
+                            checked += 1;
+                            let Some([[x0, x1], [y0, y1]]) = rect else {
+                                panic!("({x}, {y}) shows {written:?}, but no pixel is said to");
+                            };
+                            assert!(
+                                (x0..x1).contains(&x) && (y0..y1).contains(&y),
+                                "({x}, {y}) shows {written:?}, outside {rect:?}"
+                            );
+                        }
+                    }
+                    if let Some([[x0, x1], [y0, y1]]) = rect {
+                        assert!(x0 % 2 == 0 && y0 % 2 == 0 && x0 < x1 && y0 < y1, "{rect:?}");
+                        assert!((x1 % 2 == 0 || x1 == size[0]) && (y1 % 2 == 0 || y1 == size[1]));
+                    } else {
+                        nothing += 1;
+                    }
+                }
+            }
+        }
+        assert!(
+            checked > 1000 && nothing > 0,
+            "{checked} pixels, {nothing} boxes unseen"
+        );
+    }
 
     #[test]
     fn boxes_meet_only_where_they_share_a_voxel() {

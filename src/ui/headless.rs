@@ -107,14 +107,13 @@ impl Headless {
 
     /// Running totals of the frames drawn so far (a benchmark row takes their difference).
     pub fn marks(&self) -> FrameMarks {
+        let renderer = self.state.renderer.read();
+        let views = renderer
+            .callback_resources
+            .get::<crate::gpu::ViewRenderer>();
         FrameMarks {
-            slices_rendered: self
-                .state
-                .renderer
-                .read()
-                .callback_resources
-                .get::<crate::gpu::ViewRenderer>()
-                .map_or(0, |r| r.slices_rendered()),
+            slices_rendered: views.map_or(0, |r| r.slices_rendered()),
+            slice_parts_rendered: views.map_or(0, |r| r.slice_parts_rendered()),
             ui_time: self.ui_time,
         }
     }
@@ -131,21 +130,58 @@ impl Headless {
 /// Running totals of an offscreen window's frames.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct FrameMarks {
-    /// Slice images the view renderer rendered (re-shown ones do not count).
+    /// Slice images the view renderer rendered whole (re-shown ones do not count).
     pub slices_rendered: u64,
+    /// Parts of slice images it rendered again after a label upload.
+    pub slice_parts_rendered: u64,
     /// The UI thread's part of the frames: egui, the views' uploads and command
     /// encoding, until the GPU work is submitted (the rest is the GPU's, or lavapipe's).
     pub ui_time: Duration,
 }
 
 impl FrameMarks {
-    /// What happened between `earlier` and `self`, per frame over `frames` frames:
-    /// (slice images rendered, UI thread ms).
-    pub fn per_frame_since(&self, earlier: &Self, frames: usize) -> (f64, f64) {
+    /// What happened between `earlier` and `self`, per frame over `frames` frames.
+    pub fn per_frame_since(&self, earlier: &Self, frames: usize) -> PerFrame {
         let n = frames.max(1) as f64;
-        (
-            self.slices_rendered.saturating_sub(earlier.slices_rendered) as f64 / n,
-            self.ui_time.saturating_sub(earlier.ui_time).as_secs_f64() * 1000.0 / n,
+        PerFrame {
+            slices_rendered: self.slices_rendered.saturating_sub(earlier.slices_rendered) as f64
+                / n,
+            slice_parts_rendered: self
+                .slice_parts_rendered
+                .saturating_sub(earlier.slice_parts_rendered)
+                as f64
+                / n,
+            ui_ms: self.ui_time.saturating_sub(earlier.ui_time).as_secs_f64() * 1000.0 / n,
+        }
+    }
+
+    /// The sum of two spans' marks (each taken as the difference of two marks).
+    pub fn add_span(&mut self, before: &Self, after: &Self) {
+        self.slices_rendered += after.slices_rendered.saturating_sub(before.slices_rendered);
+        self.slice_parts_rendered += after
+            .slice_parts_rendered
+            .saturating_sub(before.slice_parts_rendered);
+        self.ui_time += after.ui_time.saturating_sub(before.ui_time);
+    }
+}
+
+/// A benchmark row's means per frame.
+#[derive(Debug, Clone, Copy, Default, serde::Serialize)]
+pub struct PerFrame {
+    /// Slice images rendered whole.
+    pub slices_rendered: f64,
+    /// Parts of slice images rendered after label uploads.
+    pub slice_parts_rendered: f64,
+    /// The UI thread's part, ms.
+    pub ui_ms: f64,
+}
+
+impl std::fmt::Display for PerFrame {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "UI thread {:.1} ms, {:.2} slice images and {:.2} parts rendered per frame",
+            self.ui_ms, self.slices_rendered, self.slice_parts_rendered
         )
     }
 }
