@@ -191,15 +191,37 @@ impl App {
                         hu.map_or("outside".into(), |h| format!("{h:.0} HU"))
                     ));
                 }
+                // The latest note, on one line; the last few on hover.
+                let notes: Vec<&str> = self
+                    .messages
+                    .iter()
+                    .filter(|(s, _)| *s == Severity::Info)
+                    .map(|(_, m)| m.as_str())
+                    .collect();
+                if let Some(last) = notes.last() {
+                    ui.separator();
+                    let (icon, c) = browser::severity_icon(Severity::Info);
+                    ui.add(
+                        egui::Label::new(RichText::new(format!("{icon} {last}")).color(c))
+                            .truncate(),
+                    )
+                    .on_hover_text(notes.join("\n"));
+                }
             });
         });
     }
 
+    /// Warnings and errors above the views, each until dismissed. Notes (infos) go to the
+    /// status bar instead: routine feedback (an undo, an export) must not move the views,
+    /// which would redraw all of them.
     pub(crate) fn banner(&mut self, ctx: &egui::Context) {
         let mut dismiss = None;
-        if !self.messages.is_empty() {
+        if self.messages.iter().any(|(s, _)| *s != Severity::Info) {
             egui::TopBottomPanel::top("messages").show(ctx, |ui| {
                 for (i, (sev, m)) in self.messages.iter().enumerate() {
+                    if *sev == Severity::Info {
+                        continue;
+                    }
                     ui.horizontal(|ui| {
                         let (icon, c) = browser::severity_icon(*sev);
                         ui.label(RichText::new(format!("{icon} {m}")).color(c));
