@@ -14,6 +14,7 @@ use hounsfield::gpu::readback::{self, Image};
 use hounsfield::gpu::renderer::ViewDraw;
 use hounsfield::gpu::slice_view::uniforms_matching_cpu;
 use hounsfield::gpu::{Camera3d, Gpu, Scene3d, SliceMode, ViewPreset, ViewRenderer, WindowLevel};
+use hounsfield::segment::Mask;
 use hounsfield::volume::reslice::{self, Orientation, Projection, ViewSpec};
 use hounsfield::volume::{Volume, VolumeGeometry};
 use ndarray::Array3;
@@ -63,6 +64,21 @@ fn spheres(background: i16, a: i16, b: i16) -> Volume {
             slice: 1.0,
         }),
     }
+}
+
+/// The two spheres (−1000 / 400 / 900 HU) with label 1 in a box around voxels i 2..18,
+/// j 4..20 on every slice, red: the volume, a renderer with both uploaded, and the labels'
+/// bytes.
+fn labelled_spheres(g: &Gpu) -> (Volume, ViewRenderer, Vec<u8>) {
+    let v = spheres(-1000, 400, 900);
+    let mut r = renderer(g, &v);
+    let labels = Mask::from_fn(v.dims(), |_, j, i| {
+        (2..18).contains(&i) && (4..20).contains(&j)
+    })
+    .to_u8(1);
+    r.set_labels(&g.queue, 0, &labels, None);
+    r.set_label_palette(&g.queue, &[[255, 0, 0, 255]]);
+    (v, r, labels)
 }
 
 /// GPU slice/slab vs the CPU reference: the number of pixels more than 1 grey level apart.
@@ -391,17 +407,10 @@ fn empty_space_skipping_changes_no_pixel() {
 #[test]
 fn labels_are_filled_and_outlined_and_the_threshold_preview_follows_hu() {
     use hounsfield::gpu::slice_view::{Overlay, uniforms};
-    use hounsfield::segment::Mask;
     use hounsfield::view::{PlaneAxes, SliceView};
     let Some(g) = gpu() else { return };
-    let v = spheres(-1000, 400, 900);
-    let mut r = renderer(&g, &v);
     // Label 1: a box around voxels i 2..18, j 4..20 on every slice.
-    let mask = Mask::from_fn(v.dims(), |_, j, i| {
-        (2..18).contains(&i) && (4..20).contains(&j)
-    });
-    r.set_labels(&g.queue, 0, &mask.to_u8(1), None);
-    r.set_label_palette(&g.queue, &[[255, 0, 0, 255]]);
+    let (v, mut r, _) = labelled_spheres(&g);
     // Axial through sphere 1 (z = 8), one pixel per voxel, no window tint: bone window.
     let axes = PlaneAxes::standard(Orientation::Axial, true);
     let mut sv = SliceView::fit(&v, axes, [40.0, 40.0]);
@@ -506,19 +515,11 @@ fn labels_are_filled_and_outlined_and_the_threshold_preview_follows_hu() {
 #[test]
 fn an_unchanged_slice_view_is_shown_again_and_a_label_upload_it_reads_redraws_it() {
     use hounsfield::gpu::slice_view::{Overlay, uniforms};
-    use hounsfield::segment::Mask;
     use hounsfield::view::{PlaneAxes, SliceView};
     let Some(g) = gpu() else { return };
-    let v = spheres(-1000, 400, 900);
-    let mut r = renderer(&g, &v);
+    let (v, mut r, labelled) = labelled_spheres(&g);
     let [n, rows, cols] = v.dims();
     let per_slice = rows * cols;
-    let labelled = Mask::from_fn(v.dims(), |_, j, i| {
-        (2..18).contains(&i) && (4..20).contains(&j)
-    })
-    .to_u8(1);
-    r.set_labels(&g.queue, 0, &labelled, None);
-    r.set_label_palette(&g.queue, &[[255, 0, 0, 255]]);
     // A standard view centred on `centre`, one pixel per voxel, bone window.
     let view = |o: Orientation, centre: DVec3| {
         let mut sv = SliceView::fit(&v, PlaneAxes::standard(o, true), [40.0, 40.0]);
@@ -612,32 +613,18 @@ fn an_unchanged_slice_view_is_shown_again_and_a_label_upload_it_reads_redraws_it
 #[test]
 fn a_label_change_redraws_only_the_pixels_that_show_it_and_they_equal_a_whole_render() {
     use hounsfield::gpu::slice_view::{Overlay, uniforms};
-    use hounsfield::segment::Mask;
     use hounsfield::view::{PlaneAxes, SliceView};
     let Some(g) = gpu() else { return };
-    let v = spheres(-1000, 400, 900);
+    let (v, mut r, mut labels) = labelled_spheres(&g);
     let [_, rows, cols] = v.dims();
     let per_slice = rows * cols;
-    let mut labels = Mask::from_fn(v.dims(), |_, j, i| {
-        (2..18).contains(&i) && (4..20).contains(&j)
-    })
-    .to_u8(1);
     let palette = [[255, 0, 0, 255], [0, 0, 255, 200]];
-    let mut r = renderer(&g, &v);
-    r.set_labels(&g.queue, 0, &labels, None);
     r.set_label_palette(&g.queue, &palette);
     // Four views in slots of their own, as in the window: axial (with the threshold
     // preview), coronal and sagittal through the change, and an oblique plane; odd sizes
     // and zoom, so the parts have odd edges and do not fall on voxel boundaries.
-    let tilted = {
-        let right = DVec3::new(0.8, 0.6, 0.0);
-        let down = DVec3::new(-0.36, 0.48, 0.8);
-        PlaneAxes {
-            right,
-            down,
-            normal: right.cross(down),
-        }
-    };
+    let tilted =
+        PlaneAxes::standard(Orientation::Axial, true).rotated(DVec3::new(1.0, 0.5, 0.2), 0.6);
     let views: Vec<(SliceView, Overlay)> = [
         (
             PlaneAxes::standard(Orientation::Axial, true),
@@ -746,16 +733,9 @@ fn a_label_change_redraws_only_the_pixels_that_show_it_and_they_equal_a_whole_re
 #[test]
 fn the_threshold_preview_tints_and_outlines_exactly_its_range_and_moving_it_redraws_no_slice() {
     use hounsfield::gpu::slice_view::{Overlay, uniforms};
-    use hounsfield::segment::Mask;
     use hounsfield::view::{PlaneAxes, SliceView};
     let Some(g) = gpu() else { return };
-    let v = spheres(-1000, 400, 900);
-    let mut r = renderer(&g, &v);
-    let labelled = Mask::from_fn(v.dims(), |_, j, i| {
-        (2..18).contains(&i) && (4..20).contains(&j)
-    });
-    r.set_labels(&g.queue, 0, &labelled.to_u8(1), None);
-    r.set_label_palette(&g.queue, &[[255, 0, 0, 255]]);
+    let (v, mut r, _) = labelled_spheres(&g);
     // Axial through slice 12, which cuts both spheres; pixel (x, y) samples voxel (x, y, 12)
     // at its centre, so its HU is the voxel's exactly.
     let mut sv = SliceView::fit(

@@ -169,15 +169,8 @@ mod tests {
                 slice: 2.5,
             }),
         };
-        let tilted = {
-            let right = DVec3::new(0.8, 0.6, 0.0);
-            let down = DVec3::new(-0.36, 0.48, 0.8);
-            PlaneAxes {
-                right,
-                down,
-                normal: right.cross(down),
-            }
-        };
+        let tilted =
+            PlaneAxes::standard(Orientation::Axial, true).rotated(DVec3::new(1.0, 0.5, 0.2), 0.6);
         let planes = [
             PlaneAxes::standard(Orientation::Axial, true),
             PlaneAxes::standard(Orientation::Coronal, true),
