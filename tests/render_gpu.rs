@@ -682,8 +682,7 @@ fn a_label_change_redraws_only_the_pixels_that_show_it_and_they_equal_a_whole_re
         first.iter().map(|i| i.rgba.clone()).collect::<Vec<_>>(),
         whole(&labels)
     );
-    // A stroke: label 2 in a disc of radius 3 around voxel (12, 10) on slice 8, and the
-    // upload says which rows and columns changed.
+    // A stroke: label 2 in a disc of radius 3 around voxel (12, 10) on slice 8.
     let slice8 = &mut labels[8 * per_slice..9 * per_slice];
     for j in 7..14 {
         for i in 9..16 {
@@ -693,12 +692,11 @@ fn a_label_change_redraws_only_the_pixels_that_show_it_and_they_equal_a_whole_re
         }
     }
     let (whole_before, parts_before) = (r.slices_rendered(), r.slice_parts_rendered());
-    r.set_labels(
-        &g.queue,
-        8,
-        &labels[8 * per_slice..9 * per_slice],
-        Some([[9, 16], [7, 14]]),
-    );
+    // Only the box of the change is sent, as the window sends it.
+    let area: Vec<u8> = (7..14)
+        .flat_map(|j| labels[8 * per_slice + j * cols + 9..8 * per_slice + j * cols + 16].to_vec())
+        .collect();
+    r.set_label_box(&g.queue, 8, [[9, 16], [7, 14]], &area);
     let after: Vec<_> = views
         .iter()
         .enumerate()

@@ -64,12 +64,27 @@ impl LabelTextures {
     /// Writes label numbers of slices `first..first + data.len() / (rows × columns)`
     /// (`[slice, row, column]` order, as [`crate::segment::Segmentation::label_map`]).
     pub fn write_slices(&self, queue: &wgpu::Queue, first: u32, data: &[u8]) {
-        let per = (self.dims[0] * self.dims[1]) as usize;
-        if per == 0 || !data.len().is_multiple_of(per) {
+        self.write_box(queue, first, [[0, self.dims[0]], [0, self.dims[1]]], data);
+    }
+
+    /// Writes label numbers into columns `area[0]` and rows `area[1]` (half-open) of slices
+    /// `first..`: `data` holds that box, row by row, slice by slice. A box outside the
+    /// texture, or data not a whole number of its slices, writes nothing.
+    pub fn write_box(&self, queue: &wgpu::Queue, first: u32, area: [[u32; 2]; 2], data: &[u8]) {
+        let [[c0, c1], [r0, r1]] = area;
+        if c0 >= c1 || r0 >= r1 || c1 > self.dims[0] || r1 > self.dims[1] {
+            return;
+        }
+        let per = ((c1 - c0) * (r1 - r0)) as usize;
+        if !data.len().is_multiple_of(per) {
             return;
         }
         let slices = (data.len() / per) as u32;
-        if first + slices > self.dims[2] || slices == 0 {
+        if slices == 0
+            || first
+                .checked_add(slices)
+                .is_none_or(|end| end > self.dims[2])
+        {
             return;
         }
         queue.write_texture(
@@ -77,8 +92,8 @@ impl LabelTextures {
                 texture: &self.labels,
                 mip_level: 0,
                 origin: wgpu::Origin3d {
-                    x: 0,
-                    y: 0,
+                    x: c0,
+                    y: r0,
                     z: first,
                 },
                 aspect: wgpu::TextureAspect::All,
@@ -86,12 +101,12 @@ impl LabelTextures {
             data,
             wgpu::TexelCopyBufferLayout {
                 offset: 0,
-                bytes_per_row: Some(self.dims[0]),
-                rows_per_image: Some(self.dims[1]),
+                bytes_per_row: Some(c1 - c0),
+                rows_per_image: Some(r1 - r0),
             },
             wgpu::Extent3d {
-                width: self.dims[0],
-                height: self.dims[1],
+                width: c1 - c0,
+                height: r1 - r0,
                 depth_or_array_layers: slices,
             },
         );

@@ -761,6 +761,30 @@ impl ViewRenderer {
         self.labels_changed(Some(written));
     }
 
+    /// Uploads the label numbers of columns `area[0]` and rows `area[1]` (half-open) of
+    /// slices `first..`, `data` holding just that box (row by row, slice by slice): what an
+    /// operation changed, without the rest of its slices. Only images that read the box
+    /// are made stale, and only where they show it.
+    pub fn set_label_box(
+        &mut self,
+        queue: &wgpu::Queue,
+        first: u32,
+        area: [[u32; 2]; 2],
+        data: &[u8],
+    ) {
+        let Some(l) = &self.labels else {
+            return;
+        };
+        let per = ((area[0][1].saturating_sub(area[0][0]))
+            * (area[1][1].saturating_sub(area[1][0]))) as usize;
+        if per == 0 {
+            return;
+        }
+        l.write_box(queue, first, area, data);
+        let written = [area[0], area[1], [first, first + (data.len() / per) as u32]];
+        self.labels_changed(Some(written));
+    }
+
     /// Uploads the label colours (entry i for label i; alpha = opacity, 0 hides).
     pub fn set_label_palette(&mut self, queue: &wgpu::Queue, rgba: &[[u8; 4]]) {
         if let Some(l) = &self.labels {

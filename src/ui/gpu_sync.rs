@@ -3,7 +3,8 @@
 //! when a new one is built or recoloured. Label uploads are per slice and only where a
 //! slice's content changed: each slice has a signature (the label names and the masks'
 //! per-slice hashes, which the engine keeps current), so an undo, a stroke or a threshold
-//! sends exactly the slices it touched.
+//! sends exactly the slices it touched, and of those only the box of columns and rows in
+//! which a voxel changed.
 
 use super::editor::Editor;
 use crate::gpu::{MeshData, ViewRenderer};
@@ -51,18 +52,34 @@ fn signature(seg: &Segmentation, k: usize) -> Option<[u8; 32]> {
 /// Label numbers of slices `range` (label i is i + 1, later labels win).
 fn label_slices(seg: &Segmentation, range: std::ops::Range<usize>) -> Vec<u8> {
     let [_, r, c] = seg.dims();
-    let mut out = vec![0u8; range.len() * r * c];
-    for (li, l) in seg.labels().iter().enumerate() {
-        let v = (li + 1).min(255) as u8;
-        for (o, k) in range.clone().enumerate() {
-            for j in 0..r {
-                let base = (o * r + j) * c;
-                for (s, e) in l.mask.row_runs(k, j) {
-                    out[base + s..base + e].fill(v);
+    label_box(seg, range, [[0, c], [0, r]])
+}
+
+/// Label numbers of columns `area[0]` and rows `area[1]` (half-open) of slices `range`,
+/// row by row, slice by slice (label i is i + 1, later labels win); slices in parallel.
+fn label_box(seg: &Segmentation, range: std::ops::Range<usize>, area: [[usize; 2]; 2]) -> Vec<u8> {
+    use rayon::prelude::*;
+    let [[c0, c1], [r0, r1]] = area;
+    let (w, h) = (c1.saturating_sub(c0), r1.saturating_sub(r0));
+    let mut out = vec![0u8; range.len() * w * h];
+    if w * h == 0 {
+        return out;
+    }
+    out.par_chunks_mut(w * h)
+        .zip(range.into_par_iter())
+        .for_each(|(slice, k)| {
+            for (li, l) in seg.labels().iter().enumerate() {
+                let v = (li + 1).min(255) as u8;
+                for (row, j) in slice.chunks_exact_mut(w).zip(r0..r1) {
+                    for (s, e) in l.mask.row_runs(k, j) {
+                        let (s, e) = (s.max(c0), e.min(c1));
+                        if s < e {
+                            row[s - c0..e - c0].fill(v);
+                        }
+                    }
                 }
             }
-        }
-    }
+        });
     out
 }
 
@@ -142,12 +159,23 @@ impl GpuSync {
                 i += 1;
                 end += 1;
             }
-            let data = match seg {
-                Some(s) if s.dims()[0] == n => label_slices(s, start..end),
-                _ => vec![0u8; (end - start) * self.per_slice],
-            };
-            let region = shown.and_then(|s| self.changed_in(s, start..end));
-            vr.set_labels(&rs.queue, start as u32, &data, region);
+            // Where the changed columns and rows are known, only their box is sent.
+            match (seg, shown.and_then(|s| self.changed_in(s, start..end))) {
+                (Some(s), Some(area)) => {
+                    let [[c0, c1], [r0, r1]] = area.map(|a| a.map(|x| x as usize));
+                    if c0 < c1 && r0 < r1 {
+                        let data = label_box(s, start..end, [[c0, c1], [r0, r1]]);
+                        vr.set_label_box(&rs.queue, start as u32, area, &data);
+                    }
+                }
+                (Some(s), None) => {
+                    vr.set_labels(&rs.queue, start as u32, &label_slices(s, start..end), None);
+                }
+                (None, _) => {
+                    let zeros = vec![0u8; (end - start) * self.per_slice];
+                    vr.set_labels(&rs.queue, start as u32, &zeros, None);
+                }
+            }
             for (slot, w) in self.slices[start..end].iter_mut().zip(&wanted[start..end]) {
                 *slot = w.unwrap_or([0xff; 32]);
             }
@@ -254,6 +282,9 @@ mod tests {
         let d = label_slices(&s, 1..3);
         assert_eq!(&d[..8], &[1, 1, 2, 2, 1, 1, 2, 2]);
         assert_eq!(&d[8..], &[1, 1, 1, 0, 1, 1, 1, 0]);
+        // A box of them: columns 1..4 of row 1, slices 1 and 2.
+        assert_eq!(label_box(&s, 1..3, [[1, 4], [1, 2]]), [1, 2, 2, 1, 1, 0]);
+        assert!(label_box(&s, 1..3, [[2, 2], [0, 2]]).is_empty());
         // Signatures change only where a slice changed.
         let _ = s.final_hash();
         let before: Vec<_> = (0..3).map(|k| signature(&s, k)).collect();
