@@ -9,8 +9,10 @@ pub mod colormap;
 pub mod compute;
 pub mod device;
 pub mod labels;
+mod pipelines;
 pub mod readback;
 pub mod renderer;
+pub mod scene3d;
 pub mod shaders;
 pub mod slice_view;
 pub mod transfer;
@@ -18,4 +20,5 @@ mod view_image;
 
 pub use crate::view::{Camera3d, SliceMode, SliceView, ViewPreset, WindowLevel};
 pub use device::{Gpu, RenderError};
-pub use renderer::{MeshData, Scene3d, ViewRenderer};
+pub use renderer::ViewRenderer;
+pub use scene3d::{MeshData, Scene3d};

@@ -10,120 +10,23 @@
 //! The shaders are the same for both.
 
 use super::device::RenderError;
+use super::pipelines::{
+    PipelineInputs, bind_group, fullscreen_pipeline, mesh_pipeline, pipeline, sampler_entry,
+    texture_entry, uint_texture_entry, uniform_entry,
+};
+use super::scene3d::{MeshData, MeshUniforms, RayUniforms, Scene3d, brick_ranges};
 use super::shaders;
 use super::slice_view::{HU_PER_UNIT, SliceUniforms, ijk_from_lps, texture_dims};
 use super::transfer::{LUT_RANGE_HU, LUT_SIZE, OPACITY_UNIT_MM, TransferPreset};
-use super::view_image::{Drawn, PixelRect, VoxelBox, boxes_meet, pixels_reading};
-use crate::mesh::Mesh;
+use super::view_image::{
+    Drawn, HU_FORMAT, ImageLayouts, Offscreen, OffscreenKind, PixelRect, PreviewUniforms, VoxelBox,
+    boxes_meet, pixels_reading,
+};
 use crate::view::{Camera3d, WindowLevel};
 use crate::volume::Volume;
 use glam::DVec3;
 use std::collections::HashMap;
 use wgpu::util::DeviceExt;
-
-/// The ray-casting shader's uniform block (see `shaders/raycast.wgsl`).
-#[repr(C)]
-#[derive(Debug, Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
-pub struct RayUniforms {
-    /// LPS → voxel index.
-    pub ijk_from_lps: [[f32; 4]; 4],
-    /// Clip → LPS.
-    pub lps_from_clip: [[f32; 4]; 4],
-    /// Columns, rows, slices, HU per unit.
-    pub dims: [f32; 4],
-    /// Spacing (column, row, slice) mm and the ray step mm.
-    pub spacing: [f32; 4],
-    /// Mode, transfer-function range, opacity unit.
-    pub params: [f32; 4],
-    /// Level, width, shading.
-    pub display: [f32; 4],
-    /// Towards the viewer in the volume's axes.
-    pub light: [f32; 4],
-}
-
-/// The surface shader's uniform block (see `shaders/mesh.wgsl`).
-#[repr(C)]
-#[derive(Debug, Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
-pub struct MeshUniforms {
-    /// LPS → clip.
-    pub clip_from_lps: [[f32; 4]; 4],
-    /// Towards the viewer, LPS.
-    pub light: [f32; 4],
-    /// Scalar range and whether to colour by it.
-    pub range: [f32; 4],
-}
-
-/// What the 3D view shows.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub enum Scene3d {
-    /// Ray-cast volume rendering through a transfer function.
-    Volume(TransferPreset),
-    /// Full-volume maximum intensity projection.
-    Mip(WindowLevel),
-    /// Full-volume minimum intensity projection.
-    Minip(WindowLevel),
-    /// The surface model, coloured by its scalar within a range when given.
-    Surface(Option<[f32; 2]>),
-}
-
-impl Scene3d {
-    /// Short label.
-    pub fn label(&self) -> &'static str {
-        match self {
-            Self::Volume(_) => "Volume rendering",
-            Self::Mip(_) => "MIP",
-            Self::Minip(_) => "MinIP",
-            Self::Surface(_) => "Surface",
-        }
-    }
-}
-
-/// A surface ready for the GPU: positions and normals in LPS, one scalar per vertex.
-#[derive(Debug, Clone, Default)]
-pub struct MeshData {
-    /// Interleaved position (3), normal (3), scalar (1).
-    pub vertices: Vec<[f32; 7]>,
-    /// Triangle indices.
-    pub indices: Vec<u32>,
-}
-
-impl MeshData {
-    /// Area-weighted vertex normals; `scalar` per vertex (0 when absent or mismatched).
-    pub fn from_mesh(m: &Mesh, scalar: Option<&[f64]>) -> Self {
-        let mut normals = vec![DVec3::ZERO; m.vertices.len()];
-        for t in &m.triangles {
-            let p = t.map(|i| DVec3::from_array(m.vertices[i as usize]));
-            let n = (p[1] - p[0]).cross(p[2] - p[0]);
-            for &i in t {
-                normals[i as usize] += n;
-            }
-        }
-        let scalar = scalar.filter(|s| s.len() == m.vertices.len());
-        let vertices = m
-            .vertices
-            .iter()
-            .zip(&normals)
-            .enumerate()
-            .map(|(i, (p, n))| {
-                let n = n.normalize_or_zero();
-                let s = scalar.map_or(0.0, |s| s[i]);
-                [
-                    p[0] as f32,
-                    p[1] as f32,
-                    p[2] as f32,
-                    n.x as f32,
-                    n.y as f32,
-                    n.z as f32,
-                    s as f32,
-                ]
-            })
-            .collect();
-        Self {
-            vertices,
-            indices: m.triangles.iter().flatten().copied().collect(),
-        }
-    }
-}
 
 /// One frame's drawing of one view.
 #[derive(Debug, Clone, Copy)]
@@ -164,44 +67,6 @@ struct GpuMesh {
     vertices: wgpu::Buffer,
     indices: wgpu::Buffer,
     count: u32,
-}
-
-struct Offscreen {
-    size: [u32; 2],
-    /// Slices are shown 1:1 (nearest); the 3D view is scaled (linear, depth for surfaces).
-    kind: OffscreenKind,
-    color: wgpu::Texture,
-    color_view: wgpu::TextureView,
-    depth_view: Option<wgpu::TextureView>,
-    blit: wgpu::BindGroup,
-    /// A slice image's plane HU per pixel and what shows it with the threshold preview.
-    preview: Option<PreviewImage>,
-}
-
-/// The threshold preview of a slice image: its HU per pixel (written with the image) and
-/// the range and colour it is shown with (written every frame, so a moving threshold
-/// redraws nothing but the 1:1 copy).
-struct PreviewImage {
-    hu_view: wgpu::TextureView,
-    uniforms: wgpu::Buffer,
-    show: wgpu::BindGroup,
-}
-
-/// What preview.wgsl reads: low and high HU (and two unused), colour and fill opacity.
-#[repr(C)]
-#[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
-struct PreviewUniforms {
-    range: [f32; 4],
-    colour: [f32; 4],
-}
-
-/// The format of a slice image's HU: exact to the f32 the slice shader sampled.
-const HU_FORMAT: wgpu::TextureFormat = wgpu::TextureFormat::R32Float;
-
-#[derive(Clone, Copy, PartialEq, Eq, Debug)]
-enum OffscreenKind {
-    Slice,
-    Scene,
 }
 
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -266,175 +131,6 @@ pub struct ViewRenderer {
     mesh_generation: u64,
     /// Jump over bricks that cannot change a ray's result (on unless a test compares).
     pub empty_space_skipping: bool,
-}
-
-const DEPTH_FORMAT: wgpu::TextureFormat = wgpu::TextureFormat::Depth32Float;
-
-fn uniform_entry(binding: u32, vis: wgpu::ShaderStages) -> wgpu::BindGroupLayoutEntry {
-    wgpu::BindGroupLayoutEntry {
-        binding,
-        visibility: vis,
-        ty: wgpu::BindingType::Buffer {
-            ty: wgpu::BufferBindingType::Uniform,
-            has_dynamic_offset: false,
-            min_binding_size: None,
-        },
-        count: None,
-    }
-}
-
-fn texture_entry(
-    binding: u32,
-    dim: wgpu::TextureViewDimension,
-    filterable: bool,
-) -> wgpu::BindGroupLayoutEntry {
-    wgpu::BindGroupLayoutEntry {
-        binding,
-        visibility: wgpu::ShaderStages::FRAGMENT,
-        ty: wgpu::BindingType::Texture {
-            sample_type: wgpu::TextureSampleType::Float { filterable },
-            view_dimension: dim,
-            multisampled: false,
-        },
-        count: None,
-    }
-}
-
-fn uint_texture_entry(binding: u32, dim: wgpu::TextureViewDimension) -> wgpu::BindGroupLayoutEntry {
-    wgpu::BindGroupLayoutEntry {
-        binding,
-        visibility: wgpu::ShaderStages::FRAGMENT,
-        ty: wgpu::BindingType::Texture {
-            sample_type: wgpu::TextureSampleType::Uint,
-            view_dimension: dim,
-            multisampled: false,
-        },
-        count: None,
-    }
-}
-
-fn sampler_entry(binding: u32, filtering: bool) -> wgpu::BindGroupLayoutEntry {
-    wgpu::BindGroupLayoutEntry {
-        binding,
-        visibility: wgpu::ShaderStages::FRAGMENT,
-        ty: wgpu::BindingType::Sampler(if filtering {
-            wgpu::SamplerBindingType::Filtering
-        } else {
-            wgpu::SamplerBindingType::NonFiltering
-        }),
-        count: None,
-    }
-}
-
-/// A bind group whose entries are `resources` in binding order 0, 1, ….
-fn bind_group(
-    device: &wgpu::Device,
-    label: &str,
-    layout: &wgpu::BindGroupLayout,
-    resources: &[wgpu::BindingResource<'_>],
-) -> wgpu::BindGroup {
-    let entries: Vec<wgpu::BindGroupEntry<'_>> = resources
-        .iter()
-        .enumerate()
-        .map(|(i, r)| wgpu::BindGroupEntry {
-            binding: i as u32,
-            resource: r.clone(),
-        })
-        .collect();
-    device.create_bind_group(&wgpu::BindGroupDescriptor {
-        label: Some(label),
-        layout,
-        entries: &entries,
-    })
-}
-
-/// What a pipeline draws with: the surface inputs (vertex buffers, depth; the full-view
-/// shaders make their triangle from the vertex index), the values of the shader's
-/// pipeline-overridable constants, and the fragment entry point (`fs_main` if `None`) with
-/// any targets after the first.
-#[derive(Default)]
-struct PipelineInputs<'a> {
-    vertices: &'a [wgpu::VertexBufferLayout<'a>],
-    depth: Option<wgpu::DepthStencilState>,
-    constants: &'a [(&'a str, f64)],
-    fragment: Option<&'a str>,
-    more_targets: &'a [wgpu::TextureFormat],
-}
-
-fn pipeline(
-    device: &wgpu::Device,
-    (label, source): (&str, &str),
-    layout: &wgpu::BindGroupLayout,
-    format: wgpu::TextureFormat,
-    inputs: PipelineInputs<'_>,
-) -> wgpu::RenderPipeline {
-    let PipelineInputs {
-        vertices,
-        depth,
-        constants,
-        fragment,
-        more_targets,
-    } = inputs;
-    let targets: Vec<Option<wgpu::ColorTargetState>> = std::iter::once(format)
-        .chain(more_targets.iter().copied())
-        .map(|format| {
-            Some(wgpu::ColorTargetState {
-                format,
-                blend: None,
-                write_mask: wgpu::ColorWrites::ALL,
-            })
-        })
-        .collect();
-    let module = device.create_shader_module(wgpu::ShaderModuleDescriptor {
-        label: Some(label),
-        source: wgpu::ShaderSource::Wgsl(source.into()),
-    });
-    let pl = device.create_pipeline_layout(&wgpu::PipelineLayoutDescriptor {
-        label: Some(label),
-        bind_group_layouts: &[layout],
-        push_constant_ranges: &[],
-    });
-    device.create_render_pipeline(&wgpu::RenderPipelineDescriptor {
-        label: Some(label),
-        layout: Some(&pl),
-        vertex: wgpu::VertexState {
-            module: &module,
-            entry_point: Some("vs_main"),
-            buffers: vertices,
-            compilation_options: Default::default(),
-        },
-        fragment: Some(wgpu::FragmentState {
-            module: &module,
-            entry_point: Some(fragment.unwrap_or("fs_main")),
-            targets: &targets,
-            compilation_options: wgpu::PipelineCompilationOptions {
-                constants,
-                ..Default::default()
-            },
-        }),
-        // Surfaces are drawn from both sides (a cut model shows its inside).
-        primitive: wgpu::PrimitiveState::default(),
-        depth_stencil: depth,
-        multisample: wgpu::MultisampleState::default(),
-        multiview: None,
-        cache: None,
-    })
-}
-
-fn fullscreen_pipeline(
-    device: &wgpu::Device,
-    label: &str,
-    source: &str,
-    layout: &wgpu::BindGroupLayout,
-    format: wgpu::TextureFormat,
-) -> wgpu::RenderPipeline {
-    pipeline(
-        device,
-        (label, source),
-        layout,
-        format,
-        PipelineInputs::default(),
-    )
 }
 
 impl ViewRenderer {
@@ -956,12 +652,14 @@ impl ViewRenderer {
 
     fn offscreen(&mut self, device: &wgpu::Device, id: u64, size: [u32; 2], kind: OffscreenKind) {
         let size = [size[0].clamp(1, 8192), size[1].clamp(1, 8192)];
-        let format = self.target_format;
-        let blit_layout = &self.blit_layout;
-        let preview_layout = &self.preview_layout;
-        let sampler = match kind {
-            OffscreenKind::Slice => &self.copy_sampler,
-            OffscreenKind::Scene => &self.blit_sampler,
+        let layouts = ImageLayouts {
+            format: self.target_format,
+            blit: &self.blit_layout,
+            preview: &self.preview_layout,
+            sampler: match kind {
+                OffscreenKind::Slice => &self.copy_sampler,
+                OffscreenKind::Scene => &self.blit_sampler,
+            },
         };
         let Some(slot) = self.slots.get_mut(&id) else {
             return;
@@ -974,92 +672,7 @@ impl ViewRenderer {
             return;
         }
         slot.drawn = None;
-        let extent = wgpu::Extent3d {
-            width: size[0],
-            height: size[1],
-            depth_or_array_layers: 1,
-        };
-        let color = device.create_texture(&wgpu::TextureDescriptor {
-            label: Some("view image"),
-            size: extent,
-            mip_level_count: 1,
-            sample_count: 1,
-            dimension: wgpu::TextureDimension::D2,
-            format,
-            usage: wgpu::TextureUsages::RENDER_ATTACHMENT
-                | wgpu::TextureUsages::TEXTURE_BINDING
-                | wgpu::TextureUsages::COPY_SRC,
-            view_formats: &[],
-        });
-        let depth_view = (kind == OffscreenKind::Scene).then(|| {
-            device
-                .create_texture(&wgpu::TextureDescriptor {
-                    label: Some("3d view depth"),
-                    size: extent,
-                    mip_level_count: 1,
-                    sample_count: 1,
-                    dimension: wgpu::TextureDimension::D2,
-                    format: DEPTH_FORMAT,
-                    usage: wgpu::TextureUsages::RENDER_ATTACHMENT,
-                    view_formats: &[],
-                })
-                .create_view(&Default::default())
-        });
-        let color_view = color.create_view(&Default::default());
-        let blit = bind_group(
-            device,
-            "blit",
-            blit_layout,
-            &[
-                wgpu::BindingResource::TextureView(&color_view),
-                wgpu::BindingResource::Sampler(sampler),
-            ],
-        );
-        let preview = (kind == OffscreenKind::Slice).then(|| {
-            let hu_view = device
-                .create_texture(&wgpu::TextureDescriptor {
-                    label: Some("slice image HU"),
-                    size: extent,
-                    mip_level_count: 1,
-                    sample_count: 1,
-                    dimension: wgpu::TextureDimension::D2,
-                    format: HU_FORMAT,
-                    usage: wgpu::TextureUsages::RENDER_ATTACHMENT
-                        | wgpu::TextureUsages::TEXTURE_BINDING,
-                    view_formats: &[],
-                })
-                .create_view(&Default::default());
-            let uniforms = device.create_buffer(&wgpu::BufferDescriptor {
-                label: Some("preview uniforms"),
-                size: std::mem::size_of::<PreviewUniforms>() as u64,
-                usage: wgpu::BufferUsages::UNIFORM | wgpu::BufferUsages::COPY_DST,
-                mapped_at_creation: false,
-            });
-            let show = bind_group(
-                device,
-                "preview",
-                preview_layout,
-                &[
-                    uniforms.as_entire_binding(),
-                    wgpu::BindingResource::TextureView(&color_view),
-                    wgpu::BindingResource::TextureView(&hu_view),
-                ],
-            );
-            PreviewImage {
-                hu_view,
-                uniforms,
-                show,
-            }
-        });
-        slot.offscreen = Some(Offscreen {
-            size,
-            kind,
-            color,
-            color_view,
-            depth_view,
-            blit,
-            preview,
-        });
+        slot.offscreen = Some(Offscreen::new(device, size, kind, &layouts));
     }
 
     /// Writes a view's uniforms and renders its offscreen image when what it shows
@@ -1339,64 +952,6 @@ impl ViewRenderer {
     }
 }
 
-/// Voxels per brick edge of the empty-space map (`BRICK` in `raycast.wgsl`).
-pub const BRICK: usize = 8;
-
-/// (min, max) HU of every `BRICK`³ brick, including a one-voxel apron so that every
-/// trilinear sample inside a brick lies within its range; bricks `[x, y, z]`, x fastest.
-pub fn brick_ranges(v: &Volume) -> (Vec<[f32; 2]>, [u32; 3]) {
-    use rayon::prelude::*;
-    let [n, r, c] = v.dims();
-    let b = [c.div_ceil(BRICK), r.div_ceil(BRICK), n.div_ceil(BRICK)];
-    let span = |i: usize, len: usize| (i * BRICK).saturating_sub(1)..((i + 1) * BRICK + 1).min(len);
-    let ranges = (0..b[0] * b[1] * b[2])
-        .into_par_iter()
-        .map(|idx| {
-            let (bx, by, bz) = (idx % b[0], (idx / b[0]) % b[1], idx / (b[0] * b[1]));
-            let (mut lo, mut hi) = (i16::MAX, i16::MIN);
-            for k in span(bz, n) {
-                for j in span(by, r) {
-                    for i in span(bx, c) {
-                        let h = v.hu[[k, j, i]];
-                        lo = lo.min(h);
-                        hi = hi.max(h);
-                    }
-                }
-            }
-            [f32::from(lo), f32::from(hi)]
-        })
-        .collect();
-    (ranges, [b[0] as u32, b[1] as u32, b[2] as u32])
-}
-
 fn v4(v: DVec3) -> [f32; 4] {
     [v.x as f32, v.y as f32, v.z as f32, 0.0]
-}
-
-fn mesh_pipeline(
-    device: &wgpu::Device,
-    layout: &wgpu::BindGroupLayout,
-    format: wgpu::TextureFormat,
-) -> wgpu::RenderPipeline {
-    pipeline(
-        device,
-        ("mesh", shaders::MESH),
-        layout,
-        format,
-        PipelineInputs {
-            vertices: &[wgpu::VertexBufferLayout {
-                array_stride: 28,
-                step_mode: wgpu::VertexStepMode::Vertex,
-                attributes: &wgpu::vertex_attr_array![0 => Float32x3, 1 => Float32x3, 2 => Float32],
-            }],
-            depth: Some(wgpu::DepthStencilState {
-                format: DEPTH_FORMAT,
-                depth_write_enabled: true,
-                depth_compare: wgpu::CompareFunction::Less,
-                stencil: Default::default(),
-                bias: Default::default(),
-            }),
-            ..Default::default()
-        },
-    )
 }

@@ -1,8 +1,9 @@
-//! What a view's image shows, so that an unchanged view is shown again rather than
-//! redrawn, and which voxels' labels a slice image read, so that a label upload makes
-//! stale only the images that read it.
+//! A view's offscreen image and what it shows, so that an unchanged view is shown again
+//! rather than redrawn, and which voxels' labels (and pixels) a slice image read, so that a
+//! label upload makes stale only the images, and the parts of them, that show it.
 
-use super::renderer::Scene3d;
+use super::pipelines::{DEPTH_FORMAT, bind_group};
+use super::scene3d::Scene3d;
 use super::slice_view::SliceUniforms;
 use crate::view::Camera3d;
 
@@ -144,6 +145,159 @@ pub(super) fn pixels_reading(
         rect[a] = [first, end];
     }
     Some(rect)
+}
+
+/// A view's offscreen image, shown 1:1 (a slice) or scaled (the 3D view).
+pub(super) struct Offscreen {
+    pub(super) size: [u32; 2],
+    /// Slices are shown 1:1 (nearest); the 3D view is scaled (linear, depth for surfaces).
+    pub(super) kind: OffscreenKind,
+    pub(super) color: wgpu::Texture,
+    pub(super) color_view: wgpu::TextureView,
+    pub(super) depth_view: Option<wgpu::TextureView>,
+    pub(super) blit: wgpu::BindGroup,
+    /// A slice image's plane HU per pixel and what shows it with the threshold preview.
+    pub(super) preview: Option<PreviewImage>,
+}
+
+/// The threshold preview of a slice image: its HU per pixel (written with the image) and
+/// the range and colour it is shown with (written every frame, so a moving threshold
+/// redraws nothing but the 1:1 copy).
+pub(super) struct PreviewImage {
+    pub(super) hu_view: wgpu::TextureView,
+    pub(super) uniforms: wgpu::Buffer,
+    pub(super) show: wgpu::BindGroup,
+}
+
+/// What preview.wgsl reads: low and high HU (and two unused), colour and fill opacity.
+#[repr(C)]
+#[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
+pub(super) struct PreviewUniforms {
+    pub(super) range: [f32; 4],
+    pub(super) colour: [f32; 4],
+}
+
+/// The format of a slice image's HU: exact to the f32 the slice shader sampled.
+pub(super) const HU_FORMAT: wgpu::TextureFormat = wgpu::TextureFormat::R32Float;
+
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+/// A slice image (nearest copy, no depth) or the 3D view (scaled, depth for surfaces).
+pub(super) enum OffscreenKind {
+    Slice,
+    Scene,
+}
+
+impl Offscreen {
+    /// A new image of `size` pixels (1..=8192 each way) of `kind`, with what shows it.
+    pub(super) fn new(
+        device: &wgpu::Device,
+        size: [u32; 2],
+        kind: OffscreenKind,
+        layouts: &ImageLayouts<'_>,
+    ) -> Offscreen {
+        let ImageLayouts {
+            format,
+            blit: blit_layout,
+            preview: preview_layout,
+            sampler,
+        } = *layouts;
+        let extent = wgpu::Extent3d {
+            width: size[0],
+            height: size[1],
+            depth_or_array_layers: 1,
+        };
+        let color = device.create_texture(&wgpu::TextureDescriptor {
+            label: Some("view image"),
+            size: extent,
+            mip_level_count: 1,
+            sample_count: 1,
+            dimension: wgpu::TextureDimension::D2,
+            format,
+            usage: wgpu::TextureUsages::RENDER_ATTACHMENT
+                | wgpu::TextureUsages::TEXTURE_BINDING
+                | wgpu::TextureUsages::COPY_SRC,
+            view_formats: &[],
+        });
+        let depth_view = (kind == OffscreenKind::Scene).then(|| {
+            device
+                .create_texture(&wgpu::TextureDescriptor {
+                    label: Some("3d view depth"),
+                    size: extent,
+                    mip_level_count: 1,
+                    sample_count: 1,
+                    dimension: wgpu::TextureDimension::D2,
+                    format: DEPTH_FORMAT,
+                    usage: wgpu::TextureUsages::RENDER_ATTACHMENT,
+                    view_formats: &[],
+                })
+                .create_view(&Default::default())
+        });
+        let color_view = color.create_view(&Default::default());
+        let blit = bind_group(
+            device,
+            "blit",
+            blit_layout,
+            &[
+                wgpu::BindingResource::TextureView(&color_view),
+                wgpu::BindingResource::Sampler(sampler),
+            ],
+        );
+        let preview = (kind == OffscreenKind::Slice).then(|| {
+            let hu_view = device
+                .create_texture(&wgpu::TextureDescriptor {
+                    label: Some("slice image HU"),
+                    size: extent,
+                    mip_level_count: 1,
+                    sample_count: 1,
+                    dimension: wgpu::TextureDimension::D2,
+                    format: HU_FORMAT,
+                    usage: wgpu::TextureUsages::RENDER_ATTACHMENT
+                        | wgpu::TextureUsages::TEXTURE_BINDING,
+                    view_formats: &[],
+                })
+                .create_view(&Default::default());
+            let uniforms = device.create_buffer(&wgpu::BufferDescriptor {
+                label: Some("preview uniforms"),
+                size: std::mem::size_of::<PreviewUniforms>() as u64,
+                usage: wgpu::BufferUsages::UNIFORM | wgpu::BufferUsages::COPY_DST,
+                mapped_at_creation: false,
+            });
+            let show = bind_group(
+                device,
+                "preview",
+                preview_layout,
+                &[
+                    uniforms.as_entire_binding(),
+                    wgpu::BindingResource::TextureView(&color_view),
+                    wgpu::BindingResource::TextureView(&hu_view),
+                ],
+            );
+            PreviewImage {
+                hu_view,
+                uniforms,
+                show,
+            }
+        });
+        Offscreen {
+            size,
+            kind,
+            color,
+            color_view,
+            depth_view,
+            blit,
+            preview,
+        }
+    }
+}
+
+/// What a view image is made for: the window's format, the layouts of the bind groups
+/// that show it (a plain copy, or through the threshold preview), and the copy's sampler.
+#[derive(Clone, Copy)]
+pub(super) struct ImageLayouts<'a> {
+    pub(super) format: wgpu::TextureFormat,
+    pub(super) blit: &'a wgpu::BindGroupLayout,
+    pub(super) preview: &'a wgpu::BindGroupLayout,
+    pub(super) sampler: &'a wgpu::Sampler,
 }
 
 #[cfg(test)]

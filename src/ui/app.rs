@@ -14,7 +14,7 @@ use super::viewer::{SceneMode, ViewId, Viewer};
 use super::views::{self, Drag, ViewEnv, ViewEvent};
 use crate::dicom::{ScanReport, SeriesKind};
 use crate::feasibility::{Finding, Severity};
-use crate::gpu::renderer::MeshData;
+use crate::gpu::MeshData;
 use crate::gpu::transfer::TransferPreset;
 use crate::gpu::{Scene3d, ViewRenderer};
 use crate::jobs::Poll;

@@ -11,7 +11,7 @@ use crate::case::source::{self, OpenedSource};
 use crate::compute::{Compute, ComputeChoice};
 use crate::dicom::{self, ImportOptions, Progress, ScanReport, Series};
 use crate::feasibility::Finding;
-use crate::gpu::renderer::MeshData;
+use crate::gpu::MeshData;
 use crate::jobs::Waker;
 use crate::mesh::Mesh;
 use crate::mesh::pipeline::{self, ReconstructOptions, Reconstruction};
