@@ -81,6 +81,27 @@ fn labelled_spheres(g: &Gpu) -> (Volume, ViewRenderer, Vec<u8>) {
     (v, r, labels)
 }
 
+/// A 40 × 40 pixel slice view `sv` of `v` with `overlay`, through the renderer's one shared
+/// slot, read back.
+fn draw_40(
+    g: &Gpu,
+    r: &mut ViewRenderer,
+    v: &Volume,
+    sv: &hounsfield::view::SliceView,
+    overlay: &hounsfield::gpu::slice_view::Overlay,
+) -> Image {
+    let size = [40, 40];
+    let u = hounsfield::gpu::slice_view::uniforms(sv, v, [40.0, 40.0], overlay);
+    readback::render_view(
+        &g.device,
+        &g.queue,
+        r,
+        &ViewDraw::Slice { uniforms: u, size },
+        size,
+    )
+    .expect("rendered")
+}
+
 /// GPU slice/slab vs the CPU reference: the number of pixels more than 1 grey level apart.
 fn compare(
     g: &Gpu,
@@ -514,7 +535,7 @@ fn labels_are_filled_and_outlined_and_the_threshold_preview_follows_hu() {
 
 #[test]
 fn an_unchanged_slice_view_is_shown_again_and_a_label_upload_it_reads_redraws_it() {
-    use hounsfield::gpu::slice_view::{Overlay, uniforms};
+    use hounsfield::gpu::slice_view::Overlay;
     use hounsfield::view::{PlaneAxes, SliceView};
     let Some(g) = gpu() else { return };
     let (v, mut r, labelled) = labelled_spheres(&g);
@@ -534,18 +555,7 @@ fn an_unchanged_slice_view_is_shown_again_and_a_label_upload_it_reads_redraws_it
         labels: true,
         ..Overlay::default()
     };
-    let draw = |r: &mut ViewRenderer, sv: &SliceView, o: &Overlay| {
-        let u = uniforms(sv, &v, [40.0, 40.0], o);
-        let size = [40, 40];
-        readback::render_view(
-            &g.device,
-            &g.queue,
-            r,
-            &ViewDraw::Slice { uniforms: u, size },
-            size,
-        )
-        .expect("rendered")
-    };
+    let draw = |r: &mut ViewRenderer, sv: &SliceView, o: &Overlay| draw_40(&g, r, &v, sv, o);
     let first = draw(&mut r, &sv, &overlay);
     let rendered = r.slices_rendered();
     // The same view again: shown, not rendered.
@@ -730,7 +740,7 @@ fn a_label_change_redraws_only_the_pixels_that_show_it_and_they_equal_a_whole_re
 
 #[test]
 fn the_threshold_preview_tints_and_outlines_exactly_its_range_and_moving_it_redraws_no_slice() {
-    use hounsfield::gpu::slice_view::{Overlay, uniforms};
+    use hounsfield::gpu::slice_view::Overlay;
     use hounsfield::view::{PlaneAxes, SliceView};
     let Some(g) = gpu() else { return };
     let (v, mut r, _) = labelled_spheres(&g);
@@ -744,18 +754,7 @@ fn the_threshold_preview_tints_and_outlines_exactly_its_range_and_moving_it_redr
     sv.mm_per_px = 1.0;
     sv.centre = DVec3::new(19.5, 19.5, 12.0);
     sv.window = WindowLevel::new(2000.0, 0.0);
-    let draw = |r: &mut ViewRenderer, sv: &SliceView, o: &Overlay| {
-        let size = [40, 40];
-        let u = uniforms(sv, &v, [40.0, 40.0], o);
-        readback::render_view(
-            &g.device,
-            &g.queue,
-            r,
-            &ViewDraw::Slice { uniforms: u, size },
-            size,
-        )
-        .expect("rendered")
-    };
+    let draw = |r: &mut ViewRenderer, sv: &SliceView, o: &Overlay| draw_40(&g, r, &v, sv, o);
     let previewing = |range: [f64; 2], labels: bool| Overlay {
         fill: 0.5,
         outline: true,
