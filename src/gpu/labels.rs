@@ -61,14 +61,9 @@ impl LabelTextures {
         }
     }
 
-    /// Writes label numbers of slices `first..first + data.len() / (rows × columns)`
-    /// (`[slice, row, column]` order, as [`crate::segment::Segmentation::label_map`]).
-    pub fn write_slices(&self, queue: &wgpu::Queue, first: u32, data: &[u8]) {
-        self.write_box(queue, first, [[0, self.dims[0]], [0, self.dims[1]]], data);
-    }
-
     /// Writes label numbers into columns `area[0]` and rows `area[1]` (half-open) of slices
-    /// `first..`: `data` holds that box, row by row, slice by slice. A box outside the
+    /// `first..`: `data` holds that box, row by row, slice by slice (`[slice, row, column]`
+    /// order, as [`crate::segment::Segmentation::label_map`] over the whole grid). A box outside the
     /// texture, or data not a whole number of its slices, writes nothing.
     pub fn write_box(&self, queue: &wgpu::Queue, first: u32, area: [[u32; 2]; 2], data: &[u8]) {
         let [[c0, c1], [r0, r1]] = area;

@@ -433,28 +433,14 @@ impl ViewRenderer {
         Ok(())
     }
 
-    /// Uploads the label numbers of slices `first..` (see [`super::labels::LabelTextures`]).
-    /// `changed`: the columns and rows of those slices whose labels differ from what was
-    /// there (`None`: any may); slice images that read none of them are kept.
-    pub fn set_labels(
-        &mut self,
-        queue: &wgpu::Queue,
-        first: u32,
-        data: &[u8],
-        changed: Option<[[u32; 2]; 2]>,
-    ) {
+    /// Uploads the label numbers of whole slices `first..` (see
+    /// [`super::labels::LabelTextures`]): [`Self::set_label_box`] over every column and row.
+    pub fn set_labels(&mut self, queue: &wgpu::Queue, first: u32, data: &[u8]) {
         let Some(l) = &self.labels else {
             return;
         };
-        let per = (l.dims[0] * l.dims[1]) as usize;
-        let [cols, rows] = changed.unwrap_or([[0, l.dims[0]], [0, l.dims[1]]]);
-        l.write_slices(queue, first, data);
-        let written = [
-            cols,
-            rows,
-            [first, first + (data.len() / per.max(1)) as u32],
-        ];
-        self.labels_changed(Some(written));
+        let whole = [[0, l.dims[0]], [0, l.dims[1]]];
+        self.set_label_box(queue, first, whole, data);
     }
 
     /// Uploads the label numbers of columns `area[0]` and rows `area[1]` (half-open) of

@@ -169,11 +169,11 @@ impl GpuSync {
                     }
                 }
                 (Some(s), None) => {
-                    vr.set_labels(&rs.queue, start as u32, &label_slices(s, start..end), None);
+                    vr.set_labels(&rs.queue, start as u32, &label_slices(s, start..end));
                 }
                 (None, _) => {
                     let zeros = vec![0u8; (end - start) * self.per_slice];
-                    vr.set_labels(&rs.queue, start as u32, &zeros, None);
+                    vr.set_labels(&rs.queue, start as u32, &zeros);
                 }
             }
             for (slot, w) in self.slices[start..end].iter_mut().zip(&wanted[start..end]) {
