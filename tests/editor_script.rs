@@ -305,7 +305,16 @@ fn the_views_draw_labels_the_threshold_preview_the_brush_footprint_and_the_strip
         ok * 10 > total * 4 && ok * 10 < total * 6,
         "{ok} of {total}"
     );
-    // The model coloured by the smoothing deviation, with its legend.
+    // The model coloured by the smoothing deviation, with its legend. Its buffers are made
+    // on a thread, and with a budget of 2,000 triangles a frame it is drawn in parts.
+    h.render_state()
+        .renderer
+        .write()
+        .callback_resources
+        .get_mut::<hounsfield::gpu::ViewRenderer>()
+        .unwrap()
+        .set_triangles_per_frame(Some(2_000));
+    let parts = h.marks().surface_parts_drawn;
     run(
         &mut app,
         UiCommand::Reconstruct {
@@ -315,6 +324,15 @@ fn the_views_draw_labels_the_threshold_preview_the_brush_footprint_and_the_strip
     );
     app.prefs.layout = Layout::Single(ViewId::ThreeD);
     let img = h.screenshot(&mut app).unwrap();
+    assert!(
+        !app.drawing_surface(),
+        "the screenshot waits for the whole model"
+    );
+    assert!(
+        h.marks().surface_parts_drawn - parts >= 2,
+        "the model was drawn in {} parts",
+        h.marks().surface_parts_drawn - parts
+    );
     keep(&img, "editor-deviation-heat-map");
     let three_d = app
         .view_rects

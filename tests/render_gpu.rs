@@ -846,3 +846,120 @@ fn the_threshold_preview_tints_and_outlines_exactly_its_range_and_moving_it_redr
         );
     }
 }
+
+/// The surface of `v`'s voxels of 300 HU and more, ready for the GPU.
+fn surface_of(v: &Volume) -> hounsfield::gpu::MeshData {
+    let mask = hounsfield::segment::ops::threshold::threshold_mask(&v.hu, 300, 3071);
+    let rec = hounsfield::mesh::pipeline::reconstruct(
+        &mask,
+        &v.geometry,
+        None,
+        &hounsfield::mesh::pipeline::ReconstructOptions {
+            self_intersections: false,
+            ..Default::default()
+        },
+    )
+    .expect("mesh");
+    hounsfield::gpu::MeshData::from_mesh(&rec.mesh, None)
+}
+
+/// On a slow rasteriser a new surface over the frame's triangle budget is drawn in parts
+/// behind the image shown; once complete it equals a whole draw byte for byte (the parts
+/// share depth). A newer surface waits for the one under way, and a moved camera is drawn
+/// whole at once.
+#[test]
+fn a_large_surface_is_drawn_in_parts_behind_the_shown_image_and_equals_a_whole_draw() {
+    let Some(g) = gpu() else { return };
+    let v = spheres(-1000, 1200, 1200);
+    let data = surface_of(&v);
+    // The first sphere alone: a little over a third of the triangles.
+    let first_only = surface_of(&spheres(-1000, 1200, -1000));
+    let triangles = data.indices.len() as u32 / 3;
+    // From beyond the first sphere towards the second: the first sphere's triangles (the
+    // extraction's first, by slice) hide part of the second's, so the parts must share depth.
+    let (c1, c2) = (DVec3::new(10.0, 12.0, 8.0), DVec3::new(28.0, 26.0, 18.0));
+    let looking = |forward: DVec3| Camera3d {
+        rotation: glam::DQuat::from_rotation_arc(DVec3::NEG_Z, forward.normalize()),
+        ..Camera3d::framing((c1 + c2) / 2.0, 26.0, ViewPreset::Anterior)
+    };
+    let (cam, moved) = (looking(c2 - c1), looking(DVec3::new(18.0, 14.0, -4.0)));
+    let size = [96, 96];
+    let surface = |camera| ViewDraw::Scene {
+        scene: Scene3d::Surface(None),
+        camera,
+        size,
+        step_factor: 1.0,
+    };
+    let whole = |data, camera| {
+        let mut r = renderer(&g, &v);
+        r.set_mesh(&g.device, Some(data));
+        readback::render_view(&g.device, &g.queue, &mut r, &surface(camera), size)
+            .expect("rendered")
+    };
+    let (reference, reference_moved) = (whole(&data, cam), whole(&data, moved));
+    let reference_first = whole(&first_only, cam);
+    assert_ne!(reference.rgba, reference_first.rgba);
+    let frame = |r: &mut ViewRenderer, d: &ViewDraw| {
+        readback::render_slot(&g.device, &g.queue, r, 7, d, size).expect("rendered")
+    };
+
+    let mut r = renderer(&g, &v);
+    r.set_triangles_per_frame(Some(triangles / 4 + 1));
+    let mip = ViewDraw::Scene {
+        scene: Scene3d::Mip(WindowLevel::BONE),
+        camera: cam,
+        size,
+        step_factor: 1.0,
+    };
+    let before = frame(&mut r, &mip);
+    assert_ne!(
+        before.rgba, reference.rgba,
+        "the MIP and the surface differ"
+    );
+    r.set_mesh(&g.device, Some(&data));
+    // Three frames keep showing the MIP while the surface is drawn behind it.
+    for part in 1..=3 {
+        let shown = frame(&mut r, &surface(cam));
+        assert!(
+            shown.rgba == before.rgba,
+            "part {part}: the MIP is still shown"
+        );
+        assert!(r.drawing_underway(), "part {part} of 4");
+    }
+    // A newer surface set meanwhile waits: the one under way is finished and shown, and
+    // the newer one follows in two parts (a surface arriving every frame still appears).
+    r.set_mesh(&g.device, Some(&first_only));
+    let parts = r.surface_parts_drawn();
+    assert!(
+        frame(&mut r, &surface(cam)).rgba == reference.rgba,
+        "the surface drawn in parts equals one drawn whole"
+    );
+    assert!(r.drawing_underway(), "the newer surface is under way");
+    assert!(frame(&mut r, &surface(cam)).rgba == reference.rgba);
+    assert!(frame(&mut r, &surface(cam)).rgba == reference_first.rgba);
+    assert!(!r.drawing_underway());
+    assert_eq!(r.surface_parts_drawn() - parts, 3);
+    // Shown again, not drawn again.
+    assert!(frame(&mut r, &surface(cam)).rgba == reference_first.rgba);
+    assert_eq!(r.surface_parts_drawn() - parts, 3);
+    // The same again from the start, in four parts.
+    r.set_mesh(&g.device, Some(&data));
+    for _ in 1..=3 {
+        assert!(frame(&mut r, &surface(cam)).rgba == reference_first.rgba);
+    }
+    assert!(frame(&mut r, &surface(cam)).rgba == reference.rgba);
+    assert_eq!(r.surface_parts_drawn() - parts, 7);
+    // A turned camera is the user steering: drawn whole in that frame, even mid-way.
+    r.set_mesh(&g.device, Some(&data));
+    frame(&mut r, &surface(cam));
+    assert!(r.drawing_underway());
+    assert!(frame(&mut r, &surface(moved)).rgba == reference_moved.rgba);
+    assert!(!r.drawing_underway());
+    assert_eq!(r.surface_parts_drawn() - parts, 8);
+    // Without a budget (the default) a new surface is drawn whole at once.
+    let mut r = renderer(&g, &v);
+    frame(&mut r, &mip);
+    r.set_mesh(&g.device, Some(&data));
+    assert!(frame(&mut r, &surface(cam)).rgba == reference.rgba);
+    assert_eq!(r.surface_parts_drawn(), 0);
+}

@@ -679,7 +679,8 @@ fn bench_editor(
         app.execute(command).map_err(Error::Failed)?;
         let mut times = Vec::new();
         let marks = h.marks();
-        while running(app) && times.len() < 100_000 {
+        // Until the work has landed and its result is drawn (a model is drawn in parts).
+        while (running(app) || app.drawing_surface()) && times.len() < 100_000 {
             if let Some(v) = &mut app.viewer {
                 v.step_slice(0, if times.len() % 40 < 20 { 1 } else { -1 });
             }
@@ -752,7 +753,9 @@ impl eframe::App for WindowApp {
                 .join("; ");
             return self.finish(ctx, Err(why));
         }
-        let ready = self.app.viewer.is_some() && self.app.job.is_none();
+        // Ready once loaded and nothing is left to draw (a model is drawn in parts).
+        let ready =
+            self.app.viewer.is_some() && self.app.job.is_none() && !self.app.drawing_surface();
         match &mut self.mode {
             WindowMode::Interactive => {}
             WindowMode::Screenshot(out) => {

@@ -63,10 +63,67 @@ struct GpuVolume {
     slice_dir: DVec3,
 }
 
-struct GpuMesh {
+/// A surface's vertex and index buffers, made on any thread (a worker makes them so that
+/// the UI thread never copies a large model) and handed to [`ViewRenderer::set_surface`].
+#[derive(Clone)]
+pub struct SurfaceBuffers {
     vertices: wgpu::Buffer,
     indices: wgpu::Buffer,
     count: u32,
+}
+
+impl SurfaceBuffers {
+    /// The buffers of `mesh` on `device`; `None` for a surface without triangles.
+    pub fn new(device: &wgpu::Device, mesh: &MeshData) -> Option<Self> {
+        if mesh.indices.is_empty() {
+            return None;
+        }
+        Some(Self {
+            vertices: device.create_buffer_init(&wgpu::util::BufferInitDescriptor {
+                label: Some("surface vertices"),
+                contents: bytemuck::cast_slice(&mesh.vertices),
+                usage: wgpu::BufferUsages::VERTEX,
+            }),
+            indices: device.create_buffer_init(&wgpu::util::BufferInitDescriptor {
+                label: Some("surface indices"),
+                contents: bytemuck::cast_slice(&mesh.indices),
+                usage: wgpu::BufferUsages::INDEX,
+            }),
+            count: mesh.indices.len() as u32,
+        })
+    }
+
+    /// Triangles held.
+    pub fn triangles(&self) -> u32 {
+        self.count / 3
+    }
+}
+
+/// Draws `indices` (whole triangles) of `surface` with the surface pipeline.
+fn draw_surface(
+    pass: &mut wgpu::RenderPass<'_>,
+    pipeline: &wgpu::RenderPipeline,
+    uniforms: &wgpu::BindGroup,
+    surface: &SurfaceBuffers,
+    indices: std::ops::Range<u32>,
+) {
+    pass.set_pipeline(pipeline);
+    pass.set_bind_group(0, uniforms, &[]);
+    pass.set_vertex_buffer(0, surface.vertices.slice(..));
+    pass.set_index_buffer(surface.indices.slice(..), wgpu::IndexFormat::Uint32);
+    pass.draw_indexed(indices, 0, 0..1);
+}
+
+/// A surface image drawn over several frames behind the image shown, so that no frame
+/// waits for all of a large model on a slow rasteriser.
+struct Underway {
+    /// What the image will show when complete.
+    key: Drawn,
+    image: Offscreen,
+    /// The surface drawn (kept even when a newer one is set meanwhile).
+    surface: SurfaceBuffers,
+    /// Indices drawn so far (whole triangles).
+    drawn_indices: u32,
 }
 
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -90,6 +147,8 @@ struct Slot {
     /// Pixels of the drawn image made stale by a label upload: rendered again, alone,
     /// before it is shown.
     stale: Option<PixelRect>,
+    /// A new surface being drawn in parts while the previous image stays shown.
+    underway: Option<Underway>,
 }
 
 /// Uniform buffer size for every kind of view.
@@ -113,6 +172,10 @@ pub struct ViewRenderer {
     slices_rendered: u64,
     /// Stale parts of slice images rendered since the renderer was made.
     slice_parts_rendered: u64,
+    /// Parts of surface images drawn over several frames since the renderer was made.
+    surface_parts_drawn: u64,
+    /// Most triangles one frame draws of a new surface (`None`: all of it at once).
+    triangles_per_frame: Option<u32>,
     slice_layout: wgpu::BindGroupLayout,
     ray_layout: wgpu::BindGroupLayout,
     mesh_layout: wgpu::BindGroupLayout,
@@ -127,7 +190,7 @@ pub struct ViewRenderer {
     preview_pipeline: wgpu::RenderPipeline,
     slots: HashMap<u64, Slot>,
     labels: Option<super::labels::LabelTextures>,
-    mesh: Option<GpuMesh>,
+    mesh: Option<SurfaceBuffers>,
     mesh_generation: u64,
     /// Jump over bricks that cannot change a ray's result (on unless a test compares).
     pub empty_space_skipping: bool,
@@ -279,6 +342,8 @@ impl ViewRenderer {
             copy_sampler,
             slices_rendered: 0,
             slice_parts_rendered: 0,
+            surface_parts_drawn: 0,
+            triangles_per_frame: None,
             slice_layout,
             ray_layout,
             mesh_layout,
@@ -526,20 +591,30 @@ impl ViewRenderer {
 
     /// Uploads a surface (replacing any previous one); `None` removes it.
     pub fn set_mesh(&mut self, device: &wgpu::Device, mesh: Option<&MeshData>) {
+        self.set_surface(mesh.and_then(|m| SurfaceBuffers::new(device, m)));
+    }
+
+    /// Shows `surface` (replacing any previous one); `None` removes it.
+    pub fn set_surface(&mut self, surface: Option<SurfaceBuffers>) {
         self.mesh_generation += 1;
-        self.mesh = mesh.filter(|m| !m.indices.is_empty()).map(|m| GpuMesh {
-            vertices: device.create_buffer_init(&wgpu::util::BufferInitDescriptor {
-                label: Some("surface vertices"),
-                contents: bytemuck::cast_slice(&m.vertices),
-                usage: wgpu::BufferUsages::VERTEX,
-            }),
-            indices: device.create_buffer_init(&wgpu::util::BufferInitDescriptor {
-                label: Some("surface indices"),
-                contents: bytemuck::cast_slice(&m.indices),
-                usage: wgpu::BufferUsages::INDEX,
-            }),
-            count: m.indices.len() as u32,
-        });
+        self.mesh = surface;
+    }
+
+    /// Draws a new surface at most `triangles` per frame (`None`: whole), behind the
+    /// image shown until it is complete. A moved camera or a resized view is drawn whole
+    /// at once: the user is steering and wants the answer in that frame.
+    pub fn set_triangles_per_frame(&mut self, triangles: Option<u32>) {
+        self.triangles_per_frame = triangles.map(|t| t.max(1));
+    }
+
+    /// Parts of surface images drawn over several frames since the renderer was made.
+    pub fn surface_parts_drawn(&self) -> u64 {
+        self.surface_parts_drawn
+    }
+
+    /// True while a surface image is still being drawn in parts (draw more frames).
+    pub fn drawing_underway(&self) -> bool {
+        self.slots.values().any(|s| s.underway.is_some())
     }
 
     fn set_transfer(&mut self, queue: &wgpu::Queue, preset: TransferPreset) {
@@ -631,6 +706,7 @@ impl ViewRenderer {
                     painted: Painted::Nothing,
                     shows_preview: false,
                     stale: None,
+                    underway: None,
                 },
             );
         }
@@ -638,6 +714,22 @@ impl ViewRenderer {
 
     fn offscreen(&mut self, device: &wgpu::Device, id: u64, size: [u32; 2], kind: OffscreenKind) {
         let size = [size[0].clamp(1, 8192), size[1].clamp(1, 8192)];
+        if self.slots.get(&id).is_none_or(|s| {
+            s.offscreen
+                .as_ref()
+                .is_some_and(|o| o.size == size && o.kind == kind)
+        }) {
+            return;
+        }
+        let image = self.new_image(device, size, kind);
+        if let Some(slot) = self.slots.get_mut(&id) {
+            slot.drawn = None;
+            slot.offscreen = Some(image);
+        }
+    }
+
+    /// A view image of `size` (already clamped) and `kind`, with what shows it.
+    fn new_image(&self, device: &wgpu::Device, size: [u32; 2], kind: OffscreenKind) -> Offscreen {
         let layouts = ImageLayouts {
             format: self.target_format,
             blit: &self.blit_layout,
@@ -647,18 +739,7 @@ impl ViewRenderer {
                 OffscreenKind::Scene => &self.blit_sampler,
             },
         };
-        let Some(slot) = self.slots.get_mut(&id) else {
-            return;
-        };
-        if slot
-            .offscreen
-            .as_ref()
-            .is_some_and(|o| o.size == size && o.kind == kind)
-        {
-            return;
-        }
-        slot.drawn = None;
-        slot.offscreen = Some(Offscreen::new(device, size, kind, &layouts));
+        Offscreen::new(device, size, kind, &layouts)
     }
 
     /// Writes a view's uniforms and renders its offscreen image when what it shows
@@ -709,9 +790,15 @@ impl ViewRenderer {
             ),
             ViewDraw::Slice { uniforms, size } => Drawn::slice(uniforms, *size),
         };
+        // A new surface too large for one frame is drawn part by part behind the image
+        // shown; anything drawn the usual way ends such a drawing.
+        if self.surface_part(device, queue, encoder, id, key) {
+            return;
+        }
         let Some(slot) = self.slots.get_mut(&id) else {
             return;
         };
+        slot.underway = None;
         let preview = match draw {
             ViewDraw::Slice { uniforms: u, .. } => (u.preview[2] > 0.0).then_some(u),
             ViewDraw::Scene { .. } => None,
@@ -818,21 +905,15 @@ impl ViewRenderer {
                 ..
             } => {
                 if let Some(mesh) = &self.mesh {
-                    let aspect = f64::from(off.size[0]) / f64::from(off.size[1]);
-                    let u = MeshUniforms {
-                        clip_from_lps: camera.clip_from_lps(aspect).as_mat4().to_cols_array_2d(),
-                        light: v4(-camera.forward()),
-                        range: match range {
-                            Some([a, b]) => [*a, *b, 1.0, 0.0],
-                            None => [0.0, 1.0, 0.0, 0.0],
-                        },
-                    };
+                    let u = MeshUniforms::new(camera, *range, off.size);
                     queue.write_buffer(&slot.uniforms, 0, bytemuck::bytes_of(&u));
-                    pass.set_pipeline(&self.mesh_pipeline);
-                    pass.set_bind_group(0, &slot.mesh, &[]);
-                    pass.set_vertex_buffer(0, mesh.vertices.slice(..));
-                    pass.set_index_buffer(mesh.indices.slice(..), wgpu::IndexFormat::Uint32);
-                    pass.draw_indexed(0..mesh.count, 0, 0..1);
+                    draw_surface(
+                        &mut pass,
+                        &self.mesh_pipeline,
+                        &slot.mesh,
+                        mesh,
+                        0..mesh.count,
+                    );
                 }
             }
             ViewDraw::Scene { .. } => {
@@ -847,6 +928,138 @@ impl ViewRenderer {
         drop(pass);
         slot.painted = Painted::Offscreen;
         slot.drawn = Some(key);
+    }
+
+    /// Draws the next part of slot `id`'s surface drawn in parts, when `key` calls for one:
+    /// a surface over the frame's triangle budget to show where an image of the same
+    /// camera and size is shown meanwhile. A drawing under way is finished, with its own
+    /// buffers, before a newer surface starts, so surfaces arriving every frame (the live
+    /// threshold preview) still appear. False: draw the view the usual way.
+    fn surface_part(
+        &mut self,
+        device: &wgpu::Device,
+        queue: &wgpu::Queue,
+        encoder: &mut wgpu::CommandEncoder,
+        id: u64,
+        key: Drawn,
+    ) -> bool {
+        let (Some(budget), Drawn::Scene(Scene3d::Surface(_), camera, size, ..)) =
+            (self.triangles_per_frame, key)
+        else {
+            return false;
+        };
+        let same_view =
+            |d: &Drawn| matches!(d, Drawn::Scene(_, c, s, ..) if *c == camera && *s == size);
+        let Some(slot) = self.slots.get(&id) else {
+            return false;
+        };
+        let shown =
+            slot.painted == Painted::Offscreen && slot.drawn.as_ref().is_some_and(same_view);
+        let continuing = slot.underway.as_ref().is_some_and(|u| same_view(&u.key));
+        let starting = !continuing
+            && slot.drawn != Some(key)
+            && self.mesh.as_ref().is_some_and(|m| m.triangles() > budget);
+        if !shown || !(continuing || starting) {
+            return false;
+        }
+        if starting {
+            let Some(front) = &slot.offscreen else {
+                return false;
+            };
+            let image = self.new_image(device, front.size, front.kind);
+            let surface = self.mesh.clone();
+            let Some(slot) = self.slots.get_mut(&id) else {
+                return false;
+            };
+            slot.underway = surface.map(|surface| Underway {
+                key,
+                image,
+                surface,
+                drawn_indices: 0,
+            });
+        }
+        let Some(slot) = self.slots.get_mut(&id) else {
+            return false;
+        };
+        let Some(u) = &mut slot.underway else {
+            return false;
+        };
+        let Drawn::Scene(Scene3d::Surface(range), camera, ..) = u.key else {
+            return false;
+        };
+        let first = u.drawn_indices;
+        let end = u
+            .surface
+            .count
+            .min(first.saturating_add(budget.saturating_mul(3)));
+        // The first part clears colour and depth; later ones draw over both.
+        let (colour_load, depth_load) = if first == 0 {
+            (
+                wgpu::LoadOp::Clear(wgpu::Color::BLACK),
+                wgpu::LoadOp::Clear(1.0),
+            )
+        } else {
+            (wgpu::LoadOp::Load, wgpu::LoadOp::Load)
+        };
+        let uniforms = MeshUniforms::new(&camera, range, u.image.size);
+        queue.write_buffer(&slot.uniforms, 0, bytemuck::bytes_of(&uniforms));
+        {
+            let mut pass = encoder.begin_render_pass(&wgpu::RenderPassDescriptor {
+                label: Some("surface part"),
+                color_attachments: &[Some(wgpu::RenderPassColorAttachment {
+                    view: &u.image.color_view,
+                    resolve_target: None,
+                    ops: wgpu::Operations {
+                        load: colour_load,
+                        store: wgpu::StoreOp::Store,
+                    },
+                })],
+                depth_stencil_attachment: u.image.depth_view.as_ref().map(|view| {
+                    wgpu::RenderPassDepthStencilAttachment {
+                        view,
+                        depth_ops: Some(wgpu::Operations {
+                            load: depth_load,
+                            store: wgpu::StoreOp::Store,
+                        }),
+                        stencil_ops: None,
+                    }
+                }),
+                timestamp_writes: None,
+                occlusion_query_set: None,
+            });
+            draw_surface(
+                &mut pass,
+                &self.mesh_pipeline,
+                &slot.mesh,
+                &u.surface,
+                first..end,
+            );
+        }
+        self.surface_parts_drawn += 1;
+        u.drawn_indices = end;
+        if end < u.surface.count {
+            return true;
+        }
+        // Complete: shown from this frame. A newer surface waiting starts in the image
+        // just replaced (its first part next frame).
+        let Some(done) = slot.underway.take() else {
+            return true;
+        };
+        let replaced = slot.offscreen.replace(done.image);
+        slot.drawn = Some(done.key);
+        slot.painted = Painted::Offscreen;
+        if let (Some(image), Some(surface)) = (replaced, &self.mesh)
+            && key != done.key
+            && surface.triangles() > budget
+        {
+            slot.underway = Some(Underway {
+                key,
+                image,
+                surface: surface.clone(),
+                drawn_indices: 0,
+            });
+        }
+        true
     }
 
     /// Draws a view prepared this frame into the pass (its rectangle is the viewport).
@@ -936,8 +1149,4 @@ impl ViewRenderer {
             ],
         })
     }
-}
-
-fn v4(v: DVec3) -> [f32; 4] {
-    [v.x as f32, v.y as f32, v.z as f32, 0.0]
 }

@@ -4,7 +4,7 @@
 
 use super::transfer::TransferPreset;
 use crate::mesh::Mesh;
-use crate::view::WindowLevel;
+use crate::view::{Camera3d, WindowLevel};
 use crate::volume::Volume;
 use glam::DVec3;
 
@@ -38,6 +38,22 @@ pub struct MeshUniforms {
     pub light: [f32; 4],
     /// Scalar range and whether to colour by it.
     pub range: [f32; 4],
+}
+
+impl MeshUniforms {
+    /// Seen by `camera` in an image of `size` pixels, coloured by the scalar within `range`.
+    pub fn new(camera: &Camera3d, range: Option<[f32; 2]>, size: [u32; 2]) -> Self {
+        let aspect = f64::from(size[0].max(1)) / f64::from(size[1].max(1));
+        let f = -camera.forward();
+        Self {
+            clip_from_lps: camera.clip_from_lps(aspect).as_mat4().to_cols_array_2d(),
+            light: [f.x as f32, f.y as f32, f.z as f32, 0.0],
+            range: match range {
+                Some([a, b]) => [a, b, 1.0, 0.0],
+                None => [0.0, 1.0, 0.0, 0.0],
+            },
+        }
+    }
 }
 
 /// What the 3D view shows.

@@ -151,6 +151,10 @@ pub struct App {
     pub(crate) ctx: Option<egui::Context>,
 }
 
+/// Triangles of a new surface one frame draws on a software rasteriser (~15–20 ms on
+/// lavapipe, 2 cores; docs/benchmarks.md).
+const SOFTWARE_TRIANGLES_PER_FRAME: u32 = 75_000;
+
 impl App {
     /// A new window state; `render_state` is `None` without a GPU (and in UI logic tests).
     pub fn new(render_state: Option<egui_wgpu::RenderState>, prefs: Prefs) -> Self {
@@ -160,7 +164,12 @@ impl App {
             None
         };
         if let Some(rs) = &render_state {
-            let r = ViewRenderer::new(&rs.device, &rs.queue, rs.target_format);
+            let mut r = ViewRenderer::new(&rs.device, &rs.queue, rs.target_format);
+            if rs.adapter.get_info().device_type == wgpu::DeviceType::Cpu {
+                // A software rasteriser draws ~1 M triangles a tenth of a second: a new
+                // model is drawn over frames behind the last image, so no frame stalls.
+                r.set_triangles_per_frame(Some(SOFTWARE_TRIANGLES_PER_FRAME));
+            }
             rs.renderer.write().callback_resources.insert(r);
         }
         let mut editor = Editor::default();
@@ -664,21 +673,45 @@ impl App {
         };
         self.gpu.labels(&rs, seg, &self.editor);
         let colour = self.surface.colour;
-        if let Some(p) = self.preview_shown().cloned() {
+        let waker = self.waker();
+        let changed = if let Some(p) = self.preview_shown().cloned() {
             let key = SurfaceKey::Preview(self.preview.generation);
-            self.gpu
-                .mesh(&rs, Some(key), || Some(MeshData::from_mesh(&p.mesh, None)));
-            return;
+            self.gpu.mesh(&rs, Some(key), waker, || {
+                move || Some(MeshData::from_mesh(&p.mesh, None))
+            })
+        } else {
+            let key = self
+                .surface
+                .built
+                .as_ref()
+                .map(|_| SurfaceKey::Model(self.surface.generation, colour as u8));
+            let built = &mut self.surface.built;
+            self.gpu.mesh(&rs, key, waker, || {
+                let data = built.as_mut().map(|b| b.take_mesh_data(colour));
+                move || data
+            })
+        };
+        // A surface just shown, or one still drawn in parts, needs the next frame.
+        let more = match changed {
+            Ok(changed) => changed || self.gpu.drawing_underway(&rs),
+            Err(e) => {
+                self.messages
+                    .push((Severity::Error, format!("3D view: {e}")));
+                true
+            }
+        };
+        if more && let Some(ctx) = &self.ctx {
+            ctx.request_repaint();
         }
-        let key = self
-            .surface
-            .built
-            .as_ref()
-            .map(|_| SurfaceKey::Model(self.surface.generation, colour as u8));
-        let built = &mut self.surface.built;
-        self.gpu.mesh(&rs, key, || {
-            built.as_mut().map(|b| b.take_mesh_data(colour))
-        });
+    }
+
+    /// True while the 3D view's surface is being uploaded or drawn in parts.
+    pub fn drawing_surface(&self) -> bool {
+        self.gpu.surface_pending()
+            || self
+                .render_state
+                .as_ref()
+                .is_some_and(|rs| self.gpu.drawing_underway(rs))
     }
 
     /// Label slices uploaded since the volume appeared.
@@ -801,7 +834,7 @@ impl App {
 
     /// True while a job runs or the 3D preview is still catching up with the handles.
     pub fn busy(&self) -> bool {
-        self.any_job() || self.preview.busy()
+        self.any_job() || self.preview.busy() || self.drawing_surface()
     }
 
     /// Keeps every warning and error (until dismissed) and the last three notes.

@@ -4,9 +4,12 @@
 //! slice's content changed: each slice has a signature (the label names and the masks'
 //! per-slice hashes, which the engine keeps current), so an undo, a stroke or a threshold
 //! sends exactly the slices it touched, and of those only the box of columns and rows in
-//! which a voxel changed.
+//! which a voxel changed. A surface's buffers are made on a thread of their own (a model
+//! of a million triangles is tens of megabytes to copy), and the last one stays shown
+//! until they are ready.
 
 use super::editor::Editor;
+use crate::gpu::renderer::SurfaceBuffers;
 use crate::gpu::{MeshData, ViewRenderer};
 use crate::segment::model::Segmentation;
 use eframe::egui_wgpu::RenderState;
@@ -32,8 +35,13 @@ pub struct GpuSync {
     /// The uploaded labels' names and mask words, to find where in a changed slice the
     /// labels changed (so slice images that read none of it are kept).
     shown: Vec<(String, Vec<u64>)>,
-    /// The surface uploaded.
+    /// The surface shown.
     mesh: Option<SurfaceKey>,
+    /// The surface whose buffers are being made, and where they arrive.
+    upload: Option<(
+        SurfaceKey,
+        std::sync::mpsc::Receiver<Option<SurfaceBuffers>>,
+    )>,
     /// Slices uploaded since the volume appeared (for tests and benchmarks).
     pub uploaded_slices: usize,
 }
@@ -83,6 +91,13 @@ fn label_box(seg: &Segmentation, range: std::ops::Range<usize>, area: [[usize; 2
     out
 }
 
+/// Runs the work held in `w`, if it is still there (it runs once, wherever first).
+fn run_once<W: FnOnce()>(w: &std::sync::Mutex<Option<W>>) {
+    if let Some(f) = w.lock().ok().and_then(|mut f| f.take()) {
+        f();
+    }
+}
+
 impl GpuSync {
     /// Forgets everything (a new volume: the textures start empty).
     pub fn reset(&mut self, dims: [usize; 3]) {
@@ -92,6 +107,7 @@ impl GpuSync {
         self.palette.clear();
         self.shown.clear();
         self.mesh = None;
+        self.upload = None;
         self.uploaded_slices = 0;
     }
 
@@ -239,24 +255,103 @@ impl GpuSync {
         ])
     }
 
-    /// Uploads the surface when it or its colouring changed.
-    pub fn mesh(
+    /// Shows the surface `key` when it or its colouring changed: `data` (called here,
+    /// once per new key) gives what a worker thread turns into the surface's data and
+    /// buffers; until they are ready the last surface stays shown. `Ok(true)` when the
+    /// shown surface changed this frame (draw another: a large one is drawn in parts).
+    pub fn mesh<F>(
         &mut self,
         rs: &RenderState,
         key: Option<SurfaceKey>,
-        data: impl FnOnce() -> Option<MeshData>,
-    ) {
-        if self.mesh == key {
-            return;
+        waker: Option<crate::jobs::Waker>,
+        data: impl FnOnce() -> F,
+    ) -> Result<bool, String>
+    where
+        F: FnOnce() -> Option<MeshData> + Send + 'static,
+    {
+        if key == self.mesh {
+            self.upload = None;
+            return Ok(false);
         }
-        let data = data();
+        if self.upload.as_ref().map(|(k, _)| *k) != key {
+            self.upload = None;
+            match key {
+                None => {
+                    self.show(rs, None, None);
+                    return Ok(true);
+                }
+                Some(k) => {
+                    let make = data();
+                    let (device, queue) = (rs.device.clone(), rs.queue.clone());
+                    let (tx, rx) = std::sync::mpsc::channel();
+                    let work = move || {
+                        let buffers = make().and_then(|m| SurfaceBuffers::new(&device, &m));
+                        // The copy into the buffers runs at the next submission: this
+                        // thread's, waited for here, not a frame's.
+                        queue.submit([]);
+                        let _ = device.poll(wgpu::PollType::Wait);
+                        let _ = tx.send(buffers);
+                        if let Some(w) = waker {
+                            w();
+                        }
+                    };
+                    // Without a thread to be had (the system is out of them), on this one.
+                    let work = std::sync::Arc::new(std::sync::Mutex::new(Some(work)));
+                    let theirs = work.clone();
+                    if std::thread::Builder::new()
+                        .name("surface buffers".into())
+                        .spawn(move || run_once(&theirs))
+                        .is_err()
+                    {
+                        run_once(&work);
+                    }
+                    self.upload = Some((k, rx));
+                }
+            }
+        }
+        let Some((k, rx)) = &self.upload else {
+            return Ok(false);
+        };
+        let k = *k;
+        match rx.try_recv() {
+            Ok(buffers) => {
+                self.upload = None;
+                self.show(rs, Some(k), buffers);
+                Ok(true)
+            }
+            Err(std::sync::mpsc::TryRecvError::Empty) => Ok(false),
+            // The thread ended without buffers (it panicked): show none rather than a
+            // surface that is no longer the one asked for.
+            Err(std::sync::mpsc::TryRecvError::Disconnected) => {
+                self.upload = None;
+                self.show(rs, Some(k), None);
+                Err("the surface's upload stopped without a result; it is not shown".into())
+            }
+        }
+    }
+
+    /// True while a surface's buffers are being made.
+    pub fn surface_pending(&self) -> bool {
+        self.upload.is_some()
+    }
+
+    /// True while a view draws a surface in parts (see `ViewRenderer::drawing_underway`).
+    pub fn drawing_underway(&self, rs: &RenderState) -> bool {
+        rs.renderer
+            .read()
+            .callback_resources
+            .get::<ViewRenderer>()
+            .is_some_and(ViewRenderer::drawing_underway)
+    }
+
+    fn show(&mut self, rs: &RenderState, key: Option<SurfaceKey>, buffers: Option<SurfaceBuffers>) {
         if let Some(vr) = rs
             .renderer
             .write()
             .callback_resources
             .get_mut::<ViewRenderer>()
         {
-            vr.set_mesh(&rs.device, data.as_ref());
+            vr.set_surface(buffers);
         }
         self.mesh = key;
     }

@@ -114,13 +114,19 @@ impl Headless {
         FrameMarks {
             slices_rendered: views.map_or(0, |r| r.slices_rendered()),
             slice_parts_rendered: views.map_or(0, |r| r.slice_parts_rendered()),
+            surface_parts_drawn: views.map_or(0, |r| r.surface_parts_drawn()),
             ui_time: self.ui_time,
         }
     }
 
-    /// Runs a few frames (layout settles, fonts load) and returns the last one's pixels.
+    /// Runs a few frames (layout settles, fonts load), and more while a surface is still
+    /// uploaded or drawn in parts, and returns the last one's pixels.
     pub fn screenshot(&mut self, app: &mut App) -> Result<Image, RenderError> {
         for _ in 0..3 {
+            self.frame(app)?;
+        }
+        let t0 = Instant::now();
+        while app.drawing_surface() && t0.elapsed() < Duration::from_secs(120) {
             self.frame(app)?;
         }
         readback::read_texture(&self.gpu.device, &self.gpu.queue, &self.target.texture)
@@ -134,6 +140,8 @@ pub struct FrameMarks {
     pub slices_rendered: u64,
     /// Parts of slice images it rendered again after a label upload.
     pub slice_parts_rendered: u64,
+    /// Parts of new surfaces it drew over several frames.
+    pub surface_parts_drawn: u64,
     /// The UI thread's part of the frames: egui, the views' uploads and command
     /// encoding, until the GPU work is submitted (the rest is the GPU's, or lavapipe's).
     pub ui_time: Duration,
@@ -151,6 +159,11 @@ impl FrameMarks {
                 .saturating_sub(earlier.slice_parts_rendered)
                 as f64
                 / n,
+            surface_parts_drawn: self
+                .surface_parts_drawn
+                .saturating_sub(earlier.surface_parts_drawn)
+                as f64
+                / n,
             ui_ms: self.ui_time.saturating_sub(earlier.ui_time).as_secs_f64() * 1000.0 / n,
         }
     }
@@ -161,6 +174,9 @@ impl FrameMarks {
         self.slice_parts_rendered += after
             .slice_parts_rendered
             .saturating_sub(before.slice_parts_rendered);
+        self.surface_parts_drawn += after
+            .surface_parts_drawn
+            .saturating_sub(before.surface_parts_drawn);
         self.ui_time += after.ui_time.saturating_sub(before.ui_time);
     }
 }
@@ -172,6 +188,8 @@ pub struct PerFrame {
     pub slices_rendered: f64,
     /// Parts of slice images rendered after label uploads.
     pub slice_parts_rendered: f64,
+    /// Parts of new surfaces drawn (a large one is drawn over several frames).
+    pub surface_parts_drawn: f64,
     /// The UI thread's part, ms.
     pub ui_ms: f64,
 }
@@ -180,8 +198,9 @@ impl std::fmt::Display for PerFrame {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(
             f,
-            "UI thread {:.1} ms, {:.2} slice images and {:.2} parts rendered per frame",
-            self.ui_ms, self.slices_rendered, self.slice_parts_rendered
+            "UI thread {:.1} ms, {:.2} slice images, {:.2} slice parts and {:.2} surface parts \
+             rendered per frame",
+            self.ui_ms, self.slices_rendered, self.slice_parts_rendered, self.surface_parts_drawn
         )
     }
 }
