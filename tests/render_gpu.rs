@@ -331,23 +331,13 @@ fn volume_rendering_shows_bone_and_not_air() {
 fn surfaces_are_drawn_with_their_scalar_colours() {
     let Some(g) = gpu() else { return };
     let v = spheres(-1000, 1200, 1200);
-    let mask = hounsfield::segment::ops::threshold::threshold_mask(&v.hu, 300, 3071);
-    let rec = hounsfield::mesh::pipeline::reconstruct(
-        &mask,
-        &v.geometry,
-        None,
-        &hounsfield::mesh::pipeline::ReconstructOptions {
-            self_intersections: false,
-            ..Default::default()
-        },
-    )
-    .expect("mesh");
+    let mesh = mesh_of(&v);
     // Scalar: the vertex's x, so the colour runs cold (patient right) to warm (left).
-    let xs: Vec<f64> = rec.mesh.vertices.iter().map(|p| p[0]).collect();
+    let xs: Vec<f64> = mesh.vertices.iter().map(|p| p[0]).collect();
     let mut r = renderer(&g, &v);
     r.set_mesh(
         &g.device,
-        Some(&hounsfield::gpu::MeshData::from_mesh(&rec.mesh, Some(&xs))),
+        Some(&hounsfield::gpu::MeshData::from_mesh(&mesh, Some(&xs))),
     );
     let cam = Camera3d::framing(DVec3::new(19.5, 19.5, 13.5), 30.0, ViewPreset::Anterior);
     let img = readback::render_view(
@@ -849,8 +839,14 @@ fn the_threshold_preview_tints_and_outlines_exactly_its_range_and_moving_it_redr
 
 /// The surface of `v`'s voxels of 300 HU and more, ready for the GPU.
 fn surface_of(v: &Volume) -> hounsfield::gpu::MeshData {
+    hounsfield::gpu::MeshData::from_mesh(&mesh_of(v), None)
+}
+
+/// The surface of `v`'s voxels of 300 HU and more (smoothed, not checked for
+/// self-intersections).
+fn mesh_of(v: &Volume) -> hounsfield::mesh::Mesh {
     let mask = hounsfield::segment::ops::threshold::threshold_mask(&v.hu, 300, 3071);
-    let rec = hounsfield::mesh::pipeline::reconstruct(
+    hounsfield::mesh::pipeline::reconstruct(
         &mask,
         &v.geometry,
         None,
@@ -859,8 +855,8 @@ fn surface_of(v: &Volume) -> hounsfield::gpu::MeshData {
             ..Default::default()
         },
     )
-    .expect("mesh");
-    hounsfield::gpu::MeshData::from_mesh(&rec.mesh, None)
+    .expect("mesh")
+    .mesh
 }
 
 /// On a slow rasteriser a new surface over the frame's triangle budget is drawn in parts
