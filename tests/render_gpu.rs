@@ -76,7 +76,7 @@ fn labelled_spheres(g: &Gpu) -> (Volume, ViewRenderer, Vec<u8>) {
         (2..18).contains(&i) && (4..20).contains(&j)
     })
     .to_u8(1);
-    r.set_labels(&g.queue, 0, &labels);
+    r.set_labels(&g.device, &g.queue, 0, &labels);
     r.set_label_palette(&g.queue, &[[255, 0, 0, 255]]);
     (v, r, labels)
 }
@@ -553,17 +553,22 @@ fn an_unchanged_slice_view_is_shown_again_and_a_label_upload_it_reads_redraws_it
     assert_eq!(r.slices_rendered(), rendered);
     // Labels cleared on slices 20.. (far from the plane): still shown as it was, and
     // still right.
-    r.set_labels(&g.queue, 20, &vec![0u8; (n - 20) * per_slice]);
+    r.set_labels(&g.device, &g.queue, 20, &vec![0u8; (n - 20) * per_slice]);
     assert_eq!(draw(&mut r, &sv, &overlay).rgba, first.rgba);
     assert_eq!(r.slices_rendered(), rendered);
     // Labels cleared on slice 8 (the plane): rendered again, and now without them.
-    r.set_labels(&g.queue, 8, &vec![0u8; per_slice]);
+    r.set_labels(&g.device, &g.queue, 8, &vec![0u8; per_slice]);
     let cleared = draw(&mut r, &sv, &overlay);
     assert_eq!(r.slices_rendered(), rendered + 1);
     assert_eq!(cleared.rgba, draw(&mut r, &sv, &Overlay::NONE).rgba);
     assert_eq!(r.slices_rendered(), rendered + 2);
     // A view that draws no labels is not made stale by a label upload.
-    r.set_labels(&g.queue, 8, &labelled[8 * per_slice..9 * per_slice]);
+    r.set_labels(
+        &g.device,
+        &g.queue,
+        8,
+        &labelled[8 * per_slice..9 * per_slice],
+    );
     draw(&mut r, &sv, &Overlay::NONE);
     assert_eq!(r.slices_rendered(), rendered + 2);
     // The labels back on slice 8: the labelled view shows them again, as at first.
@@ -587,7 +592,7 @@ fn an_unchanged_slice_view_is_shown_again_and_a_label_upload_it_reads_redraws_it
     let oblique = draw(&mut r, &sv, &overlay);
     assert_eq!(r.slices_rendered(), rendered + 6);
     let parts = r.slice_parts_rendered();
-    r.set_labels(&g.queue, 3, &vec![0u8; per_slice]);
+    r.set_labels(&g.device, &g.queue, 3, &vec![0u8; per_slice]);
     let after = draw(&mut r, &sv, &overlay);
     assert_eq!(r.slices_rendered(), rendered + 6);
     assert_eq!(r.slice_parts_rendered(), parts + 1);
@@ -600,6 +605,7 @@ fn an_unchanged_slice_view_is_shown_again_and_a_label_upload_it_reads_redraws_it
     let mut slice8 = labelled[8 * per_slice..9 * per_slice].to_vec();
     slice8[30 * cols..35 * cols].fill(1);
     r.set_label_box(
+        &g.device,
         &g.queue,
         8,
         [[0, cols as u32], [30, 35]],
@@ -610,6 +616,7 @@ fn an_unchanged_slice_view_is_shown_again_and_a_label_upload_it_reads_redraws_it
     let parts = r.slice_parts_rendered();
     slice8[9 * cols..11 * cols].fill(0);
     r.set_label_box(
+        &g.device,
         &g.queue,
         8,
         [[0, cols as u32], [9, 11]],
@@ -676,7 +683,7 @@ fn a_label_change_redraws_only_the_pixels_that_show_it_and_they_equal_a_whole_re
     // Each view as a renderer that never saw the change draws it: whole.
     let whole = |labels: &[u8]| {
         let mut fresh = renderer(&g, &v);
-        fresh.set_labels(&g.queue, 0, labels);
+        fresh.set_labels(&g.device, &g.queue, 0, labels);
         fresh.set_label_palette(&g.queue, &palette);
         views
             .iter()
@@ -706,7 +713,7 @@ fn a_label_change_redraws_only_the_pixels_that_show_it_and_they_equal_a_whole_re
     let area: Vec<u8> = (7..14)
         .flat_map(|j| labels[8 * per_slice + j * cols + 9..8 * per_slice + j * cols + 16].to_vec())
         .collect();
-    r.set_label_box(&g.queue, 8, [[9, 16], [7, 14]], &area);
+    r.set_label_box(&g.device, &g.queue, 8, [[9, 16], [7, 14]], &area);
     let after: Vec<_> = views
         .iter()
         .enumerate()
@@ -727,13 +734,18 @@ fn a_label_change_redraws_only_the_pixels_that_show_it_and_they_equal_a_whole_re
     let shown = draw(&mut r, 0, &moved).rgba;
     assert_eq!(r.slices_rendered(), whole_before);
     let mut fresh = renderer(&g, &v);
-    fresh.set_labels(&g.queue, 0, &labels);
+    fresh.set_labels(&g.device, &g.queue, 0, &labels);
     fresh.set_label_palette(&g.queue, &palette);
     assert_eq!(shown, draw(&mut fresh, 0, &moved).rgba);
     // A change on a slice far from the axial plane (slice 25) leaves that view alone.
     labels[25 * per_slice..26 * per_slice].fill(2);
     let count = (r.slices_rendered(), r.slice_parts_rendered());
-    r.set_labels(&g.queue, 25, &labels[25 * per_slice..26 * per_slice]);
+    r.set_labels(
+        &g.device,
+        &g.queue,
+        25,
+        &labels[25 * per_slice..26 * per_slice],
+    );
     draw(&mut r, 0, &views[0]);
     assert_eq!((r.slices_rendered(), r.slice_parts_rendered()), count);
 }

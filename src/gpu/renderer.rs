@@ -500,36 +500,67 @@ impl ViewRenderer {
 
     /// Uploads the label numbers of whole slices `first..` (see
     /// [`super::labels::LabelTextures`]): [`Self::set_label_box`] over every column and row.
-    pub fn set_labels(&mut self, queue: &wgpu::Queue, first: u32, data: &[u8]) {
-        let Some(l) = &self.labels else {
-            return;
-        };
-        let whole = [[0, l.dims[0]], [0, l.dims[1]]];
-        self.set_label_box(queue, first, whole, data);
+    pub fn set_labels(
+        &mut self,
+        device: &wgpu::Device,
+        queue: &wgpu::Queue,
+        first: u32,
+        data: &[u8],
+    ) {
+        let whole = self.label_grid_area();
+        self.set_label_box(device, queue, first, whole, data);
+    }
+
+    /// Every column and row of the label texture (an empty area without one).
+    pub fn label_grid_area(&self) -> [[u32; 2]; 2] {
+        self.labels
+            .as_ref()
+            .map_or([[0, 0], [0, 0]], |l| [[0, l.dims[0]], [0, l.dims[1]]])
     }
 
     /// Uploads the label numbers of columns `area[0]` and rows `area[1]` (half-open) of
     /// slices `first..`, `data` holding just that box (row by row, slice by slice): what an
     /// operation changed, without the rest of its slices. Only images that read the box
-    /// are made stale, and only where they show it.
+    /// are made stale, and only where they show it. Data not a whole number of the box's
+    /// slices writes nothing.
     pub fn set_label_box(
         &mut self,
+        device: &wgpu::Device,
         queue: &wgpu::Queue,
         first: u32,
         area: [[u32; 2]; 2],
         data: &[u8],
     ) {
-        let Some(l) = &self.labels else {
-            return;
-        };
-        let per = ((area[0][1].saturating_sub(area[0][0]))
-            * (area[1][1].saturating_sub(area[1][0]))) as usize;
-        if per == 0 {
+        let [w, h] = area.map(|a| a[1].saturating_sub(a[0]) as usize);
+        if w * h == 0 || !data.len().is_multiple_of(w * h) {
             return;
         }
-        l.write_box(queue, first, area, data);
-        let written = [area[0], area[1], [first, first + (data.len() / per) as u32]];
-        self.labels_changed(Some(written));
+        let slices = (data.len() / (w * h)) as u32;
+        self.set_label_box_with(device, queue, first, area, slices, |out, stride| {
+            for (row, src) in data.chunks_exact(w).enumerate() {
+                out[row * stride..row * stride + w].copy_from_slice(src);
+            }
+        });
+    }
+
+    /// As [`ViewRenderer::set_label_box`] for `slices` slices, `fill` building the box in
+    /// place (see [`super::labels::LabelTextures::write_box_with`]).
+    pub fn set_label_box_with(
+        &mut self,
+        device: &wgpu::Device,
+        queue: &wgpu::Queue,
+        first: u32,
+        area: [[u32; 2]; 2],
+        slices: u32,
+        fill: impl FnOnce(&mut [u8], usize),
+    ) {
+        let Some(l) = &mut self.labels else {
+            return;
+        };
+        if l.write_box_with(device, queue, first, area, slices, fill) {
+            let written = [area[0], area[1], [first, first + slices]];
+            self.labels_changed(Some(written));
+        }
     }
 
     /// Uploads the label colours (entry i for label i; alpha = opacity, 0 hides).

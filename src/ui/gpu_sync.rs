@@ -28,8 +28,6 @@ pub enum SurfaceKey {
 pub struct GpuSync {
     /// Per-slice signatures of the uploaded label texture (empty: nothing uploaded).
     slices: Vec<[u8; 32]>,
-    /// Voxels per slice.
-    per_slice: usize,
     /// Palette uploaded.
     palette: Vec<[u8; 4]>,
     /// The uploaded labels' names and mask words, to find where in a changed slice the
@@ -57,28 +55,32 @@ fn signature(seg: &Segmentation, k: usize) -> Option<[u8; 32]> {
     Some(*h.finalize().as_bytes())
 }
 
-/// Label numbers of slices `range` (label i is i + 1, later labels win).
-fn label_slices(seg: &Segmentation, range: std::ops::Range<usize>) -> Vec<u8> {
-    let [_, r, c] = seg.dims();
-    label_box(seg, range, [[0, c], [0, r]])
-}
-
-/// Label numbers of columns `area[0]` and rows `area[1]` (half-open) of slices `range`,
-/// row by row, slice by slice (label i is i + 1, later labels win); slices in parallel.
-fn label_box(seg: &Segmentation, range: std::ops::Range<usize>, area: [[usize; 2]; 2]) -> Vec<u8> {
+/// Label numbers of columns `area[0]` and rows `area[1]` (half-open) of slices `range`
+/// into `out`, row `j` of the `k`-th slice at `(k · rows + j) · stride` (label i is i + 1,
+/// later labels win; the first `width` bytes of each row are written, the rest left);
+/// slices in parallel.
+fn label_box_into(
+    seg: &Segmentation,
+    range: std::ops::Range<usize>,
+    area: [[usize; 2]; 2],
+    out: &mut [u8],
+    stride: usize,
+) {
     use rayon::prelude::*;
     let [[c0, c1], [r0, r1]] = area;
     let (w, h) = (c1.saturating_sub(c0), r1.saturating_sub(r0));
-    let mut out = vec![0u8; range.len() * w * h];
-    if w * h == 0 {
-        return out;
+    if w * h == 0 || stride < w {
+        return;
     }
-    out.par_chunks_mut(w * h)
+    out.par_chunks_mut(h * stride)
         .zip(range.into_par_iter())
         .for_each(|(slice, k)| {
+            for row in slice.chunks_mut(stride) {
+                row[..w].fill(0);
+            }
             for (li, l) in seg.labels().iter().enumerate() {
                 let v = (li + 1).min(255) as u8;
-                for (row, j) in slice.chunks_exact_mut(w).zip(r0..r1) {
+                for (row, j) in slice.chunks_mut(stride).zip(r0..r1) {
                     for (s, e) in l.mask.row_runs(k, j) {
                         let (s, e) = (s.max(c0), e.min(c1));
                         if s < e {
@@ -88,7 +90,6 @@ fn label_box(seg: &Segmentation, range: std::ops::Range<usize>, area: [[usize; 2
                 }
             }
         });
-    out
 }
 
 /// Runs the work held in `w`, if it is still there (it runs once, wherever first).
@@ -103,7 +104,6 @@ impl GpuSync {
     pub fn reset(&mut self, dims: [usize; 3]) {
         let empty = *blake3::hash(b"").as_bytes();
         self.slices = vec![empty; dims[0]];
-        self.per_slice = dims[1] * dims[2];
         self.palette.clear();
         self.shown.clear();
         self.mesh = None;
@@ -141,6 +141,9 @@ impl GpuSync {
         if changed.is_empty() && palette == self.palette {
             return;
         }
+        // Lets the label staging buffer's mapping complete if its last copy has run (the
+        // window's frames do not poll the device themselves).
+        let _ = rs.device.poll(wgpu::PollType::Poll);
         let mut r = rs.renderer.write();
         let Some(vr) = r.callback_resources.get_mut::<ViewRenderer>() else {
             return;
@@ -176,21 +179,28 @@ impl GpuSync {
                 end += 1;
             }
             // Where the changed columns and rows are known, only their box is sent.
-            match (seg, shown.and_then(|s| self.changed_in(s, start..end))) {
-                (Some(s), Some(area)) => {
-                    let [[c0, c1], [r0, r1]] = area.map(|a| a.map(|x| x as usize));
-                    if c0 < c1 && r0 < r1 {
-                        let data = label_box(s, start..end, [[c0, c1], [r0, r1]]);
-                        vr.set_label_box(&rs.queue, start as u32, area, &data);
-                    }
-                }
-                (Some(s), None) => {
-                    vr.set_labels(&rs.queue, start as u32, &label_slices(s, start..end));
-                }
-                (None, _) => {
-                    let zeros = vec![0u8; (end - start) * self.per_slice];
-                    vr.set_labels(&rs.queue, start as u32, &zeros);
-                }
+            let whole = seg.map(|s| {
+                let [_, r, c] = s.dims();
+                [[0, c as u32], [0, r as u32]]
+            });
+            let (area, from) = match (seg, shown.and_then(|s| self.changed_in(s, start..end))) {
+                (Some(s), Some(area)) => (Some(area), Some(s)),
+                (Some(s), None) => (whole, Some(s)),
+                (None, _) => (Some(vr.label_grid_area()), None),
+            };
+            if let Some(area) = area {
+                let cells = area.map(|a| a.map(|x| x as usize));
+                vr.set_label_box_with(
+                    &rs.device,
+                    &rs.queue,
+                    start as u32,
+                    area,
+                    (end - start) as u32,
+                    |out, stride| match from {
+                        Some(s) => label_box_into(s, start..end, cells, out, stride),
+                        None => out.fill(0),
+                    },
+                );
             }
             for (slot, w) in self.slices[start..end].iter_mut().zip(&wanted[start..end]) {
                 *slot = w.unwrap_or([0xff; 32]);
@@ -374,12 +384,23 @@ mod tests {
         let mut s = Segmentation::new([3, 2, 4], g);
         s.set_mask("a", Mask::from_fn([3, 2, 4], |_, _, i| i < 3));
         s.set_mask("b", Mask::from_fn([3, 2, 4], |k, _, i| k == 1 && i >= 2));
-        let d = label_slices(&s, 1..3);
+        // Rows `stride` bytes apart, the bytes past the box's width left as they were.
+        let label_box = |range: std::ops::Range<usize>, area: [[usize; 2]; 2], stride| {
+            let rows = area[1][1] - area[1][0];
+            let mut out = vec![9u8; range.len() * rows * stride];
+            label_box_into(&s, range, area, &mut out, stride);
+            out
+        };
+        let d = label_box(1..3, [[0, 4], [0, 2]], 4);
         assert_eq!(&d[..8], &[1, 1, 2, 2, 1, 1, 2, 2]);
         assert_eq!(&d[8..], &[1, 1, 1, 0, 1, 1, 1, 0]);
-        // A box of them: columns 1..4 of row 1, slices 1 and 2.
-        assert_eq!(label_box(&s, 1..3, [[1, 4], [1, 2]]), [1, 2, 2, 1, 1, 0]);
-        assert!(label_box(&s, 1..3, [[2, 2], [0, 2]]).is_empty());
+        // A box of them: columns 1..4 of row 1, slices 1 and 2, tight and with a stride.
+        assert_eq!(label_box(1..3, [[1, 4], [1, 2]], 3), [1, 2, 2, 1, 1, 0]);
+        assert_eq!(
+            label_box(1..3, [[1, 4], [1, 2]], 5),
+            [1, 2, 2, 9, 9, 1, 1, 0, 9, 9]
+        );
+        assert!(label_box(1..3, [[2, 2], [0, 2]], 0).is_empty());
         // Signatures change only where a slice changed.
         let _ = s.final_hash();
         let before: Vec<_> = (0..3).map(|k| signature(&s, k)).collect();
