@@ -740,7 +740,11 @@ impl ViewRenderer {
                 *camera,
                 *size,
                 *step_factor,
-                self.mesh_generation,
+                // Only a surface shows the mesh: a new one leaves a ray-cast image as it is.
+                match scene {
+                    Scene3d::Surface(_) => self.mesh_generation,
+                    _ => 0,
+                },
                 self.empty_space_skipping,
             ),
             ViewDraw::Slice { uniforms, size } => Drawn::slice(uniforms, *size),
