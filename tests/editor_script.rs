@@ -314,6 +314,9 @@ fn the_views_draw_labels_the_threshold_preview_the_brush_footprint_and_the_strip
         .get_mut::<hounsfield::gpu::ViewRenderer>()
         .unwrap()
         .set_triangles_per_frame(Some(2_000));
+    // The 3D view at its final size first: a resized view is drawn whole, not in parts.
+    app.prefs.layout = Layout::Single(ViewId::ThreeD);
+    h.screenshot(&mut app).unwrap();
     let parts = h.marks().surface_parts_drawn;
     run(
         &mut app,
@@ -322,7 +325,6 @@ fn the_views_draw_labels_the_threshold_preview_the_brush_footprint_and_the_strip
             labels: None,
         },
     );
-    app.prefs.layout = Layout::Single(ViewId::ThreeD);
     let img = h.screenshot(&mut app).unwrap();
     assert!(
         !app.drawing_surface(),

@@ -148,8 +148,6 @@ pub struct App {
     /// The compute context every window job shares (opened by the first that needs it).
     pub shared_compute: super::jobs::SharedCompute,
     gpu: GpuSync,
-    /// The 3D scene the last frame drew.
-    scene_shown: Option<views::ShownScene>,
     pub(crate) ctx: Option<egui::Context>,
 }
 
@@ -230,7 +228,6 @@ impl App {
             preview: Default::default(),
             shared_compute,
             gpu: GpuSync::default(),
-            scene_shown: None,
             ctx: None,
         }
     }
@@ -677,12 +674,17 @@ impl App {
         self.gpu.labels(&rs, seg, &self.editor);
         let colour = self.surface.colour;
         let waker = self.waker();
-        let key = self.surface_key();
         let changed = if let Some(p) = self.preview_shown().cloned() {
-            self.gpu.mesh(&rs, key, waker, || {
+            let key = SurfaceKey::Preview(self.preview.generation);
+            self.gpu.mesh(&rs, Some(key), waker, || {
                 move || Some(MeshData::from_mesh(&p.mesh, None))
             })
         } else {
+            let key = self
+                .surface
+                .built
+                .as_ref()
+                .map(|_| SurfaceKey::Model(self.surface.generation, colour as u8));
             let built = &mut self.surface.built;
             self.gpu.mesh(&rs, key, waker, || {
                 let data = built.as_mut().map(|b| b.take_mesh_data(colour));
@@ -700,19 +702,6 @@ impl App {
         };
         if more && let Some(ctx) = &self.ctx {
             ctx.request_repaint();
-        }
-    }
-
-    /// The surface the 3D view wants on the GPU: the threshold preview's while it is shown,
-    /// else the reconstructed model's in its colouring.
-    fn surface_key(&self) -> Option<SurfaceKey> {
-        match self.preview_shown() {
-            Some(_) => Some(SurfaceKey::Preview(self.preview.generation)),
-            None => self
-                .surface
-                .built
-                .as_ref()
-                .map(|_| SurfaceKey::Model(self.surface.generation, self.surface.colour as u8)),
         }
     }
 
@@ -890,20 +879,7 @@ impl App {
             gpu_note: self.gpu_note.clone(),
             pixels_per_point: ctx.pixels_per_point(),
         };
-        // A surface scene whose surface is not on the GPU yet keeps the last scene shown, so
-        // a new model appears where the view was, not after an empty view.
-        let wanted = self.scene();
-        let shown = match &self.scene_shown {
-            Some(last)
-                if matches!(wanted.scene, Scene3d::Surface(_))
-                    && self.render_state.is_some()
-                    && self.gpu.shown_surface() != self.surface_key() =>
-            {
-                last.clone()
-            }
-            _ => wanted,
-        };
-        self.scene_shown = Some(shown.clone());
+        let shown = self.scene();
         let mut tools = super::tools::ToolInput::new(&mut self.editor, self.case.as_deref());
         egui::CentralPanel::default()
             .frame(egui::Frame::new().fill(Color32::from_gray(12)))

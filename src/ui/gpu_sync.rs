@@ -340,11 +340,6 @@ impl GpuSync {
         }
     }
 
-    /// The surface shown (its buffers on the GPU).
-    pub fn shown_surface(&self) -> Option<SurfaceKey> {
-        self.mesh
-    }
-
     /// True while a surface's buffers are being made.
     pub fn surface_pending(&self) -> bool {
         self.upload.is_some()
